@@ -1,0 +1,60 @@
+"""Amaranth implementations of the :mod:`qspec.fixed` operations on signals.
+
+These mirror ``qspec.fixed`` operator for operator (shift, add half an LSB,
+clip or truncate), so the hardware follows the single software definition;
+the tests check them against it exhaustively.
+"""
+
+from __future__ import annotations
+
+from amaranth.hdl import Const, Mux, Value, signed
+
+from qspec import fixed as sw
+from qspec.fixed import FixedFormat, Overflow, Rounding
+
+Bounds = tuple[int, int]
+
+
+def shift_right(v: Value, shift: int, rounding: Rounding) -> Value:
+    """``v * 2**-shift`` rounded to an integer; a negative ``shift`` is a left shift."""
+    if shift <= 0:
+        return v.shift_left(-shift)
+    if rounding is Rounding.NEAREST:
+        v = v + (1 << (shift - 1))
+    return v.shift_right(shift)
+
+
+def handle_overflow(
+    v: Value, fmt: FixedFormat, overflow: Overflow, bounds: Bounds | None = None
+) -> Value:
+    """Fit ``v`` into ``fmt``: saturate (clip) or wrap (keep the low bits).
+
+    ``bounds`` is a known range of ``v``: when it lies inside ``fmt`` no
+    saturation logic is built (e.g. a negative input times a slope below one).
+    """
+    if bounds is None:
+        shape = v.shape()
+        bounds = (-(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1) if shape.signed \
+            else (0, (1 << shape.width) - 1)
+    if overflow is Overflow.SATURATE and not (fmt.contains(bounds[0]) and fmt.contains(bounds[1])):
+        lo, hi = fmt.min_code, fmt.max_code
+        v = Mux(v > hi, Const(hi, fmt.width + 1), Mux(v < lo, Const(lo, signed(fmt.width + 1)), v))
+    if v.shape().width < fmt.width:
+        return v  # assignment sign- or zero-extends it, which is exact (or the right wrap)
+    low = v[: fmt.width]
+    return low.as_signed() if fmt.signed else low
+
+
+def requantise(
+    v: Value,
+    src: FixedFormat,
+    dst: FixedFormat,
+    rounding: Rounding,
+    overflow: Overflow,
+    bounds: Bounds | None = None,
+) -> Value:
+    """Re-express ``v`` (fraction bits of ``src``) in ``dst``; ``bounds``: known range of ``v``."""
+    shift = src.frac_width - dst.frac_width
+    if bounds is not None:  # shifting is monotonic, so the ends map to the ends
+        bounds = (sw.shift_right(bounds[0], shift, rounding), sw.shift_right(bounds[1], shift, rounding))
+    return handle_overflow(shift_right(v, shift, rounding), dst, overflow, bounds)

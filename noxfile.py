@@ -1,0 +1,38 @@
+"""Sessions: tests (default), lint, export. torch is pinned through constraints.txt."""
+
+import os
+
+import nox
+
+nox.options.sessions = ["tests"]
+nox.options.reuse_venv = "yes"
+
+PYTHON = "3.11"
+CONSTRAINTS = ("-c", "constraints.txt")
+
+
+def _install(session: nox.Session, extras: str) -> None:
+    session.install(*CONSTRAINTS, "-e", f".[{extras}]")
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """Unit, property, Amaranth-simulator and cocotb tests (SIM=verilator|icarus|all)."""
+    _install(session, "test")
+    workers = "2" if (os.cpu_count() or 1) > 1 else "0"
+    session.run("pytest", "-n", workers, *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff check and format check."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(python=PYTHON)
+def export(session: nox.Session) -> None:
+    """Regenerate the canonical Verilog set and manifest in verilog_out/."""
+    _install(session, "test")
+    session.run("python", "-m", "hdl.canonical", "verilog_out")
