@@ -34,8 +34,11 @@ def handle_overflow(
     """
     if bounds is None:
         shape = v.shape()
-        bounds = (-(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1) if shape.signed \
+        bounds = (
+            (-(1 << (shape.width - 1)), (1 << (shape.width - 1)) - 1)
+            if shape.signed
             else (0, (1 << shape.width) - 1)
+        )
     if overflow is Overflow.SATURATE and not (fmt.contains(bounds[0]) and fmt.contains(bounds[1])):
         lo, hi = fmt.min_code, fmt.max_code
         v = Mux(v > hi, Const(hi, fmt.width + 1), Mux(v < lo, Const(lo, signed(fmt.width + 1)), v))
@@ -56,5 +59,8 @@ def requantise(
     """Re-express ``v`` (fraction bits of ``src``) in ``dst``; ``bounds``: known range of ``v``."""
     shift = src.frac_width - dst.frac_width
     if bounds is not None:  # shifting is monotonic, so the ends map to the ends
-        bounds = (sw.shift_right(bounds[0], shift, rounding), sw.shift_right(bounds[1], shift, rounding))
+        bounds = (
+            sw.shift_right(bounds[0], shift, rounding),
+            sw.shift_right(bounds[1], shift, rounding),
+        )
     return handle_overflow(shift_right(v, shift, rounding), dst, overflow, bounds)

@@ -51,6 +51,12 @@ def _check_runtime_slope(spec: LeakyReLUSpec, runtime_slope: bool) -> None:
         raise ValueError("runtime_slope requires impl='mult' (the shift variant has no multiplier)")
 
 
+def _reject(component: wiring.Component, error: ValueError) -> ValueError:
+    """A component rejected in ``__init__`` was never meant to be elaborated: no warning."""
+    component._MustUse__silence = True
+    return error
+
+
 class LeakyReLU(wiring.Component):
     """Combinational core: ports ``x`` (in, signed W) and ``y`` (out, signed W_out).
 
@@ -59,7 +65,10 @@ class LeakyReLU(wiring.Component):
     """
 
     def __init__(self, spec: LeakyReLUSpec, *, runtime_slope: bool = False):
-        _check_runtime_slope(spec, runtime_slope)
+        try:
+            _check_runtime_slope(spec, runtime_slope)
+        except ValueError as e:
+            raise _reject(self, e) from None
         self.spec, self.runtime_slope = spec, runtime_slope
         members = {
             "x": In(signed(spec.in_fmt.width)),
@@ -90,9 +99,12 @@ class LeakyReLUStream(wiring.Component):
     def __init__(
         self, spec: LeakyReLUSpec, *, lanes: int = 1, stages: int = 0, runtime_slope: bool = False
     ):
-        check_int("lanes", lanes, 1, MAX_LANES)
-        check_int("stages", stages, 0, MAX_STAGES)
-        _check_runtime_slope(spec, runtime_slope)
+        try:
+            check_int("lanes", lanes, 1, MAX_LANES)
+            check_int("stages", stages, 0, MAX_STAGES)
+            _check_runtime_slope(spec, runtime_slope)
+        except ValueError as e:
+            raise _reject(self, e) from None
         self.spec, self.lanes, self.stages, self.runtime_slope = spec, lanes, stages, runtime_slope
         in_layout = data.ArrayLayout(signed(spec.in_fmt.width), lanes)
         out_layout = data.ArrayLayout(signed(spec.out_fmt.width), lanes)

@@ -98,7 +98,7 @@ def _clip(x: Any, lo: int, hi: int) -> Any:
 
 def handle_overflow(code: Any, fmt: FixedFormat, overflow: Overflow | str) -> Any:
     """Bring ``code`` into ``fmt``'s range by saturating or wrapping (two's complement)."""
-    overflow = Overflow(overflow)
+    overflow = parse_enum(Overflow, overflow, "overflow")
     if overflow is Overflow.SATURATE:
         return _clip(code, fmt.min_code, fmt.max_code)
     mask = (1 << fmt.width) - 1
@@ -107,7 +107,7 @@ def handle_overflow(code: Any, fmt: FixedFormat, overflow: Overflow | str) -> An
 
 def shift_right(code: Any, shift: int, rounding: Rounding | str) -> Any:
     """``code * 2**-shift`` rounded to an integer; a negative ``shift`` is an exact left shift."""
-    rounding = Rounding(rounding)
+    rounding = parse_enum(Rounding, rounding, "rounding")
     if shift <= 0:
         return code << -shift
     if rounding is Rounding.NEAREST:
@@ -127,7 +127,9 @@ def requantise(
     ``src`` only contributes its ``frac_width``: the input code may be any integer
     (e.g. a product or an accumulator wider than ``src.width``).
     """
-    return handle_overflow(shift_right(code, src.frac_width - dst.frac_width, rounding), dst, overflow)
+    return handle_overflow(
+        shift_right(code, src.frac_width - dst.frac_width, rounding), dst, overflow
+    )
 
 
 def _floor_exact(value: Any) -> Any:
@@ -153,7 +155,7 @@ def quantise(
     exact, and ``y - floor(y)`` is exact in floating point, so ``nearest`` never
     suffers a double rounding).  Arrays come back as int64.
     """
-    rounding = Rounding(rounding)
+    rounding = parse_enum(Rounding, rounding, "rounding")
     if isinstance(value, Rational | float):
         scaled: Any = Fraction(value) * Fraction(2) ** fmt.frac_width
     else:
@@ -192,4 +194,6 @@ def product_format(a: FixedFormat, b: FixedFormat) -> FixedFormat:
 def accumulator_format(product: FixedFormat, terms: int) -> FixedFormat:
     """A format that holds the sum of ``terms`` products without overflow."""
     check_int("terms", terms, 1)
-    return FixedFormat(product.width + math.ceil(math.log2(terms)), product.frac_width, product.signed)
+    return FixedFormat(
+        product.width + math.ceil(math.log2(terms)), product.frac_width, product.signed
+    )

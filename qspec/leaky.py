@@ -140,7 +140,10 @@ class LeakyReLUSpec:
         """Output code(s) for input code(s) ``x`` (int, numpy array or torch tensor)."""
         pos = requantise(x, self.in_fmt, self.out_fmt, self.rounding, self.overflow)
         neg = requantise(
-            self.neg_product(x, slope_code), self.neg_format, self.out_fmt, self.rounding,
+            self.neg_product(x, slope_code),
+            self.neg_format,
+            self.out_fmt,
+            self.rounding,
             self.overflow,
         )
         if isinstance(x, int):

@@ -1,0 +1,35 @@
+"""An independent, exact model of the fixed-point semantics using Fractions.
+
+Written from the spec text in ARCHITECTURE.md, not from qspec's code: real
+values are exact rationals, rounding is math.floor on them, overflow is
+clipping or arithmetic modulo 2**width.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+
+def fmt_range(width: int, signed: bool) -> tuple[int, int]:
+    return (-(2 ** (width - 1)), 2 ** (width - 1) - 1) if signed else (0, 2**width - 1)
+
+
+def model_quantise(value, width: int, frac: int, signed: bool, rounding: str, overflow: str) -> int:
+    scaled = Fraction(value) * Fraction(2) ** frac
+    code = math.floor(scaled) if rounding == "floor" else math.floor(scaled + Fraction(1, 2))
+    lo, hi = fmt_range(width, signed)
+    if overflow == "saturate":
+        return min(max(code, lo), hi)
+    return (code - lo) % 2**width + lo
+
+
+def model_leaky(spec, x: int) -> int:
+    """LeakyReLU of input code ``x`` for a ``qspec.leaky.LeakyReLUSpec``, exactly."""
+    real = Fraction(x) / Fraction(2) ** spec.in_fmt.frac_width
+    if real < 0:
+        real *= spec.slope
+    o = spec.out_fmt
+    return model_quantise(
+        real, o.width, o.frac_width, o.signed, spec.rounding.value, spec.overflow.value
+    )
