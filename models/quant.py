@@ -1,0 +1,224 @@
+"""Post-training quantisation: folded float model + config -> integer spec and fake-quant model.
+
+* :func:`quantise_network` resolves the config into concrete formats (omitted
+  fractional widths are calibrated: the most fraction bits such that the
+  largest magnitude seen on the calibration data still fits) and returns a
+  :class:`qspec.network.QuantisedNetwork` of integer codes.
+* :class:`FakeQuantNet` is the same network in PyTorch float64: every value is
+  a dequantised code, produced by the very qspec functions the integer
+  reference uses, so the two agree bit for bit.  It quantises the float weights
+  on every call with a straight-through estimator, so it also serves QAT.
+
+Offline constants (weights, biases) and the host-side input quantisation use
+round-to-nearest + saturation; run-time requantisation uses the layer's
+``rounding``/``overflow`` (what the hardware does).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from qspec.fixed import FixedFormat, Overflow, Rounding, dequantise, quantise
+from qspec.leaky import LeakyReLUSpec
+from qspec.network import (
+    LayerSpec,
+    LinearSpec,
+    QuantisedNetwork,
+    ReLUSpec,
+    RequantiseSpec,
+    min_accumulator_format,
+)
+
+from .fold import FoldedNet
+from .qconfig import MAX_FRAC, MIN_FRAC, LayerQuant, QuantConfig
+
+MAX_ACC_WIDTH = 53  # float64 holds every accumulator exactly up to 53 bits
+CONST = (Rounding.NEAREST, Overflow.SATURATE)  # how offline constants are quantised
+
+
+def calibrated_frac(width: int, max_abs: float) -> int:
+    """Most fraction bits with ``max_abs`` inside a signed ``width``-bit format."""
+    if not max_abs > 0:
+        return MAX_FRAC if width > 1 else 0
+    _, exp = math.frexp(max_abs)  # max_abs < 2**exp
+    return int(min(max(width - 1 - exp, MIN_FRAC), MAX_FRAC))
+
+
+def float_activation(h: torch.Tensor, activation: str | None, slope: float) -> torch.Tensor:
+    if activation is None:
+        return h
+    return F.relu(h) if activation == "relu" else F.leaky_relu(h, slope)
+
+
+@torch.no_grad()
+def _calibration_ranges(folded: FoldedNet, x: torch.Tensor) -> list[tuple[float, float]]:
+    """(max |layer input|, max |layer output before activation|) per Linear."""
+    out = []
+    h = x.double()
+    for ly in folded.layers:
+        y = F.linear(h, ly.linear.weight.double(), ly.linear.bias.double())
+        out.append((float(h.abs().max()), float(y.abs().max())))
+        h = float_activation(y, ly.activation, ly.slope)
+    return out
+
+
+def _fmt(width: int, frac: int | None, max_abs: float) -> FixedFormat:
+    return FixedFormat(width, calibrated_frac(width, max_abs) if frac is None else frac)
+
+
+def _activation_spec(
+    name: str, q: LayerQuant, default_act: str, default_slope: float, fmt: FixedFormat
+) -> LayerSpec:
+    act = q.activation or default_act
+    if act == "relu":
+        return ReLUSpec(fmt)
+    slope = default_slope if q.slope is None else q.slope
+    common = dict(rounding=q.rounding, overflow=q.overflow)
+    try:
+        if q.leaky_impl == "shift":
+            shift = min(max(round(-math.log2(slope)), 0), fmt.width)
+            return LeakyReLUSpec.shift_variant(fmt.width, fmt.frac_width, shift, **common)
+        sw = fmt.width if q.slope_width is None else q.slope_width
+        sf = sw - 1 if q.slope_frac_width is None else q.slope_frac_width
+        return LeakyReLUSpec.mult_variant(
+            fmt.width, fmt.frac_width, slope, slope_width=max(sw, 2), slope_frac_width=sf, **common
+        )
+    except ValueError as e:
+        raise ValueError(f"layers.{name}: leaky_relu {e} (act_width must be >= 2)") from None
+
+
+def quantise_network(
+    folded: FoldedNet, config: QuantConfig, calib_x: torch.Tensor | np.ndarray, name: str = ""
+) -> QuantisedNetwork:
+    """Resolve ``config`` on ``folded`` (calibrating on ``calib_x``) into integer codes."""
+    names = folded.names
+    config.check_layers(names)
+    x = torch.as_tensor(np.asarray(calib_x), dtype=torch.float64)
+    ranges = _calibration_ranges(folded, x)
+    layers: list[LayerSpec] = []
+    prev: FixedFormat | None = None
+    input_fmt = None
+    for ly, (in_max, out_max) in zip(folded.layers, ranges, strict=True):
+        q = config.for_layer(ly.name)
+        if prev is None or ly.name in config.explicit_input:
+            in_fmt = _fmt(q.input_width, q.input_frac_width, in_max)
+            if prev is None:
+                input_fmt = in_fmt
+            elif in_fmt != prev:
+                layers.append(RequantiseSpec(prev, in_fmt, q.rounding, q.overflow))
+        else:
+            in_fmt = prev
+        w = ly.linear.weight.detach().double()
+        b = ly.linear.bias.detach().double()
+        w_fmt = _fmt(q.weight_width, q.weight_frac_width, float(w.abs().max()))
+        prod_frac = in_fmt.frac_width + w_fmt.frac_width
+        b_fmt = _fmt(q.bias_width, q.bias_frac_width, float(b.abs().max()))
+        if q.bias_frac_width is None:  # calibrated: never finer than the product
+            b_fmt = replace(b_fmt, frac_width=min(b_fmt.frac_width, prod_frac))
+        elif b_fmt.frac_width > prod_frac:
+            raise ValueError(
+                f"layers.{ly.name}.bias_frac_width must be <= input+weight frac width "
+                f"{prod_frac}, got {b_fmt.frac_width}"
+            )
+        acc = min_accumulator_format(in_fmt, w_fmt, b_fmt, w.shape[1])
+        if acc.width > MAX_ACC_WIDTH:
+            raise ValueError(
+                f"layers.{ly.name}: accumulator needs {acc.width} bits (max {MAX_ACC_WIDTH}); "
+                f"raise bias_frac_width (got {b_fmt.frac_width}) or narrow the widths"
+            )
+        out_fmt = _fmt(q.act_width, q.act_frac_width, out_max)
+        layers.append(
+            LinearSpec(
+                ly.name,
+                tuple(map(tuple, quantise(w, w_fmt, *CONST).tolist())),
+                tuple(quantise(b, b_fmt, *CONST).tolist()),
+                in_fmt,
+                w_fmt,
+                b_fmt,
+                acc,
+                out_fmt,
+                q.rounding,
+                q.overflow,
+            )
+        )
+        if ly.activation is not None:
+            layers.append(_activation_spec(ly.name, q, ly.activation, ly.slope, out_fmt))
+        prev = layers[-1].out_fmt
+    assert input_fmt is not None
+    return QuantisedNetwork(input_fmt, tuple(layers), folded.layers[-1].linear.out_features, name)
+
+
+def _fq(x: torch.Tensor, fmt: FixedFormat, rounding: Rounding, overflow: Overflow) -> torch.Tensor:
+    """Fake-quantise (float64 in, float64 out) with a straight-through gradient."""
+    q = dequantise(quantise(x.detach(), fmt, rounding, overflow).double(), fmt)
+    return x + (q - x).detach()
+
+
+class FakeQuantNet(nn.Module):
+    """``folded`` run in float64 with ``spec``'s formats: dequantised codes everywhere.
+
+    ``quantised`` selects which Linear layers (by name) are quantised; the rest
+    (with their activations) run in plain float -- used for per-layer sensitivity.
+    """
+
+    def __init__(
+        self, folded: FoldedNet, spec: QuantisedNetwork, quantised: set[str] | None = None
+    ):
+        super().__init__()
+        self.folded = folded
+        self.spec = spec
+        self.quantised = set(folded.names) if quantised is None else set(quantised)
+        self._lin = {ly.name: ly.linear for ly in folded.layers}
+        self._slope = folded.layers[0].slope  # float slope for layers left unquantised
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x.double()
+        entry = CONST  # the host quantises the network input
+        on = False
+        for layer in self.spec.layers:
+            if isinstance(layer, RequantiseSpec):
+                entry = (layer.rounding, layer.overflow)  # applied at the next Linear's entry
+            elif isinstance(layer, LinearSpec):
+                on = layer.name in self.quantised
+                lin = self._lin[layer.name]
+                w, b = lin.weight.double(), lin.bias.double()
+                if on:
+                    # identity when the previous layer already produced in_fmt codes
+                    h = _fq(h, layer.in_fmt, *entry)
+                    w, b = _fq(w, layer.weight_fmt, *CONST), _fq(b, layer.bias_fmt, *CONST)
+                h = F.linear(h, w, b)  # exact in float64: accumulator <= 53 bits
+                if on:
+                    h = _fq(h, layer.out_fmt, layer.rounding, layer.overflow)
+                entry = (layer.rounding, layer.overflow)
+            elif isinstance(layer, ReLUSpec):
+                h = F.relu(h)
+            elif isinstance(layer, LeakyReLUSpec):
+                h = F.leaky_relu(h, float(layer.slope) if on else self._slope)
+                if on:  # x * slope is exact in float64
+                    h = _fq(h, layer.out_fmt, layer.rounding, layer.overflow)
+        return h
+
+    def to_spec(self) -> QuantisedNetwork:
+        """The integer spec of the *current* weights (after QAT) with the same formats."""
+        layers = []
+        for layer in self.spec.layers:
+            if isinstance(layer, LinearSpec):
+                lin = self._lin[layer.name]
+                w = quantise(lin.weight.detach().double(), layer.weight_fmt, *CONST)
+                b = quantise(lin.bias.detach().double(), layer.bias_fmt, *CONST)
+                layer = replace(layer, weight=tuple(map(tuple, w.tolist())), bias=tuple(b.tolist()))
+            layers.append(layer)
+        return replace(self.spec, layers=tuple(layers))
+
+
+def fake_quant_model(
+    folded: FoldedNet, config: QuantConfig, calib_x: torch.Tensor | np.ndarray
+) -> FakeQuantNet:
+    """The fake-quantised PyTorch model for ``config`` (formats calibrated on ``calib_x``)."""
+    return FakeQuantNet(folded, quantise_network(folded, config, calib_x))
