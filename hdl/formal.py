@@ -18,7 +18,7 @@ class EquivalenceResult:
 def prove_equivalent(
     gold: str, gold_top: str, gate: str, gate_top: str, *, timeout: float | None = 600
 ) -> EquivalenceResult:
-    """Prove ``gold`` and ``gate`` compute the same outputs for every input, or find one that differs.
+    """Prove ``gold`` and ``gate`` agree on every input, or find an input where they differ.
 
     Both modules are flattened into a miter whose single assertion is
     "all outputs equal"; SAT then searches for an input that violates it.
