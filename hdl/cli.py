@@ -12,6 +12,7 @@ from pathlib import Path
 from qspec.leaky import LeakyReLUSpec
 
 from .export import export_leaky, write_modules
+from .synth_cli import add_synth_parser, run_synth
 
 
 class CliError(Exception):
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m hdl", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_export(sub)
+    add_synth_parser(sub)
     return parser
 
 
@@ -93,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "export":
             return _export_leaky(args)
+        if args.command == "synth":
+            return run_synth(args)
         raise CliError(f"unknown command {args.command!r}")
     except (CliError, ValueError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
