@@ -223,7 +223,7 @@ def synthesise(
         )
     params = dict(sorted((params or {}).items()))
     backend = resolve_backend(backend)
-    store = SynthCache() if cache is None or cache is True else cache or None
+    store = SynthCache() if cache is None or cache is True else (cache or None)
     key = cache_key(
         {
             "flow": FLOW_VERSION,
@@ -237,12 +237,12 @@ def synthesise(
             "nextpnr": nextpnr.nextpnr_version(target) if fmax else None,
         }
     )
-    hit = store.get(key) if store else None
+    hit = store.get(key) if store is not None else None
     if hit is not None:
         res = dataclasses.replace(Resources.from_dict(hit), cached=True)
     else:
         res = _synthesise(verilog, top, target, fmax, dsp, params, backend, timeout)
-        if store:
+        if store is not None:
             store.put(key, res.to_dict())
     return dataclasses.replace(res, latency=latency, initiation_interval=initiation_interval)
 

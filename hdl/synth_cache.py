@@ -73,7 +73,8 @@ class SynthCache:
         finally:
             con.close()
 
-    def __len__(self) -> int:
+    def count(self) -> int:
+        """Number of stored results."""
         if not self.path.exists():
             return 0
         con = self._connect()

@@ -78,7 +78,7 @@ def run_synth(args) -> int:
         print(json.dumps(out if len(out) > 1 else out[0], indent=2))
     else:
         _print_table(rows)
-    if cache:
+    if cache is not False:
         err.print(f"cache {cache.path}: {cache.hits} hit(s), {cache.misses} miss(es)")
     return 0
 
