@@ -43,6 +43,7 @@ JSC_ONEHOT = tuple(f"j_{c}" for c in JSC_CLASSES)
 class Split:
     x: np.ndarray  # (N, features) float32
     y: np.ndarray  # (N,) int64
+    index: np.ndarray  # rows of the source data, so disjointness is checkable
 
 
 @dataclass(frozen=True)
@@ -77,7 +78,7 @@ def split_and_standardise(
     std = np.where(std > 0, std, 1.0)  # constant features stay 0 instead of NaN
 
     def make(i: np.ndarray) -> Split:
-        return Split(((x[i] - mean) / std).astype(np.float32), y[i].astype(np.int64))
+        return Split(((x[i] - mean) / std).astype(np.float32), y[i].astype(np.int64), i)
 
     return Dataset(
         name, make(train), make(val), make(test), x.shape[1], int(y.max()) + 1, mean, std

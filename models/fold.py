@@ -59,7 +59,8 @@ def _bn_scale_shift(bn: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def _linear(w: torch.Tensor, b: torch.Tensor) -> nn.Linear:
-    lin = nn.Linear(w.shape[1], w.shape[0])
+    # skip_init: no random initialisation (it would advance the global RNG)
+    lin = torch.nn.utils.skip_init(nn.Linear, w.shape[1], w.shape[0])
     with torch.no_grad():
         lin.weight.copy_(w.float())
         lin.bias.copy_(b.float())

@@ -263,9 +263,8 @@ class QuantisedNetwork:
         fmt = self.input_fmt
         for i, layer in enumerate(self.layers):
             if layer.in_fmt != fmt:
-                raise ValueError(
-                    f"layers[{i}].in_fmt must be {fmt} (previous output), got {layer.in_fmt}"
-                )
+                src = "input_fmt" if i == 0 else "the previous out_fmt"
+                raise ValueError(f"layers[{i}].in_fmt must be {fmt} ({src}), got {layer.in_fmt}")
             fmt = layer.out_fmt
         lin = self.linear_layers
         if not lin:

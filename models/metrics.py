@@ -1,0 +1,160 @@
+"""Model metrics as functions of (model, quantisation config), per layer and in total.
+
+* ``accuracy``/``loss`` -- on a split (val by default) after post-training
+  quantisation; per layer: with *only* that layer quantised (sensitivity).
+* ``macs`` -- ptflops, PyTorch (module-hook) backend, on each Linear with its
+  bias removed: exactly ``in * out`` multiply-accumulates per sample.
+* ``flops`` -- ptflops, same backend, on each BN-folded ``Linear + activation``
+  block: ptflops counts one op per multiply-accumulate, one per bias add and one
+  per activation element, i.e. ``in*out + out (+ out)``.  BN costs nothing
+  because it is folded.
+* ``bitops`` -- ``macs * weight bits * input-activation bits``.
+* ``size_bits`` -- ``weights * weight bits + biases * bias bits``.
+* ``avg_weight_bits`` (weights only), ``avg_param_bits`` (weights + biases),
+  ``avg_act_bits`` -- element-weighted mean width of the activations the Linear
+  layers read (network input and hidden activations).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from qspec.network import QuantisedNetwork
+
+from .data import Dataset
+from .fold import FoldedNet, fold_batchnorm
+from .qconfig import QuantConfig
+from .quant import FakeQuantNet, quantise_network
+from .train import evaluate
+from .zoo import JSCNet, make_activation
+
+FLOPS_BACKEND = "pytorch"
+
+
+def ptflops_count(module: nn.Module, in_features: int) -> int:
+    """ptflops' count for one sample through ``module`` (PyTorch backend)."""
+    from ptflops import get_model_complexity_info
+
+    count, _ = get_model_complexity_info(
+        module,
+        (in_features,),
+        as_strings=False,
+        print_per_layer_stat=False,
+        backend=FLOPS_BACKEND,
+        ost=io.StringIO(),
+    )
+    if count is None:
+        raise RuntimeError(f"ptflops could not count {type(module).__name__}")
+    return int(count)
+
+
+@dataclass(frozen=True)
+class LayerMetrics:
+    name: str
+    in_features: int
+    out_features: int
+    weight_bits: int
+    bias_bits: int
+    act_bits: int  # width of the activation this layer reads
+    macs: int
+    flops: int
+    bitops: int
+    size_bits: int
+    accuracy: float  # only this layer quantised
+    loss: float
+
+
+@dataclass(frozen=True)
+class Metrics:
+    layers: tuple[LayerMetrics, ...]
+    accuracy: float
+    loss: float
+    float_accuracy: float
+    float_loss: float
+    macs: int
+    flops: int
+    bitops: int
+    size_bits: int
+    avg_weight_bits: float
+    avg_param_bits: float
+    avg_act_bits: float
+
+    def totals(self) -> dict[str, Any]:
+        """The scalar metrics (no per-layer breakdown): what a search scores."""
+        return {k: v for k, v in asdict(self).items() if k != "layers"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.totals(), "layers": [asdict(ly) for ly in self.layers]}
+
+
+def _block(folded: FoldedNet, i: int) -> nn.Module:
+    ly = folded.layers[i]
+    if ly.activation is None:
+        return ly.linear
+    return nn.Sequential(ly.linear, make_activation(ly.activation, ly.slope))
+
+
+def compute_metrics(
+    model: JSCNet | FoldedNet,
+    config: QuantConfig | QuantisedNetwork,
+    ds: Dataset,
+    split: str = "val",
+    per_layer_accuracy: bool = True,
+) -> Metrics:
+    """All metrics of ``model`` under ``config`` (calibrated on the train split)."""
+    folded = fold_batchnorm(model) if isinstance(model, JSCNet) else model
+    spec = config if isinstance(config, QuantisedNetwork) else None
+    if spec is None:
+        spec = quantise_network(folded, config, ds.train.x)
+    data = ds.split(split)
+    acc, loss = evaluate(FakeQuantNet(folded, spec), data)
+    f_acc, f_loss = evaluate(folded, data)
+    layers = []
+    for i, (ly, ls) in enumerate(zip(folded.layers, spec.linear_layers, strict=True)):
+        n_in, n_out = ls.in_features, ls.out_features
+        # skip_init: an empty Linear of the right shape without touching the global RNG
+        bare = torch.nn.utils.skip_init(nn.Linear, n_in, n_out, bias=False)
+        macs = ptflops_count(bare, n_in)
+        flops = ptflops_count(_block(folded, i), n_in)
+        if per_layer_accuracy:
+            l_acc, l_loss = evaluate(FakeQuantNet(folded, spec, {ly.name}), data)
+        else:
+            l_acc = l_loss = float("nan")
+        w, b, a = ls.weight_fmt.width, ls.bias_fmt.width, ls.in_fmt.width
+        layers.append(
+            LayerMetrics(
+                ly.name, n_in, n_out, w, b, a, macs, flops, macs * w * a,
+                n_in * n_out * w + n_out * b, l_acc, l_loss,
+            )
+        )  # fmt: skip
+    n_w = sum(ly.in_features * ly.out_features for ly in layers)
+    n_b = sum(ly.out_features for ly in layers)
+    n_a = sum(ly.in_features for ly in layers)
+    w_bits = sum(ly.in_features * ly.out_features * ly.weight_bits for ly in layers)
+    size = sum(ly.size_bits for ly in layers)
+    return Metrics(
+        tuple(layers),
+        acc,
+        loss,
+        f_acc,
+        f_loss,
+        sum(ly.macs for ly in layers),
+        sum(ly.flops for ly in layers),
+        sum(ly.bitops for ly in layers),
+        size,
+        w_bits / n_w,
+        size / (n_w + n_b),
+        sum(ly.in_features * ly.act_bits for ly in layers) / n_a,
+    )
+
+
+@torch.no_grad()
+def whole_model_flops(model: JSCNet | FoldedNet) -> int:
+    """ptflops over the whole BN-folded model (equals the sum of the per-layer flops)."""
+    folded = fold_batchnorm(model) if isinstance(model, JSCNet) else model
+    return ptflops_count(folded, folded.layers[0].linear.in_features)
