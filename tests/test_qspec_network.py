@@ -1,4 +1,4 @@
-"""QuantisedNetwork spec: validation, JSON round trip, integer forward vs an exact Fraction model."""
+"""QuantisedNetwork spec: validation, JSON round trip, integer forward vs exact Fractions."""
 
 from __future__ import annotations
 
