@@ -247,33 +247,60 @@ def synthesise(
     return dataclasses.replace(res, latency=latency, initiation_interval=initiation_interval)
 
 
+NOABC9_NOTE = "mapped with -dff (abc9 sees the flops): plain abc9 of Yosys 0.70 crashes here"
+
+
+def _abc9_crash(e: SynthError) -> bool:
+    # pyosys asserts in ABC_OPS_REINTEGRATE; yowasp exits silently while running ABC.
+    last = "\n".join(e.log_tail.splitlines()[-3:])
+    return "ABC_OPS_REINTEGRATE" in last or "ABC" in last
+
+
+def _synth_run(script_of, sources, outputs, target, timeout, backend):
+    """Run ``script_of(extra_synth_flags)``; on iCE40 retry with -dff if abc9 crashes."""
+    try:
+        return _run(script_of(""), sources, outputs, timeout, backend), ()
+    except SynthError as e:
+        if target != "ice40" or not _abc9_crash(e):
+            raise
+    return _run(script_of(" -dff"), sources, outputs, timeout, backend), (NOABC9_NOTE,)
+
+
 def _synthesise(verilog, top, target, fmax, dsp, params, backend, timeout) -> Resources:
-    script = (
-        _read_cmds(top, params, "design.v")
-        + _synth_cmd(target, top, dsp)
-        + "\ntee -q -o stat.json stat -json\nltp -noff\nportlist\n"
+    def metrics_script(flags: str) -> str:
+        return (
+            _read_cmds(top, params, "design.v")
+            + _synth_cmd(target, top, dsp)
+            + flags
+            + "\ntee -q -o stat.json stat -json\nltp -noff\nportlist\n"
+        )
+
+    run, notes = _synth_run(
+        metrics_script, {"design.v": verilog}, ("stat.json",), target, timeout, backend
     )
-    run = _run(script, {"design.v": verilog}, ("stat.json",), timeout, backend)
     depths = {m: int(n) for m, n in _LTP.findall(run.log)}
     res = resources_from(target, cell_counts(run.outputs["stat.json"], top), depths.get(top))
+    if dsp and res.dsps:
+        notes += ("nextpnr-ice40 does not time SB_MAC16: Fmax is optimistic",)
     if not fmax:
-        return res
+        return dataclasses.replace(res, notes=notes)
     wrapper = registered_wrapper(top, parse_portlist(run.log, top))
-    script = (
-        _read_cmds(top, params, "design.v wrapper.v", WRAPPER_TOP)
-        + _synth_cmd(target, WRAPPER_TOP, dsp)
-        + "\nwrite_json wrap.json\n"
-    )
-    wrap = _run(
-        script, {"design.v": verilog, "wrapper.v": wrapper}, ("wrap.json",), timeout, backend
-    )
+
+    def wrap_script(flags: str) -> str:
+        return (
+            _read_cmds(top, params, "design.v wrapper.v", WRAPPER_TOP)
+            + _synth_cmd(target, WRAPPER_TOP, dsp)
+            + flags
+            + "\nwrite_json wrap.json\n"
+        )
+
+    sources = {"design.v": verilog, "wrapper.v": wrapper}
+    wrap, more = _synth_run(wrap_script, sources, ("wrap.json",), target, timeout, backend)
     try:
         pnr = nextpnr.place_and_route(wrap.outputs["wrap.json"], target, timeout=timeout)
     except nextpnr.NextpnrError as e:
         raise SynthError(str(e), e.log_tail, returncode=e.returncode, backend=e.backend) from None
-    notes = (
-        ("nextpnr-ice40 does not time SB_MAC16: Fmax is optimistic",) if dsp and res.dsps else ()
-    )
+    notes = tuple(dict.fromkeys(notes + more))
     return dataclasses.replace(res, fmax_mhz=pnr.fmax_mhz, notes=notes)
 
 

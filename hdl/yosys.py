@@ -100,8 +100,8 @@ def _tail(log: str, lines: int = TAIL_LINES) -> str:
 
 def _first_error(log: str) -> str | None:
     for line in log.splitlines():
-        if line.startswith("ERROR:"):
-            return line
+        if "ERROR:" in line:  # "ERROR: ..." or "file.v:1: ERROR: ..."
+            return line.strip()
     return None
 
 
@@ -160,6 +160,9 @@ def run_yosys_files(
         except BaseException:
             _kill_group(proc)
             raise
+        logfile = work / "_yosys.log"
+        if logfile.exists() and logfile.stat().st_size:
+            log = logfile.read_text(errors="replace")
         if proc.returncode != 0:
             why = _first_error(log) or f"exit status {proc.returncode}"
             raise YosysError(
