@@ -36,3 +36,10 @@ def export(session: nox.Session) -> None:
     """Regenerate the canonical Verilog set and manifest in verilog_out/."""
     _install(session, "test")
     session.run("python", "-m", "hdl.canonical", "verilog_out")
+
+
+@nox.session(python=PYTHON)
+def synth_tables(session: nox.Session) -> None:
+    """Synthesise the LeakyReLU shift/mult/baseline grid; update README, docs/, bench/results/."""
+    _install(session, "test")
+    session.run("python", "-m", "hdl.tables", *session.posargs)
