@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .data import DATASETS
-from .zoo import ACTIVATIONS, DEFAULT_SLOPE, MODELS
+from .modelspec import ACTIVATIONS, DEFAULT_SLOPE, MODELS, ModelSpec
 
 PROG = "python -m models"
 
@@ -90,7 +90,6 @@ def _load(args):
 def _train(args) -> int:
     from .data import load_dataset
     from .train import TrainConfig, load_float, save_float, save_qat, train_float, train_qat
-    from .zoo import ModelSpec
 
     cfg = TrainConfig(epochs=args.epochs, seed=args.seed)
     qconfig = None
@@ -157,8 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         _check_choice("dataset", args.dataset, DATASETS)
         _check_choice("activation", args.activation, ACTIVATIONS)
-        if args.name not in MODELS:
-            raise CliError(f"model must be one of {'|'.join(MODELS)}, got {args.name!r}")
+        ModelSpec(args.name, 1, 1, args.activation, args.slope)  # fast checks before torch
         return {"train": _train, "eval": _eval, "spec": _spec}[args.command](args)
     except (CliError, ValueError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__

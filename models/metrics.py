@@ -7,7 +7,8 @@
 * ``flops`` -- ptflops, same backend, on each BN-folded ``Linear + activation``
   block: ptflops counts one op per multiply-accumulate, one per bias add and one
   per activation element, i.e. ``in*out + out (+ out)``.  BN costs nothing
-  because it is folded.
+  because it is folded.  Functional counting is off (``count_functional``):
+  with it, ptflops 0.7.5 counts ``nn.ReLU`` twice and ``nn.LeakyReLU`` once.
 * ``bitops`` -- ``macs * weight bits * input-activation bits``.
 * ``size_bits`` -- ``weights * weight bits + biases * bias bits``.
 * ``avg_weight_bits`` (weights only), ``avg_param_bits`` (weights + biases),
@@ -46,6 +47,9 @@ def ptflops_count(module: nn.Module, in_features: int) -> int:
         as_strings=False,
         print_per_layer_stat=False,
         backend=FLOPS_BACKEND,
+        # ptflops 0.7.5 would otherwise count nn.ReLU twice (module hook + patched
+        # F.relu inside it) but nn.LeakyReLU once; our models are modules only
+        backend_specific_config={"count_functional": False},
         ost=io.StringIO(),
     )
     if count is None:

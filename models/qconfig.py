@@ -8,6 +8,7 @@ TOML shape (all keys optional; ``width`` is shorthand for every ``*_width``)::
     [layers.fc2]
     weight_width = 4
     weight_frac_width = 3       # omitted frac widths are calibrated (see models.quant)
+    calibration = "mse"         # mse | max
     leaky_impl = "shift"        # shift | mult
 
 ``input_*`` of the first layer is the network input format; on later layers it
@@ -26,6 +27,7 @@ from qspec.fixed import Overflow, Rounding, parse_enum
 MIN_WIDTH, MAX_WIDTH = 1, 16  # 16+16-bit products keep float64 fake-quant exact
 MIN_FRAC, MAX_FRAC = -16, 32
 LEAKY_IMPLS = ("shift", "mult")
+CALIBRATIONS = ("mse", "max")
 ACTIVATIONS = ("relu", "leaky_relu")
 
 WIDTH_KEYS = ("input_width", "weight_width", "bias_width", "act_width")
@@ -51,6 +53,7 @@ class LayerQuant:
     slope: float | None = None  # None: the model's slope
     slope_width: int | None = None  # mult: default the activation width
     slope_frac_width: int | None = None  # mult: default slope_width - 1
+    calibration: str = "mse"  # how omitted frac widths are chosen: mse | max
 
     def __post_init__(self) -> None:
         for k in WIDTH_KEYS:
@@ -67,6 +70,10 @@ class LayerQuant:
         if self.activation is not None and self.activation not in ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {'|'.join(ACTIVATIONS)}, got {self.activation!r}"
+            )
+        if self.calibration not in CALIBRATIONS:
+            raise ValueError(
+                f"calibration must be one of {'|'.join(CALIBRATIONS)}, got {self.calibration!r}"
             )
         if self.leaky_impl not in LEAKY_IMPLS:
             raise ValueError(

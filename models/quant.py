@@ -1,9 +1,11 @@
 """Post-training quantisation: folded float model + config -> integer spec and fake-quant model.
 
-* :func:`quantise_network` resolves the config into concrete formats (omitted
-  fractional widths are calibrated: the most fraction bits such that the
-  largest magnitude seen on the calibration data still fits) and returns a
-  :class:`qspec.network.QuantisedNetwork` of integer codes.
+* :func:`quantise_network` resolves the config into concrete formats and returns a
+  :class:`qspec.network.QuantisedNetwork` of integer codes.  Omitted fractional
+  widths are calibrated on data (the train split): ``max`` takes the most
+  fraction bits that still hold the largest magnitude; ``mse`` (default) also
+  tries up to 4 finer choices, saturating outliers, and keeps the one with the
+  least squared quantisation error -- much better at 3-4 bits.
 * :class:`FakeQuantNet` is the same network in PyTorch float64: every value is
   a dequantised code, produced by the very qspec functions the integer
   reference uses, so the two agree bit for bit.  It quantises the float weights
@@ -50,6 +52,23 @@ def calibrated_frac(width: int, max_abs: float) -> int:
     return int(min(max(width - 1 - exp, MIN_FRAC), MAX_FRAC))
 
 
+MSE_EXTRA_BITS = 4  # how many fraction bits beyond the no-clipping choice ``mse`` tries
+
+
+def mse_frac(width: int, values: torch.Tensor) -> int:
+    """The fraction width (no-clipping choice or up to 4 bits finer) with the least
+    squared error after quantise-dequantise with saturation; ties go to fewer bits."""
+    v = values.detach().double().flatten()
+    start = calibrated_frac(width, float(v.abs().max()) if v.numel() else 0.0)
+    best = (math.inf, start)
+    for f in range(start, min(start + MSE_EXTRA_BITS, MAX_FRAC) + 1):
+        fmt = FixedFormat(width, f)
+        err = float(((dequantise(quantise(v, fmt, *CONST).double(), fmt) - v) ** 2).sum())
+        if err < best[0]:
+            best = (err, f)
+    return best[1]
+
+
 def float_activation(h: torch.Tensor, activation: str | None, slope: float) -> torch.Tensor:
     if activation is None:
         return h
@@ -57,19 +76,27 @@ def float_activation(h: torch.Tensor, activation: str | None, slope: float) -> t
 
 
 @torch.no_grad()
-def _calibration_ranges(folded: FoldedNet, x: torch.Tensor) -> list[tuple[float, float]]:
-    """(max |layer input|, max |layer output before activation|) per Linear."""
+def _calibration_tensors(folded: FoldedNet, x: torch.Tensor) -> list[tuple[torch.Tensor, ...]]:
+    """(layer input, layer output as its format must hold it) per Linear, in float."""
     out = []
     h = x.double()
     for ly in folded.layers:
         y = F.linear(h, ly.linear.weight.double(), ly.linear.bias.double())
-        out.append((float(h.abs().max()), float(y.abs().max())))
+        # ReLU discards negatives, so only the kept range matters for the format
+        seen = F.relu(y) if ly.activation == "relu" else y
+        out.append((h, seen))
         h = float_activation(y, ly.activation, ly.slope)
     return out
 
 
-def _fmt(width: int, frac: int | None, max_abs: float) -> FixedFormat:
-    return FixedFormat(width, calibrated_frac(width, max_abs) if frac is None else frac)
+def _fmt(width: int, frac: int | None, values: torch.Tensor, method: str) -> FixedFormat:
+    if frac is None:
+        v = values.detach().double()
+        if method == "max":
+            frac = calibrated_frac(width, float(v.abs().max()) if v.numel() else 0.0)
+        else:
+            frac = mse_frac(width, v)
+    return FixedFormat(width, frac)
 
 
 def _activation_spec(
@@ -100,14 +127,14 @@ def quantise_network(
     names = folded.names
     config.check_layers(names)
     x = torch.as_tensor(np.asarray(calib_x), dtype=torch.float64)
-    ranges = _calibration_ranges(folded, x)
+    ranges = _calibration_tensors(folded, x)
     layers: list[LayerSpec] = []
     prev: FixedFormat | None = None
     input_fmt = None
-    for ly, (in_max, out_max) in zip(folded.layers, ranges, strict=True):
+    for ly, (in_vals, out_vals) in zip(folded.layers, ranges, strict=True):
         q = config.for_layer(ly.name)
         if prev is None or ly.name in config.explicit_input:
-            in_fmt = _fmt(q.input_width, q.input_frac_width, in_max)
+            in_fmt = _fmt(q.input_width, q.input_frac_width, in_vals, q.calibration)
             if prev is None:
                 input_fmt = in_fmt
             elif in_fmt != prev:
@@ -116,9 +143,9 @@ def quantise_network(
             in_fmt = prev
         w = ly.linear.weight.detach().double()
         b = ly.linear.bias.detach().double()
-        w_fmt = _fmt(q.weight_width, q.weight_frac_width, float(w.abs().max()))
+        w_fmt = _fmt(q.weight_width, q.weight_frac_width, w, q.calibration)
         prod_frac = in_fmt.frac_width + w_fmt.frac_width
-        b_fmt = _fmt(q.bias_width, q.bias_frac_width, float(b.abs().max()))
+        b_fmt = _fmt(q.bias_width, q.bias_frac_width, b, q.calibration)
         if q.bias_frac_width is None:  # calibrated: never finer than the product
             b_fmt = replace(b_fmt, frac_width=min(b_fmt.frac_width, prod_frac))
         elif b_fmt.frac_width > prod_frac:
@@ -132,7 +159,7 @@ def quantise_network(
                 f"layers.{ly.name}: accumulator needs {acc.width} bits (max {MAX_ACC_WIDTH}); "
                 f"raise bias_frac_width (got {b_fmt.frac_width}) or narrow the widths"
             )
-        out_fmt = _fmt(q.act_width, q.act_frac_width, out_max)
+        out_fmt = _fmt(q.act_width, q.act_frac_width, out_vals, q.calibration)
         layers.append(
             LinearSpec(
                 ly.name,

@@ -191,7 +191,8 @@ def load_float(
     path = directory / f"{checkpoint_stem(name, dataset, activation)}.pt"
     if not path.is_file():
         raise ValueError(
-            f"checkpoint not found: {path} (run: python -m models train {name} --dataset {dataset})"
+            f"checkpoint not found: {path} "
+            f"(run: python -m models train {name} --dataset {dataset} --activation {activation})"
         )
     ck = torch.load(path, map_location="cpu", weights_only=True)
     meta = ck["meta"]
