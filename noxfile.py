@@ -43,3 +43,10 @@ def synth_tables(session: nox.Session) -> None:
     """Synthesise the LeakyReLU shift/mult/baseline grid; update README, docs/, bench/results/."""
     _install(session, "test")
     session.run("python", "-m", "hdl.tables", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Model benchmark: quantised/float evaluation-time ratios -> bench/results/models.json."""
+    _install(session, "test")
+    session.run("python", "bench/bench_models.py", *session.posargs)
