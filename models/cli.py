@@ -118,8 +118,9 @@ def _eval(args) -> int:
     from .metrics import compute_metrics
 
     _check_choice("split", args.split, ("val", "test"))
+    config = _quant_config(args)  # before loading data: bad widths fail fast
     ds, model, _ = _load(args)
-    m = compute_metrics(model, _quant_config(args), ds, split=args.split)
+    m = compute_metrics(model, config, ds, split=args.split)
     if args.json:
         print(json.dumps(m.to_dict(), indent=1))
         return 0
@@ -143,8 +144,9 @@ def _spec(args) -> int:
     from .quant import quantise_network
     from .train import _atomic_write
 
+    config = _quant_config(args)
     ds, model, _ = _load(args)
-    spec = quantise_network(fold_batchnorm(model), _quant_config(args), ds.train.x, args.name)
+    spec = quantise_network(fold_batchnorm(model), config, ds.train.x, args.name)
     text = spec.to_json().encode()
     _atomic_write(args.out, lambda f: f.write(text))
     print(f"wrote {args.out}")
