@@ -27,6 +27,7 @@ import numpy as np
 from cocotb.triggers import Timer
 
 MAX_REPORTED = 8
+STUCK_CYCLES = 300  # no handshake on either side for this long: give up
 
 
 @dataclass
@@ -114,9 +115,14 @@ class Harness:
         k_in, presenting = 0, False
         prev_stall: tuple[int, int] | None = None  # o.payload held back last cycle
         limit = 200 + 50 * n
-        cycle = 0
-        idle_after = 0
+        cycle = idle_after = last_progress = 0
         while cycle < limit:
+            if cycle - last_progress > STUCK_CYCLES:
+                tr.error(
+                    f"no transfer for {STUCK_CYCLES} cycles at cycle {cycle}: "
+                    f"{k_in}/{n} beats in, {len(tr.outputs)} out"
+                )
+                break
             if not presenting and k_in < n and rng.random() < p_valid(cycle):
                 presenting = True
             if presenting:
@@ -161,7 +167,9 @@ class Harness:
             if o_valid and ready:
                 tr.outputs.append(unpack(o_payload, vec.out_width, lanes))
                 tr.out_cycles.append(cycle)
+                last_progress = cycle
             if presenting and i_ready:
+                last_progress = cycle
                 tr.in_cycles.append(cycle)
                 presenting, k_in = False, k_in + 1
             if self.clocked:

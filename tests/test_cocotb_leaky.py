@@ -133,9 +133,14 @@ def write_core_vectors(
     return path
 
 
-def run_core(sim: str, case: Case, test_dir: Path) -> simlib.Result:
-    mod = export_leaky(case.spec, runtime_slope=case.runtime_slope)
-    build = simlib.build(sim, mod.name, {f"{mod.name}.v": mod.verilog})
+def run_core(
+    sim: str, case: Case, test_dir: Path, module: tuple[str, str] | None = None
+) -> simlib.Result:
+    """Build the case's core (or ``module``: name, Verilog) and check it against the reference."""
+    if module is None:
+        mod = export_leaky(case.spec, runtime_slope=case.runtime_slope)
+        module = (mod.name, mod.verilog)
+    build = simlib.build(sim, module[0], {f"{module[0]}.v": module[1]})
     x, slope = core_vectors(case)
     y = reference(case, x, slope)
     vectors = write_core_vectors(test_dir / "vectors.npz", case, x, y, slope)
@@ -238,11 +243,20 @@ def stream_vectors(case: StreamCase) -> tuple[np.ndarray, np.ndarray | None]:
     return x, rng.integers(sf.min_code, sf.max_code, x.shape[0], endpoint=True)
 
 
-def run_stream(sim: str, case: StreamCase, test_dir: Path, seed: int = 1) -> simlib.Result:
-    mod = export_leaky(
-        case.spec, lanes=case.lanes, stages=case.stages, runtime_slope=case.runtime_slope
-    )
-    build = simlib.build(sim, mod.name, {f"{mod.name}.v": mod.verilog})
+def run_stream(
+    sim: str,
+    case: StreamCase,
+    test_dir: Path,
+    seed: int = 1,
+    module: tuple[str, str] | None = None,
+) -> simlib.Result:
+    """Build the streamed case (or ``module``: name, Verilog) and run both stream tests."""
+    if module is None:
+        mod = export_leaky(
+            case.spec, lanes=case.lanes, stages=case.stages, runtime_slope=case.runtime_slope
+        )
+        module = (mod.name, mod.verilog)
+    build = simlib.build(sim, module[0], {f"{module[0]}.v": module[1]})
     x, slope = stream_vectors(case)
     y = leaky_relu_reference(case.spec, x, None if slope is None else slope[:, None])
     arrays = {
