@@ -1,5 +1,6 @@
 """Sessions: tests (default), lint, export. torch is pinned through constraints.txt."""
 
+import glob
 import os
 
 import nox
@@ -47,6 +48,7 @@ def synth_tables(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Model benchmark: quantised/float evaluation-time ratios -> bench/results/models.json."""
+    """Every bench/bench_*.py (e.g. models.json, leaky.json in bench/results/); posargs to each."""
     _install(session, "test")
-    session.run("python", "bench/bench_models.py", *session.posargs)
+    for script in sorted(glob.glob("bench/bench_*.py")):
+        session.run("python", script, *session.posargs)
