@@ -279,3 +279,43 @@ def run_stream(
 @pytest.mark.parametrize("case", [c.param for c in STREAM_CASES])
 def test_stream(sim: str, case: StreamCase, tmp_path: Path) -> None:
     simlib.assert_passed(run_stream(sim, case, tmp_path), expected_tests=2)
+
+
+# --- simulator selection -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("verilator", ["verilator"]), ("icarus", ["icarus"]), ("all", ["verilator", "icarus"])],
+)
+def test_sim_variable_picks_simulators(value, expected, monkeypatch) -> None:
+    monkeypatch.setenv("SIM", value)
+    assert simlib.requested_simulators() == expected
+
+
+def test_sim_default_falls_back_to_icarus(monkeypatch) -> None:
+    monkeypatch.delenv("SIM", raising=False)
+    monkeypatch.setattr(simlib, "simulator_problem", lambda s: "gone" if s == "verilator" else None)
+    assert simlib.requested_simulators() == ["icarus"]
+    monkeypatch.setattr(simlib, "simulator_problem", lambda s: None)
+    assert simlib.requested_simulators() == ["verilator"]
+
+
+def test_bad_sim_variable_is_an_error(monkeypatch) -> None:
+    monkeypatch.setenv("SIM", "modelsim")
+    with pytest.raises(pytest.UsageError, match="verilator\\|icarus\\|all"):
+        simlib.requested_simulators()
+
+
+def test_missing_simulator_skips_but_fails_in_ci_with_sim_all(monkeypatch) -> None:
+    monkeypatch.setattr(simlib, "simulator_problem", lambda s: f"{s} not installed")
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.setenv("SIM", "all")
+    with pytest.raises(pytest.skip.Exception, match="icarus not installed"):
+        simlib.require("icarus")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true and SIM=all"):
+        simlib.require("icarus")
+    monkeypatch.setenv("SIM", "icarus")  # CI, but only one simulator asked for: skip
+    with pytest.raises(pytest.skip.Exception):
+        simlib.require("icarus")
