@@ -8,14 +8,12 @@ replaced by their own, so only relative paths are used.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tempfile
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from .yosys import YosysError, YosysTimeout, _kill_group, _tail
+from .yosys import YosysError, YosysTimeout, _tail, run_child
 
 # Device, package and the clock constraint nextpnr places against (timing-driven
 # placement depends on it, so it is fixed per target for comparable numbers).
@@ -67,36 +65,18 @@ def place_and_route(netlist_json: str, target: str, *, timeout: float | None = N
     with tempfile.TemporaryDirectory(prefix="hwfirst-pnr-") as tmp:
         work = Path(tmp)
         (work / "net.json").write_text(netlist_json)
-        proc = subprocess.Popen(
-            [sys.executable, "-c", child, *args],
-            cwd=work,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        )
-        try:
-            log, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            log, _ = proc.communicate()
+        rc, log, timed_out = run_child(child, args, work, timeout)
+        if timed_out:
             raise NextpnrTimeout(
-                f"nextpnr-{target} exceeded its timeout of {timeout} s",
-                _tail(log or ""),
-                backend=target,
-            ) from None
-        except BaseException:
-            _kill_group(proc)
-            raise
+                f"nextpnr-{target} exceeded its timeout of {timeout} s", _tail(log), backend=target
+            )
         report = work / "report.json"
-        if proc.returncode != 0 or not report.exists():
+        if rc != 0 or not report.exists():
             err = next((ln for ln in log.splitlines() if ln.startswith("ERROR")), None)
             raise NextpnrError(
-                f"nextpnr-{target} failed: {err or f'exit {proc.returncode}'}",
+                f"nextpnr-{target} failed: {err or f'exit {rc}'}",
                 _tail(log),
-                returncode=proc.returncode,
+                returncode=rc,
                 backend=target,
             )
         data = json.loads(report.read_text())

@@ -138,41 +138,24 @@ def run_yosys_files(
             (work / name).write_text(text)
         (work / "_run.ys").write_text(script.replace(";", "\n") + "\n")
         child = _PYOSYS_CHILD if b == "pyosys" else _YOWASP_CHILD
-        # A new session lets a timeout kill the whole group (ABC runs as a grandchild).
-        proc = subprocess.Popen(
-            [sys.executable, "-c", child, "_run.ys"],
-            cwd=work,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            errors="replace",
-            start_new_session=True,
-        )
-        try:
-            log, _ = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            log, _ = proc.communicate()
+        rc, log, timed_out = run_child(child, ["_run.ys"], work, timeout)
+        if timed_out:
             raise YosysTimeout(
                 f"yosys ({b}) exceeded its timeout of {timeout} s",
-                _tail(log or ""),
-                returncode=proc.returncode,
+                _tail(log),
+                returncode=rc,
                 backend=b,
-                log=log or "",
-            ) from None
-        except BaseException:
-            _kill_group(proc)
-            raise
+                log=log,
+            )
         logfile = work / "_yosys.log"
         if logfile.exists() and logfile.stat().st_size:
             log = logfile.read_text(errors="replace")
-        if proc.returncode != 0:
-            why = _first_error(log) or f"exit status {proc.returncode}"
+        if rc != 0:
+            why = _first_error(log) or f"exit status {rc}"
             raise YosysError(
                 f"yosys ({b}) failed: {why}",
                 _tail(log),
-                returncode=proc.returncode,
+                returncode=rc,
                 backend=b,
                 log=log,
             )
@@ -195,6 +178,36 @@ def run_yosys(
 ) -> str:
     """Run ``script`` with ``sources`` (file name -> Verilog text) in a temp dir; return the log."""
     return run_yosys_files(script, sources, timeout=timeout, backend=backend).log
+
+
+def run_child(
+    code: str, args: list[str], cwd: Path, timeout: float | None
+) -> tuple[int | None, str, bool]:
+    """Run ``python -c code *args`` in ``cwd``; return (exit status, output, timed out).
+
+    The child gets its own session so a timeout kills the whole group (Yosys
+    runs ABC as a grandchild).
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=cwd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        errors="replace",
+        start_new_session=True,
+    )
+    try:
+        log, _ = proc.communicate(timeout=timeout)
+        return proc.returncode, log, False
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        log, _ = proc.communicate()
+        return proc.returncode, log or "", True
+    except BaseException:
+        _kill_group(proc)
+        raise
 
 
 def _kill_group(proc: subprocess.Popen) -> None:

@@ -124,59 +124,31 @@ def test_cli_export_writes_verilog_and_manifest(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["--impl", "shift", "--width", "8", "--frac-width", "4"], "--shift is required"),
-        (["--impl", "mult", "--width", "8", "--frac-width", "4"], "--slope is required"),
+        ("--impl shift --width 8 --frac-width 4", "--shift is required"),
+        ("--impl mult --width 8 --frac-width 4", "--slope is required"),
+        ("--impl shift --width 1 --frac-width 4 --shift 1", "width must be in [2, 32], got 1"),
+        ("--impl mult --width 8 --frac-width 4 --slope 9", "slope must be in [-8.0, 7.9375]"),
         (
-            ["--impl", "shift", "--width", "1", "--frac-width", "4", "--shift", "1"],
-            "width must be in [2, 32], got 1",
-        ),
-        (
-            ["--impl", "mult", "--width", "8", "--frac-width", "4", "--slope", "9"],
-            "slope must be in [-8.0, 7.9375]",
-        ),
-        (
-            [
-                "--impl",
-                "shift",
-                "--width",
-                "8",
-                "--frac-width",
-                "4",
-                "--shift",
-                "1",
-                "--slope",
-                "1",
-            ],
+            "--impl shift --width 8 --frac-width 4 --shift 1 --slope 1",
             "--slope is only valid with --impl mult",
         ),
-        (
-            [
-                "--impl",
-                "shift",
-                "--width",
-                "8",
-                "--frac-width",
-                "4",
-                "--shift",
-                "1",
-                "--stages",
-                "1",
-            ],
-            "--stages requires --lanes",
-        ),
-        (
-            ["--impl", "relu", "--width", "8", "--frac-width", "4"],
-            "argument --impl: invalid choice",
-        ),
-        (
-            ["--impl", "shift", "--width", "eight", "--frac-width", "4", "--shift", "1"],
-            "argument --width: invalid int value",
-        ),
+        ("--impl shift --width 8 --frac-width 4 --shift 1 --stages 1", "--stages requires --lanes"),
+        ("--impl relu --width 8 --frac-width 4", "argument --impl: invalid choice"),
+        ("--impl shift --width eight --frac-width 4 --shift 1", "argument --width: invalid int"),
     ],
 )
 def test_cli_errors_are_one_line_exit_2(tmp_path, args, message):
     proc = subprocess.run(
-        [sys.executable, "-m", "hdl", "export", "leaky-relu", *args, "--out", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "hdl",
+            "export",
+            "leaky-relu",
+            *args.split(),
+            "--out",
+            str(tmp_path),
+        ],
         capture_output=True,
         text=True,
         cwd=ROOT,
