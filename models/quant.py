@@ -105,10 +105,12 @@ def _activation_spec(
     act = q.activation or default_act
     if act == "relu":
         return ReLUSpec(fmt)
+    if fmt.width < 2:
+        raise ValueError(f"layers.{name}.act_width must be >= 2 for leaky_relu, got {fmt.width}")
     slope = default_slope if q.slope is None else q.slope
     common = dict(rounding=q.rounding, overflow=q.overflow)
     try:
-        if q.leaky_impl == "shift":
+        if q.leaky_impl == "shift":  # the nearest power of two, in log2
             shift = min(max(round(-math.log2(slope)), 0), fmt.width)
             return LeakyReLUSpec.shift_variant(fmt.width, fmt.frac_width, shift, **common)
         sw = fmt.width if q.slope_width is None else q.slope_width
@@ -117,7 +119,7 @@ def _activation_spec(
             fmt.width, fmt.frac_width, slope, slope_width=max(sw, 2), slope_frac_width=sf, **common
         )
     except ValueError as e:
-        raise ValueError(f"layers.{name}: leaky_relu {e} (act_width must be >= 2)") from None
+        raise ValueError(f"layers.{name}: leaky_relu {e}") from None
 
 
 def quantise_network(

@@ -198,7 +198,7 @@ def test_per_layer_quantisation_only_touches_that_layer(ds):
             {"default": {"input_frac_width": 2, "weight_frac_width": 2, "bias_frac_width": 5}},
             "layers.fc1.bias_frac_width must be <= input\\+weight frac width 4, got 5",
         ),
-        ({"default": {"width": 1}}, "layers.fc1: leaky_relu"),
+        ({"default": {"width": 1}}, "layers.fc1.act_width must be >= 2 for leaky_relu, got 1"),
     ],
 )  # fmt: skip
 def test_bad_config_is_one_line_value_error(ds, cfg, match):
