@@ -51,6 +51,10 @@ class SynthError(YosysError):
     """Synthesis or place-and-route crashed or timed out (``log_tail`` has the details)."""
 
 
+class SynthTimeout(SynthError, YosysTimeout):
+    """Synthesis or place-and-route exceeded its timeout."""
+
+
 @dataclass(frozen=True)
 class Resources:
     """Resource use of one design on one target.
@@ -185,7 +189,8 @@ def _run(script, sources, outputs, timeout, backend):
         # Failing before synthesis started means the input, not the tool, is at fault.
         if not isinstance(e, YosysTimeout) and "SYNTH_" not in e.log:
             raise ValueError(str(e).splitlines()[0]) from None
-        raise SynthError(
+        kind = SynthTimeout if isinstance(e, YosysTimeout) else SynthError
+        raise kind(
             str(e), e.log_tail, returncode=e.returncode, backend=e.backend, log=e.log
         ) from None
 
@@ -261,7 +266,7 @@ def _synth_run(script_of, sources, outputs, target, timeout, backend):
     try:
         return _run(script_of(""), sources, outputs, timeout, backend), ()
     except SynthError as e:
-        if target != "ice40" or not _abc9_crash(e):
+        if target != "ice40" or isinstance(e, SynthTimeout) or not _abc9_crash(e):
             raise
     return _run(script_of(" -dff"), sources, outputs, timeout, backend), (NOABC9_NOTE,)
 
@@ -299,7 +304,8 @@ def _synthesise(verilog, top, target, fmax, dsp, params, backend, timeout) -> Re
     try:
         pnr = nextpnr.place_and_route(wrap.outputs["wrap.json"], target, timeout=timeout)
     except nextpnr.NextpnrError as e:
-        raise SynthError(str(e), e.log_tail, returncode=e.returncode, backend=e.backend) from None
+        kind = SynthTimeout if isinstance(e, YosysTimeout) else SynthError
+        raise kind(str(e), e.log_tail, returncode=e.returncode, backend=e.backend) from None
     notes = tuple(dict.fromkeys(notes + more))
     return dataclasses.replace(res, fmax_mhz=pnr.fmax_mhz, notes=notes)
 

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from hdl.export import export_leaky
-from hdl.synth import SynthError, synthesise
+from hdl.synth import SynthTimeout, synthesise
 from hdl.synth_cache import SynthCache
 from qspec.leaky import LeakyReLUSpec
 
@@ -54,7 +54,7 @@ def test_two_processes_share_the_cache(tmp_path):
 def test_timeout_raises_typed_error_and_caches_nothing(tmp_path):
     cache = SynthCache(tmp_path)
     mult = export_leaky(LeakyReLUSpec.mult_variant(16, 8, 77 / 256))
-    with pytest.raises(SynthError, match="timeout") as info:
+    with pytest.raises(SynthTimeout, match="timeout") as info:  # a SynthError subclass
         synthesise(mult.verilog, mult.name, "ice40", cache=cache, timeout=0.05)
     assert isinstance(info.value.log_tail, str)
     assert cache.count() == 0
