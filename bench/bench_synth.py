@@ -22,8 +22,8 @@ from pathlib import Path
 
 from hdl.export import atomic_write, export_leaky
 from hdl.synth import synthesise
-from hdl.synth_cache import SynthCache
-from hdl.yosys import available_backends, backend_version
+from hdl.synth.cache import SynthCache
+from hdl.synth.yosys import available_backends, backend_version
 from qspec.leaky import LeakyReLUSpec
 
 OUT = Path(__file__).parent / "results" / "synth.json"

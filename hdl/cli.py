@@ -6,27 +6,20 @@ Errors are one line on stderr naming the option and what is allowed; exit 2.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
+from qspec.cli import CliError, OneLineParser, run_cli
 from qspec.leaky import LeakyReLUSpec
 
 from .export import export_leaky, write_modules
-from .synth_cli import add_synth_parser, run_synth
+from .synth.cli import add_synth_parser, run_synth
 
-
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line instead of usage + message
-        raise CliError(f"{self.prog}: {message}")
+PROG = "python -m hdl"
 
 
 def _add_export(sub) -> None:
     exp = sub.add_parser("export", help="write a generator's Verilog and update the manifest")
-    kinds = exp.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    kinds = exp.add_subparsers(dest="kind", required=True, parser_class=OneLineParser)
     lr = kinds.add_parser("leaky-relu", help="LeakyReLU (shift-only or multiplier)")
     lr.add_argument("--impl", choices=["shift", "mult"], required=True)
     lr.add_argument("--width", type=int, required=True, help="input width W, 2..32")
@@ -83,23 +76,18 @@ def _export_leaky(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m hdl", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     _add_export(sub)
     add_synth_parser(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
+    def body() -> int:
         args = build_parser().parse_args(argv)
         if args.command == "export":
             return _export_leaky(args)
-        if args.command == "synth":
-            return run_synth(args)
-        raise CliError(f"unknown command {args.command!r}")
-    except (CliError, ValueError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        prefix = "" if msg.startswith("python -m hdl") else "python -m hdl: error: "
-        print(f"{prefix}{msg}", file=sys.stderr)
-        return 2
+        return run_synth(args)
+
+    return run_cli(PROG, body)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -16,10 +14,11 @@ from amaranth.back import verilog
 from amaranth.hdl import Value
 from amaranth.lib import wiring
 
+from qspec.files import atomic_write
 from qspec.fixed import FixedFormat, Overflow, Rounding
 from qspec.leaky import LeakyReLUSpec
 
-from .leaky import LeakyReLU, LeakyReLUStream
+from .layers.leaky import LeakyReLU, LeakyReLUStream
 
 MANIFEST = "manifest.json"
 
@@ -154,19 +153,6 @@ def export_leaky(
     if stages:  # the sync domain adds these
         ports = (Port("clk", "in", 1, False), Port("rst", "in", 1, False)) + ports
     return ExportedModule(name, to_verilog(comp, name), kind, params, ports, latency)
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and a rename: never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def read_manifest(out_dir: Path) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .yosys import run_yosys
+from .synth.yosys import run_yosys
 
 
 @dataclass(frozen=True)

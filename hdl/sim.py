@@ -8,7 +8,7 @@ from amaranth.sim import Simulator
 
 from qspec.leaky import LeakyReLUSpec
 
-from .leaky import LeakyReLU
+from .layers.leaky import LeakyReLU
 
 
 def simulate_leaky(

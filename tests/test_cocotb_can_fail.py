@@ -14,9 +14,9 @@ import pytest
 from amaranth.hdl import Module, Mux, Signal
 from amaranth.hdl import signed as hsigned
 
-import hdl.fixed
+import hdl.arith.fixed
 from hdl.export import export_leaky, to_verilog
-from hdl.leaky import LeakyReLUStream, leaky_relu
+from hdl.layers.leaky import LeakyReLUStream, leaky_relu
 from qspec.fixed import Rounding
 from qspec.leaky import LeakyReLUSpec
 from tests import sim as simlib
@@ -45,9 +45,11 @@ def test_hardware_rounding_floor_instead_of_nearest_is_caught(
     sim: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     spec = LeakyReLUSpec.mult_variant(8, 4, 0.3, rounding="nearest")
-    real_shift_right = hdl.fixed.shift_right
+    real_shift_right = hdl.arith.fixed.shift_right
     monkeypatch.setattr(
-        hdl.fixed, "shift_right", lambda v, n, rounding: real_shift_right(v, n, Rounding.FLOOR)
+        hdl.arith.fixed,
+        "shift_right",
+        lambda v, n, rounding: real_shift_right(v, n, Rounding.FLOOR),
     )
     wrong = export_leaky(spec)
     monkeypatch.undo()

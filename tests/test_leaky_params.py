@@ -2,7 +2,7 @@
 
 import pytest
 
-from hdl.leaky import LeakyReLU, LeakyReLUStream
+from hdl.layers.leaky import LeakyReLU, LeakyReLUStream
 from qspec.leaky import LeakyReLUSpec
 
 S, M = LeakyReLUSpec.shift_variant, LeakyReLUSpec.mult_variant

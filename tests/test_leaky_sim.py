@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import hdl.fixed
+import hdl.arith.fixed
 from hdl.sim import simulate_leaky
 from qspec.fixed import FixedFormat, Rounding
 from qspec.leaky import LeakyReLUSpec
@@ -135,8 +135,10 @@ def test_random_parameters(spec, rng):
 def test_check_detects_wrong_rounding(monkeypatch):
     """A hardware rounding bug (always floor) must be reported by the same check."""
     spec = M(8, 4, 0.3, rounding="nearest")
-    real_shift = hdl.fixed.shift_right
-    monkeypatch.setattr(hdl.fixed, "shift_right", lambda v, s, r: real_shift(v, s, Rounding.FLOOR))
+    real_shift = hdl.arith.fixed.shift_right
+    monkeypatch.setattr(
+        hdl.arith.fixed, "shift_right", lambda v, s, r: real_shift(v, s, Rounding.FLOOR)
+    )
     assert len(mismatches(spec, list(_all_codes(spec)))) > 0
 
 

@@ -5,7 +5,7 @@ import random
 import pytest
 from amaranth.sim import Simulator
 
-from hdl.leaky import LeakyReLUStream
+from hdl.layers.leaky import LeakyReLUStream
 from qspec.leaky import LeakyReLUSpec
 from tests.fraction_model import model_leaky
 

@@ -9,7 +9,7 @@ import pytest
 
 from hdl.export import export_leaky
 from hdl.synth import SynthTimeout, synthesise
-from hdl.synth_cache import SynthCache
+from hdl.synth.cache import SynthCache
 from qspec.leaky import LeakyReLUSpec
 
 SHIFT8 = export_leaky(LeakyReLUSpec.shift_variant(8, 4, 2))
@@ -34,7 +34,7 @@ def test_env_var_selects_cache_dir(tmp_path, monkeypatch):
 
 _WORKER = """
 import sys
-from hdl.synth_cache import SynthCache
+from hdl.synth.cache import SynthCache
 c = SynthCache(sys.argv[1])
 for i in range(200):
     c.put(f"{sys.argv[2]}{i % 50}", {"i": i})

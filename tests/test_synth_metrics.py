@@ -8,7 +8,7 @@ import pytest
 
 from hdl.export import export_leaky
 from hdl.synth import Resources, cell_counts, synthesise
-from hdl.yosys import available_backends
+from hdl.synth.yosys import available_backends
 from qspec.leaky import LeakyReLUSpec
 
 SHIFT8 = export_leaky(LeakyReLUSpec.shift_variant(8, 4, 2))

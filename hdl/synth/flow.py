@@ -2,8 +2,8 @@
 
 ``synthesise(verilog, top, target)`` runs ``synth_<target>``, ``stat -json``,
 ``ltp -noff`` and ``portlist`` in one Yosys run; with ``fmax=True`` it also
-synthesises a registered wrapper (:mod:`hdl.wrapper`) and places and routes it
-(:mod:`hdl.nextpnr`). Results are cached by content (:mod:`hdl.synth_cache`).
+synthesises a registered wrapper (:mod:`hdl.synth.wrapper`) and places and routes it
+(:mod:`hdl.synth.nextpnr`). Results are cached by content (:mod:`hdl.synth.cache`).
 """
 
 from __future__ import annotations
@@ -11,12 +11,11 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
+from ..resources import Resources
 from . import nextpnr
-from .synth_cache import SynthCache, cache_key
+from .cache import SynthCache, cache_key
 from .wrapper import WRAPPER_TOP, parse_portlist, registered_wrapper
 from .yosys import YosysError, YosysTimeout, backend_version, resolve_backend, run_yosys_files
 
@@ -53,72 +52,6 @@ class SynthError(YosysError):
 
 class SynthTimeout(SynthError, YosysTimeout):
     """Synthesis or place-and-route exceeded its timeout."""
-
-
-@dataclass(frozen=True)
-class Resources:
-    """Resource use of one design on one target.
-
-    ``a + b`` composes two modules as pipelined stages in series: counts add,
-    depth is the larger, Fmax the smaller, latencies add and II is the larger.
-    """
-
-    target: str
-    luts: int = 0
-    ffs: int = 0
-    carries: int = 0
-    dsps: int = 0
-    brams: int = 0
-    cells: int = 0
-    depth: int | None = None  # Yosys ltp -noff: cells on the longest combinational path
-    fmax_mhz: float | None = None  # nextpnr, registered wrapper; None when not measured
-    latency: int | None = None  # cycles, from the generator/manifest
-    initiation_interval: int | None = None
-    cell_types: dict[str, int] = field(default_factory=dict)
-    notes: tuple[str, ...] = ()
-    cached: bool = field(default=False, compare=False)
-
-    def __add__(self, other: Resources) -> Resources:
-        if not isinstance(other, Resources):
-            return NotImplemented
-        if other.target != self.target:
-            raise ValueError(f"cannot add resources of targets {self.target} and {other.target}")
-
-        def opt(f, a, b):
-            return b if a is None else a if b is None else f(a, b)
-
-        types = dict(self.cell_types)
-        for k, v in other.cell_types.items():
-            types[k] = types.get(k, 0) + v
-        return Resources(
-            self.target,
-            *(
-                getattr(self, n) + getattr(other, n)
-                for n in ("luts", "ffs", "carries", "dsps", "brams", "cells")
-            ),
-            depth=opt(max, self.depth, other.depth),
-            fmax_mhz=opt(min, self.fmax_mhz, other.fmax_mhz),
-            latency=opt(int.__add__, self.latency, other.latency),
-            initiation_interval=opt(max, self.initiation_interval, other.initiation_interval),
-            cell_types=dict(sorted(types.items())),
-            notes=tuple(dict.fromkeys(self.notes + other.notes)),
-            cached=self.cached and other.cached,
-        )
-
-    def __radd__(self, other):  # lets sum() start from 0
-        return self if other == 0 else NotImplemented
-
-    def to_dict(self) -> dict[str, Any]:
-        d = dataclasses.asdict(self)
-        d["notes"] = list(self.notes)
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Resources:
-        names = {f.name for f in dataclasses.fields(cls)}
-        d = {k: v for k, v in d.items() if k in names}
-        d["notes"] = tuple(d.get("notes", ()))
-        return cls(**d)
 
 
 def check_target(target: str) -> str:

@@ -9,7 +9,7 @@ from amaranth.lib.wiring import In, Out
 from qspec.fixed import check_int
 from qspec.leaky import LeakyReLUSpec
 
-from . import fixed as hwfixed
+from ..arith import fixed as hwfixed
 
 MAX_LANES, MAX_STAGES = 1024, 16
 

@@ -98,7 +98,7 @@ def backend_version(backend: str | None = None) -> str:
     return f"{_DIST[b]}=={metadata.version(_DIST[b])}"
 
 
-def _tail(log: str, lines: int = TAIL_LINES) -> str:
+def log_tail(log: str, lines: int = TAIL_LINES) -> str:
     return "\n".join(log.splitlines()[-lines:])
 
 
@@ -142,7 +142,7 @@ def run_yosys_files(
         if timed_out:
             raise YosysTimeout(
                 f"yosys ({b}) exceeded its timeout of {timeout} s",
-                _tail(log),
+                log_tail(log),
                 returncode=rc,
                 backend=b,
                 log=log,
@@ -154,7 +154,7 @@ def run_yosys_files(
             why = _first_error(log) or f"exit status {rc}"
             raise YosysError(
                 f"yosys ({b}) failed: {why}",
-                _tail(log),
+                log_tail(log),
                 returncode=rc,
                 backend=b,
                 log=log,
@@ -164,7 +164,7 @@ def run_yosys_files(
             _check_name(name)
             path = work / name
             if not path.exists():
-                raise YosysError(f"yosys ({b}) did not write {name!r}", _tail(log), backend=b)
+                raise YosysError(f"yosys ({b}) did not write {name!r}", log_tail(log), backend=b)
             got[name] = path.read_text()
         return YosysRun(log, got, b)
 

@@ -1,4 +1,4 @@
-"""``python -m hdl.tables``: the LeakyReLU shift vs multiplier trade-off, synthesised.
+"""``python bench/leaky_synth_table.py``: the LeakyReLU shift vs multiplier trade-off, synthesised.
 
 Synthesises every design of :func:`designs` on ecp5 and ice40 (with Fmax) and
 writes ``bench/results/synth_tables.json``, ``docs/synth_tables.md`` and the
@@ -15,10 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from hdl.export import export_leaky
+from hdl.resources import Resources
+from hdl.synth import synthesise
+from qspec.files import atomic_write
 from qspec.leaky import LeakyReLUSpec
-
-from .export import atomic_write, export_leaky
-from .synth import Resources, synthesise
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "tests" / "baseline" / "leaky_relu_baseline.v"
@@ -143,7 +144,9 @@ def write(rows, root: Path = ROOT) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m hdl.tables", description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(
+        prog="python bench/leaky_synth_table.py", description=__doc__.splitlines()[0]
+    )
     ap.add_argument("--jobs", type=int, default=2, help="parallel syntheses")
     args = ap.parse_args(argv)
     rows = measure(args.jobs)

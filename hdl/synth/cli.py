@@ -6,8 +6,11 @@ import json
 import sys
 from pathlib import Path
 
-from .synth import TARGETS, Resources, SynthError, check_target, manifest_timing, synthesise
-from .synth_cache import SynthCache
+from qspec.cli import CliError
+
+from ..resources import Resources
+from .cache import SynthCache
+from .flow import TARGETS, SynthError, check_target, manifest_timing, synthesise
 from .yosys import BACKENDS
 
 
@@ -26,8 +29,6 @@ def add_synth_parser(subparsers) -> None:
 
 
 def _read(path: Path) -> str:
-    from .cli import CliError
-
     try:
         return path.read_text()
     except (OSError, UnicodeDecodeError) as e:
@@ -35,8 +36,6 @@ def _read(path: Path) -> str:
 
 
 def run_synth(args) -> int:
-    from .cli import CliError
-
     try:
         check_target(args.target)
     except ValueError as e:
@@ -50,7 +49,7 @@ def run_synth(args) -> int:
 
     err = Console(stderr=True)
     for path, text in texts:
-        from .synth import infer_top
+        from .flow import infer_top
 
         top = args.top or infer_top(text)
         latency, ii = manifest_timing(path, top)

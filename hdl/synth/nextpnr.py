@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
-from .yosys import YosysError, YosysTimeout, _tail, run_child
+from .yosys import YosysError, YosysTimeout, log_tail, run_child
 
 # Device, package and the clock constraint nextpnr places against (timing-driven
 # placement depends on it, so it is fixed per target for comparable numbers).
@@ -68,14 +68,16 @@ def place_and_route(netlist_json: str, target: str, *, timeout: float | None = N
         rc, log, timed_out = run_child(child, args, work, timeout)
         if timed_out:
             raise NextpnrTimeout(
-                f"nextpnr-{target} exceeded its timeout of {timeout} s", _tail(log), backend=target
+                f"nextpnr-{target} exceeded its timeout of {timeout} s",
+                log_tail(log),
+                backend=target,
             )
         report = work / "report.json"
         if rc != 0 or not report.exists():
             err = next((ln for ln in log.splitlines() if ln.startswith("ERROR")), None)
             raise NextpnrError(
                 f"nextpnr-{target} failed: {err or f'exit {rc}'}",
-                _tail(log),
+                log_tail(log),
                 returncode=rc,
                 backend=target,
             )

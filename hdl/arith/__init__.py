@@ -1,0 +1,1 @@
+"""Fixed-point arithmetic on Amaranth values (mirrors :mod:`qspec.fixed`)."""

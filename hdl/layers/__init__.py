@@ -1,0 +1,1 @@
+"""Layer generators: Amaranth components for one network layer each."""

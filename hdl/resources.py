@@ -1,0 +1,85 @@
+"""``Resources``: what synthesis measured for one design (plain data, no tool machinery).
+
+The search imports this without pulling in Yosys or nextpnr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+# LUT-equivalents: the slice cells a design occupies, so carry-heavy and LUT-heavy
+# designs compare (an ECP5 CCU2C is a slice's two LUT4s driving its carry chain).
+CARRY_LUT_WEIGHT = {"ecp5": 2, "ice40": 0}
+
+
+@dataclass(frozen=True)
+class Resources:
+    """Resource use of one design on one target.
+
+    ``a + b`` composes two modules as pipelined stages in series: counts add,
+    depth is the larger, Fmax the smaller, latencies add and II is the larger.
+    """
+
+    target: str
+    luts: int = 0
+    ffs: int = 0
+    carries: int = 0
+    dsps: int = 0
+    brams: int = 0
+    cells: int = 0
+    depth: int | None = None  # Yosys ltp -noff: cells on the longest combinational path
+    fmax_mhz: float | None = None  # nextpnr, registered wrapper; None when not measured
+    latency: int | None = None  # cycles, from the generator/manifest
+    initiation_interval: int | None = None
+    cell_types: dict[str, int] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    cached: bool = field(default=False, compare=False)
+
+    def __add__(self, other: Resources) -> Resources:
+        if not isinstance(other, Resources):
+            return NotImplemented
+        if other.target != self.target:
+            raise ValueError(f"cannot add resources of targets {self.target} and {other.target}")
+
+        def opt(f, a, b):
+            return b if a is None else a if b is None else f(a, b)
+
+        types = dict(self.cell_types)
+        for k, v in other.cell_types.items():
+            types[k] = types.get(k, 0) + v
+        return Resources(
+            self.target,
+            *(
+                getattr(self, n) + getattr(other, n)
+                for n in ("luts", "ffs", "carries", "dsps", "brams", "cells")
+            ),
+            depth=opt(max, self.depth, other.depth),
+            fmax_mhz=opt(min, self.fmax_mhz, other.fmax_mhz),
+            latency=opt(int.__add__, self.latency, other.latency),
+            initiation_interval=opt(max, self.initiation_interval, other.initiation_interval),
+            cell_types=dict(sorted(types.items())),
+            notes=tuple(dict.fromkeys(self.notes + other.notes)),
+            cached=self.cached and other.cached,
+        )
+
+    def __radd__(self, other):  # lets sum() start from 0
+        return self if other == 0 else NotImplemented
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["notes"] = list(self.notes)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Resources:
+        names = {f.name for f in dataclasses.fields(cls)}
+        d = {k: v for k, v in d.items() if k in names}
+        d["notes"] = tuple(d.get("notes", ()))
+        return cls(**d)
+
+    @property
+    def lut_equivalents(self) -> int:
+        """ECP5: LUT4 + 2 x CCU2C; iCE40: LUT4 (its SB_CARRY sits beside the LUT it uses)."""
+        return self.luts + CARRY_LUT_WEIGHT.get(self.target, 0) * self.carries

@@ -1,0 +1,38 @@
+"""Command-line conventions shared by ``python -m hdl``, ``models`` and ``search``.
+
+A user error is one line on stderr naming the option or key and what is allowed,
+and exit status 2; nothing is left half-written (see :mod:`qspec.files`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a usage error as one line (raises :class:`CliError`)."""
+
+    def error(self, message: str):
+        raise CliError(f"{self.prog}: {message}")
+
+
+def run_cli(
+    prog: str,
+    body: Callable[[], int],
+    user_errors: Sequence[type[BaseException]] = (),
+) -> int:
+    """Run ``body``; a :class:`CliError`, ``ValueError`` or one of ``user_errors`` becomes
+    ``PROG: error: <first line>`` on stderr and exit status 2."""
+    try:
+        return body()
+    except (CliError, ValueError, *user_errors) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        prefix = "" if msg.startswith(prog) else f"{prog}: error: "
+        print(f"{prefix}{msg}", file=sys.stderr)
+        return 2
