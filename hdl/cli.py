@@ -6,9 +6,11 @@ Errors are one line on stderr naming the option and what is allowed; exit 2.
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 from qspec.cli import CliError, OneLineParser, run_cli
+from qspec.files import check_writable_dir
 from qspec.leaky import LeakyReLUSpec
 
 from .export import export_leaky, write_modules
@@ -59,6 +61,8 @@ def _export_leaky(args) -> int:
             raise CliError("--shift is only valid with --impl shift")
         if args.slope is None:
             raise CliError("--slope is required with --impl mult (a real number)")
+        if not math.isfinite(args.slope):
+            raise CliError(f"--slope must be a finite real number, got {args.slope}")
         spec = LeakyReLUSpec.mult_variant(
             args.width,
             args.frac_width,
@@ -70,6 +74,7 @@ def _export_leaky(args) -> int:
     if args.lanes is None and args.stages:
         raise CliError("--stages requires --lanes (the streamed form)")
     mod = export_leaky(spec, lanes=args.lanes, stages=args.stages, runtime_slope=args.runtime_slope)
+    check_writable_dir("--out", args.out)
     write_modules([mod], args.out)
     print(f"wrote {args.out / (mod.name + '.v')} (slope {float(spec.slope)})")
     return 0

@@ -38,19 +38,30 @@ def test_stream_ports():
     assert mod.latency == 1
 
 
-@pytest.mark.parametrize(
-    "spec, kw",
-    [
-        (S(8, -3, 0), {}),
-        (M(12, 4, -0.3, slope_frac_width=-1, slope_width=3), {}),
-        (M(8, 4, 0.3, rounding="nearest", overflow="wrap", out_width=6), {"runtime_slope": True}),
-        (S(8, 4, 2), {"lanes": 3, "stages": 2}),
-    ],
-)
-def test_module_names_are_identifiers_and_distinct(spec, kw):
-    name = leaky_module_name(spec, **kw)
-    assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)
-    assert name != leaky_module_name(S(8, 4, 1))
+def _name_grid():
+    """Specs and forms that differ in exactly one parameter from a base, or in several."""
+    out = [(S(8, 4, 2), {}), (S(8, 4, 3), {}), (S(8, 3, 2), {}), (S(9, 4, 2), {}),
+           (S(8, -3, 0), {}), (S(8, 4, 2, rounding="nearest"), {}),
+           (S(8, 4, 2, overflow="wrap"), {}), (S(8, 4, 2, out_width=6), {}),
+           (S(8, 4, 2, out_frac_width=2), {}), (S(8, 4, 2), {"lanes": 1, "stages": 0}),
+           (S(8, 4, 2), {"lanes": 3, "stages": 2}), (S(8, 4, 2), {"lanes": 2, "stages": 2}),
+           (M(8, 4, 0.3), {}), (M(8, 4, -0.3), {}), (M(8, 4, 0.3), {"runtime_slope": True}),
+           (M(8, 4, 0.3, slope_width=9), {}), (M(8, 4, 0.3, slope_frac_width=3), {}),
+           (M(12, 4, -0.3, slope_frac_width=-1, slope_width=3), {}),
+           (M(8, 4, 0.3, rounding="nearest", overflow="wrap", out_width=6),
+            {"runtime_slope": True})]  # fmt: skip
+    return out
+
+
+def test_module_names_are_identifiers_and_distinct():
+    """Every parameter that changes the logic changes the name (and the Verilog)."""
+    names = {}
+    for spec, kw in _name_grid():
+        name = leaky_module_name(spec, **kw)
+        assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name)
+        assert name == export_leaky(spec, **kw).name
+        assert name not in names, f"{spec} and {names.get(name)} share the name {name}"
+        names[name] = spec
 
 
 def test_verilog_out_is_current():

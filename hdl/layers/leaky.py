@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
 from qspec.fixed import check_int
 from qspec.leaky import LeakyReLUSpec
 
 from ..arith import fixed as hwfixed
+from .checked import CheckedComponent
 
 MAX_LANES, MAX_STAGES = 1024, 16
 
@@ -51,24 +52,18 @@ def _check_runtime_slope(spec: LeakyReLUSpec, runtime_slope: bool) -> None:
         raise ValueError("runtime_slope requires impl='mult' (the shift variant has no multiplier)")
 
 
-def _reject(component: wiring.Component, error: ValueError) -> ValueError:
-    """A component rejected in ``__init__`` was never meant to be elaborated: no warning."""
-    component._MustUse__silence = True
-    return error
-
-
-class LeakyReLU(wiring.Component):
+class LeakyReLU(CheckedComponent):
     """Combinational core: ports ``x`` (in, signed W) and ``y`` (out, signed W_out).
 
     With ``runtime_slope`` the mult variant also has an input ``slope`` (signed
     slope_width) instead of a constant that the synthesiser folds.
     """
 
+    @classmethod
+    def check(cls, spec: LeakyReLUSpec, *, runtime_slope: bool = False) -> None:
+        _check_runtime_slope(spec, runtime_slope)
+
     def __init__(self, spec: LeakyReLUSpec, *, runtime_slope: bool = False):
-        try:
-            _check_runtime_slope(spec, runtime_slope)
-        except ValueError as e:
-            raise _reject(self, e) from None
         self.spec, self.runtime_slope = spec, runtime_slope
         members = {
             "x": In(signed(spec.in_fmt.width)),
@@ -86,7 +81,7 @@ class LeakyReLU(wiring.Component):
         return m
 
 
-class LeakyReLUStream(wiring.Component):
+class LeakyReLUStream(CheckedComponent):
     """Streamed LeakyReLU: ``lanes`` values per beat, ``stages`` pipeline registers.
 
     Ports ``i`` and ``o`` follow :mod:`amaranth.lib.stream`. With ``stages == 0``
@@ -96,15 +91,17 @@ class LeakyReLUStream(wiring.Component):
     ``stages`` cycles, initiation interval 1.
     """
 
+    @classmethod
+    def check(
+        cls, spec: LeakyReLUSpec, *, lanes: int = 1, stages: int = 0, runtime_slope: bool = False
+    ) -> None:
+        check_int("lanes", lanes, 1, MAX_LANES)
+        check_int("stages", stages, 0, MAX_STAGES)
+        _check_runtime_slope(spec, runtime_slope)
+
     def __init__(
         self, spec: LeakyReLUSpec, *, lanes: int = 1, stages: int = 0, runtime_slope: bool = False
     ):
-        try:
-            check_int("lanes", lanes, 1, MAX_LANES)
-            check_int("stages", stages, 0, MAX_STAGES)
-            _check_runtime_slope(spec, runtime_slope)
-        except ValueError as e:
-            raise _reject(self, e) from None
         self.spec, self.lanes, self.stages, self.runtime_slope = spec, lanes, stages, runtime_slope
         in_layout = data.ArrayLayout(signed(spec.in_fmt.width), lanes)
         out_layout = data.ArrayLayout(signed(spec.out_fmt.width), lanes)

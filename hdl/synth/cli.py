@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 from pathlib import Path
 
 from qspec.cli import CliError
+from qspec.files import check_writable_dir
 
 from ..resources import Resources
-from .cache import SynthCache
+from .cache import CACHE_ENV, SynthCache, default_cache_dir
 from .flow import TARGETS, SynthError, check_target, manifest_timing, synthesise
 from .yosys import BACKENDS
 
@@ -35,6 +37,18 @@ def _read(path: Path) -> str:
         raise CliError(f"cannot read FILE.v {str(path)!r}: {e.__class__.__name__}") from None
 
 
+def _cache(directory: Path | None) -> SynthCache:
+    """The cache in ``--cache-dir`` (or the default), checked usable before any synthesis."""
+    option = "--cache-dir" if directory is not None else f"${CACHE_ENV} (the cache directory)"
+    cache = SynthCache(check_writable_dir(option, directory or default_cache_dir()))
+    try:
+        cache.get("")  # opens (creates) the database: fails now, not after a long synthesis
+    except sqlite3.Error as e:
+        raise CliError(f"{option}: cannot use the cache database {cache.path}: {e}") from None
+    cache.misses = 0
+    return cache
+
+
 def run_synth(args) -> int:
     try:
         check_target(args.target)
@@ -43,7 +57,7 @@ def run_synth(args) -> int:
     if args.timeout <= 0:
         raise CliError(f"--timeout must be > 0 seconds, got {args.timeout}")
     texts = [(path, _read(path)) for path in args.files]
-    cache = False if args.no_cache else SynthCache(args.cache_dir)
+    cache = False if args.no_cache else _cache(args.cache_dir)
     rows: list[tuple[Path, str, Resources]] = []
     from rich.console import Console
 
@@ -78,7 +92,7 @@ def run_synth(args) -> int:
     else:
         _print_table(rows)
     if cache is not False:
-        err.print(f"cache {cache.path}: {cache.hits} hit(s), {cache.misses} miss(es)")
+        print(f"cache {cache.path}: {cache.hits} hit(s), {cache.misses} miss(es)", file=sys.stderr)
     return 0
 
 
