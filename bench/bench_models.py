@@ -25,7 +25,8 @@ from models.fold import fold_batchnorm
 from models.metrics import compute_metrics
 from models.qconfig import QuantConfig
 from models.quant import FakeQuantNet, quantise_network
-from models.train import _atomic_write, evaluate, load_float
+from models.train import evaluate, load_float
+from qspec.files import atomic_write
 from qspec.integer_forward import predict, quantise_input
 
 OUT = Path(__file__).parent / "results" / "models.json"
@@ -94,8 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         "flops_backend": "ptflops pytorch (module hooks, count_functional off)",
         "models": rows,
     }
-    text = (json.dumps(result, indent=1) + "\n").encode()
-    _atomic_write(args.out, lambda f: f.write(text))
+    atomic_write(args.out, json.dumps(result, indent=1) + "\n")
     print(f"wrote {args.out}")
     return 0
 

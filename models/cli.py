@@ -1,28 +1,24 @@
 """``python -m models``: train, evaluate and export the quantised spec of JSC models.
 
 Errors are one line on stderr naming the option/key and what is allowed; exit 2.
+Paths are checked before torch is imported or anything is written.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
+import os
 from pathlib import Path
+
+from qspec.cli import CliError, OneLineParser, run_cli
+from qspec.files import atomic_write, check_writable_dir
 
 from .data import DATASETS
 from .modelspec import ACTIVATIONS, DEFAULT_SLOPE, MODELS, ModelSpec
+from .store import CHECKPOINTS_ENV, user_checkpoint_dir
 
 PROG = "python -m models"
-
-
-class CliError(Exception):
-    """A user error: printed as one line, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line instead of usage + message
-        raise CliError(f"{self.prog}: {message}")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -30,10 +26,16 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="digits16", help=f"{'|'.join(DATASETS)}")
     p.add_argument("--data-file", type=Path, help="jsc: the .csv or .h5 file")
     p.add_argument("--activation", default="relu", help=f"{'|'.join(ACTIVATIONS)}")
-    p.add_argument("--slope", type=float, default=DEFAULT_SLOPE, help="leaky_relu slope")
     p.add_argument(
-        "--checkpoints", type=Path, help="checkpoint directory (default: models/checkpoints)"
-    )
+        "--slope", type=float, help=f"leaky_relu slope (default {DEFAULT_SLOPE}); part of the "
+        "checkpoint name",
+    )  # fmt: skip
+    p.add_argument("--seed", type=int, default=0, help="training seed; part of the checkpoint name")
+    p.add_argument(
+        "--checkpoints", type=Path,
+        help=f"checkpoint directory (default: ${CHECKPOINTS_ENV}, else the user data directory); "
+        "loading falls back to the shipped checkpoints",
+    )  # fmt: skip
 
 
 def _quant(p: argparse.ArgumentParser) -> None:
@@ -43,12 +45,11 @@ def _quant(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog=PROG, description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     tr = sub.add_parser("train", help="train a model on a dataset and save a checkpoint")
     _common(tr)
     tr.add_argument("--epochs", type=int, default=200, help="maximum epochs (early stopping)")
-    tr.add_argument("--seed", type=int, default=0)
     tr.add_argument(
         "--qat", type=Path, metavar="CONFIG.toml",
         help="fine-tune the trained float model quantisation-aware for this config",
@@ -58,16 +59,67 @@ def build_parser() -> argparse.ArgumentParser:
     _quant(ev)
     ev.add_argument("--split", default="test", help="val|test (default test)")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
-    sp = sub.add_parser("spec", help="write the QuantisedNetwork JSON (the input of hdl)")
+    sp = sub.add_parser(
+        "spec", help="write the QuantisedNetwork JSON (the input of hdl) and X.inputs.json"
+    )
     _common(sp)
     _quant(sp)
-    sp.add_argument("--out", type=Path, required=True, help="output .json path")
+    sp.add_argument(
+        "--out", type=Path, required=True,
+        help="output .json path; the test split's input codes and labels go to X.inputs.json",
+    )  # fmt: skip
     return parser
 
 
 def _check_choice(name: str, value: str, allowed) -> None:
     if value not in allowed:
         raise CliError(f"--{name} must be one of {'|'.join(allowed)}, got {value!r}")
+
+
+def _slope(args) -> float:
+    """The slope the checkpoint was trained with; given for anything else is an error."""
+    if args.slope is None:
+        return DEFAULT_SLOPE
+    if args.activation != "leaky_relu" or not ModelSpec(args.name, 1, 1).has_activation:
+        raise CliError(
+            "--slope applies only to --activation leaky_relu on a model with hidden layers "
+            f"({'|'.join(n for n, h in MODELS.items() if h)})"
+        )
+    return args.slope
+
+
+def _check_paths(args) -> None:
+    """Every path option, before any data is loaded or anything written."""
+    if args.data_file is not None:
+        f = args.data_file
+        if args.dataset != "jsc":
+            raise CliError(f"--data-file is only used with --dataset jsc, got {args.dataset}")
+        if not f.exists():
+            raise CliError(f"--data-file not found: {str(f)!r}")
+        if not f.is_file():
+            raise CliError(f"--data-file must be a file, but {str(f)!r} is not")
+        if not os.access(f, os.R_OK):
+            raise CliError(f"--data-file {str(f)!r} is not readable")
+    ck = args.checkpoints
+    if args.command == "train":
+        option = "--checkpoints"
+        if ck is None:
+            option = f"${CHECKPOINTS_ENV}" if os.environ.get(CHECKPOINTS_ENV) else "checkpoints"
+            ck = user_checkpoint_dir()
+        args.checkpoints = check_writable_dir(option, ck)
+    elif ck is not None and ck.exists() and not ck.is_dir():
+        raise CliError(f"--checkpoints must be a directory, but {str(ck)!r} is a file")
+    if args.command == "spec":
+        for path in (args.out, inputs_path(args.out)):
+            if path.is_dir():
+                raise CliError(f"--out must be a file path, but {str(path)!r} is a directory")
+        check_writable_dir("--out", args.out.parent)
+
+
+def inputs_path(out: Path) -> Path:
+    """``X.json`` -> ``X.inputs.json`` (any other name gets ``.inputs.json`` appended)."""
+    base = out.with_suffix("") if out.suffix == ".json" else out
+    return base.with_name(base.name + ".inputs.json")
 
 
 def _quant_config(args):
@@ -83,7 +135,10 @@ def _load(args):
     from .train import load_float
 
     ds = load_dataset(args.dataset, args.data_file)
-    model, meta = load_float(args.name, args.dataset, args.activation, args.checkpoints)
+    model, meta = load_float(
+        args.name, args.dataset, args.activation, args.checkpoints,
+        slope=_slope(args), seed=args.seed,
+    )  # fmt: skip
     return ds, model, meta
 
 
@@ -98,18 +153,24 @@ def _train(args) -> int:
 
         qconfig = QuantConfig.from_toml(args.qat)
     ds = load_dataset(args.dataset, args.data_file)
-    spec = ModelSpec(args.name, ds.num_features, ds.num_classes, args.activation, args.slope)
+    slope = _slope(args)
     directory = args.checkpoints
-    if qconfig is None:
-        model, meta = train_float(spec, ds, cfg)
-        path = save_float(model, meta) if directory is None else save_float(model, meta, directory)
-        print(f"{args.name} on {ds.name}: test accuracy {meta['test_acc']:.4f} -> {path}")
-        return 0
-    from .fold import fold_batchnorm
+    try:
+        if qconfig is None:
+            spec = ModelSpec(args.name, ds.num_features, ds.num_classes, args.activation, slope)
+            model, meta = train_float(spec, ds, cfg)
+            path = save_float(model, meta, directory)
+            print(f"{args.name} on {ds.name}: test accuracy {meta['test_acc']:.4f} -> {path}")
+            return 0
+        from .fold import fold_batchnorm
 
-    model, meta = load_float(args.name, args.dataset, args.activation, directory)
-    fq, info = train_qat(fold_batchnorm(model), qconfig, ds, cfg)
-    path = save_qat(fq, meta, info) if directory is None else save_qat(fq, meta, info, directory)
+        model, meta = load_float(
+            args.name, args.dataset, args.activation, directory, slope=slope, seed=args.seed
+        )
+        fq, info = train_qat(fold_batchnorm(model), qconfig, ds, cfg)
+        path = save_qat(fq, meta, info, directory)
+    except OSError as e:
+        raise CliError(f"--checkpoints: cannot write to {str(directory)!r}: {e.strerror}") from None
     print(f"{args.name} QAT on {ds.name}: test accuracy {info['test_acc']:.4f} -> {path}")
     return 0
 
@@ -139,29 +200,52 @@ def _eval(args) -> int:
     return 0
 
 
+def input_vectors(spec, ds) -> dict:
+    """The test split's input codes as the host quantises them, and its labels."""
+    from qspec.integer_forward import quantise_input
+    from qspec.network import fmt_to_dict
+
+    codes = quantise_input(spec, ds.test.x)
+    return {
+        "dataset": ds.name,
+        "split": "test",
+        "input_fmt": fmt_to_dict(spec.input_fmt),
+        "codes": [[int(c) for c in row] for row in codes],
+        "labels": [int(y) for y in ds.test.y],
+    }
+
+
 def _spec(args) -> int:
     from .fold import fold_batchnorm
     from .quant import quantise_network
-    from .train import _atomic_write
 
     config = _quant_config(args)
     ds, model, _ = _load(args)
     spec = quantise_network(fold_batchnorm(model), config, ds.train.x, args.name)
-    text = spec.to_json().encode()
-    _atomic_write(args.out, lambda f: f.write(text))
-    print(f"wrote {args.out}")
+    inputs = json.dumps(input_vectors(spec, ds), separators=(",", ":")) + "\n"
+    out_in = inputs_path(args.out)
+    try:  # the inputs first: the spec appears only once the pair is complete
+        atomic_write(out_in, inputs)
+        atomic_write(args.out, spec.to_json())
+    except OSError as e:
+        raise CliError(
+            f"--out: cannot write {str(e.filename or args.out)!r}: {e.strerror}"
+        ) from None
+    print(f"wrote {args.out} and {out_in}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    try:
+    def body() -> int:
         args = build_parser().parse_args(argv)
         _check_choice("dataset", args.dataset, DATASETS)
         _check_choice("activation", args.activation, ACTIVATIONS)
-        ModelSpec(args.name, 1, 1, args.activation, args.slope)  # fast checks before torch
+        slope = DEFAULT_SLOPE if args.slope is None else args.slope
+        ModelSpec(args.name, 1, 1, args.activation, slope)  # fast checks before torch
+        _slope(args)
+        if args.seed < 0:
+            raise CliError(f"--seed must be an integer >= 0, got {args.seed}")
+        _check_paths(args)
         return {"train": _train, "eval": _eval, "spec": _spec}[args.command](args)
-    except (CliError, ValueError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        prefix = "" if msg.startswith(PROG) else f"{PROG}: error: "
-        print(f"{prefix}{msg}", file=sys.stderr)
-        return 2
+
+    return run_cli(PROG, body)

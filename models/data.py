@@ -127,11 +127,22 @@ def _jsc_labels(path: Path, cols: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def _read_csv(path: Path) -> dict[str, np.ndarray]:
-    with path.open(newline="") as f:
-        rows = list(csv.reader(f))
+    try:
+        with path.open(newline="") as f:
+            rows = list(csv.reader(f))
+    except (csv.Error, UnicodeDecodeError) as e:
+        raise ValueError(f"data_file {path} is not a readable CSV: {e}") from None
     if not rows:
         raise ValueError(f"data_file {path} is empty")
-    header, body = [h.strip() for h in rows[0]], rows[1:]
+    header, body = [h.strip() for h in rows[0]], []
+    for n, r in enumerate(rows[1:], start=2):  # n: the record's number, the header is 1
+        if not r:  # csv gives [] for a blank line
+            continue
+        if len(r) != len(header):
+            raise ValueError(
+                f"data_file {path} record {n} has {len(r)} fields, the header has {len(header)}"
+            )
+        body.append(r)
     cols: dict[str, np.ndarray] = {}
     for i, h in enumerate(header):
         vals = [r[i] for r in body]
@@ -164,15 +175,20 @@ def load_jsc(path: str | Path | None) -> Dataset:
     if not path.is_file():
         raise ValueError(f"data_file not found: {path} (jsc needs a .csv or .h5 file)")
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".h5", ".hdf5"):
+        raise ValueError(f"data_file must end in .csv, .h5 or .hdf5, got {path.name!r}")
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as e:
+        raise ValueError(f"data_file {path} is not readable: {e.strerror}") from None
     if suffix == ".csv":
         cols = _read_csv(path)
-    elif suffix in (".h5", ".hdf5"):
+    else:
         try:
             cols = _read_hdf5(path)
         except OSError as e:
             raise ValueError(f"data_file {path} is not readable HDF5: {e}") from None
-    else:
-        raise ValueError(f"data_file must end in .csv, .h5 or .hdf5, got {path.name!r}")
     missing = [c for c in JSC_FEATURES if c not in cols]
     if missing:
         raise _jsc_error(path, missing)

@@ -1,7 +1,9 @@
 """Model metrics as functions of (model, quantisation config), per layer and in total.
 
-* ``accuracy``/``loss`` -- on a split (val by default) after post-training
-  quantisation; per layer: with *only* that layer quantised (sensitivity).
+* ``accuracy``/``loss`` -- on a split (val by default) of the spec's own integer
+  codes, run by the integer reference (:mod:`qspec.integer_forward`; logits are
+  the dequantised output codes); per layer: the spec's codes for *only* that
+  layer, the rest in float (sensitivity).
 * ``macs`` -- ptflops, PyTorch (module-hook) backend, on each Linear with its
   bias removed: exactly ``in * out`` multiply-accumulates per sample.
 * ``flops`` -- ptflops, same backend, on each BN-folded ``Linear + activation``
@@ -22,16 +24,19 @@ import io
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
+from qspec.fixed import dequantise
+from qspec.integer_forward import integer_forward, quantise_input
 from qspec.network import QuantisedNetwork
 
 from .data import Dataset
 from .fold import FoldedNet, fold_batchnorm
 from .qconfig import QuantConfig
 from .quant import FakeQuantNet, quantise_network
-from .train import evaluate
+from .train import evaluate, score_logits
 from .zoo import JSCNet, make_activation
 
 FLOPS_BACKEND = "pytorch"
@@ -103,6 +108,14 @@ def _block(folded: FoldedNet, i: int) -> nn.Module:
     return nn.Sequential(ly.linear, make_activation(ly.activation, ly.slope))
 
 
+def integer_scores(spec: QuantisedNetwork, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(accuracy, cross-entropy) of the integer reference: host-quantised ``x``, logits =
+    dequantised output codes."""
+    codes = integer_forward(spec, quantise_input(spec, x))
+    logits = dequantise(np.asarray(codes, dtype=np.float64), spec.output_fmt)
+    return score_logits(torch.from_numpy(logits), y)
+
+
 def compute_metrics(
     model: JSCNet | FoldedNet,
     config: QuantConfig | QuantisedNetwork,
@@ -110,13 +123,17 @@ def compute_metrics(
     split: str = "val",
     per_layer_accuracy: bool = True,
 ) -> Metrics:
-    """All metrics of ``model`` under ``config`` (calibrated on the train split)."""
+    """All metrics of ``model`` under ``config`` (calibrated on the train split).
+
+    Given a spec, its integer codes are what is scored (``model`` supplies the
+    float reference and the float layers of the per-layer sensitivity).
+    """
     folded = fold_batchnorm(model) if isinstance(model, JSCNet) else model
     spec = config if isinstance(config, QuantisedNetwork) else None
     if spec is None:
         spec = quantise_network(folded, config, ds.train.x)
     data = ds.split(split)
-    acc, loss = evaluate(FakeQuantNet(folded, spec), data)
+    acc, loss = integer_scores(spec, data.x, data.y)
     f_acc, f_loss = evaluate(folded, data)
     layers = []
     for i, (ly, ls) in enumerate(zip(folded.layers, spec.linear_layers, strict=True)):

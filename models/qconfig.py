@@ -126,6 +126,8 @@ class QuantConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> QuantConfig:
+        if not isinstance(d, dict):
+            raise ValueError(f"quant must be a table ([default], [layers.NAME]), got {d!r}")
         unknown = sorted(set(d) - {"default", "layers"})
         if unknown:
             raise ValueError(
@@ -133,7 +135,10 @@ class QuantConfig:
             )
         default = _layer_from_dict(LayerQuant(), d.get("default", {}), "default")
         layers, explicit = {}, set()
-        for name, table in d.get("layers", {}).items():
+        tables = d.get("layers", {})
+        if not isinstance(tables, dict):
+            raise ValueError(f"layers must be a table of [layers.NAME] tables, got {tables!r}")
+        for name, table in tables.items():
             layers[name] = _layer_from_dict(default, table, f"layers.{name}")
             if {"input_width", "input_frac_width", "width"} & set(table):
                 explicit.add(name)
@@ -147,7 +152,9 @@ class QuantConfig:
             raise ValueError(f"config file not found: {path}")
         try:
             data = tomllib.loads(path.read_text())
-        except tomllib.TOMLDecodeError as e:
+        except OSError as e:
+            raise ValueError(f"config {path} is not readable: {e.strerror}") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"config {path}: {str(e).splitlines()[0]}") from None
         return cls.from_dict(data.get("quant", data))
 

@@ -8,8 +8,9 @@
   least squared quantisation error -- much better at 3-4 bits.
 * :class:`FakeQuantNet` is the same network in PyTorch float64: every value is
   a dequantised code, produced by the very qspec functions the integer
-  reference uses, so the two agree bit for bit.  It quantises the float weights
-  on every call with a straight-through estimator, so it also serves QAT.
+  reference uses, so the two agree bit for bit.  By default its weights are the
+  spec's integer codes; for QAT (``weights="float"``) it quantises the float
+  weights on every call with a straight-through estimator instead.
 
 Offline constants (weights, biases) and the host-side input quantisation use
 round-to-nearest + saturation; run-time requantisation uses the layer's
@@ -189,38 +190,83 @@ def _fq(x: torch.Tensor, fmt: FixedFormat, rounding: Rounding, overflow: Overflo
     return x + (q - x).detach()
 
 
+WEIGHT_SOURCES = ("spec", "float")
+
+
 class FakeQuantNet(nn.Module):
     """``folded`` run in float64 with ``spec``'s formats: dequantised codes everywhere.
 
+    ``weights`` says where the quantised layers' weights come from, so a metric
+    can never score different weights than the spec it reports:
+
+    * ``"spec"`` (default): the spec's own integer codes, dequantised -- what the
+      hardware computes, for any spec (e.g. one a search built from a trial).
+    * ``"float"`` (QAT): ``folded``'s float weights quantised into the spec's
+      formats on every call, with a straight-through gradient; ``spec`` is then
+      always :meth:`to_spec` of the current weights.
+
     ``quantised`` selects which Linear layers (by name) are quantised; the rest
-    (with their activations) run in plain float -- used for per-layer sensitivity.
+    (with their activations) run in plain float on ``folded``'s weights -- used for
+    per-layer sensitivity.
     """
 
     def __init__(
-        self, folded: FoldedNet, spec: QuantisedNetwork, quantised: set[str] | None = None
+        self,
+        folded: FoldedNet,
+        spec: QuantisedNetwork,
+        quantised: set[str] | None = None,
+        *,
+        weights: str = "spec",
     ):
         super().__init__()
+        if weights not in WEIGHT_SOURCES:
+            raise ValueError(f"weights must be one of {'|'.join(WEIGHT_SOURCES)}, got {weights!r}")
+        names = [ly.name for ly in spec.linear_layers]
+        if names != folded.names:
+            raise ValueError(f"spec layers {names} do not match the model's {folded.names}")
         self.folded = folded
-        self.spec = spec
+        self.weights = weights
+        self._spec = spec
         self.quantised = set(folded.names) if quantised is None else set(quantised)
         self._lin = {ly.name: ly.linear for ly in folded.layers}
         self._slope = folded.layers[0].slope  # float slope for layers left unquantised
+        # the spec's codes as real values (exact in float64: codes have <= 16 bits)
+        self._codes = {
+            ly.name: (
+                dequantise(torch.tensor(ly.weight, dtype=torch.float64), ly.weight_fmt),
+                dequantise(torch.tensor(ly.bias, dtype=torch.float64), ly.bias_fmt),
+            )
+            for ly in spec.linear_layers
+        }
+
+    @property
+    def spec(self) -> QuantisedNetwork:
+        """The integer network this model computes (for ``"float"``: of the current weights)."""
+        return self._spec if self.weights == "spec" else self.to_spec()
+
+    def _quantised_params(self, layer: LinearSpec) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.weights == "spec":
+            return self._codes[layer.name]
+        lin = self._lin[layer.name]
+        w, b = lin.weight.double(), lin.bias.double()
+        return _fq(w, layer.weight_fmt, *CONST), _fq(b, layer.bias_fmt, *CONST)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.double()
         entry = CONST  # the host quantises the network input
         on = False
-        for layer in self.spec.layers:
+        for layer in self._spec.layers:
             if isinstance(layer, RequantiseSpec):
                 entry = (layer.rounding, layer.overflow)  # applied at the next Linear's entry
             elif isinstance(layer, LinearSpec):
                 on = layer.name in self.quantised
-                lin = self._lin[layer.name]
-                w, b = lin.weight.double(), lin.bias.double()
                 if on:
                     # identity when the previous layer already produced in_fmt codes
                     h = _fq(h, layer.in_fmt, *entry)
-                    w, b = _fq(w, layer.weight_fmt, *CONST), _fq(b, layer.bias_fmt, *CONST)
+                    w, b = self._quantised_params(layer)
+                else:
+                    lin = self._lin[layer.name]
+                    w, b = lin.weight.double(), lin.bias.double()
                 h = F.linear(h, w, b)  # exact in float64: accumulator <= 53 bits
                 if on:
                     h = _fq(h, layer.out_fmt, layer.rounding, layer.overflow)
@@ -234,16 +280,18 @@ class FakeQuantNet(nn.Module):
         return h
 
     def to_spec(self) -> QuantisedNetwork:
-        """The integer spec of the *current* weights (after QAT) with the same formats."""
+        """The integer spec of the *current* float weights (after QAT) in the same formats."""
+        if self.weights == "spec":
+            return self._spec
         layers = []
-        for layer in self.spec.layers:
+        for layer in self._spec.layers:
             if isinstance(layer, LinearSpec):
                 lin = self._lin[layer.name]
                 w = quantise(lin.weight.detach().double(), layer.weight_fmt, *CONST)
                 b = quantise(lin.bias.detach().double(), layer.bias_fmt, *CONST)
                 layer = replace(layer, weight=tuple(map(tuple, w.tolist())), bias=tuple(b.tolist()))
             layers.append(layer)
-        return replace(self.spec, layers=tuple(layers))
+        return replace(self._spec, layers=tuple(layers))
 
 
 def fake_quant_model(

@@ -2,16 +2,19 @@
 
 Seeded end to end (initialisation and batch order); early stopping keeps the
 weights with the best validation loss.  Checkpoints are written atomically
-(temporary file, then ``os.replace``): ``NAME_DATASET[_ACT].pt`` holds the
-state dict and metadata, the ``.json`` next to it the metadata alone.
+(:func:`qspec.files.atomic_write`): ``STEM.pt`` holds the state dict and
+metadata, the ``.json`` next to it the metadata alone; the stem names
+everything that tells two trained models apart (see :func:`checkpoint_stem`).
+
+``train`` writes to the user's checkpoint directory (``$HWFIRST_CHECKPOINTS``,
+else ``platformdirs.user_data_dir("hwfirst")/checkpoints``), never into the
+package; loading looks there first, then in the shipped ``models/checkpoints``.
 """
 
 from __future__ import annotations
 
 import copy
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -21,15 +24,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from qspec.files import atomic_write
 from qspec.network import QuantisedNetwork
 
 from .data import Dataset, Split
 from .fold import FoldedNet, fold_batchnorm
 from .qconfig import QuantConfig
 from .quant import FakeQuantNet, quantise_network
-from .zoo import JSCNet, ModelSpec, build_model
-
-CHECKPOINT_DIR = Path(__file__).parent / "checkpoints"
+from .store import checkpoint_dirs, checkpoint_stem, find_checkpoint, user_checkpoint_dir
+from .zoo import DEFAULT_SLOPE, JSCNet, ModelSpec, build_model
 
 
 @dataclass(frozen=True)
@@ -48,14 +51,22 @@ class TrainConfig:
                 raise ValueError(f"{k} must be an integer >= 1, got {v!r}")
 
 
+def score_logits(logits: torch.Tensor | np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of ``logits`` (N, C) for labels ``y``, in float64.
+
+    The predicted class is the first maximum (``torch.argmax``).
+    """
+    logits = torch.as_tensor(logits).double()
+    y = torch.as_tensor(y)
+    acc = float((logits.argmax(dim=1) == y).double().mean())
+    return acc, float(F.cross_entropy(logits, y))
+
+
 @torch.no_grad()
 def evaluate(model: nn.Module, split: Split) -> tuple[float, float]:
     """(accuracy, mean cross-entropy) of ``model`` on ``split``."""
     model.eval()
-    logits = model(torch.from_numpy(split.x)).double()
-    y = torch.from_numpy(split.y)
-    acc = float((logits.argmax(dim=1) == y).double().mean())
-    return acc, float(F.cross_entropy(logits, y))
+    return score_logits(model(torch.from_numpy(split.x)), split.y)
 
 
 def _fit(
@@ -111,11 +122,12 @@ def train_qat(
     """Fine-tune ``folded`` through its fake-quantised form (straight-through estimator).
 
     Formats are calibrated once on the train split before training and then kept.
+    Returns the fine-tuned model frozen to its integer spec (``weights="spec"``).
     """
     folded = copy.deepcopy(folded)
-    fq = FakeQuantNet(folded, quantise_network(folded, config, ds.train.x))
-    info = _fit(fq, ds, cfg, progress, "qat")
-    fq.spec = fq.to_spec()
+    qat = FakeQuantNet(folded, quantise_network(folded, config, ds.train.x), weights="float")
+    info = _fit(qat, ds, cfg, progress, "qat")
+    fq = FakeQuantNet(folded, qat.to_spec())
     info["val_acc"], info["val_loss"] = evaluate(fq, ds.val)
     info["test_acc"], info["test_loss"] = evaluate(fq, ds.test)
     return fq, info
@@ -136,45 +148,33 @@ def _meta(spec: ModelSpec, ds: Dataset, cfg: TrainConfig, info: dict, model: nn.
     }
 
 
-def checkpoint_stem(name: str, dataset: str, activation: str, qat: bool = False) -> str:
-    """``jsc-s_digits16_relu``; jsc-tiny has no activation, so no suffix."""
-    act = "" if not ModelSpec(name, 1, 1, activation).has_activation else f"_{activation}"
-    return f"{name}_{dataset}{act}{'_qat' if qat else ''}"
-
-
-def _atomic_write(path: Path, write) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; checkpoints are ordinary package data
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def _meta_stem(meta: dict[str, Any], qat: bool = False) -> str:
+    m = meta["model"]
+    return checkpoint_stem(
+        m["name"], meta["dataset"], m["activation"], qat,
+        slope=m["slope"], seed=meta["train"]["seed"],
+    )  # fmt: skip
 
 
 def save_checkpoint(path: Path, state: dict[str, Any], meta: dict[str, Any]) -> None:
     """Write ``path`` (.pt: state + meta) and its .json (meta), each atomically."""
-    _atomic_write(path, lambda f: torch.save({"state_dict": state, "meta": meta}, f))
-    text = json.dumps(meta, indent=1, sort_keys=True).encode()
-    _atomic_write(path.with_suffix(".json"), lambda f: f.write(text))
+    atomic_write(path, lambda f: torch.save({"state_dict": state, "meta": meta}, f))
+    atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True))
 
 
-def save_float(model: JSCNet, meta: dict, directory: Path = CHECKPOINT_DIR) -> Path:
-    s = model.spec
-    path = Path(directory) / f"{checkpoint_stem(s.name, meta['dataset'], s.activation)}.pt"
+def save_float(model: JSCNet, meta: dict, directory: str | Path | None = None) -> Path:
+    """Save to ``directory`` (default: :func:`user_checkpoint_dir`) under its stem."""
+    directory = user_checkpoint_dir() if directory is None else Path(directory)
+    path = directory / f"{_meta_stem(meta)}.pt"
     save_checkpoint(path, model.state_dict(), meta)
     return path
 
 
-def save_qat(fq: FakeQuantNet, meta: dict, info: dict, directory: Path = CHECKPOINT_DIR) -> Path:
+def save_qat(fq: FakeQuantNet, meta: dict, info: dict, directory: str | Path | None = None) -> Path:
     """A QAT checkpoint: folded float weights + the integer spec they quantise to."""
-    s = ModelSpec(**meta["model"])
-    stem = checkpoint_stem(s.name, meta["dataset"], s.activation, qat=True)
+    directory = user_checkpoint_dir() if directory is None else Path(directory)
     qmeta = {**meta, "qat": info, "spec": fq.spec.to_dict()}
-    path = Path(directory) / f"{stem}.pt"
+    path = directory / f"{_meta_stem(meta, qat=True)}.pt"
     save_checkpoint(path, fq.folded.state_dict(), qmeta)
     return path
 
@@ -183,19 +183,28 @@ def load_float(
     name: str,
     dataset: str = "digits16",
     activation: str = "relu",
-    directory: Path | None = None,
+    directory: str | Path | None = None,
+    *,
+    slope: float = DEFAULT_SLOPE,
+    seed: int = 0,
 ) -> tuple[JSCNet, dict[str, Any]]:
-    """A trained float model from ``directory`` (default: the shipped checkpoints)."""
-    ModelSpec(name, 1, 1, activation)  # validates name/activation with a one-line error
-    directory = CHECKPOINT_DIR if directory is None else Path(directory)
-    path = directory / f"{checkpoint_stem(name, dataset, activation)}.pt"
-    if not path.is_file():
+    """The float model trained with these settings (see :func:`checkpoint_dirs`)."""
+    ModelSpec(name, 1, 1, activation, slope)  # validates with a one-line error
+    stem = checkpoint_stem(name, dataset, activation, slope=slope, seed=seed)
+    path = find_checkpoint(stem, directory)
+    if path is None:
+        leaky = activation == "leaky_relu" and ModelSpec(name, 1, 1).has_activation
+        how = f"--dataset {dataset} --activation {activation}"
+        how += f" --slope {float(slope)!r}" if leaky else ""
+        how += f" --seed {seed}" if seed != 0 else ""
+        where = " or ".join(str(d) for d in checkpoint_dirs(directory))
         raise ValueError(
-            f"checkpoint not found: {path} "
-            f"(run: python -m models train {name} --dataset {dataset} --activation {activation})"
+            f"no checkpoint {stem}.pt in {where} (train it: python -m models train {name} {how})"
         )
     ck = torch.load(path, map_location="cpu", weights_only=True)
     meta = ck["meta"]
+    if _meta_stem(meta) != stem:  # a renamed or hand-copied file
+        raise ValueError(f"checkpoint {path} holds {_meta_stem(meta)}, not {stem}")
     model = JSCNet(ModelSpec(**meta["model"]))
     model.load_state_dict(ck["state_dict"])
     return model.eval(), meta
