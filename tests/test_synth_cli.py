@@ -36,7 +36,6 @@ def test_json_and_cache_report(vfile, capsys):
     [
         (["--target", "xc7"], "--target must be one of ecp5, ice40"),
         (["--top", "nope"], "top 'nope' is not a module"),
-        (["--dsp"], "dsp is only valid with target ice40"),
     ],
 )
 def test_user_errors_exit_2(vfile, capsys, extra, message):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import sqlite3
 import sys
@@ -21,7 +22,11 @@ def add_synth_parser(subparsers) -> None:
     p.add_argument("files", nargs="+", type=Path, metavar="FILE.v")
     p.add_argument("--top", help="top module (default: the only uninstantiated module)")
     p.add_argument("--target", default="ecp5", help=f"one of {', '.join(TARGETS)}")
-    p.add_argument("--dsp", action="store_true", help="ice40: map multipliers to SB_MAC16")
+    p.add_argument(
+        "--dsp",
+        action=argparse.BooleanOptionalAction,
+        help="map multipliers to DSPs (default: ecp5 yes, ice40 no)",
+    )
     p.add_argument("--fmax", action="store_true", help="also place and route for Fmax (slower)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--backend", choices=BACKENDS, help="Yosys backend (default: pyosys if found)")

