@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -37,7 +38,7 @@ from .fold import FoldedNet, fold_batchnorm
 from .qconfig import QuantConfig
 from .quant import FakeQuantNet, quantise_network
 from .train import evaluate, score_logits
-from .zoo import JSCNet, make_activation
+from .zoo import DEFAULT_SLOPE, JSCNet, make_activation
 
 FLOPS_BACKEND = "pytorch"
 
@@ -101,11 +102,18 @@ class Metrics:
         return {**self.totals(), "layers": [asdict(ly) for ly in self.layers]}
 
 
-def _block(folded: FoldedNet, i: int) -> nn.Module:
-    ly = folded.layers[i]
-    if ly.activation is None:
-        return ly.linear
-    return nn.Sequential(ly.linear, make_activation(ly.activation, ly.slope))
+@functools.cache
+def layer_counts(n_in: int, n_out: int, activation: str | None) -> tuple[int, int]:
+    """(MACs, FLOPs) of one sample through a Linear (+ activation) of this shape.
+
+    Cached: ptflops counts module types and shapes only, and a search asks per trial.
+    """
+    # skip_init: empty modules of the right shape without touching the global RNG
+    bare = torch.nn.utils.skip_init(nn.Linear, n_in, n_out, bias=False)
+    block: nn.Module = torch.nn.utils.skip_init(nn.Linear, n_in, n_out)
+    if activation is not None:
+        block = nn.Sequential(block, make_activation(activation, DEFAULT_SLOPE))
+    return ptflops_count(bare, n_in), ptflops_count(block, n_in)
 
 
 def integer_scores(spec: QuantisedNetwork, x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
@@ -136,12 +144,9 @@ def compute_metrics(
     acc, loss = integer_scores(spec, data.x, data.y)
     f_acc, f_loss = evaluate(folded, data)
     layers = []
-    for i, (ly, ls) in enumerate(zip(folded.layers, spec.linear_layers, strict=True)):
+    for ly, ls in zip(folded.layers, spec.linear_layers, strict=True):
         n_in, n_out = ls.in_features, ls.out_features
-        # skip_init: an empty Linear of the right shape without touching the global RNG
-        bare = torch.nn.utils.skip_init(nn.Linear, n_in, n_out, bias=False)
-        macs = ptflops_count(bare, n_in)
-        flops = ptflops_count(_block(folded, i), n_in)
+        macs, flops = layer_counts(n_in, n_out, ly.activation)
         if per_layer_accuracy:
             l_acc, l_loss = evaluate(FakeQuantNet(folded, spec, {ly.name}), data)
         else:
