@@ -5,20 +5,32 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-from dataclasses import dataclass, field
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from amaranth.back import verilog
 from amaranth.hdl import Value
 from amaranth.lib import wiring
 
 from qspec.files import atomic_write
 from qspec.fixed import FixedFormat, Overflow, Rounding
+from qspec.integer_forward import integer_forward
 from qspec.leaky import LeakyReLUSpec
+from qspec.network import LinearSpec, QuantisedNetwork
 
 from .layers.leaky import LeakyReLU, LeakyReLUStream
+from .network import (
+    NetworkTop,
+    default_layer_factory,
+    group_layers,
+    group_name,
+    normalise_stages,
+)
 
 MANIFEST = "manifest.json"
 
@@ -43,6 +55,8 @@ class ExportedModule:
     latency: int | None = None  # cycles from input to output; None: combinational
     initiation_interval: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+    # networks: each distinct layer module (its own Verilog), for per-layer synthesis
+    layer_modules: tuple[ExportedModule, ...] = ()
 
     @property
     def sha256(self) -> str:
@@ -199,3 +213,225 @@ def canonical_modules() -> list[ExportedModule]:
         export_leaky(LeakyReLUSpec.shift_variant(16, 8, 3)),
         export_leaky(LeakyReLUSpec.mult_variant(16, 8, 77 / 256)),
     ]
+
+
+# --- networks ----------------------------------------------------------------
+
+
+def _layer_summary(group: tuple, comp: wiring.Component) -> dict[str, Any]:
+    first, last = group[0], group[-1]
+    entry: dict[str, Any] = {
+        "name": group_name(group),
+        "module": comp.module_name(),
+        "kinds": [spec.kind for spec in group],
+        "in_format": _fmt_params(first.in_fmt),
+        "out_format": _fmt_params(last.out_fmt),
+        "latency": comp.latency,
+    }
+    if isinstance(first, LinearSpec):
+        entry |= {
+            "in_features": first.in_features,
+            "out_features": first.out_features,
+            "weight_format": _fmt_params(first.weight_fmt),
+            "bias_format": _fmt_params(first.bias_fmt),
+            "acc_format": _fmt_params(first.acc_fmt),
+        }
+    return entry
+
+
+_MODULE_HEADER = re.compile(r"^module (\S+)\(([^)]*)\);", re.M)
+_TOP_ATTR = re.compile(r"^\(\* top = +1 +\*\)\n", re.M)
+
+
+def _header_ports(verilog_text: str, name: str) -> set[str]:
+    for mod, ports in _MODULE_HEADER.findall(verilog_text):
+        if mod == name:
+            return {p.strip() for p in ports.split(",") if p.strip()}
+    raise AssertionError(f"no module {name} in its own Verilog")
+
+
+def export_layer(
+    comp: wiring.Component, group: tuple, impl: str | None, stages: int
+) -> ExportedModule:
+    """One layer group's module (a ``LinearLayer`` or ``ElementwiseLayer``), standalone."""
+    name = comp.module_name()
+    ports = _ports(comp)
+    if comp.latency:
+        ports = (Port("clk", "in", 1, False), Port("rst", "in", 1, False)) + ports
+    text = to_verilog(comp, name)
+    # the network instantiates it by these names: fail here, not in a simulator
+    assert _header_ports(text, name) == {p.name for p in ports}, name
+    summary = _layer_summary(group, comp)
+    kind = "linear_layer" if isinstance(group[0], LinearSpec) else "elementwise_layer"
+    params = summary | ({"impl": impl, "stages": stages} if kind == "linear_layer" else {})
+    return ExportedModule(name, text, kind, params, ports, comp.latency)
+
+
+def network_module_name(net: QuantisedNetwork, impl: str, stages: tuple[int, ...]) -> str:
+    """``net_<spec name>_<spec sha256 prefix>_<impl>_p<stages>``: a valid Verilog identifier."""
+    base = re.sub(r"[^0-9A-Za-z]+", "_", net.name).strip("_") or "anon"
+    text = json.dumps(net.to_dict(), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(text.encode()).hexdigest()[:10]
+    p = str(stages[0]) if len(set(stages)) == 1 else "_".join(map(str, stages))
+    return f"net_{base}_{digest}_{impl}_p{p}"
+
+
+def _export_one_layer(
+    net: QuantisedNetwork, impl: str, stages: Any, layer: str, layer_factory: Any
+) -> ExportedModule:
+    groups = group_layers(net)
+    names = [group_name(g) for g in groups if isinstance(g[0], LinearSpec)]
+    if layer not in names:
+        raise ValueError(f"layer must be one of {'|'.join(names)}, got {layer!r}")
+    NetworkTop.check(net, impl=impl, stages=stages, layer_factory=layer_factory)
+    k = [group_name(g) for g in groups].index(layer)
+    s = normalise_stages(stages, len(groups))[k]
+    comp = (layer_factory or default_layer_factory())(groups[k], impl=impl, stages=s)
+    return export_layer(comp, groups[k], impl, s)
+
+
+def export_network(
+    net: QuantisedNetwork,
+    *,
+    impl: str = "adder_tree",
+    stages: int | Sequence[int] = 0,
+    layer: str | None = None,
+    layer_factory: Any = None,
+) -> ExportedModule:
+    """The streaming network top plus each distinct layer module, in one self-contained file.
+
+    ``layer`` (a Linear layer's name) exports that layer group alone instead.
+    ``layer_modules`` of the result holds every distinct layer module with its
+    own Verilog, so each can be synthesised alone.  ``layer_factory`` replaces
+    the ``LinearLayer`` builder (tests).
+    """
+    if layer is not None:
+        return _export_one_layer(net, impl, stages, layer, layer_factory)
+    top = NetworkTop(net, impl=impl, stages=stages, instances=True, layer_factory=layer_factory)
+    seen: dict[str, ExportedModule] = {}
+    for group, comp, s in zip(top.groups, top.layers, top.stages, strict=True):
+        mod = export_layer(comp, group, impl, s)
+        if mod.name in seen:  # the same layer twice in one network: one module
+            assert seen[mod.name].verilog == mod.verilog, f"{mod.name} names two different layers"
+        seen[mod.name] = mod
+    name = network_module_name(net, impl, top.stages)
+    text = to_verilog(top, name) + "".join(
+        "\n" + _TOP_ATTR.sub("", m.verilog) for m in seen.values()
+    )
+    ports = (Port("clk", "in", 1, False), Port("rst", "in", 1, False)) + _ports(top)
+    params = {
+        "network": net.name,
+        "spec_sha256": hashlib.sha256(net.to_json().encode()).hexdigest(),
+        "impl": impl,
+        "stages": list(top.stages),
+        "input_format": _fmt_params(net.input_fmt),
+        "output_format": _fmt_params(net.output_fmt),
+        "in_features": net.in_features,
+        "num_classes": net.num_classes,
+        "output_register": top.output_register,
+        "layers": [_layer_summary(g, c) for g, c in zip(top.groups, top.layers, strict=True)],
+    }
+    return ExportedModule(
+        name,
+        text,
+        "network",
+        params,
+        ports,
+        top.latency,
+        top.initiation_interval,
+        {"spec": f"{name}.spec.json"},
+        tuple(seen.values()),
+    )
+
+
+def read_network_inputs(path: Path, net: QuantisedNetwork, option: str = "--inputs") -> dict:
+    """A ``models spec`` inputs file (``dataset, split, input_fmt, codes, labels``), checked."""
+    where = f"{option} {str(path)!r}"
+    try:
+        d = json.loads(Path(path).read_text())
+    except OSError as e:
+        raise ValueError(f"{where}: cannot read: {e.strerror}") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{where}: not valid JSON: {e}") from None
+    if not isinstance(d, dict):
+        raise ValueError(f"{where}: must be a JSON object")
+    for key in ("dataset", "split", "input_fmt", "codes", "labels"):
+        if key not in d:
+            raise ValueError(f"{where}: missing key {key!r}")
+    if d["input_fmt"] != _fmt_params(net.input_fmt):
+        raise ValueError(
+            f"{where}: input_fmt must be the spec's {_fmt_params(net.input_fmt)}, "
+            f"got {d['input_fmt']!r}"
+        )
+    codes, labels, fmt = d["codes"], d["labels"], net.input_fmt
+    n = net.in_features
+
+    def code_ok(c: Any) -> bool:
+        return isinstance(c, int) and not isinstance(c, bool) and fmt.contains(c)
+
+    if not isinstance(codes, list) or not codes:
+        raise ValueError(f"{where}: codes must be a non-empty list of rows")
+    for r, row in enumerate(codes):
+        if not isinstance(row, list) or len(row) != n or not all(map(code_ok, row)):
+            raise ValueError(
+                f"{where}: codes[{r}] must be {n} ints in [{fmt.min_code}, {fmt.max_code}]"
+            )
+    if not isinstance(labels, list) or len(labels) != len(codes):
+        raise ValueError(f"{where}: labels must be a list of {len(codes)} class indices")
+    for r, y in enumerate(labels):
+        if isinstance(y, bool) or not isinstance(y, int) or not 0 <= y < net.num_classes:
+            raise ValueError(f"{where}: labels[{r}] must be in [0, {net.num_classes}), got {y!r}")
+    return d
+
+
+def network_vectors(net: QuantisedNetwork, mod: ExportedModule, inputs: dict) -> dict[str, Any]:
+    """Test vectors for an exported network: inputs, reference outputs, classes, accuracy."""
+    expected = np.asarray(integer_forward(net, inputs["codes"]))
+    predicted = np.argmax(expected, axis=1)  # first maximum on ties
+    labels = np.asarray(inputs["labels"])
+    return {
+        "module": mod.name,
+        "dataset": inputs["dataset"],
+        "split": inputs["split"],
+        "input_fmt": _fmt_params(net.input_fmt),
+        "output_fmt": _fmt_params(net.output_fmt),
+        "latency": mod.latency,
+        "codes": inputs["codes"],
+        "labels": inputs["labels"],
+        "expected": [[int(c) for c in row] for row in expected],
+        "predicted": [int(c) for c in predicted],
+        "reference_accuracy": float(np.mean(predicted == labels)),
+    }
+
+
+def compact_json(value: dict[str, Any]) -> str:
+    """Deterministic JSON, one key per line and a list of rows one row per line (diffable)."""
+
+    def dump(v: Any) -> str:
+        if isinstance(v, list) and v and all(isinstance(r, list) for r in v):
+            return "[\n  " + ",\n  ".join(json.dumps(r, separators=(",", ":")) for r in v) + "\n ]"
+        return json.dumps(v, sort_keys=True, separators=(",", ":"))
+
+    body = ",\n".join(f" {json.dumps(k)}: {dump(value[k])}" for k in sorted(value))
+    return "{\n" + body + "\n}\n"
+
+
+def network_files(
+    net: QuantisedNetwork, mod: ExportedModule, inputs: dict | None
+) -> dict[str, str]:
+    """The files written beside ``<name>.v``: the spec, and the vectors when inputs are known."""
+    files = {f"{mod.name}.spec.json": net.to_json() + "\n"}
+    if inputs is not None:
+        files[f"{mod.name}.vectors.json"] = compact_json(network_vectors(net, mod, inputs))
+    return files
+
+
+def write_network(mod: ExportedModule, files: dict[str, str], out_dir: Path) -> Path:
+    """Write the side files, then ``<name>.v`` and the manifest entry (which names them)."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for fname, text in files.items():
+        atomic_write(out_dir / fname, text)
+    vectors = f"{mod.name}.vectors.json"
+    extra = mod.extra | ({"vectors": vectors} if vectors in files else {})
+    return write_modules([replace(mod, extra=extra)], out_dir)

@@ -1,0 +1,239 @@
+"""A :class:`~qspec.network.QuantisedNetwork` as one streaming Amaranth component.
+
+The spec's layers are grouped: each ``LinearSpec`` with the element-wise layers
+that follow it (up to the next ``LinearSpec``) becomes one
+:class:`~hdl.layers.linear.LinearLayer`; element-wise layers before the first
+Linear form an :class:`ElementwiseLayer`.  Each group is a module named from its
+content (``module_name()``), so the same layer is the same module in any network.
+
+Back-pressure: **a stall holds the whole pipeline.**  One enable
+``en = ~o.valid | o.ready`` drives every layer's ``en`` (all pipeline registers),
+a shift register of valid bits, and ``i.ready``.  ``o.valid`` is a register, so
+valid never depends on ready, and while ``o.valid & ~o.ready`` nothing moves, so
+the payload is stable.  The alternative, a skid buffer per stage (ready
+registered stage by stage), would double every pipeline register of the
+datapath -- the dominant cost of these designs -- to buy two things we do not
+need: a registered ``i.ready`` and bubbles squeezed out during a stall.  At full
+rate both run one beat per cycle (II = 1); latency is the sum of the layers'
+stages, or 1 when that is 0: the top then registers its output so that ``clk``
+and ``rst`` exist for every configuration (the port contract).
+
+Two builds from the same code (:meth:`NetworkTop._attach`): real submodules,
+for Amaranth's simulator, or ``Instance``\\ s of the layer modules by name, for
+Verilog export, where each distinct layer module is emitted once beside the top.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from amaranth.hdl import ClockSignal, Instance, Module, Mux, ResetSignal, Signal, Value, signed
+from amaranth.hdl import unsigned as hunsigned
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+
+from qspec.fixed import FixedFormat
+from qspec.leaky import LeakyReLUSpec
+from qspec.network import (
+    LayerSpec,
+    LinearSpec,
+    QuantisedNetwork,
+    ReLUSpec,
+    RequantiseSpec,
+    layer_to_dict,
+)
+
+from .arith import fixed as hwfixed
+from .layers.checked import CheckedComponent
+from .layers.leaky import MAX_STAGES, leaky_relu
+
+IMPLS = ("adder_tree", "mul")
+
+LayerFactory = Callable[..., wiring.Component]
+
+
+def fmt_shape(fmt: FixedFormat):
+    return signed(fmt.width) if fmt.signed else hunsigned(fmt.width)
+
+
+def group_layers(net: QuantisedNetwork) -> list[tuple[LayerSpec, ...]]:
+    """Each Linear with the element-wise layers after it; leading element-wise layers alone."""
+    groups: list[list[LayerSpec]] = [[]]
+    for layer in net.layers:
+        if isinstance(layer, LinearSpec) and groups[-1]:
+            groups.append([])
+        groups[-1].append(layer)
+    return [tuple(g) for g in groups]
+
+
+def group_name(group: Sequence[LayerSpec]) -> str:
+    """The Linear layer's spec name, or ``pre`` for a leading element-wise group."""
+    return group[0].name if isinstance(group[0], LinearSpec) else "pre"
+
+
+def elementwise(m: Module, spec: LayerSpec, x: Value, name: str) -> Value:
+    """One element-wise layer (ReLU, LeakyReLU, requantise) on a single code."""
+    if isinstance(spec, ReLUSpec):
+        return Mux(x[-1], 0, x) if spec.fmt.signed else x
+    if isinstance(spec, LeakyReLUSpec):
+        return leaky_relu(m, spec, x, name=name)
+    if isinstance(spec, RequantiseSpec):
+        return hwfixed.requantise(x, spec.in_fmt, spec.out_fmt, spec.rounding, spec.overflow)
+    raise TypeError(f"not an element-wise layer: {type(spec).__name__}")
+
+
+class ElementwiseLayer(wiring.Component):
+    """Element-wise layers before the first Linear: ports ``x`` and ``y``, combinational."""
+
+    def __init__(self, layers: Sequence[LayerSpec], features: int):
+        self.layers, self.features = tuple(layers), features
+        super().__init__(
+            {
+                "x": In(data.ArrayLayout(fmt_shape(self.layers[0].in_fmt), features)),
+                "y": Out(data.ArrayLayout(fmt_shape(self.layers[-1].out_fmt), features)),
+            }
+        )
+
+    latency = 0
+
+    def module_name(self) -> str:
+        text = json.dumps([layer_to_dict(s) for s in self.layers], sort_keys=True)
+        digest = hashlib.sha256(f"{self.features}:{text}".encode()).hexdigest()[:12]
+        return f"elementwise_n{self.features}_{digest}"
+
+    def elaborate(self, platform):
+        m = Module()
+        for k in range(self.features):
+            v: Value = self.x[k]
+            for s, spec in enumerate(self.layers):
+                v = elementwise(m, spec, v, f"f{k}_l{s}")
+            m.d.comb += self.y[k].eq(v)
+        return m
+
+
+def default_layer_factory() -> LayerFactory:
+    from .layers.linear import LinearLayer  # imported late: tests may substitute a builder
+
+    return LinearLayer
+
+
+def normalise_stages(stages: int | Sequence[int], groups: int) -> tuple[int, ...]:
+    """One stage count per group from an int (every group) or a per-group sequence."""
+    allowed = f"an int in [0, {MAX_STAGES}] or a sequence of {groups} of them (one per layer)"
+    per = (stages,) * groups if isinstance(stages, int) else tuple(stages)
+    if len(per) != groups or any(
+        isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_STAGES for s in per
+    ):
+        raise ValueError(f"stages must be {allowed}, got {stages!r}")
+    return per
+
+
+class NetworkTop(CheckedComponent):
+    """The whole network as one stream: ports ``i`` and ``o`` (``amaranth.lib.stream``).
+
+    ``i.payload``: ``in_features`` input codes; ``o.payload``: ``num_classes``
+    output codes (logits).  ``stages``: pipeline registers per layer group (an
+    int for every group, or one per group).  ``instances=True`` instantiates the
+    layer modules by name (for export) instead of adding them as submodules.
+    """
+
+    @classmethod
+    def check(
+        cls,
+        net: QuantisedNetwork,
+        *,
+        impl: str = "adder_tree",
+        stages: int | Sequence[int] = 0,
+        instances: bool = False,
+        layer_factory: LayerFactory | None = None,
+    ) -> None:
+        if impl not in IMPLS:
+            raise ValueError(f"impl must be one of {'|'.join(IMPLS)}, got {impl!r}")
+        groups = group_layers(net)
+        factory = layer_factory or default_layer_factory()
+        for group, s in zip(groups, normalise_stages(stages, len(groups)), strict=True):
+            if not isinstance(group[0], LinearSpec):
+                if s:
+                    raise ValueError(
+                        "stages must be 0 for the leading element-wise group (it has no registers)"
+                    )
+            elif hasattr(factory, "check"):
+                factory.check(group, impl=impl, stages=s)
+
+    def __init__(
+        self,
+        net: QuantisedNetwork,
+        *,
+        impl: str = "adder_tree",
+        stages: int | Sequence[int] = 0,
+        instances: bool = False,
+        layer_factory: LayerFactory | None = None,
+    ):
+        self.groups = group_layers(net)
+        self.stages = normalise_stages(stages, len(self.groups))
+        factory = layer_factory or default_layer_factory()
+        self.layers: list[wiring.Component] = [
+            factory(group, impl=impl, stages=s)
+            if isinstance(group[0], LinearSpec)
+            else ElementwiseLayer(group, net.in_features)
+            for group, s in zip(self.groups, self.stages, strict=True)
+        ]
+        self.net, self.impl, self.instances = net, impl, instances
+        layer_latency = sum(layer.latency for layer in self.layers)
+        self.output_register = layer_latency == 0  # so clk/rst exist (port contract)
+        self.latency = layer_latency + self.output_register
+        self.initiation_interval = 1
+        in_layout = data.ArrayLayout(fmt_shape(net.input_fmt), net.in_features)
+        out_layout = data.ArrayLayout(fmt_shape(net.output_fmt), net.num_classes)
+        super().__init__(
+            {"i": In(stream.Signature(in_layout)), "o": Out(stream.Signature(out_layout))}
+        )
+
+    def _attach(self, m: Module, k: int, layer: wiring.Component, conns: dict[str, Any]) -> None:
+        """Connect ``layer``'s ports (``x``, ``y``, ``en``) to ``conns``: submodule or Instance."""
+        name = group_name(self.groups[k])
+        if not self.instances:
+            m.submodules[name] = layer
+            for path, member, _ in layer.signature.flatten(layer):
+                port, value = getattr(layer, path[0]), conns[path[0]]
+                m.d.comb += port.eq(value) if member.flow == In else value.eq(port)
+            return
+        layer._MustUse__silence = True  # exported on its own (hdl.export), not elaborated here
+        ports: dict[str, Any] = {}
+        if layer.latency:  # the layer module's sync domain: clk and rst ports
+            ports |= {"i_clk": ClockSignal("sync"), "i_rst": ResetSignal("sync")}
+        for path, member, _ in layer.signature.flatten(layer):
+            flow = "i" if member.flow == In else "o"
+            ports[f"{flow}_{path[0]}"] = Value.cast(conns[path[0]])
+        m.submodules[name] = Instance(layer.module_name(), **ports)
+
+    def elaborate(self, platform):
+        m = Module()
+        en = Signal()
+        m.d.comb += [en.eq(~self.o.valid | self.o.ready), self.i.ready.eq(en)]
+
+        x: Any = self.i.payload
+        for k, layer in enumerate(self.layers):
+            y = Signal(layer.signature.members["y"].shape, name=f"{group_name(self.groups[k])}_y")
+            conns = {"x": x, "y": y}
+            if "en" in layer.signature.members:
+                conns["en"] = en
+            self._attach(m, k, layer, conns)
+            x = y
+        if self.output_register:
+            out = Signal.like(self.o.payload, name="out_reg")
+            with m.If(en):
+                m.d.sync += out.eq(x)
+            x = out
+
+        valid = self.i.valid
+        for s in range(self.latency):  # the valid bits travel with the layers' registers
+            v = Signal(name=f"valid{s + 1}")
+            with m.If(en):
+                m.d.sync += v.eq(valid)
+            valid = v
+        m.d.comb += [self.o.valid.eq(valid), self.o.payload.eq(x)]
+        return m

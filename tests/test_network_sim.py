@@ -1,0 +1,304 @@
+"""The streaming network top (``hdl.network``) in Amaranth's simulator.
+
+Every check compares exactly against ``qspec.integer_forward`` and is shown to
+fail on a broken design (a wrong weight code, a stream protocol bug).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+from amaranth.hdl import Const, Module, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.sim import Simulator
+
+import hdl.network
+from hdl.arith import fixed as hwfixed
+from hdl.network import ElementwiseLayer, NetworkTop, elementwise, fmt_shape, group_layers
+from qspec.fixed import FixedFormat
+from qspec.integer_forward import integer_forward
+from qspec.network import LinearSpec, QuantisedNetwork, ReLUSpec, RequantiseSpec, layer_to_dict
+from tests.test_qspec_network import random_network
+
+# --- throw-away stand-in until hdl.layers.linear lands (never used once it exists) ---
+try:
+    from hdl.layers.linear import LinearLayer  # noqa: F401
+
+    STAND_IN = False
+except ImportError:
+    STAND_IN = True
+
+
+class StandInLinear(wiring.Component):
+    """Plain ``*`` and ``stages`` registers at the output; the LinearLayer interface."""
+
+    def __init__(self, layers, *, impl="adder_tree", stages=0):
+        self.layers, self.impl, self.stages = tuple(layers), impl, stages
+        lin = self.layers[0]
+        members = {
+            "x": In(data.ArrayLayout(fmt_shape(lin.in_fmt), lin.in_features)),
+            "y": Out(data.ArrayLayout(fmt_shape(self.layers[-1].out_fmt), lin.out_features)),
+        }
+        if stages:
+            members["en"] = In(1)
+        super().__init__(members)
+
+    @property
+    def latency(self):
+        return self.stages
+
+    def module_name(self):
+        t = json.dumps([layer_to_dict(s) for s in self.layers], sort_keys=True)
+        digest = hashlib.sha256(t.encode()).hexdigest()[:8]
+        return f"standin_{self.layers[0].name}_{self.impl}_p{self.stages}_{digest}"
+
+    def elaborate(self, platform):
+        m = Module()
+        lin = self.layers[0]
+        res = Signal.like(self.y)
+        for k, (row, b) in enumerate(zip(lin.weight, lin.bias, strict=True)):
+            acc = Const(b << lin.bias_shift, signed(lin.acc_fmt.width))
+            for j, w in enumerate(row):
+                acc = acc + self.x[j] * Const(w, signed(lin.weight_fmt.width))
+            a = Signal(signed(lin.acc_fmt.width), name=f"acc{k}")
+            m.d.comb += a.eq(acc)
+            v = hwfixed.requantise(a, lin.acc_fmt, lin.out_fmt, lin.rounding, lin.overflow)
+            for s, spec in enumerate(self.layers[1:]):
+                v = elementwise(m, spec, v, f"o{k}_{s}")
+            m.d.comb += res[k].eq(v)
+        cur = res
+        for s in range(self.stages):
+            r = Signal.like(self.y, name=f"stage{s}")
+            with m.If(self.en):
+                m.d.sync += r.eq(cur)
+            cur = r
+        m.d.comb += self.y.eq(cur)
+        return m
+
+
+@pytest.fixture(autouse=True)
+def _stand_in(monkeypatch):
+    if STAND_IN:
+        monkeypatch.setattr(hdl.network, "default_layer_factory", lambda: StandInLinear)
+
+
+SPECS = Path(__file__).resolve().parent.parent / "verilog_out" / "specs"
+
+
+def load_net(name: str) -> QuantisedNetwork:
+    return QuantisedNetwork.from_json((SPECS / f"{name}_relu_8b.json").read_text())
+
+
+def random_codes(net: QuantisedNetwork, n: int, rng: random.Random) -> list[list[int]]:
+    fmt = net.input_fmt
+    edges = [fmt.min_code, fmt.max_code, 0, -1 if fmt.signed else 1]
+    return [
+        [rng.choice(edges) if rng.random() < 0.1 else rng.randint(fmt.min_code, fmt.max_code)
+         for _ in range(net.in_features)]
+        for _ in range(n)
+    ]  # fmt: skip
+
+
+def run_stream(dut: NetworkTop, beats, rng: random.Random, p_valid=0.7, p_ready=0.6, drain=8):
+    """Drive ``beats`` with a rule-abiding random producer and consumer.
+
+    Returns ``(received, in_cycles, out_cycles, violations)``.
+    """
+    received, in_cycles, out_cycles, violations = [], [], [], []
+    classes = dut.net.num_classes
+
+    async def testbench(ctx):
+        sent, held, cycle, idle = 0, None, 0, 0
+        while cycle < 60 * len(beats) + 200:
+            if sent < len(beats) and (ctx.get(dut.i.valid) or rng.random() < p_valid):
+                ctx.set(dut.i.valid, 1)  # once valid, a producer holds it until accepted
+                ctx.set(dut.i.payload, beats[sent])
+            else:
+                ctx.set(dut.i.valid, 0)
+                ctx.set(dut.i.payload, random_codes(dut.net, 1, rng)[0])  # junk while invalid
+            ctx.set(dut.o.ready, 0)
+            v0, p0 = ctx.get(dut.o.valid), list(ctx.get(dut.o.payload))
+            ctx.set(dut.o.ready, 1)
+            if (ctx.get(dut.o.valid), list(ctx.get(dut.o.payload))) != (v0, p0) and v0:
+                violations.append(f"cycle {cycle}: o.valid/o.payload depend on o.ready")
+            elif ctx.get(dut.o.valid) != v0:
+                violations.append(f"cycle {cycle}: o.valid depends on o.ready")
+            ready = rng.random() < p_ready
+            ctx.set(dut.o.ready, ready)
+            o_valid, payload = ctx.get(dut.o.valid), [int(v) for v in ctx.get(dut.o.payload)]
+            assert len(payload) == classes
+            if held is not None and (not o_valid or payload != held):
+                violations.append(f"cycle {cycle}: output changed while stalled")
+            if o_valid and len(received) >= len(beats):
+                violations.append(f"cycle {cycle}: o.valid after all beats were delivered")
+            if o_valid and ready:
+                received.append(payload)
+                out_cycles.append(cycle)
+            held = payload if o_valid and not ready else None
+            if ctx.get(dut.i.valid) and ctx.get(dut.i.ready):
+                sent += 1
+                in_cycles.append(cycle)
+            await ctx.tick()
+            cycle += 1
+            if len(received) >= len(beats):
+                idle += 1
+                if idle > drain + dut.latency:
+                    return
+        violations.append(f"gave up after {cycle} cycles: {sent} in, {len(received)} out")
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(testbench)
+    sim.run()
+    return received, in_cycles, out_cycles, violations
+
+
+def check_network(dut: NetworkTop, net: QuantisedNetwork, beats, seed: int) -> None:
+    """Random stalls: every beat out once, in order, bit-exact; the stream rules hold."""
+    expected = np.asarray(integer_forward(net, beats)).tolist()
+    received, _, _, violations = run_stream(dut, beats, random.Random(seed))
+    assert violations == []
+    assert len(received) == len(expected)
+    bad = [k for k, (g, e) in enumerate(zip(received, expected, strict=True)) if g != e]
+    assert not bad, f"{len(bad)} beats mismatch, first {bad[0]}: {received[bad[0]]}"
+
+
+def check_full_rate(dut: NetworkTop, beats) -> None:
+    """Ready always high: a beat in every cycle (II = 1), each out ``latency`` cycles later."""
+    received, in_cycles, out_cycles, violations = run_stream(
+        dut, beats, random.Random(0), p_valid=1.0, p_ready=1.0
+    )
+    assert violations == []
+    assert in_cycles == list(range(len(beats)))
+    assert [o - i for i, o in zip(in_cycles, out_cycles, strict=True)] == [dut.latency] * len(beats)
+    assert dut.initiation_interval == 1
+
+
+# --- random networks ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_network_under_stalls(seed: int) -> None:
+    net = random_network(seed)
+    groups = len(group_layers(net))
+    stages = [random.Random(seed).randint(0, 2) for _ in range(groups)]
+    rng = random.Random(seed)
+    beats = random_codes(net, 120, rng)
+    check_network(
+        NetworkTop(net, impl=("adder_tree", "mul")[seed % 2], stages=stages), net, beats, seed
+    )
+
+
+@pytest.mark.parametrize("stages", [0, 1, [2, 0, 1]])
+def test_full_rate_latency_and_ii(stages) -> None:
+    net = load_net("jsc-toy")
+    dut = NetworkTop(net, stages=stages)
+    expect = sum(dut.stages) or 1  # stages 0: the output register
+    assert dut.latency == expect
+    check_full_rate(dut, random_codes(net, 40, random.Random(1)))
+
+
+def test_leading_elementwise_group() -> None:
+    """Element-wise layers before the first Linear form their own (combinational) group."""
+    base = random_network(3)
+    fmt = base.input_fmt
+    narrow = FixedFormat(max(2, fmt.width - 2), fmt.frac_width - 1)
+    lin = base.layers[0]
+    assert isinstance(lin, LinearSpec)
+    pre = (ReLUSpec(fmt), RequantiseSpec(fmt, narrow, "nearest"), RequantiseSpec(narrow, fmt))
+    net = dataclasses.replace(base, layers=pre + base.layers)
+    dut = NetworkTop(net, stages=[0, 1] + [0] * (len(group_layers(base)) - 1))
+    assert isinstance(dut.layers[0], ElementwiseLayer)
+    check_network(dut, net, random_codes(net, 100, random.Random(2)), 2)
+
+
+# --- the shipped networks -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "impl", "stages"), [("jsc-tiny", "adder_tree", 1),
+                                                    ("jsc-toy", "mul", 0)])  # fmt: skip
+def test_shipped_network_test_split(name: str, impl: str, stages: int) -> None:
+    net = load_net(name)
+    inputs = json.loads((SPECS / f"{name}_relu_8b.inputs.json").read_text())
+    beats = inputs["codes"][:200] + random_codes(net, 40, random.Random(5))
+    check_network(NetworkTop(net, impl=impl, stages=stages), net, beats, 7)
+
+
+# --- the checks can fail ------------------------------------------------------
+
+
+def wrong_weight_factory(layer_name: str, k: int = 0, j: int = 0):
+    """A ``LinearLayer`` builder that builds ``layer_name`` with weight[k][j] off by one."""
+    real = hdl.network.default_layer_factory()
+
+    def build(group, **kwargs):
+        lin = group[0]
+        if lin.name == layer_name:
+            w = [list(row) for row in lin.weight]
+            w[k][j] += 1 if w[k][j] < lin.weight_fmt.max_code else -1
+            group = (dataclasses.replace(lin, weight=w), *group[1:])
+        return real(group, **kwargs)
+
+    return build
+
+
+def test_wrong_weight_is_caught() -> None:
+    net = load_net("jsc-toy")
+    dut = NetworkTop(net, stages=1, layer_factory=wrong_weight_factory("fc2", 3, 5))
+    with pytest.raises(AssertionError, match="beats mismatch"):
+        check_network(dut, net, random_codes(net, 200, random.Random(3)), 3)
+
+
+@pytest.mark.parametrize(
+    ("bug", "message"),
+    [
+        ("valid_needs_ready", "o.valid depends on o.ready"),
+        ("ignores_ready", "output changed while stalled"),
+        ("repeats", "after all beats were delivered"),
+    ],
+)
+def test_stream_bugs_are_caught(bug: str, message: str) -> None:
+    net = load_net("jsc-tiny")
+    dut = ProtocolBug(net, bug=bug, stages=1)
+    _, _, _, violations = run_stream(dut, random_codes(net, 60, random.Random(4)), random.Random(4))
+    assert any(message in v for v in violations), violations
+
+
+class ProtocolBug(NetworkTop):
+    """A one-layer network whose handshake logic is wrong in one way (see ``bug``)."""
+
+    def __init__(self, net: QuantisedNetwork, *, bug: str, stages: int):
+        self.bug = bug
+        super().__init__(net, stages=stages)
+
+    @classmethod
+    def check(cls, net, *, bug, stages):
+        super().check(net, stages=stages)
+
+    def elaborate(self, platform):
+        m = Module()
+        (layer,) = self.layers
+        m.submodules.layer = layer
+        m.d.comb += layer.x.eq(self.i.payload)
+        valid = Signal()
+        en = Signal()
+        if self.bug == "ignores_ready":  # the pipeline moves even while o is stalled
+            m.d.comb += en.eq(1)
+        elif self.bug == "valid_needs_ready":
+            m.d.comb += en.eq(~valid | self.o.ready)
+        else:  # "repeats": the valid bit never clears once set
+            m.d.comb += en.eq(~valid | self.o.ready)
+        m.d.comb += [layer.en.eq(en), self.i.ready.eq(en)]
+        with m.If(en):
+            nxt = valid | self.i.valid if self.bug == "repeats" else self.i.valid
+            m.d.sync += valid.eq(nxt)
+        out_valid = valid & self.o.ready if self.bug == "valid_needs_ready" else valid
+        m.d.comb += [self.o.valid.eq(out_valid), self.o.payload.eq(layer.y)]
+        return m
