@@ -1,0 +1,246 @@
+"""Adder graphs: constant multiplications and multi-operand sums as two-input adders.
+
+Building is pure Python.  Every :class:`Node` knows its value as an exact
+linear form over the inputs (``const + sum(coef[j] * x[j])``), so its integer
+range -- and hence the width of the adder that makes it -- is exact even when an
+input reaches it along several paths (``8x - x`` is ``[7 lo, 7 hi]``, not
+``[8 lo - hi, 8 hi - lo]``).  :class:`Emitter` then writes Amaranth, optionally
+with pipeline registers between adder levels.
+
+A :class:`Term` is ``(-1)**neg * node * 2**shift``.  Adding two terms with
+shifts ``s <= t`` computes ``a + b * 2**(t - s)``: the low ``t - s`` bits of
+``a`` pass straight through and the carry chain only spans the bits above, so
+terms are paired by magnitude (Huffman) to keep every chain short.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from amaranth.hdl import Cat, Const, Module, Shape, Signal, Value, signed, unsigned
+
+from .csd import csd
+
+Range = tuple[int, int]
+
+
+@dataclass(eq=False)
+class Node:
+    """One value of the graph; ``op`` is ``in``, ``const``, ``mul``, ``add`` or ``neg``.
+
+    ``args``: ``in`` (index,); ``const`` (value,); ``mul`` (x, c): ``x * c``;
+    ``add`` (a, b, d, sub): ``a + (-1)**sub * (b << d)``; ``neg`` (a,): ``-a``.
+    """
+
+    op: str
+    args: tuple
+    form: dict[int, int]
+    const: int
+    lo: int
+    hi: int
+    level: int  # adder/multiplier depth from the inputs
+    ident: int = field(default=0)
+
+
+class Term(NamedTuple):
+    node: Node
+    shift: int
+    neg: bool
+
+    @property
+    def msb(self) -> int:
+        """Bit length of the largest magnitude the term takes."""
+        return max(abs(self.node.lo), abs(self.node.hi)).bit_length() + self.shift
+
+
+def shape_for(lo: int, hi: int) -> Shape:
+    """The narrowest shape holding every integer in ``[lo, hi]`` (at least one bit)."""
+    if lo < 0:
+        return signed(1 + max((-lo - 1).bit_length(), hi.bit_length()))
+    return unsigned(max(1, hi.bit_length()))
+
+
+class Graph:
+    """An adder graph over inputs with known ranges ``ranges[j] = (lo, hi)``."""
+
+    def __init__(self, ranges: Sequence[Range]):
+        self.ranges = list(ranges)
+        self.nodes: list[Node] = []
+        self._inputs: dict[int, Node] = {}
+        self._consts: dict[int, Node] = {}
+
+    def _node(self, op: str, args: tuple, form: dict[int, int], const: int, level: int) -> Node:
+        form = {j: c for j, c in form.items() if c}
+        lo = hi = const
+        for j, c in form.items():
+            a, b = c * self.ranges[j][0], c * self.ranges[j][1]
+            lo, hi = lo + min(a, b), hi + max(a, b)
+        node = Node(op, args, form, const, lo, hi, level, len(self.nodes))
+        self.nodes.append(node)
+        return node
+
+    def input(self, j: int) -> Node:
+        if j not in self._inputs:
+            self._inputs[j] = self._node("in", (j,), {j: 1}, 0, 0)
+        return self._inputs[j]
+
+    def const(self, c: int) -> Node:
+        if c not in self._consts:
+            self._consts[c] = self._node("const", (c,), {}, c, 0)
+        return self._consts[c]
+
+    def mul(self, x: Node, c: int) -> Node:
+        form = {j: c * k for j, k in x.form.items()}
+        return self._node("mul", (x, c), form, c * x.const, x.level + 1)
+
+    def add(self, a: Node, b: Node, d: int, sub: bool) -> Node:
+        k = -(1 << d) if sub else 1 << d
+        form = dict(a.form)
+        for j, c in b.form.items():
+            form[j] = form.get(j, 0) + k * c
+        return self._node("add", (a, b, d, sub), form, a.const + k * b.const, _level(a, b))
+
+    def neg(self, a: Node) -> Node:
+        form = {j: -c for j, c in a.form.items()}
+        return self._node("neg", (a,), form, -a.const, a.level + 1)
+
+    # -- terms ---------------------------------------------------------------
+
+    def const_term(self, c: int) -> Term | None:
+        """``c`` as an odd constant node times a power of two (None for zero)."""
+        if c == 0:
+            return None
+        tz = (c & -c).bit_length() - 1
+        return Term(self.const(c >> tz), tz, False)
+
+    def combine(self, t1: Term, t2: Term) -> Term:
+        """One adder computing ``t1 + t2``; the term with the smaller shift is the base."""
+        if (t2.shift, t1.neg) < (t1.shift, t2.neg):  # lower shift first; prefer a positive base
+            t1, t2 = t2, t1
+        node = self.add(t1.node, t2.node, t2.shift - t1.shift, t1.neg != t2.neg)
+        return Term(node, t1.shift, t1.neg)
+
+    def sum_terms(self, terms: Iterable[Term], const: int = 0) -> Term:
+        """All ``terms`` plus ``const`` as one term, by a Huffman tree on magnitudes.
+
+        Pairing the two smallest terms first keeps the adders narrow and puts
+        the widest operands near the root, where the tree is shallow.
+        """
+        items = list(terms)
+        ct = self.const_term(const)
+        if ct is not None:
+            items.append(ct)
+        if not items:
+            return Term(self.const(0), 0, False)
+        heap = [(t.msb, -t.shift, k, t) for k, t in enumerate(items)]
+        heapq.heapify(heap)
+        k = len(heap)
+        while len(heap) > 1:
+            a = heapq.heappop(heap)[3]
+            b = heapq.heappop(heap)[3]
+            t = self.combine(a, b)
+            heapq.heappush(heap, (t.msb, -t.shift, k, t))
+            k += 1
+        return heap[0][3]
+
+    def const_mul_terms(self, x: Node, c: int) -> list[Term]:
+        """``x * c`` as signed shifts of ``x`` (canonical signed digits)."""
+        return [Term(x, shift, sign < 0) for shift, sign in csd(c)]
+
+    def term_node(self, t: Term) -> Node:
+        """A node equal to ``(-1)**neg * node`` (the term without its shift)."""
+        return self.neg(t.node) if t.neg else t.node
+
+    def const_mul(self, x: Node, c: int) -> Term:
+        return self.sum_terms(self.const_mul_terms(x, c))
+
+
+def _level(a: Node, b: Node) -> int:
+    return 1 + max(a.level, b.level)
+
+
+def low_bits(v: Value, n: int) -> Value:
+    """The low ``n`` bits of ``v``'s two's complement (sign- or zero-extended as needed)."""
+    w = v.shape().width
+    if n <= w:
+        return v[:n]
+    pad = v[-1] if v.shape().signed else Const(0, 1)
+    return Cat(v, pad.replicate(n - w))
+
+
+class Emitter:
+    """Writes graph nodes into ``m``; ``stage_of_level`` places pipeline registers.
+
+    A node at level ``L`` is computed in stage ``stage_of_level(L)``; asking for
+    it in a later stage inserts (and shares) registers in the ``sync`` domain.
+    """
+
+    def __init__(
+        self,
+        m: Module,
+        inputs: Sequence[Value],
+        stage_of_level: Callable[[int], int] = lambda level: 0,
+        name: str = "n",
+    ):
+        self.m, self.inputs, self.stage_of_level, self.name = m, inputs, stage_of_level, name
+        self._memo: dict[tuple[int, int], Value] = {}
+
+    def value(self, node: Node, stage: int | None = None) -> Value:
+        own = self.stage_of_level(node.level)
+        stage = own if stage is None else stage
+        if node.op == "const":
+            return Const(node.const, shape_for(node.const, node.const))
+        if stage < own:
+            raise ValueError(f"stage must be >= {own} for a node of level {node.level}")
+        key = (node.ident, stage)
+        if key not in self._memo:
+            if stage > own:
+                prev = self.value(node, stage - 1)
+                self._memo[key] = self.register(prev, f"{self.name}{node.ident}_p{stage}")
+            else:
+                self._memo[key] = self._compute(node, stage)
+        return self._memo[key]
+
+    def register(self, v: Value, name: str) -> Signal:
+        r = Signal(v.shape(), name=name)
+        self.m.d.sync += r.eq(v)
+        return r
+
+    def delay(self, v: Value, n: int, name: str) -> Value:
+        for k in range(n):
+            v = self.register(v, f"{name}_d{k}")
+        return v
+
+    def _compute(self, node: Node, stage: int) -> Value:
+        if node.op == "in":
+            return self.inputs[node.args[0]]
+        out = Signal(shape_for(node.lo, node.hi), name=f"{self.name}{node.ident}")
+        if node.op == "mul":
+            x, c = node.args
+            expr = self.value(x, stage) * Const(c, shape_for(c, c))
+        elif node.op == "neg":
+            expr = -self.value(node.args[0], stage)
+        else:
+            expr = self._add(node, stage)
+        self.m.d.comb += out.eq(expr)
+        return out
+
+    def _add(self, node: Node, stage: int) -> Value:
+        a, b, d, sub = node.args
+        va, vb = self.value(a, stage), self.value(b, stage)
+        if d == 0:
+            return va - vb if sub else va + vb
+        # a + b*2^d = (a mod 2^d) + 2^d * (floor(a / 2^d) + b): the chain starts at bit d
+        if a.lo >= 0 and a.hi < (1 << d) and not sub:
+            cat = Cat(low_bits(va, d), vb)  # no overlap: plain concatenation
+            return cat.as_signed() if vb.shape().signed else cat
+        hlo, hhi = a.lo >> d, a.hi >> d
+        blo, bhi = (-b.hi, -b.lo) if sub else (b.lo, b.hi)
+        high = Signal(shape_for(hlo + blo, hhi + bhi), name=f"{self.name}{node.ident}_hi")
+        ha = va.shift_right(d)
+        self.m.d.comb += high.eq(ha - vb if sub else ha + vb)
+        cat = Cat(low_bits(va, d), high)
+        return cat.as_signed() if high.shape().signed else cat

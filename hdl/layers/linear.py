@@ -1,0 +1,189 @@
+"""The constant-weight Linear layer (plus its element-wise tail) as one component.
+
+``impl="adder_tree"``: every product ``x[j] * W[k][j]`` is the canonical
+signed digits of the weight applied as shifts of ``x[j]``; all terms of a
+neuron, the bias and the rounding offset (one folded constant) are summed by a
+Huffman tree of two-input adders, each exactly as wide as its exact value range
+(see :mod:`hdl.arith.adder_tree`).  ``impl="mul"``: ``x[j] * Const(w)`` per
+product, the synthesiser's baseline.  Both then shift to the output format,
+saturate only where the neuron's exact range can leave it, and apply the
+element-wise layers in order.
+
+With ``stages > 0`` registers cut the adder trees at evenly spaced levels; the
+tail (shift, saturation, activations) sits in the last stage, whose register
+drives ``y``.  Every register loads only while ``en`` is high.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+
+from amaranth.hdl import EnableInserter, Module, Shape, signed, unsigned
+from amaranth.lib import data
+from amaranth.lib.wiring import In, Out
+
+from qspec import fixed as sw
+from qspec.fixed import FixedFormat, Rounding, check_int
+from qspec.network import LayerSpec, LinearSpec
+
+from ..arith import fixed as hwfixed
+from ..arith.adder_tree import Emitter, Graph, Term
+from .checked import CheckedComponent
+from .elementwise import ELEMENTWISE, Bounds, _overflow_bounds, elementwise
+
+IMPLS = ("adder_tree", "mul")
+MAX_STAGES = 16
+_IMPL_TAG = {"adder_tree": "at", "mul": "mul"}
+# Keys that name or document a layer without changing its logic.
+_NON_LOGIC_KEYS = ("name", "slope_requested")
+
+
+def shape_of(fmt: FixedFormat) -> Shape:
+    return signed(fmt.width) if fmt.signed else unsigned(fmt.width)
+
+
+def check_layers(layers: Sequence[LayerSpec]) -> tuple[LayerSpec, ...]:
+    """A LinearSpec followed by element-wise specs whose formats chain."""
+    layers = tuple(layers)
+    if not layers or not isinstance(layers[0], LinearSpec):
+        raise ValueError("layers[0] must be a LinearSpec")
+    for i, layer in enumerate(layers[1:], 1):
+        if not isinstance(layer, ELEMENTWISE):
+            raise ValueError(
+                f"layers[{i}] must be a ReLUSpec, LeakyReLUSpec or RequantiseSpec, "
+                f"got {type(layer).__name__}"
+            )
+        if layer.in_fmt != layers[i - 1].out_fmt:
+            raise ValueError(
+                f"layers[{i}].in_fmt must be {layers[i - 1].out_fmt}, got {layer.in_fmt}"
+            )
+    return layers
+
+
+def layers_digest(layers: Sequence[LayerSpec], impl: str, stages: int) -> str:
+    """SHA-256 of the canonical JSON of everything that shapes the logic."""
+    dicts = []
+    for layer in layers:
+        d = layer.to_dict()
+        dicts.append({k: v for k, v in d.items() if k not in _NON_LOGIC_KEYS})
+    text = json.dumps(
+        {"layers": dicts, "impl": impl, "stages": stages}, sort_keys=True, separators=(",", ":")
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def linear_module_name(
+    layers: Sequence[LayerSpec], impl: str = "adder_tree", stages: int = 0
+) -> str:
+    """``lin<in>x<out>_<at|mul>_p<stages>_<12 hex of layers_digest>``."""
+    s = check_layers(layers)[0]
+    digest = layers_digest(layers, impl, stages)[:12]
+    return f"lin{s.in_features}x{s.out_features}_{_IMPL_TAG[impl]}_p{stages}_{digest}"
+
+
+def folded_constant(spec: LinearSpec, k: int) -> int:
+    """Bias of neuron ``k`` in accumulator units plus the ``nearest`` rounding offset."""
+    c = spec.bias[k] << spec.bias_shift
+    shift = spec.acc_fmt.frac_width - spec.out_fmt.frac_width
+    if spec.rounding == Rounding.NEAREST and shift > 0:
+        c += 1 << (shift - 1)
+    return c
+
+
+def build_graph(spec: LinearSpec, impl: str) -> tuple[Graph, list[Term]]:
+    """The adder graph of a layer and one root term per neuron (the accumulator + offset)."""
+    f = spec.in_fmt
+    g = Graph([(f.min_code, f.max_code)] * spec.in_features)
+    roots = []
+    for k, row in enumerate(spec.weight):
+        terms: list[Term] = []
+        for j, w in enumerate(row):
+            if w == 0:
+                continue
+            x = g.input(j)
+            if impl == "mul":
+                terms.append(Term(g.mul(x, w), 0, False))
+            else:
+                terms += g.const_mul_terms(x, w)
+        roots.append(g.sum_terms(terms, folded_constant(spec, k)))
+    return g, roots
+
+
+def cut_levels(depth: int, stages: int) -> list[int]:
+    """Register positions for ``stages`` cuts of a ``depth``-level datapath, evenly spaced.
+
+    A cut at level ``c`` registers what levels ``<= c`` computed; the last
+    cut is at ``depth`` (the output).
+    """
+    return [round(i * depth / stages) for i in range(1, stages + 1)]
+
+
+class LinearLayer(CheckedComponent):
+    """``y = tail(requantise(W x + b))`` on integer codes; see the module docstring.
+
+    Ports: ``x`` (array of ``in_features`` input codes), ``y`` (array of
+    ``out_features`` output codes) and, when ``stages > 0``, ``en``.
+    ``latency`` is ``stages`` cycles (counted while ``en`` is high).
+    """
+
+    @classmethod
+    def check(
+        cls, layers: Sequence[LayerSpec], *, impl: str = "adder_tree", stages: int = 0
+    ) -> None:
+        check_layers(layers)
+        if impl not in IMPLS:
+            raise ValueError(f"impl must be one of {'|'.join(IMPLS)}, got {impl!r}")
+        check_int("stages", stages, 0, MAX_STAGES)
+
+    def __init__(self, layers: Sequence[LayerSpec], *, impl: str = "adder_tree", stages: int = 0):
+        self.layers = check_layers(layers)
+        self.impl, self.stages = impl, stages
+        self.spec: LinearSpec = self.layers[0]
+        self.out_fmt: FixedFormat = self.layers[-1].out_fmt
+        members = {
+            "x": In(data.ArrayLayout(shape_of(self.spec.in_fmt), self.spec.in_features)),
+            "y": Out(data.ArrayLayout(shape_of(self.out_fmt), self.spec.out_features)),
+        }
+        if stages:
+            members["en"] = In(1)
+        super().__init__(members)
+
+    @property
+    def latency(self) -> int:
+        return self.stages
+
+    def module_name(self) -> str:
+        return linear_module_name(self.layers, self.impl, self.stages)
+
+    def elaborate(self, platform):
+        m = Module()
+        spec = self.spec
+        graph, roots = build_graph(spec, self.impl)
+        depth = max(t.node.level + t.neg for t in roots)
+        tail_level = depth + 1  # shift, saturation and activations count as one level
+        cuts = cut_levels(tail_level, self.stages) if self.stages else []
+
+        def stage_of_level(level: int) -> int:
+            return sum(c < level for c in cuts)
+
+        em = Emitter(m, [self.x[j] for j in range(spec.in_features)], stage_of_level)
+        tail_stage = stage_of_level(tail_level)
+        for k, root in enumerate(roots):
+            node = graph.term_node(root)
+            v, bounds = self._requantise(em.value(node, tail_stage), node, root.shift)
+            for i, layer in enumerate(self.layers[1:], 1):
+                v, bounds = elementwise(m, layer, v, bounds, f"y{k}_l{i}")
+            v = em.delay(v, self.stages - tail_stage, f"y{k}")
+            m.d.comb += self.y[k].eq(v)
+        return EnableInserter(self.en)(m) if self.stages else m
+
+    def _requantise(self, v, node, shift: int) -> tuple[object, Bounds]:
+        """``floor(node * 2**shift / 2**r)`` then overflow (the rounding offset is in the sum)."""
+        spec = self.spec
+        r = spec.acc_fmt.frac_width - spec.out_fmt.frac_width - shift
+        v = hwfixed.shift_right(v, r, Rounding.FLOOR)
+        bounds = (sw.shift_right(node.lo, r, "floor"), sw.shift_right(node.hi, r, "floor"))
+        y = hwfixed.handle_overflow(v, spec.out_fmt, spec.overflow, bounds)
+        return y, _overflow_bounds(bounds, spec.out_fmt, spec.overflow)
