@@ -107,9 +107,11 @@ def test_jsc_hdf5_both_layouts(tmp_path):
         ("labels", "lacks column\\(s\\) j_g"),
         ("suffix", "data_file must end in .csv, .h5 or .hdf5"),
         ("badclass", "class values must be in g\\|q\\|w\\|z\\|t, got 'x'"),
+        ("ragged", "jets.csv record 4 has 2 fields, the header has 17"),
+        ("unreadable", "data_file .*jets.csv is not readable: Permission denied"),
     ],
 )
-def test_jsc_errors_are_one_line(tmp_path, setup, match):
+def test_jsc_errors_are_one_line(tmp_path, monkeypatch, setup, match):
     x, y = _table(30)
     path = tmp_path / "jets.csv"
     if setup == "missing":
@@ -123,6 +125,20 @@ def test_jsc_errors_are_one_line(tmp_path, setup, match):
     elif setup == "suffix":
         path = tmp_path / "jets.parquet"
         path.write_text("x")
+    elif setup == "ragged":  # a short record after a blank line (which is skipped)
+        _write_csv(path, x, y)
+        lines = path.read_text().splitlines()
+        path.write_text("\n".join([*lines[:2], "", "1.5,2", *lines[3:]]) + "\n")
+    elif setup == "unreadable":  # chmod does not stop root, so refuse the open itself
+        _write_csv(path, x, y)
+        real_open = type(path).open
+
+        def refuse(self, *a, **k):
+            if self.name == "jets.csv":
+                raise PermissionError(13, "Permission denied", str(self))
+            return real_open(self, *a, **k)
+
+        monkeypatch.setattr(type(path), "open", refuse)
     else:
         _write_csv(path, x, y)
         path.write_text(path.read_text().replace(",g\n", ",x\n", 1))
