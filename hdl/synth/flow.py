@@ -235,13 +235,14 @@ def synthesise(
 NOABC9_NOTE = FLOW_NOTES["abc9 -dff"]
 
 
-def _synth_run(script_of, sources, outputs, timeout, backend, flows=FLOWS):
+def _synth_run(script_of, sources, outputs, timeout, backend, flows=None):
     """Run ``script_of(flow)`` for each flow in turn until one finishes.
 
     A failure after synthesis started (assertion, signal, silent exit, missing
     output, an ``ERROR:`` inside a pass) moves to the next flow; a timeout is
     raised at once, as is the last flow's failure. Returns the run and its flow.
     """
+    flows = FLOWS if flows is None else flows
     for i, flow in enumerate(flows):
         try:
             return _run(script_of(flow), sources, outputs, timeout, backend), flow
@@ -278,7 +279,7 @@ def _synthesise(verilog, top, target, fmax, dsp, device, params, backend, timeou
 
     sources = {"design.v": verilog, "wrapper.v": wrapper}
     # start from the flow that worked for the bare design
-    flows = FLOWS[FLOWS.index(flow) :]
+    flows = FLOWS[FLOWS.index(flow) :] if flow in FLOWS else (flow,)
     wrap, wflow = _synth_run(wrap_script, sources, ("wrap.json",), timeout, backend, flows)
     try:
         pnr = nextpnr.place_and_route(
@@ -287,7 +288,7 @@ def _synthesise(verilog, top, target, fmax, dsp, device, params, backend, timeou
     except nextpnr.NextpnrError as e:
         kind = SynthTimeout if isinstance(e, YosysTimeout) else SynthError
         raise kind(str(e), e.log_tail, returncode=e.returncode, backend=e.backend) from None
-    if wflow in FLOW_NOTES:
+    if wflow != flow and wflow in FLOW_NOTES:
         notes += (FLOW_NOTES[wflow] + " (Fmax wrapper)",)
     if device != nextpnr.default_device(target):
         notes += (f"Fmax placed on {device}",)

@@ -1,0 +1,141 @@
+"""Hardware metrics of a whole network, synthesised layer by layer through the cache.
+
+``synthesise_network(net, target)`` exports the network (:func:`hdl.export.export_network`),
+synthesises each *distinct* layer module once -- the cache is keyed by content, so a
+layer already synthesised in this or any other network costs no Yosys run -- and sums
+the layers in network order (a repeated module counts each time it is instantiated).
+``flat=True`` also synthesises the exported top as one design: it adds the stream
+handshake and the valid pipeline, and lets Yosys optimise across layer boundaries,
+so ``flat - total`` measures what the per-layer sum leaves out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..resources import Resources
+from .cache import SynthCache
+from .flow import DEFAULT_TIMEOUT, check_target, synthesise
+
+# Placing a whole network for Fmax needs a part it fits on (LFE5U-25F: 24k LUT4).
+NETWORK_DEVICE = {"ecp5": "LFE5U-85F", "ice40": None}
+
+
+@dataclass(frozen=True)
+class NetworkResources:
+    """Per-layer and total resources of one network on one target.
+
+    ``layers``: each distinct layer module (by module name, network order);
+    ``instances``: the module of every layer group in network order; ``total``:
+    the sum over ``instances`` with the network's latency and II; ``flat``: the
+    whole top synthesised at once (when asked); ``synthesised``: layer modules
+    this call actually ran Yosys for (0 when all came from the cache).
+    """
+
+    target: str
+    name: str
+    layers: dict[str, Resources]
+    instances: tuple[str, ...]
+    total: Resources
+    flat: Resources | None = None
+    synthesised: int = 0
+    seconds: float = 0.0
+    layer_seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def lut_equivalents(self) -> int:
+        return self.total.lut_equivalents
+
+    def to_dict(self) -> dict[str, Any]:
+        def res(r: Resources) -> dict[str, Any]:
+            return {**r.to_dict(), "lut_equivalents": r.lut_equivalents}
+
+        return {
+            "target": self.target,
+            "name": self.name,
+            "layers": {k: res(v) for k, v in self.layers.items()},
+            "instances": list(self.instances),
+            "total": res(self.total),
+            "flat": None if self.flat is None else res(self.flat),
+            "synthesised": self.synthesised,
+            "seconds": self.seconds,
+            "layer_seconds": self.layer_seconds,
+        }
+
+
+def synthesise_network(
+    net: Any,
+    target: str = "ecp5",
+    *,
+    impl: str = "adder_tree",
+    stages: Any = 0,
+    dsp: bool | None = None,
+    fmax: bool = False,
+    device: str | None = None,
+    flat: bool = False,
+    cache: SynthCache | bool | None = None,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    backend: str | None = None,
+    exported: Any = None,
+) -> NetworkResources:
+    """Synthesise every distinct layer of ``net`` (a ``QuantisedNetwork``) and sum them.
+
+    ``impl``/``stages`` go to :func:`hdl.export.export_network` (or pass its result
+    as ``exported``). ``dsp`` as for :func:`hdl.synth.synthesise`. ``fmax``: place
+    each layer (and the flat top) for Fmax on ``device`` (default for networks:
+    :data:`NETWORK_DEVICE`); the total's Fmax is the slowest layer's. A failed or
+    timed-out run raises :class:`~hdl.synth.SynthError` and nothing of it is cached.
+    """
+    check_target(target)
+    if exported is None:
+        from ..export import export_network  # late: hdl.synth needs no Amaranth to import
+
+        exported = export_network(net, impl=impl, stages=stages)
+    if device is None and fmax:
+        device = NETWORK_DEVICE[target]
+    store = SynthCache() if cache is None or cache is True else (cache or None)
+    store = store if store is not None else False
+    modules = {m.name: m for m in exported.layer_modules}
+    instances = tuple(entry["module"] for entry in exported.params["layers"])
+    missing = sorted(set(instances) - set(modules))
+    if missing:
+        raise ValueError(f"exported network lacks the layer modules {', '.join(missing)}")
+    opts = dict(dsp=dsp, fmax=fmax, device=device, cache=store, timeout=timeout, backend=backend)
+    start = time.perf_counter()
+    layers: dict[str, Resources] = {}
+    seconds: dict[str, float] = {}
+    for name in dict.fromkeys(instances):
+        mod = modules[name]
+        t0 = time.perf_counter()
+        layers[name] = synthesise(mod.verilog, name, target, latency=mod.latency, **opts)
+        seconds[name] = time.perf_counter() - t0
+    total = sum(layers[n] for n in instances)
+    total = dataclasses.replace(
+        total,
+        latency=exported.latency,
+        initiation_interval=exported.initiation_interval,
+    )
+    flat_res = None
+    if flat:
+        flat_res = synthesise(
+            exported.verilog,
+            exported.name,
+            target,
+            latency=exported.latency,
+            initiation_interval=exported.initiation_interval,
+            **opts,
+        )
+    return NetworkResources(
+        target,
+        exported.name,
+        layers,
+        instances,
+        total,
+        flat_res,
+        synthesised=sum(not r.cached for r in layers.values()),
+        seconds=time.perf_counter() - start,
+        layer_seconds=seconds,
+    )
