@@ -6,14 +6,24 @@ Errors are one line on stderr naming the option and what is allowed; exit 2.
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
 from qspec.cli import CliError, OneLineParser, run_cli
 from qspec.files import check_writable_dir
 from qspec.leaky import LeakyReLUSpec
+from qspec.network import QuantisedNetwork
 
-from .export import export_leaky, write_modules
+from .export import (
+    export_leaky,
+    export_network,
+    network_files,
+    read_network_inputs,
+    write_modules,
+    write_network,
+)
+from .network import IMPLS
 from .synth.cli import add_synth_parser, run_synth
 
 PROG = "python -m hdl"
@@ -38,6 +48,13 @@ def _add_export(sub) -> None:
     lr.add_argument("--lanes", type=int, help="streamed form with this many values per beat")
     lr.add_argument("--stages", type=int, default=0, help="pipeline registers (streamed form)")
     lr.add_argument("--out", type=Path, default=Path("verilog_out"), help="output directory")
+    nw = kinds.add_parser("network", help="a QuantisedNetwork spec as one streaming top")
+    nw.add_argument("spec", type=Path, metavar="SPEC.json", help="from `python -m models spec`")
+    nw.add_argument("--impl", default="adder_tree", help="Linear layers: adder_tree|mul")
+    nw.add_argument("--stages", default="0", help="registers per layer: K, or K1,K2,.. per layer")
+    nw.add_argument("--layer", help="export only this Linear layer's module (per-layer synthesis)")
+    nw.add_argument("--inputs", type=Path, help="input codes (default: SPEC stem + .inputs.json)")
+    nw.add_argument("--out", type=Path, default=Path("verilog_out"), help="output directory")
 
 
 def _export_leaky(args) -> int:
@@ -80,6 +97,68 @@ def _export_leaky(args) -> int:
     return 0
 
 
+def _parse_stages(text: str) -> int | list[int]:
+    try:
+        values = [int(v) for v in text.split(",")]
+    except ValueError:
+        values = [-1]
+    if any(v < 0 for v in values):
+        raise CliError(f"--stages must be an int >= 0 or a comma list of them, got {text!r}")
+    return values[0] if "," not in text else values
+
+
+def _read_spec(path: Path) -> QuantisedNetwork:
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as e:
+        raise CliError(f"SPEC {str(path)!r}: cannot read: {getattr(e, 'strerror', e)}") from None
+    try:
+        return QuantisedNetwork.from_json(text)
+    except json.JSONDecodeError as e:
+        raise CliError(f"SPEC {str(path)!r}: not valid JSON: {e}") from None
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        what = f"missing key {e}" if isinstance(e, KeyError) else str(e).splitlines()[0]
+        raise CliError(f"SPEC {str(path)!r}: {what}") from None
+
+
+def _export_network(args) -> int:
+    net = _read_spec(args.spec)
+    stages = _parse_stages(args.stages)
+    if args.impl not in IMPLS:
+        raise CliError(f"--impl must be one of {'|'.join(IMPLS)}, got {args.impl!r}")
+    if args.out.exists() and not args.out.is_dir():
+        raise CliError(f"--out must be a directory, but {str(args.out)!r} is a file")
+    try:
+        mod = export_network(net, impl=args.impl, stages=stages, layer=args.layer)
+    except ValueError as e:  # name the option: the API names its parameter
+        msg = str(e).splitlines()[0]
+        for param in ("layer", "stages", "impl"):
+            if msg.startswith(f"{param} "):
+                msg = f"--{msg}"
+        raise CliError(msg) from None
+    if args.layer is not None:
+        if args.inputs is not None:
+            raise CliError("--inputs is not used with --layer (vectors are for whole networks)")
+        check_writable_dir("--out", args.out)
+        write_modules([mod], args.out)
+        print(f"wrote {args.out / (mod.name + '.v')} (layer {args.layer})")
+        return 0
+    inputs_file = args.inputs
+    if inputs_file is None:
+        base = args.spec.with_suffix("") if args.spec.suffix == ".json" else args.spec
+        default = base.with_name(base.name + ".inputs.json")
+        inputs_file = default if default.exists() else None
+    inputs = None
+    if inputs_file is not None:
+        inputs = read_network_inputs(inputs_file, net, "--inputs" if args.inputs else "inputs")
+    files = network_files(net, mod, inputs)
+    check_writable_dir("--out", args.out)
+    write_network(mod, files, args.out)
+    note = "" if inputs is not None else " (no inputs file: no vectors)"
+    print(f"wrote {args.out / (mod.name + '.v')}, latency {mod.latency}{note}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog=PROG, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
@@ -92,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         args = build_parser().parse_args(argv)
         if args.command == "export":
-            return _export_leaky(args)
+            return _export_network(args) if args.kind == "network" else _export_leaky(args)
         return run_synth(args)
 
     return run_cli(PROG, body)
