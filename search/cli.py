@@ -1,0 +1,159 @@
+"""``python -m search``: ``run CONFIG`` and ``report STORAGE --study NAME``.
+
+Bad input prints one line naming the option or config key and what is allowed,
+and exits 2 (``qspec.cli``); reports are written atomically.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from qspec.cli import CliError, OneLineParser, run_cli
+from qspec.files import check_writable_dir
+
+from .config import load_config
+from .strategies import STRATEGIES
+
+PROG = "python -m search"
+
+
+def _positive_int(option: str):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = 0
+        if v < 1:
+            raise CliError(f"{PROG}: error: {option} must be an integer >= 1, got {text!r}")
+        return v
+
+    return parse
+
+
+def _positive_float(option: str):
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            v = -1.0
+        if not v > 0 or v == float("inf"):
+            raise CliError(f"{PROG}: error: {option} must be a number of seconds > 0, got {text!r}")
+        return v
+
+    return parse
+
+
+def _parser() -> OneLineParser:
+    p = OneLineParser(prog=PROG, description="Hardware-aware quantisation search on Optuna.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
+    r = sub.add_parser("run", help="run (or resume) a study from a TOML config")
+    r.add_argument("config", help="search/configs/<name>.toml")
+    r.add_argument("--strategy", choices=list(STRATEGIES), help="override strategy.name")
+    r.add_argument("--trials", type=_positive_int("--trials"), help="total trial budget")
+    r.add_argument("--timeout", type=_positive_float("--timeout"), help="seconds for this run")
+    r.add_argument("--storage", help="sqlite:///FILE, postgresql://... or a file path")
+    r.add_argument("--study", help="study name (default: storage.study, else the file stem)")
+    r.add_argument("--out", default="results", help="reports go to OUT/<study>/")
+    r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g = sub.add_parser("report", help="rewrite the reports of a stored study")
+    g.add_argument("storage", help="sqlite:///FILE, postgresql://... or a .db file path")
+    g.add_argument("--study", required=True, help="the study name")
+    g.add_argument("--out", default="results", help="reports go to OUT/<study>/")
+    g.add_argument("--no-export", action="store_true", help="skip rebuilding the best Verilog")
+    return p
+
+
+def _summary(study, cfg, reports, console) -> None:
+    """A table of the best trial(s) and where the results are."""
+    from rich.table import Table
+
+    from .report import best_trials
+    from .scoring import Objective
+
+    best = best_trials(study)
+    names = Objective.of(cfg).names
+    metrics = [m.name for m in cfg.metrics]
+    table = Table(title=f"best of study {study.study_name} ({len(study.trials)} trials)")
+    for col in ("trial", *names, *(m for m in metrics if m not in names), "design"):
+        table.add_column(col, overflow="fold")
+    for t in best[:10]:
+        vals = [f"{v:.4g}" for v in t.values]
+        ms = [t.user_attrs.get(m) for m in metrics if m not in names]
+        design = ", ".join(f"{k}={v}" for k, v in t.params.items()) or "(fixed)"
+        table.add_row(str(t.number), *vals, *("-" if v is None else f"{v:.4g}" for v in ms), design)
+    if not best:
+        table.add_row("-", *["-"] * (len(table.columns) - 1))
+    console.print(table)
+    if reports is not None:
+        files = "trials.csv, best.json, pareto.png, history.png"
+        console.print(f"results: {reports.out_dir}/ ({files})")
+        for v in reports.verilog:
+            console.print(f"best design Verilog: {v}")
+
+
+def _run(args) -> int:
+    from rich.console import Console
+
+    from .run import run_study
+
+    cfg = load_config(args.config)
+    check_writable_dir("--out", args.out)
+    result = run_study(
+        cfg,
+        strategy=args.strategy,
+        n_trials=args.trials,
+        timeout=args.timeout,
+        storage=args.storage,
+        study_name=args.study,
+        out_dir=args.out,
+        progress=not args.no_progress,
+    )
+    import optuna
+
+    console = Console(stderr=False)
+    console.print(
+        f"{result.strategy}: {result.ran} trials run, {result.total} in the study "
+        f"(space: {result.space_size} points), storage {result.storage}"
+    )
+    study = optuna.load_study(study_name=result.study, storage=result.storage)
+    _summary(study, cfg, result.reports, console)
+    return 0
+
+
+def _report(args) -> int:
+    import optuna
+    from rich.console import Console
+
+    from .report import write_reports
+    from .run import config_of_study, open_storage, storage_url
+    from .trial import load_context
+
+    url = storage_url(args.storage, args.study)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        raise CliError(f"{PROG}: error: STORAGE: no such database file: {args.storage}")
+    store = open_storage(url)
+    names = [s.study_name for s in optuna.get_all_study_summaries(store)]
+    if args.study not in names:
+        raise CliError(
+            f"{PROG}: error: --study {args.study!r} is not in {args.storage}; "
+            f"allowed: {', '.join(names) or '(no studies)'}"
+        )
+    study = optuna.load_study(study_name=args.study, storage=store)
+    cfg = config_of_study(study)
+    check_writable_dir("--out", args.out)
+    context = None if args.no_export else load_context(cfg.model)
+    reports = write_reports(
+        study, cfg, Path(args.out) / args.study, context=context, storage=url,
+        export=not args.no_export,
+    )  # fmt: skip
+    _summary(study, cfg, reports, Console())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    def body() -> int:
+        args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+        return _run(args) if args.command == "run" else _report(args)
+
+    return run_cli(PROG, body)

@@ -1,0 +1,494 @@
+"""The search config: TOML validated into frozen dataclasses (torch-free, so errors are fast).
+
+Every error is one line naming the key path as written in the file
+(``space.layers.fc2.weight_width[1] must be ...``) and what is allowed.  The
+sections may also sit under a top-level ``[search]`` table (MASE style); paths
+then start with ``search.``.  Unknown keys are errors.  See ``search/configs/``
+and the README's *Search* section for the shape.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from models.modelspec import ACTIVATIONS, DEFAULT_SLOPE, MODELS, ModelSpec
+from models.qconfig import MAX_FRAC, MAX_WIDTH, MIN_FRAC, MIN_WIDTH, QuantConfig
+
+Choice = int | float | str  # a value a search dimension takes
+
+CALIBRATE = "calibrate"  # a frac width chosen by calibration (models.quant)
+DATASETS = ("digits16", "jsc")
+SPLITS = ("val", "test")
+TARGETS = ("ecp5", "ice40")
+IMPLS = ("adder_tree", "mul")
+MODES = ("weighted", "pareto")
+DIRECTIONS = ("maximize", "minimize")
+LAYER_TYPES = ("hidden", "output")  # hidden: Linear + activation; output: the last Linear
+MAX_STAGES = 8
+
+WIDTH_KEYS = ("input_width", "weight_width", "bias_width", "act_width")
+FRAC_KEYS = ("input_frac_width", "weight_frac_width", "bias_frac_width", "act_frac_width")
+INPUT_KEYS = ("input_width", "input_frac_width")
+LEAKY_KEYS = ("leaky_impl", "slope", "slope_width", "slope_frac_width")
+ENUM_KEYS = {
+    "rounding": ("floor", "nearest"),
+    "overflow": ("saturate", "wrap"),
+    "leaky_impl": ("shift", "mult"),
+    "calibration": ("mse", "max"),
+}
+# every key a layer table may hold, in the order parameters are named and sampled
+LAYER_KEYS = (
+    "width",  # shorthand: one dimension setting every *_width of the layer
+    *WIDTH_KEYS,
+    *FRAC_KEYS,
+    "rounding",
+    "overflow",
+    "calibration",
+    *LEAKY_KEYS,
+)
+
+
+class ConfigError(ValueError):
+    """A bad config: one line naming the key path and what is allowed."""
+
+
+# --- metric catalogue (names a [metrics.NAME] table may use) -----------------------------
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    name: str
+    hardware: bool  # needs synthesis
+    direction: str  # the natural one, used when the table gives none
+    doc: str
+
+
+METRICS: dict[str, MetricInfo] = {
+    m.name: m
+    for m in (
+        MetricInfo("accuracy", False, "maximize", "top-1 accuracy of the integer spec"),
+        MetricInfo("loss", False, "minimize", "cross-entropy of the integer spec's logits"),
+        MetricInfo("flops", False, "minimize", "ptflops count (constant for a given model)"),
+        MetricInfo("bitops", False, "minimize", "sum of MACs x weight bits x input bits"),
+        MetricInfo("average_bitwidth", False, "minimize", "mean bits per weight and bias"),
+        MetricInfo("size", False, "minimize", "weight + bias storage in bits"),
+        MetricInfo("luts", True, "minimize", "LUT-equivalents (ECP5: LUT4 + 2 x CCU2C)"),
+        MetricInfo("ffs", True, "minimize", "flip-flops"),
+        MetricInfo("carries", True, "minimize", "carry cells"),
+        MetricInfo("dsps", True, "minimize", "DSP blocks"),
+        MetricInfo("latency", True, "minimize", "cycles from input to output"),
+        MetricInfo("fmax", True, "maximize", "MHz, nextpnr (needs hardware.fmax = true)"),
+    )
+}
+
+
+# --- dataclasses ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    activation: str = "relu"
+    slope: float = DEFAULT_SLOPE
+    dataset: str = "digits16"
+    data_file: str | None = None  # the jsc dataset's file
+    checkpoint_dir: str | None = None  # None: the shipped checkpoints, then the user dir
+    seed: int = 0  # the training seed of the checkpoint
+    split: str = "val"  # where accuracy/loss are measured
+
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(f"fc{i}" for i in range(1, len(MODELS[self.name]) + 2))
+
+    @property
+    def has_activation(self) -> bool:
+        return bool(MODELS[self.name])
+
+
+@dataclass(frozen=True)
+class SpaceConfig:
+    """Choices per key: ``default`` < ``types[hidden|output]`` < ``layers[NAME]``."""
+
+    default: dict[str, tuple[Choice, ...]] = field(default_factory=dict)
+    types: dict[str, dict[str, tuple[Choice, ...]]] = field(default_factory=dict)
+    layers: dict[str, dict[str, tuple[Choice, ...]]] = field(default_factory=dict)
+    impl: tuple[str, ...] | None = None  # None: hardware.impl
+    stages: tuple[int, ...] = (0,)
+
+
+@dataclass(frozen=True)
+class StrategyConfig:
+    name: str = "tpe"
+    n_trials: int | None = None  # None: the whole space for exhaustive strategies
+    timeout: float | None = None  # seconds
+    seed: int = 0
+    options: dict[str, Any] = field(default_factory=dict)  # sampler keyword arguments
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    url: str | None = None  # None: sqlite:///<out>/<study>/study.db
+    study: str = "search"
+
+
+@dataclass(frozen=True)
+class HardwareConfig:
+    enabled: bool = True
+    target: str = "ecp5"
+    fmax: bool = False
+    impl: str = "adder_tree"
+    timeout: float = 600.0  # seconds per synthesis run
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    name: str
+    scale: float = 1.0  # 0: recorded and bounded, not scored
+    direction: str = "maximize"
+    min: float | None = None
+    max: float | None = None
+    reference: float | None = None  # overrides the reference design's value
+
+    @property
+    def scored(self) -> bool:
+        return self.scale != 0
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    mode: str = "weighted"
+    reference: QuantConfig = field(default_factory=lambda: QuantConfig.uniform(8))
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    model: ModelConfig
+    space: SpaceConfig
+    strategy: StrategyConfig
+    storage: StorageConfig
+    hardware: HardwareConfig
+    metrics: tuple[MetricConfig, ...]
+    score: ScoreConfig
+    source: str = ""  # the TOML text (kept in the study so reports need no file)
+
+    @property
+    def scored(self) -> tuple[MetricConfig, ...]:
+        return tuple(m for m in self.metrics if m.scored)
+
+    @property
+    def fingerprint(self) -> str:
+        """What a resumed study must share: model, space, metrics, score and hardware."""
+        parts = [self.model, self.space, self.hardware, self.metrics, self.score.mode]
+        parts.append(sorted(self.score.reference.layers.items()))
+        parts.append(self.score.reference.default)
+        return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+# --- parsing helpers -------------------------------------------------------------------------
+
+
+def _table(value: Any, path: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path} must be a table, got {value!r}")
+    return value
+
+
+def _keys(table: dict[str, Any], path: str, allowed: tuple[str, ...]) -> None:
+    for key in table:
+        if key not in allowed:
+            raise ConfigError(f"{path}.{key} is not a key; allowed: {', '.join(allowed)}")
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _int(v: Any, path: str, lo: int, hi: int | None = None) -> int:
+    if not _is_int(v) or v < lo or (hi is not None and v > hi):
+        rng = f"in [{lo}, {hi}]" if hi is not None else f">= {lo}"
+        raise ConfigError(f"{path} must be an integer {rng}, got {v!r}")
+    return v
+
+
+def _pos(v: Any, path: str) -> float:
+    if not _is_num(v) or v <= 0:
+        raise ConfigError(f"{path} must be a number > 0, got {v!r}")
+    return float(v)
+
+
+def _enum(v: Any, path: str, allowed: tuple[str, ...]) -> str:
+    if v not in allowed:
+        raise ConfigError(f"{path} must be one of {'|'.join(allowed)}, got {v!r}")
+    return v
+
+
+def _bool(v: Any, path: str) -> bool:
+    if not isinstance(v, bool):
+        raise ConfigError(f"{path} must be true or false, got {v!r}")
+    return v
+
+
+def _str(v: Any, path: str) -> str:
+    if not isinstance(v, str) or not v:
+        raise ConfigError(f"{path} must be a non-empty string, got {v!r}")
+    return v
+
+
+def _choice(key: str, v: Any, path: str) -> Choice:
+    """One choice of a layer key, checked as models.qconfig would check the value."""
+    if key == "width" or key in WIDTH_KEYS:
+        return _int(v, path, MIN_WIDTH, MAX_WIDTH)
+    if key in FRAC_KEYS:
+        if v == CALIBRATE:
+            return v
+        if not _is_int(v) or not MIN_FRAC <= v <= MAX_FRAC:
+            raise ConfigError(
+                f'{path} must be an integer in [{MIN_FRAC}, {MAX_FRAC}] or "{CALIBRATE}", got {v!r}'
+            )
+        return v
+    if key in ENUM_KEYS:
+        return _enum(v, path, ENUM_KEYS[key])
+    if key == "slope":
+        if not _is_num(v) or not 0 < v < 1:
+            raise ConfigError(f"{path} must be a real number in (0, 1), got {v!r}")
+        return float(v)
+    if key == "slope_width":
+        return _int(v, path, 2, MAX_WIDTH)
+    if key == "slope_frac_width":
+        return _int(v, path, MIN_FRAC, MAX_FRAC)
+    raise AssertionError(key)
+
+
+def _choices(key: str, value: Any, path: str, check) -> tuple[Any, ...]:
+    """A list of choices (a bare value is one fixed choice); no empties, no duplicates."""
+    items = value if isinstance(value, list) else [value]
+    if not items:
+        raise ConfigError(f"{path} must list at least one choice")
+    out = []
+    for i, v in enumerate(items):
+        c = check(key, v, f"{path}[{i}]" if isinstance(value, list) else path)
+        if c in out:
+            raise ConfigError(f"{path}[{i}] repeats the choice {v!r}; list each choice once")
+        out.append(c)
+    return tuple(out)
+
+
+def _layer_table(value: Any, path: str, allowed: tuple[str, ...]) -> dict[str, tuple]:
+    table = _table(value, path)
+    _keys(table, path, allowed)
+    return {k: _choices(k, v, f"{path}.{k}", _choice) for k, v in table.items()}
+
+
+# --- sections --------------------------------------------------------------------------------
+
+
+MODEL_KEYS = (
+    "name", "activation", "slope", "dataset", "data_file", "checkpoint_dir", "seed", "split"
+)  # fmt: skip
+
+
+def _model(d: dict[str, Any], p: str) -> ModelConfig:
+    _keys(d, p, MODEL_KEYS)
+    if "name" not in d:
+        raise ConfigError(f"{p}.name is required; allowed: {'|'.join(MODELS)}")
+    name = _enum(d["name"], f"{p}.name", tuple(MODELS))
+    act = _enum(d.get("activation", "relu"), f"{p}.activation", ACTIVATIONS)
+    slope = d.get("slope", DEFAULT_SLOPE)
+    if not _is_num(slope) or not 0 < slope < 1:
+        raise ConfigError(f"{p}.slope must be a real number in (0, 1), got {slope!r}")
+    dataset = _enum(d.get("dataset", "digits16"), f"{p}.dataset", DATASETS)
+    data_file = d.get("data_file")
+    if data_file is not None:
+        data_file = _str(data_file, f"{p}.data_file")
+    if dataset == "jsc" and data_file is None:
+        raise ConfigError(f"{p}.data_file is required for dataset jsc (a CSV or HDF5 file)")
+    ck = d.get("checkpoint_dir")
+    if ck is not None:
+        ck = _str(ck, f"{p}.checkpoint_dir")
+    seed = _int(d.get("seed", 0), f"{p}.seed", 0)
+    split = _enum(d.get("split", "val"), f"{p}.split", SPLITS)
+    ModelSpec(name, 1, 1, act, float(slope))
+    return ModelConfig(name, act, float(slope), dataset, data_file, ck, seed, split)
+
+
+def _space(d: dict[str, Any], p: str, model: ModelConfig) -> SpaceConfig:
+    _keys(d, p, ("default", "types", "layers", "impl", "stages"))
+    names = model.layer_names
+    leaky = model.activation == "leaky_relu" and model.has_activation
+    no_leaky = tuple(k for k in LAYER_KEYS if k not in LEAKY_KEYS)
+    base = LAYER_KEYS if leaky else no_leaky
+
+    def check_leaky(table: dict, path: str, output: bool) -> None:
+        for k in table:
+            if k in LEAKY_KEYS and not leaky:
+                raise ConfigError(
+                    f"{path}.{k}: {model.name} with {model.activation} has no LeakyReLU; "
+                    f"allowed: {', '.join(no_leaky)}"
+                )
+            if k in LEAKY_KEYS and output:
+                raise ConfigError(
+                    f"{path}.{k}: the output layer has no activation; "
+                    f"allowed: {', '.join(no_leaky)}"
+                )
+
+    default = _layer_table(d.get("default", {}), f"{p}.default", LAYER_KEYS)
+    check_leaky(default, f"{p}.default", False)
+    types = {}
+    for t, table in _table(d.get("types", {}), f"{p}.types").items():
+        if t not in LAYER_TYPES:
+            allowed = ", ".join(LAYER_TYPES)
+            raise ConfigError(f"{p}.types.{t} is not a layer type; allowed: {allowed}")
+        if t == "hidden" and not model.has_activation:
+            raise ConfigError(f"{p}.types.hidden: {model.name} has no hidden layers; use output")
+        types[t] = _layer_table(table, f"{p}.types.{t}", base)
+        check_leaky(types[t], f"{p}.types.{t}", t == "output")
+    layers = {}
+    for name, table in _table(d.get("layers", {}), f"{p}.layers").items():
+        if name not in names:
+            raise ConfigError(
+                f"{p}.layers.{name} is not a layer of {model.name}; allowed: {', '.join(names)}"
+            )
+        layers[name] = _layer_table(table, f"{p}.layers.{name}", base)
+        check_leaky(layers[name], f"{p}.layers.{name}", name == names[-1])
+    impl = None
+    if "impl" in d:
+        impl = _choices("impl", d["impl"], f"{p}.impl", lambda k, v, q: _enum(v, q, IMPLS))
+    stages = _choices(
+        "stages", d.get("stages", [0]), f"{p}.stages", lambda k, v, q: _int(v, q, 0, MAX_STAGES)
+    )
+    return SpaceConfig(default, types, layers, impl, stages)
+
+
+def _strategy(d: dict[str, Any], p: str) -> StrategyConfig:
+    from .strategies import STRATEGIES  # optuna is imported lazily there
+
+    _keys(d, p, ("name", "n_trials", "timeout", "seed", "options"))
+    name = _enum(d.get("name", "tpe"), f"{p}.name", tuple(STRATEGIES))
+    n = d.get("n_trials")
+    n = None if n is None else _int(n, f"{p}.n_trials", 1)
+    timeout = d.get("timeout")
+    timeout = None if timeout is None else _pos(timeout, f"{p}.timeout")
+    seed = _int(d.get("seed", 0), f"{p}.seed", 0)
+    options = dict(_table(d.get("options", {}), f"{p}.options"))
+    return StrategyConfig(name, n, timeout, seed, options)
+
+
+def _storage(d: dict[str, Any], p: str, default_study: str) -> StorageConfig:
+    _keys(d, p, ("url", "study"))
+    url = d.get("url")
+    url = None if url is None else _str(url, f"{p}.url")
+    study = _str(d.get("study", default_study), f"{p}.study")
+    return StorageConfig(url, study)
+
+
+def _hardware(d: dict[str, Any], p: str) -> HardwareConfig:
+    _keys(d, p, ("enabled", "target", "fmax", "impl", "timeout"))
+    return HardwareConfig(
+        _bool(d.get("enabled", True), f"{p}.enabled"),
+        _enum(d.get("target", "ecp5"), f"{p}.target", TARGETS),
+        _bool(d.get("fmax", False), f"{p}.fmax"),
+        _enum(d.get("impl", "adder_tree"), f"{p}.impl", IMPLS),
+        _pos(d.get("timeout", 600.0), f"{p}.timeout"),
+    )
+
+
+def _metric(name: str, d: Any, p: str, hw: HardwareConfig) -> MetricConfig:
+    if name not in METRICS:
+        raise ConfigError(f"{p} is not a metric; allowed: {', '.join(METRICS)}")
+    info = METRICS[name]
+    if info.hardware and not hw.enabled:
+        raise ConfigError(f"{p} needs synthesis; set hardware.enabled = true or drop it")
+    if name == "fmax" and not hw.fmax:
+        raise ConfigError(f"{p} needs place and route; set hardware.fmax = true or drop it")
+    d = _table(d, p)
+    _keys(d, p, ("scale", "direction", "min", "max", "reference"))
+    scale = d.get("scale", 1.0)
+    if not _is_num(scale) or scale < 0:
+        why = "(direction sets the sign)"
+        raise ConfigError(f"{p}.scale must be a number >= 0 {why}, got {scale!r}")
+    direction = _enum(d.get("direction", info.direction), f"{p}.direction", DIRECTIONS)
+    bounds = {}
+    for k in ("min", "max", "reference"):
+        if k in d and not _is_num(d[k]):
+            raise ConfigError(f"{p}.{k} must be a number, got {d[k]!r}")
+        bounds[k] = float(d[k]) if k in d else None
+    if bounds["min"] is not None and bounds["max"] is not None and bounds["min"] > bounds["max"]:
+        raise ConfigError(f"{p}.min must be <= {p}.max, got {bounds['min']} > {bounds['max']}")
+    if bounds["reference"] == 0:
+        raise ConfigError(f"{p}.reference must be non-zero (metrics are divided by it)")
+    return MetricConfig(name, float(scale), direction, **bounds)
+
+
+def _score(d: dict[str, Any], p: str) -> ScoreConfig:
+    _keys(d, p, ("mode", "reference"))
+    mode = _enum(d.get("mode", "weighted"), f"{p}.mode", MODES)
+    ref = d.get("reference")
+    if ref is None:
+        return ScoreConfig(mode)
+    try:
+        return ScoreConfig(mode, QuantConfig.from_dict(_table(ref, f"{p}.reference")))
+    except ConfigError:
+        raise
+    except ValueError as e:
+        raise ConfigError(f"{p}.reference.{e}") from None
+
+
+SECTIONS = ("model", "space", "strategy", "storage", "hardware", "metrics", "score")
+
+
+def parse_config(data: dict[str, Any], *, name: str = "search", source: str = "") -> SearchConfig:
+    """Validate a parsed TOML document; ``name`` is the default study name."""
+    root = ""
+    if set(data) == {"search"}:
+        data, root = _table(data["search"], "search"), "search."
+    for key in data:
+        if key not in SECTIONS:
+            raise ConfigError(f"{root}{key} is not a section; allowed: {', '.join(SECTIONS)}")
+    if "model" not in data:
+        raise ConfigError(f"{root}model is required (a table with name = {'|'.join(MODELS)})")
+
+    def sec(k: str) -> dict[str, Any]:
+        return _table(data.get(k, {}), f"{root}{k}")
+
+    model = _model(sec("model"), f"{root}model")
+    space = _space(sec("space"), f"{root}space", model)
+    hardware = _hardware(sec("hardware"), f"{root}hardware")
+    metrics = tuple(
+        _metric(k, v, f"{root}metrics.{k}", hardware) for k, v in sec("metrics").items()
+    )
+    if not any(m.scored for m in metrics):
+        raise ConfigError(f"{root}metrics needs at least one [metrics.NAME] with scale > 0")
+    score = _score(sec("score"), f"{root}score")
+    try:
+        score.reference.check_layers(list(model.layer_names))
+    except ValueError as e:
+        raise ConfigError(f"{root}score.reference.{e}") from None
+    strategy = _strategy(sec("strategy"), f"{root}strategy")
+    storage = _storage(sec("storage"), f"{root}storage", name)
+    return SearchConfig(model, space, strategy, storage, hardware, metrics, score, source)
+
+
+def load_config(path: str | Path) -> SearchConfig:
+    """Read and validate a TOML config (the study name defaults to the file's stem)."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    text = path.read_text()
+    return loads_config(text, name=path.stem, where=str(path))
+
+
+def loads_config(text: str, *, name: str = "search", where: str = "config") -> SearchConfig:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{where}: {str(e).splitlines()[0]}") from None
+    return parse_config(data, name=name, source=text)

@@ -1,0 +1,246 @@
+"""Reports of a study in ``<out>/``: trials.csv, best.json, pareto.png, history.png, Verilog.
+
+* ``trials.csv`` -- one row per trial: number, state, every parameter, every raw
+  metric, the score (or objective values), constraint violation, error.
+* ``best.json`` -- the best trial (weighted mode) or the Pareto front (pareto
+  mode), feasible trials only: parameters, the full design config, every metric,
+  and where its spec JSON and Verilog were written (``best/trial_N/``).
+* ``pareto.png`` -- Optuna's Pareto-front plot: of the study's objectives, or in
+  weighted mode of the first two scored metrics (score if only one).
+* ``history.png`` -- Optuna's optimisation history (first objective).
+
+Everything is written atomically; ``python -m search report`` rebuilds it from
+the storage alone (the config is stored with the study).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qspec.files import atomic_write
+
+from .config import SearchConfig
+from .hardware import HardwareError, HardwareParams, export_verilog
+from .scoring import Objective
+from .space import SearchSpace
+from .strategies import DUPLICATE_ATTR, ERROR_ATTR, SKIPPED_ATTR
+from .trial import CONFIG_ATTR, ModelContext, metric_names
+
+if TYPE_CHECKING:
+    import optuna
+    from matplotlib.axes import Axes
+
+
+@dataclass(frozen=True)
+class Reports:
+    out_dir: Path
+    trials_csv: Path
+    best_json: Path
+    pareto_png: Path
+    history_png: Path
+    best: tuple[int, ...]  # trial numbers in best.json
+    verilog: tuple[Path, ...]
+
+
+def best_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The best feasible complete trial, or the feasible Pareto front (multi-objective)."""
+    if len(study.directions) > 1:
+        return sorted(study.best_trials, key=lambda t: t.number)
+    try:
+        return [study.best_trial]
+    except ValueError:  # no complete (feasible) trial
+        return []
+
+
+def _fmt(v: Any) -> Any:
+    if isinstance(v, float) and not math.isfinite(v):
+        return ""
+    return json.dumps(v) if isinstance(v, dict | list) else v
+
+
+def trials_csv(study: optuna.Study, cfg: SearchConfig) -> str:
+    trials = study.get_trials(deepcopy=False)
+    params = [d.name for d in SearchSpace.from_config(cfg).dims]
+    metrics: list[str] = []
+    for t in trials:
+        metrics += [m for m in metric_names(t.user_attrs) if m not in metrics]
+    metrics = metric_names(dict.fromkeys(metrics, 0.0))
+    objective = Objective.of(cfg)
+    head = ["number", "state", "duration_s", *params, *metrics, *objective.names]
+    head += ["violation", ERROR_ATTR, SKIPPED_ATTR, DUPLICATE_ATTR]
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(head)
+    for t in trials:
+        values = list(t.values) if t.values is not None else [None] * len(objective.names)
+        dur = t.duration.total_seconds() if t.duration is not None else None
+        violation = sum(max(v, 0.0) for v in t.constraints.values()) if t.constraints else None
+        row = [t.number, t.state.name, dur]
+        row += [t.params.get(p) for p in params]
+        row += [t.user_attrs.get(m) for m in metrics]
+        row += values + [violation]
+        row += [t.user_attrs.get(k) for k in (ERROR_ATTR, SKIPPED_ATTR, DUPLICATE_ATTR)]
+        w.writerow(["" if v is None else _fmt(v) for v in row])
+    return buf.getvalue()
+
+
+def _save(ax: Axes | Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    fig = ax.figure if hasattr(ax, "figure") else ax.flat[0].figure
+    fig.set_size_inches(8, 5.5)
+    fig.tight_layout()
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    plt.close(fig)
+
+
+def _metric_study(study: optuna.Study, cfg: SearchConfig) -> tuple[optuna.Study, list[str]]:
+    """A throw-away 2-objective study of raw metrics, so Optuna can draw their front."""
+    import optuna
+
+    scored = cfg.scored
+    axes = [m.name for m in scored[:2]] if len(scored) >= 2 else [scored[0].name, "score"]
+    dirs = {m.name: m.direction for m in scored} | {"score": "maximize"}
+    mem = optuna.create_study(directions=[dirs[a] for a in axes])
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+        vals = [t.value if a == "score" else t.user_attrs.get(a) for a in axes]
+        if any(v is None for v in vals):
+            continue
+        mem.add_trial(
+            optuna.trial.create_trial(
+                values=vals,
+                params=t.params,
+                distributions=t.distributions,
+                user_attrs=t.user_attrs,
+                system_attrs=t.system_attrs,  # carries the constraints: infeasible greyed
+            )
+        )
+    return mem, axes
+
+
+def plot_pareto(study: optuna.Study, cfg: SearchConfig, path: Path) -> None:
+    from optuna.visualization.matplotlib import plot_pareto_front
+
+    names = list(Objective.of(cfg).names)
+    if len(names) >= 2:
+        targets = (lambda t: t.values[:2]) if len(names) > 3 else None
+        ax = plot_pareto_front(study, target_names=names[:2] if targets else names, targets=targets)
+    else:
+        mem, axes = _metric_study(study, cfg)
+        ax = plot_pareto_front(mem, target_names=axes)
+    ax.set_title(f"{study.study_name}: Pareto front")
+    _save(ax, path)
+
+
+def plot_history(study: optuna.Study, cfg: SearchConfig, path: Path) -> None:
+    from optuna.visualization.matplotlib import plot_optimization_history
+
+    names = Objective.of(cfg).names
+    if len(names) == 1:
+        ax = plot_optimization_history(study, target_name=names[0])
+    else:
+        ax = plot_optimization_history(study, target=lambda t: t.values[0], target_name=names[0])
+    ax.set_title(f"{study.study_name}: optimisation history")
+    _save(ax, path)
+
+
+def _export(
+    t: optuna.trial.FrozenTrial, cfg: SearchConfig, context: ModelContext, out: Path
+) -> dict[str, Any]:
+    """Rebuild the trial's spec from its parameters; write spec JSON and Verilog."""
+    space = SearchSpace.from_config(cfg)
+    design = space.design(dict(t.params))
+    net = context.quantise(design.quant_config())
+    d = out / "best" / f"trial_{t.number}"
+    spec = atomic_write(d / "spec.json", net.to_json())
+    entry: dict[str, Any] = {"spec": str(spec), "verilog": None}
+    h = cfg.hardware
+    try:
+        v = export_verilog(net, HardwareParams(h.target, design.impl, design.stages), d)
+        entry["verilog"] = str(v)
+    except HardwareError as e:
+        entry["verilog_error"] = str(e)
+    except Exception as e:  # the report must not die on one design's export
+        entry["verilog_error"] = f"{type(e).__name__}: {e}"
+    return entry
+
+
+def best_json(
+    study: optuna.Study,
+    cfg: SearchConfig,
+    best: list[optuna.trial.FrozenTrial],
+    exports: dict[int, dict[str, Any]],
+    storage: str | None,
+) -> str:
+    objective = Objective.of(cfg)
+    entries = []
+    for t in best:
+        attrs = t.user_attrs
+        entries.append(
+            {
+                "trial": t.number,
+                "values": dict(zip(objective.names, t.values, strict=True)),
+                "params": t.params,
+                "config": attrs.get(CONFIG_ATTR),
+                "metrics": {m: attrs[m] for m in metric_names(attrs)},
+                "constraints": t.constraints,
+                **exports.get(t.number, {}),
+            }
+        )
+    doc = {
+        "study": study.study_name,
+        "storage": storage,
+        "mode": cfg.score.mode,
+        "objectives": dict(zip(objective.names, objective.directions, strict=True)),
+        "trials": len(study.trials),
+        "reference_metrics": study.user_attrs.get("reference_metrics"),
+        "best": entries,
+    }
+    return json.dumps(doc, indent=1, default=str) + "\n"
+
+
+def write_reports(
+    study: optuna.Study,
+    cfg: SearchConfig,
+    out_dir: str | Path,
+    *,
+    context: ModelContext | None = None,
+    storage: str | None = None,
+    export: bool = True,
+) -> Reports:
+    """Write every report into ``out_dir``; ``context`` (the model) is needed to export."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import optuna
+
+    out = Path(out_dir)
+    paths = {k: out / k for k in ("trials.csv", "best.json", "pareto.png", "history.png")}
+    atomic_write(paths["trials.csv"], trials_csv(study, cfg))
+    best = best_trials(study)
+    exports = {}
+    if export and context is not None:
+        exports = {t.number: _export(t, cfg, context, out) for t in best}
+    atomic_write(paths["best.json"], best_json(study, cfg, best, exports, storage))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        warnings.simplefilter("ignore", UserWarning)  # e.g. "no complete trials" on a fresh study
+        plot_pareto(study, cfg, paths["pareto.png"])
+        plot_history(study, cfg, paths["history.png"])
+    verilog = tuple(Path(e["verilog"]) for e in exports.values() if e.get("verilog"))
+    return Reports(
+        out,
+        paths["trials.csv"],
+        paths["best.json"],
+        paths["pareto.png"],
+        paths["history.png"],
+        tuple(t.number for t in best),
+        verilog,
+    )

@@ -1,0 +1,256 @@
+"""Run a study: ``run_study(config, ...)`` (also callable from a worker process).
+
+Storage URLs are resolved in one place (:func:`storage_url`, :func:`open_storage`);
+the default is ``sqlite:///<out>/<study>/study.db``.  Running again on the same
+storage and study resumes it: the budget (``n_trials``) counts every trial the
+study already evaluated, brute force enqueues only the points not yet held.  A
+study remembers the config that created it (``config_source``, ``fingerprint``
+study attributes); resuming it with a different model, space, metrics, score or
+hardware is an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from .config import SearchConfig, loads_config
+from .hardware import HardwareEvaluator, check_available, hardware_metrics
+from .scoring import Objective, needs_reference, reference_values
+from .space import SearchSpace
+from .strategies import (
+    MAX_GRID,
+    SKIPPED_ATTR,
+    STRATEGIES,
+    enqueue_missing,
+    make_sampler,
+    waiting,
+)
+from .trial import Evaluator, TrialFailed, TrialObjective, load_context
+
+if TYPE_CHECKING:
+    import optuna
+
+    from .report import Reports
+
+DEFAULT_OUT = Path("results")
+STORAGE_SCHEMES = ("sqlite", "postgresql", "mysql")
+FINGERPRINT_ATTR = "fingerprint"
+SOURCE_ATTR = "config_source"
+REFERENCE_ATTR = "reference_metrics"
+
+
+def storage_url(url: str | None, study: str, out_dir: str | Path = DEFAULT_OUT) -> str:
+    """``url``, or the default SQLite file ``<out_dir>/<study>/study.db``; a plain file
+    path is taken as SQLite.  Unknown schemes are one-line errors."""
+    if url is None:
+        return f"sqlite:///{(Path(out_dir) / study / 'study.db').resolve()}"
+    if "://" not in url:
+        return f"sqlite:///{url}"
+    scheme = url.split("://", 1)[0].split("+", 1)[0]
+    if scheme not in STORAGE_SCHEMES:
+        raise ValueError(
+            f"storage url must start with {'|'.join(s + '://' for s in STORAGE_SCHEMES)} "
+            f"(or be a file path), got {url!r}"
+        )
+    return url
+
+
+def open_storage(url: str) -> optuna.storages.BaseStorage:
+    """An Optuna storage for ``url`` (SQLite: the directory is created, writers wait)."""
+    import optuna
+
+    engine_kwargs = {}
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        engine_kwargs = {"connect_args": {"timeout": 60}}  # several processes may write
+    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
+
+
+def existing_study_attrs(storage: optuna.storages.BaseStorage, name: str) -> dict | None:
+    try:
+        sid = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    return storage.get_study_user_attrs(sid)
+
+
+def config_of_study(study: optuna.Study) -> SearchConfig:
+    """The config a study was created from (stored with it)."""
+    source = study.user_attrs.get(SOURCE_ATTR)
+    if source is None:
+        raise ValueError(f"study {study.study_name} was not created by python -m search")
+    return loads_config(source, name=study.study_name, where=f"study {study.study_name}")
+
+
+def evaluated(study: optuna.Study) -> int:
+    """Trials that count against the budget (finished, and not skipped)."""
+    from optuna.trial import TrialState
+
+    done = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+    return sum(
+        1 for t in study.get_trials(deepcopy=False, states=done) if SKIPPED_ATTR not in t.user_attrs
+    )
+
+
+@dataclass(frozen=True)
+class RunResult:
+    study: str
+    storage: str
+    strategy: str
+    out_dir: Path
+    ran: int  # trials this call evaluated
+    total: int  # trials the study has evaluated
+    space_size: int
+    reports: Reports | None
+
+
+class _Progress:
+    """A tqdm bar with the best value so far (an Optuna callback)."""
+
+    def __init__(self, total: int | None, objective: Objective, enabled: bool) -> None:
+        from tqdm.auto import tqdm
+
+        self.objective = objective
+        self.ran = 0
+        self.failed = 0
+        self.bar = tqdm(total=total, desc="trials", unit="trial", disable=not enabled)
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        from optuna.trial import TrialState
+
+        if SKIPPED_ATTR in trial.user_attrs:
+            return
+        self.ran += 1
+        self.failed += trial.state == TrialState.FAIL
+        post = {"failed": self.failed}
+        if len(self.objective.names) == 1:
+            with contextlib.suppress(ValueError):  # nothing complete and feasible yet
+                post["best"] = f"{study.best_value:.4g}"
+        else:
+            post["front"] = len(study.best_trials)
+        self.bar.set_postfix(post, refresh=False)
+        self.bar.update(1)
+
+    def close(self) -> None:
+        self.bar.close()
+
+
+def _stop_when_queue_empty(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    if waiting(study) == 0:
+        study.stop()
+
+
+def run_study(
+    cfg: SearchConfig,
+    *,
+    strategy: str | None = None,
+    n_trials: int | None = None,
+    timeout: float | None = None,
+    storage: str | None = None,
+    study_name: str | None = None,
+    out_dir: str | Path = DEFAULT_OUT,
+    hardware: HardwareEvaluator | None = None,
+    progress: bool = True,
+    reports: bool = True,
+) -> RunResult:
+    """Create or resume the study and run trials until the budget or timeout is spent.
+
+    Arguments override the config (``--strategy`` etc.); ``hardware`` replaces the
+    synthesis step (tests); ``reports`` writes ``<out_dir>/<study>/`` at the end.
+    """
+    import optuna
+
+    st = cfg.strategy
+    if strategy is not None and strategy != st.name:
+        if strategy not in STRATEGIES:
+            raise ValueError(f"--strategy must be one of {'|'.join(STRATEGIES)}, got {strategy!r}")
+        st = replace(st, name=strategy, options={})  # the options belong to the other sampler
+    st = replace(st, n_trials=n_trials or st.n_trials, timeout=timeout or st.timeout)
+    info = STRATEGIES[st.name]
+    name = study_name or cfg.storage.study
+    url = storage_url(storage or cfg.storage.url, name, out_dir)
+    space = SearchSpace.from_config(cfg)
+    if info.exhaustive and space.size > MAX_GRID:
+        raise ValueError(
+            f"strategy {st.name} would visit {space.size} points (max {MAX_GRID}); "
+            f"narrow the space or use tpe|random|nsga2|qmc"
+        )
+    budget = st.n_trials if st.n_trials is not None else (space.size if info.exhaustive else None)
+    if budget is None and st.timeout is None:
+        raise ValueError(f"strategy.n_trials (or --trials, or a timeout) is needed for {st.name}")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        sampler = make_sampler(st.name, space, st.seed, st.options)
+    if cfg.hardware.enabled and hardware is None:
+        check_available()
+        hardware = hardware_metrics
+
+    store = open_storage(url)
+    attrs = existing_study_attrs(store, name)
+    if attrs is not None and attrs.get(FINGERPRINT_ATTR) != cfg.fingerprint:
+        raise ValueError(
+            f"study {name!r} in {url} was created from a different config (model, space, "
+            f"metrics, score or hardware); pass another --study or --storage"
+        )
+    objective = Objective.of(cfg)
+    study = optuna.create_study(
+        storage=store,
+        study_name=name,
+        sampler=sampler,
+        directions=list(objective.directions),
+        load_if_exists=True,
+    )
+    if attrs is None:
+        study.set_user_attr(FINGERPRINT_ATTR, cfg.fingerprint)
+        study.set_user_attr(SOURCE_ATTR, cfg.source)
+    context = load_context(cfg.model)
+    evaluator = Evaluator(cfg, context, hardware)
+    reference: dict[str, float] = {}
+    if needs_reference(cfg):
+        measured = study.user_attrs.get(REFERENCE_ATTR)
+        if measured is None:
+            measured = evaluator.reference()
+            study.set_user_attr(REFERENCE_ATTR, measured)
+        reference = reference_values(cfg, measured)
+    trial_objective = TrialObjective(
+        cfg, space, evaluator, reference, dedupe=st.name == "brute_force"
+    )
+
+    before = evaluated(study)
+    remaining = None if budget is None else max(budget - before, 0)
+    bar = _Progress(remaining, objective, progress)
+    optuna.logging.set_verbosity(optuna.logging.ERROR)  # the bar reports; failures are recorded
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            while remaining is None or remaining > 0:
+                callbacks = [bar]
+                if st.name == "brute_force":
+                    if enqueue_missing(study, space, limit=remaining) == 0 and waiting(study) == 0:
+                        break  # every point is held by a trial
+                    callbacks.append(_stop_when_queue_empty)
+                study.optimize(
+                    trial_objective,
+                    n_trials=remaining,
+                    timeout=st.timeout,
+                    catch=(TrialFailed,),
+                    callbacks=callbacks,
+                )
+                if st.name != "brute_force" or st.timeout is not None:
+                    break
+                remaining = None if budget is None else max(budget - evaluated(study), 0)
+    finally:
+        bar.close()
+    total = evaluated(study)
+    out = Path(out_dir) / name
+    rep = None
+    if reports:
+        from .report import write_reports
+
+        rep = write_reports(study, cfg, out, context=context, storage=url)
+    return RunResult(name, url, st.name, out, total - before, total, space.size, rep)

@@ -1,0 +1,183 @@
+"""The discrete search space: per-layer choices resolved into Optuna dimensions.
+
+Each layer's choices are ``[space.default]``, overridden by ``[space.types.hidden]``
+or ``[space.types.output]``, overridden by ``[space.layers.NAME]``.  A key with
+several choices becomes one dimension per layer, named ``fc1.weight_width``;
+a key with one choice is fixed.  ``width`` is one dimension setting every
+``*_width`` of its layer (explicit keys at the same or a more specific level
+win).  ``input_*`` (and the input part of ``width``) applies to the first layer;
+on a later layer only when that layer's own table sets it (a requantise is then
+inserted).  LeakyReLU keys of ``default`` do not apply to the output layer.
+``impl`` and ``stages`` are network-wide dimensions.
+
+Integer choices in arithmetic progression are sampled with ``suggest_int`` (so
+TPE and QMC see their order), everything else with ``suggest_categorical``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from models.qconfig import QuantConfig
+
+from .config import CALIBRATE, INPUT_KEYS, LAYER_KEYS, LEAKY_KEYS, WIDTH_KEYS, Choice, SearchConfig
+
+if TYPE_CHECKING:
+    import optuna
+
+Point = dict[str, Choice]  # dimension name -> chosen value
+
+
+@dataclass(frozen=True)
+class Dimension:
+    name: str
+    choices: tuple[Choice, ...]
+
+    @property
+    def int_step(self) -> int | None:
+        """The step when the choices are ascending ints in arithmetic progression."""
+        c = self.choices
+        if len(c) < 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in c):
+            return None
+        step = c[1] - c[0]
+        ok = step > 0 and all(b - a == step for a, b in itertools.pairwise(c))
+        return step if ok else None
+
+    def suggest(self, trial: optuna.Trial) -> Choice:
+        step = self.int_step
+        if step is not None:
+            return trial.suggest_int(self.name, self.choices[0], self.choices[-1], step=step)
+        return trial.suggest_categorical(self.name, list(self.choices))
+
+
+@dataclass(frozen=True)
+class LayerChoices:
+    name: str
+    first: bool
+    table: dict[str, tuple[Choice, ...]]  # merged over default/type/layer
+    own_input: bool  # the layer's own table sets input_* (a later layer requantises)
+
+
+@dataclass(frozen=True)
+class Design:
+    """One fully resolved point: what to quantise and how to build it."""
+
+    layers: dict[str, dict[str, Choice]]  # per layer: the keys the space sets
+    impl: str
+    stages: int
+    first: str  # the first layer's name
+    own_input: frozenset[str] = frozenset()
+
+    def quant_config(self) -> QuantConfig:
+        tables = {}
+        for name, keys in self.layers.items():
+            keep_input = name == self.first or name in self.own_input
+            t: dict[str, Any] = {}
+            width = keys.get("width")
+            for k in WIDTH_KEYS:
+                if width is not None and (k != "input_width" or keep_input):
+                    t[k] = width
+            for k, v in keys.items():
+                if k == "width" or v == CALIBRATE or (k in INPUT_KEYS and not keep_input):
+                    continue
+                t[k] = v
+            tables[name] = t
+        return QuantConfig.from_dict({"layers": tables})
+
+    def to_dict(self) -> dict[str, Any]:
+        """The effective per-layer quantisation (every key) plus impl and stages."""
+        q = self.quant_config()
+        layers = {}
+        for name in self.layers:
+            d = asdict(q.for_layer(name))
+            layers[name] = {k: (v.value if hasattr(v, "value") else v) for k, v in d.items()}
+        return {"layers": layers, "impl": self.impl, "stages": self.stages}
+
+
+def _merge(levels: list[dict[str, tuple]]) -> dict[str, tuple]:
+    out: dict[str, tuple] = {}
+    for level in levels:
+        if "width" in level:  # a more specific `width` replaces inherited *_width keys
+            for k in WIDTH_KEYS:
+                out.pop(k, None)
+        out.update(level)
+    return out
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    layers: tuple[LayerChoices, ...]
+    impl: tuple[str, ...]
+    stages: tuple[int, ...]
+
+    @classmethod
+    def from_config(cls, cfg: SearchConfig) -> SearchSpace:
+        sp, names = cfg.space, cfg.model.layer_names
+        layers = []
+        for i, name in enumerate(names):
+            output = i == len(names) - 1
+            kind = "output" if output else "hidden"
+            default = dict(sp.default)
+            if output or not cfg.model.has_activation or cfg.model.activation != "leaky_relu":
+                default = {k: v for k, v in default.items() if k not in LEAKY_KEYS}
+            own = sp.layers.get(name, {})
+            table = _merge([default, sp.types.get(kind, {}), own])
+            layers.append(LayerChoices(name, i == 0, table, bool(set(INPUT_KEYS) & set(own))))
+        impl = sp.impl if sp.impl is not None else (cfg.hardware.impl,)
+        return cls(tuple(layers), impl, sp.stages)
+
+    @property
+    def dims(self) -> tuple[Dimension, ...]:
+        dims = []
+        for ly in self.layers:
+            for k in LAYER_KEYS:
+                c = ly.table.get(k, ())
+                if k in INPUT_KEYS and not (ly.first or ly.own_input):
+                    continue
+                if len(c) > 1:
+                    dims.append(Dimension(f"{ly.name}.{k}", c))
+        if len(self.impl) > 1:
+            dims.append(Dimension("impl", self.impl))
+        if len(self.stages) > 1:
+            dims.append(Dimension("stages", self.stages))
+        return tuple(dims)
+
+    @property
+    def size(self) -> int:
+        return math.prod(len(d.choices) for d in self.dims)
+
+    def grid(self) -> Iterator[Point]:
+        """Every point, in a fixed order (the first dimension varies slowest)."""
+        dims = self.dims
+        for values in itertools.product(*(d.choices for d in dims)):
+            yield dict(zip((d.name for d in dims), values, strict=True))
+
+    @staticmethod
+    def key(point: Point) -> str:
+        """A deterministic key of a point (the same in every process)."""
+        return json.dumps(point, sort_keys=True, separators=(",", ":"))
+
+    def suggest(self, trial: optuna.Trial) -> Point:
+        return {d.name: d.suggest(trial) for d in self.dims}
+
+    def design(self, point: Point) -> Design:
+        """The point's design; missing or unknown dimensions are errors."""
+        names = [d.name for d in self.dims]
+        if sorted(point) != sorted(names):
+            raise ValueError(f"point has dimensions {sorted(point)}, expected {sorted(names)}")
+        layers = {}
+        for ly in self.layers:
+            layers[ly.name] = {k: point.get(f"{ly.name}.{k}", c[0]) for k, c in ly.table.items()}
+        own = frozenset(ly.name for ly in self.layers if ly.own_input)
+        return Design(
+            layers,
+            str(point.get("impl", self.impl[0])),
+            int(point.get("stages", self.stages[0])),
+            self.layers[0].name,
+            own,
+        )

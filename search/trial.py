@@ -1,0 +1,195 @@
+"""One trial: sample -> QuantConfig -> QuantisedNetwork -> software + hardware metrics -> score.
+
+The model and dataset are loaded once per process (:func:`load_context`).  A
+trial that fails -- an invalid point (e.g. an accumulator wider than 53 bits),
+a synthesis crash or timeout, a metric that was not measured -- records the
+reason in its ``error`` user attribute and ends FAIL; the study goes on.
+Every trial records its sampled design (``config``) and every raw metric as
+user attributes; bounds are set with ``Trial.set_constraint``.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from qspec.network import QuantisedNetwork
+
+from .config import METRICS, ModelConfig, SearchConfig
+from .hardware import HardwareError, HardwareEvaluator, HardwareParams, one_line
+from .scoring import Objective, constraints
+from .space import Design, SearchSpace
+from .strategies import DUPLICATE_ATTR, ERROR_ATTR, POINT_ATTR, SKIPPED_ATTR, duplicate_of
+
+if TYPE_CHECKING:
+    import optuna
+
+    from models.data import Dataset
+    from models.fold import FoldedNet
+    from models.qconfig import QuantConfig
+
+CONFIG_ATTR = "config"
+SCORE_ATTR = "score"
+# user attributes that are not raw metrics
+RESERVED_ATTRS = (CONFIG_ATTR, POINT_ATTR, ERROR_ATTR, DUPLICATE_ATTR, SKIPPED_ATTR, SCORE_ATTR)
+
+
+class TrialFailed(Exception):
+    """This trial failed for a recorded reason (``error`` user attribute)."""
+
+
+@dataclass(frozen=True)
+class ModelContext:
+    """The float model (BN folded) and its dataset, loaded once per process."""
+
+    model: ModelConfig
+    folded: FoldedNet
+    dataset: Dataset
+
+    def quantise(self, qc: QuantConfig) -> QuantisedNetwork:
+        from models.quant import quantise_network
+
+        return quantise_network(self.folded, qc, self.dataset.train.x, name=self.model.name)
+
+    def software_metrics(self, net: QuantisedNetwork) -> dict[str, float]:
+        """Scored from the spec's own integer codes on ``model.split``."""
+        from models.metrics import compute_metrics
+
+        split = self.model.split
+        m = compute_metrics(self.folded, net, self.dataset, split, per_layer_accuracy=False)
+        return {
+            "accuracy": m.accuracy,
+            "loss": m.loss,
+            "flops": float(m.flops),
+            "bitops": float(m.bitops),
+            "average_bitwidth": m.avg_param_bits,
+            "size": float(m.size_bits),
+            "macs": float(m.macs),
+            "avg_weight_bits": m.avg_weight_bits,
+            "avg_act_bits": m.avg_act_bits,
+            "float_accuracy": m.float_accuracy,
+            "float_loss": m.float_loss,
+        }
+
+
+@functools.cache
+def load_context(model: ModelConfig) -> ModelContext:
+    """Load (once per process and model config) the checkpoint and the dataset."""
+    from models.data import load_dataset
+    from models.fold import fold_batchnorm
+    from models.train import load_float
+
+    net, _ = load_float(
+        model.name,
+        model.dataset,
+        model.activation,
+        model.checkpoint_dir,
+        slope=model.slope,
+        seed=model.seed,
+    )
+    ds = load_dataset(model.dataset, model.data_file)
+    return ModelContext(model, fold_batchnorm(net), ds)
+
+
+class Evaluator:
+    """Measures designs: quantise, score the integer spec, synthesise."""
+
+    def __init__(
+        self, cfg: SearchConfig, context: ModelContext, hardware: HardwareEvaluator | None
+    ) -> None:
+        if cfg.hardware.enabled and hardware is None:
+            raise ValueError("hardware.enabled = true needs a hardware evaluator")
+        self.cfg = cfg
+        self.context = context
+        self.hardware = hardware if cfg.hardware.enabled else None
+
+    def hw_params(self, impl: str, stages: int) -> HardwareParams:
+        h = self.cfg.hardware
+        return HardwareParams(h.target, impl, stages, h.fmax, h.timeout)
+
+    def network(self, design: Design) -> QuantisedNetwork:
+        return self.context.quantise(design.quant_config())
+
+    def measure_network(self, net: QuantisedNetwork, hw: HardwareParams) -> dict[str, float]:
+        metrics = self.context.software_metrics(net)
+        if self.hardware is not None:
+            metrics.update(self.hardware(net, hw))
+        return metrics
+
+    def measure(self, design: Design) -> tuple[QuantisedNetwork, dict[str, float]]:
+        net = self.network(design)
+        return net, self.measure_network(net, self.hw_params(design.impl, design.stages))
+
+    def reference(self) -> dict[str, float]:
+        """The reference design's metrics (``[score] reference``, hardware.impl, 0 stages)."""
+        net = self.context.quantise(self.cfg.score.reference)
+        try:
+            return self.measure_network(net, self.hw_params(self.cfg.hardware.impl, 0))
+        except HardwareError as e:
+            raise RuntimeError(f"the reference design failed to synthesise: {e}") from e
+
+
+class TrialObjective:
+    """The Optuna objective: one call per trial."""
+
+    def __init__(
+        self,
+        cfg: SearchConfig,
+        space: SearchSpace,
+        evaluator: Evaluator,
+        reference: dict[str, float],
+        *,
+        dedupe: bool = False,
+    ) -> None:
+        self.cfg = cfg
+        self.space = space
+        self.evaluator = evaluator
+        self.reference = reference
+        self.objective = Objective.of(cfg)
+        self.dedupe = dedupe  # brute force: only enqueued points, each once
+
+    def _skip(self, trial: optuna.Trial, reason: str, **attrs: Any) -> None:
+        import optuna
+
+        trial.set_user_attr(SKIPPED_ATTR, reason)
+        for k, v in attrs.items():
+            trial.set_user_attr(k, v)
+        raise optuna.TrialPruned(reason)
+
+    def __call__(self, trial: optuna.Trial) -> float | tuple[float, ...]:
+        key = trial.user_attrs.get(POINT_ATTR)
+        if self.dedupe:
+            if key is None:  # the queue ran dry under us: another worker took the last point
+                trial.study.stop()
+                self._skip(trial, "no point left")
+            owner = duplicate_of(trial.study, trial.number, key)
+            if owner is not None:
+                self._skip(trial, "duplicate", **{DUPLICATE_ATTR: owner})
+        point = self.space.suggest(trial)
+        if key is None:
+            trial.set_user_attr(POINT_ATTR, self.space.key(point))
+        design = self.space.design(point)
+        trial.set_user_attr(CONFIG_ATTR, design.to_dict())
+        try:
+            _, metrics = self.evaluator.measure(design)
+            for k, v in metrics.items():
+                trial.set_user_attr(k, v)
+            for k, v in constraints(metrics, self.cfg.metrics).items():
+                trial.set_constraint(k, v)
+            values = self.objective.values(self.cfg, metrics, self.reference)
+        except (ValueError, HardwareError) as e:
+            msg = one_line(e)
+            trial.set_user_attr(ERROR_ATTR, msg)
+            raise TrialFailed(msg) from e
+        if self.cfg.score.mode == "weighted":
+            trial.set_user_attr(SCORE_ATTR, values[0])
+            return values[0]
+        return values
+
+
+def metric_names(attrs: dict[str, Any]) -> list[str]:
+    """The raw metrics among a trial's user attributes, catalogue metrics first."""
+    names = [k for k, v in attrs.items() if k not in RESERVED_ATTRS and isinstance(v, int | float)]
+    order = {m: i for i, m in enumerate(METRICS)}
+    return sorted(names, key=lambda k: (order.get(k, len(order)), k))
