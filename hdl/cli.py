@@ -39,7 +39,7 @@ def _add_export(sub) -> None:
     lr.add_argument("--shift", type=int, help="shift: slope 2^-n, 0 <= n <= W")
     lr.add_argument("--slope", type=float, help="mult: the slope, a real number")
     lr.add_argument("--slope-width", type=int, help="mult: slope code width (default W)")
-    lr.add_argument("--slope-frac-width", type=int, help="mult: slope fraction bits (default F)")
+    lr.add_argument("--slope-frac-width", type=int, help="mult: slope fraction bits (finest)")
     lr.add_argument("--runtime-slope", action="store_true", help="mult: slope as an input port")
     lr.add_argument("--out-width", type=int, help="output width (default W)")
     lr.add_argument("--out-frac-width", type=int, help="output fraction bits (default F)")

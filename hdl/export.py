@@ -102,9 +102,9 @@ def leaky_module_name(
         parts += [f"sw{spec.slope_fmt.width}", f"sf{_ident(spec.slope_fmt.frac_width)}"]
     if spec.out_fmt != i:
         parts += [f"ow{spec.out_fmt.width}", f"of{_ident(spec.out_fmt.frac_width)}"]
-    if spec.rounding is not Rounding.FLOOR:
+    if spec.rounding != Rounding.FLOOR:
         parts.append("rn")
-    if spec.overflow is not Overflow.SATURATE:
+    if spec.overflow != Overflow.SATURATE:
         parts.append("wrap")
     if lanes is not None:
         parts += [f"l{lanes}", f"p{stages}"]
@@ -112,22 +112,8 @@ def leaky_module_name(
 
 
 def leaky_params(spec: LeakyReLUSpec) -> dict[str, Any]:
-    p: dict[str, Any] = {
-        "impl": spec.impl,
-        "in_format": _fmt_params(spec.in_fmt),
-        "out_format": _fmt_params(spec.out_fmt),
-        "rounding": spec.rounding.value,
-        "overflow": spec.overflow.value,
-    }
-    if spec.impl == "shift":
-        p["shift"] = spec.shift
-    else:
-        assert spec.slope_fmt is not None
-        p["slope_format"] = _fmt_params(spec.slope_fmt)
-        p["slope_code"] = spec.slope_code
-        p["slope"] = float(spec.slope)
-        p["slope_requested"] = spec.slope_requested
-    return p
+    """``spec.to_dict()`` plus the slope actually built, as a float."""
+    return spec.to_dict() | {"slope": float(spec.slope)}
 
 
 def _ports(component: wiring.Component) -> tuple[Port, ...]:

@@ -1,8 +1,8 @@
 """Integer-only forward pass over a :class:`~qspec.network.QuantisedNetwork`.
 
-This is the bit-exact reference the hardware must match.  It uses numpy int64
-arrays when every intermediate fits in 62 bits, otherwise numpy object arrays
-of Python ints (exact at any width, slower).  No torch.
+This is the bit-exact reference the hardware must match.  It runs on numpy int64
+arrays when :func:`intermediate_bound` shows every intermediate fits, otherwise on
+numpy object arrays of Python ints (exact at any width, slower).  No torch.
 """
 
 from __future__ import annotations
@@ -11,22 +11,54 @@ from typing import Any
 
 import numpy as np
 
-from .fixed import Rounding, quantise, requantise
+from .fixed import FixedFormat, Rounding, quantise, requantise
 from .leaky import LeakyReLUSpec
 from .network import LayerSpec, LinearSpec, QuantisedNetwork, ReLUSpec, RequantiseSpec
 
-_INT64_SAFE_BITS = 62
+INT64_MAX = (1 << 63) - 1
 
 
-def _widest(net: QuantisedNetwork) -> int:
-    bits = net.input_fmt.width
+def _mag(fmt: FixedFormat) -> int:
+    return max(-fmt.min_code, fmt.max_code)
+
+
+def _requant_mag(mag: int, src_frac: int, dst: FixedFormat) -> int:
+    """Largest magnitude inside ``requantise``: the left-shifted input and ``dst``'s codes.
+
+    Right shifts never grow a value (:func:`qspec.fixed.shift_right` avoids the
+    rounding offset's overflow), and wrapping is exact modulo 2**64.
+    """
+    left = max(dst.frac_width - src_frac, 0)
+    return max(mag << left, _mag(dst))
+
+
+def intermediate_bound(net: QuantisedNetwork) -> int:
+    """An upper bound on the magnitude of every integer :func:`integer_forward` computes:
+    products, partial sums, aligned biases, left shifts, and every format's codes."""
+    bound = _mag(net.input_fmt)
     for layer in net.layers:
+        m = _mag(layer.in_fmt)  # every layer's input is in range (saturated or wrapped)
         if isinstance(layer, LinearSpec):
-            bits = max(bits, layer.acc_fmt.width)
+            bias = _mag(layer.bias_fmt) << layer.bias_shift
+            acc = layer.in_features * m * _mag(layer.weight_fmt) + bias
+            bound = max(bound, acc, _requant_mag(acc, layer.acc_fmt.frac_width, layer.out_fmt))
         elif isinstance(layer, LeakyReLUSpec):
-            bits = max(bits, layer.neg_format.width)
-        bits = max(bits, layer.out_fmt.width)
-    return bits
+            neg = m if layer.impl == "shift" else m * abs(layer.slope_code)
+            bound = max(
+                bound,
+                neg,
+                _requant_mag(m, layer.in_fmt.frac_width, layer.out_fmt),
+                _requant_mag(neg, layer.neg_format.frac_width, layer.out_fmt),
+            )
+        elif isinstance(layer, RequantiseSpec):
+            bound = max(bound, _requant_mag(m, layer.in_fmt.frac_width, layer.out_fmt))
+        bound = max(bound, _mag(layer.out_fmt))
+    return bound
+
+
+def int64_is_exact(net: QuantisedNetwork) -> bool:
+    """Whether the int64 path computes ``net`` exactly (no intermediate overflows)."""
+    return intermediate_bound(net) <= INT64_MAX
 
 
 def linear_forward(layer: LinearSpec, x: np.ndarray) -> np.ndarray:
@@ -50,26 +82,47 @@ def layer_forward(layer: LayerSpec, x: np.ndarray) -> np.ndarray:
     raise TypeError(f"unknown layer spec {type(layer).__name__}")
 
 
-def _as_codes(net: QuantisedNetwork, x: Any) -> np.ndarray:
-    dtype = np.int64 if _widest(net) <= _INT64_SAFE_BITS else object
+def _as_codes(net: QuantisedNetwork, x: Any, dtype: Any) -> np.ndarray:
+    exact64 = int64_is_exact(net)
+    if dtype is None:
+        dtype = np.int64 if exact64 else object
+    elif dtype is object:
+        pass
+    elif np.dtype(dtype) == np.int64:
+        if not exact64:
+            raise ValueError(
+                f"dtype int64 cannot hold this network's intermediates (up to "
+                f"{intermediate_bound(net).bit_length()} bits); use dtype=object or None"
+            )
+    else:
+        raise ValueError(f"dtype must be None, numpy.int64 or object, got {dtype!r}")
     arr = np.asarray(x)
     if arr.dtype.kind not in "iuO":
         raise ValueError(f"x must hold integer codes, got dtype {arr.dtype}")
-    arr = arr.astype(dtype)
     if arr.ndim != 2 or arr.shape[1] != net.in_features:
         raise ValueError(f"x must have shape (N, {net.in_features}), got {arr.shape}")
+    if arr.dtype.kind == "O" and not all(
+        isinstance(c, int | np.integer) and not isinstance(c, bool) for c in arr.flat
+    ):
+        raise ValueError("x must hold integer codes, got a non-integer object")
     fmt = net.input_fmt
     if arr.size and (arr.min() < fmt.min_code or arr.max() > fmt.max_code):
         raise ValueError(f"x codes must be in [{fmt.min_code}, {fmt.max_code}] for {fmt}")
-    return arr
+    if dtype is object:  # Python ints, so every operation is exact
+        return np.array([[int(c) for c in row] for row in arr], dtype=object).reshape(arr.shape)
+    return arr.astype(np.int64)
 
 
-def integer_forward(net: QuantisedNetwork, x_codes: Any, *, trace: bool = False) -> Any:
+def integer_forward(
+    net: QuantisedNetwork, x_codes: Any, *, trace: bool = False, dtype: Any = None
+) -> Any:
     """Output codes (N, num_classes) for input codes (N, in_features).
 
+    ``dtype``: None picks int64 when :func:`int64_is_exact`, else object (Python
+    ints); ``object`` forces the exact object path, ``numpy.int64`` the fast one.
     With ``trace=True`` returns the list of every layer's output instead.
     """
-    x = _as_codes(net, x_codes)
+    x = _as_codes(net, x_codes, dtype)
     outs = []
     for layer in net.layers:
         x = layer_forward(layer, x)

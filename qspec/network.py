@@ -15,50 +15,97 @@ Linear semantics (all integer, exact)::
              + b[k] << (prod_frac - bias_frac) (exact: bias_frac <= prod_frac)
     y[k]     = requantise(acc, acc_fmt, out_fmt, rounding, overflow)
 
-``acc_fmt`` has ``prod_frac`` fractional bits and is wide enough that the sum
-can never overflow (:func:`min_accumulator_format`).  Everything is plain data
-with ``to_dict``/``from_dict`` so a spec can be saved next to its Verilog.
+``acc_fmt`` has ``prod_frac`` fractional bits and holds every value the sum can
+take (:func:`min_accumulator_format`).  Every spec is validated, and its modes
+normalised, however it is built (constructor, ``dataclasses.replace``,
+``from_dict``); ``to_dict``/``from_dict`` let a spec be saved next to its Verilog.
 """
 
 from __future__ import annotations
 
 import json
-import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from .fixed import FixedFormat, Overflow, Rounding, parse_enum, product_format
+from .fixed import (
+    FixedFormat,
+    Overflow,
+    Rounding,
+    check_int,
+    parse_enum,
+    product_format,
+    range_format,
+)
 from .leaky import LeakyReLUSpec
+from .schema import Reader, at, check_fmt, check_kind, fmt_from_dict, fmt_to_dict, join
 
 SPEC_VERSION = 1
 
+__all__ = [
+    "LayerSpec",
+    "LeakyReLUSpec",
+    "LinearSpec",
+    "QuantisedNetwork",
+    "ReLUSpec",
+    "RequantiseSpec",
+    "fmt_from_dict",
+    "fmt_to_dict",
+    "layer_from_dict",
+    "layer_to_dict",
+    "min_accumulator_format",
+]
 
-def fmt_to_dict(fmt: FixedFormat) -> dict[str, Any]:
-    return {"width": fmt.width, "frac_width": fmt.frac_width, "signed": fmt.signed}
 
-
-def fmt_from_dict(d: dict[str, Any]) -> FixedFormat:
-    return FixedFormat(d["width"], d["frac_width"], d.get("signed", True))
+def accumulator_range(
+    in_fmt: FixedFormat, weight_fmt: FixedFormat, bias_fmt: FixedFormat, terms: int
+) -> tuple[int, int]:
+    """The exact [min, max] of ``sum of terms products + aligned bias``, in product codes."""
+    check_int("terms", terms, 1)
+    shift = in_fmt.frac_width + weight_fmt.frac_width - bias_fmt.frac_width
+    if shift < 0:
+        raise ValueError(
+            f"bias_fmt.frac_width must be <= input+weight frac width "
+            f"{in_fmt.frac_width + weight_fmt.frac_width}, got {bias_fmt.frac_width}"
+        )
+    ends = [
+        a * b
+        for a in (in_fmt.min_code, in_fmt.max_code)
+        for b in (weight_fmt.min_code, weight_fmt.max_code)
+    ]
+    lo = terms * min(ends) + (bias_fmt.min_code << shift)
+    hi = terms * max(ends) + (bias_fmt.max_code << shift)
+    return lo, hi
 
 
 def min_accumulator_format(
     in_fmt: FixedFormat, weight_fmt: FixedFormat, bias_fmt: FixedFormat, terms: int
 ) -> FixedFormat:
-    """The narrowest accumulator that holds ``terms`` products plus the aligned bias."""
-    prod = product_format(in_fmt, weight_fmt)
-    shift = prod.frac_width - bias_fmt.frac_width
-    # every term (products and the shifted bias) fits in `width` bits, so the
-    # sum of terms + 1 of them fits in width + ceil(log2(terms + 1)) bits
-    width = max(prod.width, bias_fmt.width + shift)
-    return FixedFormat(width + math.ceil(math.log2(terms + 1)), prod.frac_width, True)
+    """The narrowest accumulator holding every sum of ``terms`` products plus the aligned
+    bias: :func:`~qspec.fixed.range_format` of the exact extreme range, at product frac."""
+    lo, hi = accumulator_range(in_fmt, weight_fmt, bias_fmt, terms)
+    return range_format(lo, hi, in_fmt.frac_width + weight_fmt.frac_width)
 
 
-def _check_codes(name: str, codes: tuple[int, ...], fmt: FixedFormat) -> None:
-    for c in codes:
-        if isinstance(c, bool) or not isinstance(c, int) or not fmt.contains(c):
+def _codes(name: str, rows: Any, fmt: FixedFormat, what: str) -> tuple[int, ...]:
+    """A sequence of integer codes of ``fmt`` as a tuple of ints."""
+    if isinstance(rows, str | bytes | Mapping) or not isinstance(rows, Iterable):
+        raise ValueError(f"{name} must be a list of integer codes, got {rows!r}")
+    out = []
+    for j, c in enumerate(rows):
+        c = check_int(join(name, j), c)
+        if not fmt.contains(c):
             raise ValueError(
-                f"{name} codes must be ints in [{fmt.min_code}, {fmt.max_code}], got {c!r}"
+                f"{join(name, j)} must be in [{fmt.min_code}, {fmt.max_code}] for {what} "
+                f"format {fmt}, got {c}"
             )
+        out.append(c)
+    return tuple(out)
+
+
+def _modes(spec: Any) -> None:
+    object.__setattr__(spec, "rounding", parse_enum(Rounding, spec.rounding, "rounding"))
+    object.__setattr__(spec, "overflow", parse_enum(Overflow, spec.overflow, "overflow"))
 
 
 @dataclass(frozen=True)
@@ -78,27 +125,34 @@ class LinearSpec:
     overflow: Overflow = Overflow.SATURATE
 
     def __post_init__(self) -> None:
-        w = tuple(tuple(int(c) for c in row) for row in self.weight)
-        object.__setattr__(self, "weight", w)
-        object.__setattr__(self, "bias", tuple(int(c) for c in self.bias))
-        object.__setattr__(self, "rounding", parse_enum(Rounding, self.rounding, "rounding"))
-        object.__setattr__(self, "overflow", parse_enum(Overflow, self.overflow, "overflow"))
+        if not isinstance(self.name, str):
+            raise ValueError(f"name must be a string, got {self.name!r}")
+        for k in ("in_fmt", "weight_fmt", "bias_fmt", "acc_fmt", "out_fmt"):
+            check_fmt(k, getattr(self, k))
+        _modes(self)
+        rows = self.weight
+        if isinstance(rows, str | bytes | Mapping) or not isinstance(rows, Iterable):
+            raise ValueError(f"weight must be a list of rows, got {rows!r}")
+        w = tuple(_codes(f"weight[{k}]", r, self.weight_fmt, "weight") for k, r in enumerate(rows))
         if not w or not w[0] or any(len(row) != len(w[0]) for row in w):
-            raise ValueError(f"{self.name}: weight must be a non-empty rectangular matrix")
+            raise ValueError("weight must be a non-empty rectangular matrix")
+        object.__setattr__(self, "weight", w)
+        object.__setattr__(self, "bias", _codes("bias", self.bias, self.bias_fmt, "bias"))
         if len(self.bias) != len(w):
-            raise ValueError(f"{self.name}: bias must have {len(w)} entries, got {len(self.bias)}")
-        for row in w:
-            _check_codes(f"{self.name}: weight", row, self.weight_fmt)
-        _check_codes(f"{self.name}: bias", self.bias, self.bias_fmt)
+            raise ValueError(f"bias must have {len(w)} entries, got {len(self.bias)}")
         pf = self.product_fmt.frac_width
         if self.bias_fmt.frac_width > pf:
             raise ValueError(
-                f"{self.name}: bias_frac_width must be <= input+weight frac width {pf}, "
+                f"bias_fmt.frac_width must be <= input+weight frac width {pf}, "
                 f"got {self.bias_fmt.frac_width}"
             )
-        need = min_accumulator_format(self.in_fmt, self.weight_fmt, self.bias_fmt, self.in_features)
-        if self.acc_fmt.frac_width != pf or self.acc_fmt.width < need.width:
-            raise ValueError(f"{self.name}: acc_fmt must be at least {need}, got {self.acc_fmt}")
+        lo, hi = accumulator_range(self.in_fmt, self.weight_fmt, self.bias_fmt, self.in_features)
+        acc = self.acc_fmt
+        if acc.frac_width != pf or not (acc.contains(lo) and acc.contains(hi)):
+            need = range_format(lo, hi, pf)
+            raise ValueError(
+                f"acc_fmt must hold [{lo}, {hi}] with frac_width {pf} (at least {need}), got {acc}"
+            )
 
     @property
     def in_features(self) -> int:
@@ -123,28 +177,24 @@ class LinearSpec:
             "name": self.name,
             "weight": [list(row) for row in self.weight],
             "bias": list(self.bias),
-            **{
-                k: fmt_to_dict(getattr(self, k))
-                for k in ("in_fmt", "weight_fmt", "bias_fmt", "acc_fmt", "out_fmt")
-            },
+            **{k: fmt_to_dict(getattr(self, k)) for k in _LINEAR_FMTS},
             "rounding": self.rounding.value,
             "overflow": self.overflow.value,
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> LinearSpec:
-        fmts = {
-            k: fmt_from_dict(d[k])
-            for k in ("in_fmt", "weight_fmt", "bias_fmt", "acc_fmt", "out_fmt")
-        }
-        return cls(
-            d["name"],
-            d["weight"],
-            d["bias"],
-            **fmts,
-            rounding=d["rounding"],
-            overflow=d["overflow"],
-        )
+    def from_dict(cls, d: Any, path: str = "") -> LinearSpec:
+        r = Reader(d, path)
+        check_kind(r, cls.kind)
+        name, weight, bias = r.get("name"), r.get("weight"), r.get("bias")
+        fmts = {k: r.sub(k, fmt_from_dict) for k in _LINEAR_FMTS}
+        rounding, overflow = r.get("rounding"), r.get("overflow")
+        r.done()
+        with at(path):
+            return cls(name, weight, bias, **fmts, rounding=rounding, overflow=overflow)
+
+
+_LINEAR_FMTS = ("in_fmt", "weight_fmt", "bias_fmt", "acc_fmt", "out_fmt")
 
 
 @dataclass(frozen=True)
@@ -153,6 +203,9 @@ class ReLUSpec:
 
     kind: ClassVar[str] = "relu"
     fmt: FixedFormat
+
+    def __post_init__(self) -> None:
+        check_fmt("fmt", self.fmt)
 
     @property
     def in_fmt(self) -> FixedFormat:
@@ -166,8 +219,12 @@ class ReLUSpec:
         return {"kind": self.kind, "fmt": fmt_to_dict(self.fmt)}
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> ReLUSpec:
-        return cls(fmt_from_dict(d["fmt"]))
+    def from_dict(cls, d: Any, path: str = "") -> ReLUSpec:
+        r = Reader(d, path)
+        check_kind(r, cls.kind)
+        fmt = r.sub("fmt", fmt_from_dict)
+        r.done()
+        return cls(fmt)
 
 
 @dataclass(frozen=True)
@@ -181,8 +238,9 @@ class RequantiseSpec:
     overflow: Overflow = Overflow.SATURATE
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "rounding", parse_enum(Rounding, self.rounding, "rounding"))
-        object.__setattr__(self, "overflow", parse_enum(Overflow, self.overflow, "overflow"))
+        check_fmt("in_fmt", self.in_fmt)
+        check_fmt("out_fmt", self.out_fmt)
+        _modes(self)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -194,59 +252,34 @@ class RequantiseSpec:
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> RequantiseSpec:
-        return cls(
-            fmt_from_dict(d["in_fmt"]), fmt_from_dict(d["out_fmt"]), d["rounding"], d["overflow"]
-        )
-
-
-def leaky_to_dict(spec: LeakyReLUSpec) -> dict[str, Any]:
-    return {
-        "kind": "leaky_relu",
-        "impl": spec.impl,
-        "in_fmt": fmt_to_dict(spec.in_fmt),
-        "out_fmt": fmt_to_dict(spec.out_fmt),
-        "rounding": spec.rounding.value,
-        "overflow": spec.overflow.value,
-        "shift": spec.shift,
-        "slope_fmt": None if spec.slope_fmt is None else fmt_to_dict(spec.slope_fmt),
-        "slope_code": spec.slope_code,
-        "slope_requested": spec.slope_requested,
-    }
-
-
-def leaky_from_dict(d: dict[str, Any]) -> LeakyReLUSpec:
-    return LeakyReLUSpec(
-        d["impl"],
-        fmt_from_dict(d["in_fmt"]),
-        fmt_from_dict(d["out_fmt"]),
-        Rounding(d["rounding"]),
-        Overflow(d["overflow"]),
-        shift=d["shift"],
-        slope_fmt=None if d["slope_fmt"] is None else fmt_from_dict(d["slope_fmt"]),
-        slope_code=d["slope_code"],
-        slope_requested=d.get("slope_requested"),
-    )
+    def from_dict(cls, d: Any, path: str = "") -> RequantiseSpec:
+        r = Reader(d, path)
+        check_kind(r, cls.kind)
+        in_fmt, out_fmt = r.sub("in_fmt", fmt_from_dict), r.sub("out_fmt", fmt_from_dict)
+        rounding, overflow = r.get("rounding"), r.get("overflow")
+        r.done()
+        with at(path):
+            return cls(in_fmt, out_fmt, rounding, overflow)
 
 
 LayerSpec = LinearSpec | ReLUSpec | LeakyReLUSpec | RequantiseSpec
-_FROM_DICT = {
-    "linear": LinearSpec.from_dict,
-    "relu": ReLUSpec.from_dict,
-    "leaky_relu": leaky_from_dict,
-    "requantise": RequantiseSpec.from_dict,
+LAYER_KINDS: dict[str, type] = {
+    cls.kind: cls for cls in (LinearSpec, ReLUSpec, LeakyReLUSpec, RequantiseSpec)
 }
 
 
 def layer_to_dict(layer: LayerSpec) -> dict[str, Any]:
-    return leaky_to_dict(layer) if isinstance(layer, LeakyReLUSpec) else layer.to_dict()
+    """``layer.to_dict()`` (every layer kind serialises itself)."""
+    return layer.to_dict()
 
 
-def layer_from_dict(d: dict[str, Any]) -> LayerSpec:
-    kind = d.get("kind")
-    if kind not in _FROM_DICT:
-        raise ValueError(f"layer kind must be one of {'|'.join(_FROM_DICT)}, got {kind!r}")
-    return _FROM_DICT[kind](d)
+def layer_from_dict(d: Any, path: str = "") -> LayerSpec:
+    """Any layer spec from its ``to_dict`` form, dispatched on ``kind``."""
+    kind = Reader(d, path).get("kind")
+    if not isinstance(kind, str) or kind not in LAYER_KINDS:
+        allowed = "|".join(LAYER_KINDS)
+        raise ValueError(f"{join(path, 'kind')} must be one of {allowed}, got {kind!r}")
+    return LAYER_KINDS[kind].from_dict(d, path)
 
 
 @dataclass(frozen=True)
@@ -259,9 +292,17 @@ class QuantisedNetwork:
     name: str = ""
 
     def __post_init__(self) -> None:
+        check_fmt("input_fmt", self.input_fmt)
+        if isinstance(self.layers, str | bytes | Mapping) or not isinstance(self.layers, Iterable):
+            raise ValueError(f"layers must be a list of layer specs, got {self.layers!r}")
         object.__setattr__(self, "layers", tuple(self.layers))
+        object.__setattr__(self, "num_classes", check_int("num_classes", self.num_classes, 1))
+        if not isinstance(self.name, str):
+            raise ValueError(f"name must be a string, got {self.name!r}")
         fmt = self.input_fmt
         for i, layer in enumerate(self.layers):
+            if not isinstance(layer, tuple(LAYER_KINDS.values())):
+                raise ValueError(f"layers[{i}] must be a layer spec, got {layer!r}")
             if layer.in_fmt != fmt:
                 src = "input_fmt" if i == 0 else "the previous out_fmt"
                 raise ValueError(f"layers[{i}].in_fmt must be {fmt} ({src}), got {layer.in_fmt}")
@@ -271,8 +312,10 @@ class QuantisedNetwork:
             raise ValueError("layers must contain at least one linear layer")
         for a, b in zip(lin, lin[1:], strict=False):
             if a.out_features != b.in_features:
+                i = self.layers.index(b)
                 raise ValueError(
-                    f"{b.name}: in_features must be {a.out_features}, got {b.in_features}"
+                    f"layers[{i}].in_features must be {a.out_features} (the previous linear "
+                    f"layer's out_features), got {b.in_features}"
                 )
         if lin[-1].out_features != self.num_classes:
             raise ValueError(
@@ -290,7 +333,7 @@ class QuantisedNetwork:
 
     @property
     def output_fmt(self) -> FixedFormat:
-        return self.layers[-1].out_fmt if self.layers else self.input_fmt
+        return self.layers[-1].out_fmt
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -298,23 +341,31 @@ class QuantisedNetwork:
             "name": self.name,
             "input_fmt": fmt_to_dict(self.input_fmt),
             "num_classes": self.num_classes,
-            "layers": [layer_to_dict(ly) for ly in self.layers],
+            "layers": [ly.to_dict() for ly in self.layers],
         }
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> QuantisedNetwork:
-        if d.get("version") != SPEC_VERSION:
-            raise ValueError(f"version must be {SPEC_VERSION}, got {d.get('version')!r}")
-        return cls(
-            fmt_from_dict(d["input_fmt"]),
-            tuple(layer_from_dict(ly) for ly in d["layers"]),
-            d["num_classes"],
-            d.get("name", ""),
-        )
+    def from_dict(cls, d: Any) -> QuantisedNetwork:
+        r = Reader(d, "", "a JSON object")
+        version = r.get("version")
+        if type(version) is not int or version != SPEC_VERSION:
+            raise ValueError(f"version must be {SPEC_VERSION}, got {version!r}")
+        input_fmt = r.sub("input_fmt", fmt_from_dict)
+        layers = r.get("layers")
+        if not isinstance(layers, list):
+            raise ValueError(f"layers must be a list, got {layers!r}")
+        specs = tuple(layer_from_dict(ly, f"layers[{i}]") for i, ly in enumerate(layers))
+        num_classes, name = r.get("num_classes"), r.get("name", "")
+        r.done()
+        return cls(input_fmt, specs, num_classes, name)
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=1)
 
     @classmethod
-    def from_json(cls, text: str) -> QuantisedNetwork:
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str | bytes) -> QuantisedNetwork:
+        try:
+            d = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"spec is not valid JSON: {e}") from None
+        return cls.from_dict(d)

@@ -33,3 +33,28 @@ def model_leaky(spec, x: int) -> int:
     return model_quantise(
         real, o.width, o.frac_width, o.signed, spec.rounding.value, spec.overflow.value
     )
+
+
+def model_requantise(code: int, src_frac: int, width: int, frac: int, signed: bool, rounding: str,
+                     overflow: str) -> int:  # fmt: skip
+    """Re-express integer ``code`` (``src_frac`` fraction bits) in a format, exactly."""
+    return model_quantise(
+        Fraction(code) / Fraction(2) ** src_frac, width, frac, signed, rounding, overflow
+    )
+
+
+def model_sum_range(in_rng, w_rng, b_rng, shift: int, terms: int) -> tuple[int, int]:
+    """[min, max] of ``terms`` products x*w plus b * 2**shift, by brute force over every code
+    pair when the ranges are small (else over the corners: x*w is bilinear)."""
+
+    def values(rng):
+        lo, hi = rng
+        return range(lo, hi + 1) if hi - lo <= 64 else (lo, hi)
+
+    prods = [x * w for x in values(in_rng) for w in values(w_rng)]
+    return (terms * min(prods) + b_rng[0] * 2**shift, terms * max(prods) + b_rng[1] * 2**shift)
+
+
+def fits(lo: int, hi: int, width: int, signed: bool) -> bool:
+    rlo, rhi = fmt_range(width, signed)
+    return rlo <= lo and hi <= rhi

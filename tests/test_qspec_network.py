@@ -157,13 +157,25 @@ def test_linear_hand_computed():
 @pytest.mark.parametrize(
     ("kw", "match"),
     [
-        (dict(weight=[[1, 200]]), "weight codes must be ints in"),
+        (
+            dict(weight=[[1, 200]]),
+            r"weight\[0\]\[1\] must be in \[-128, 127\] for weight format s8.4",
+        ),
+        (dict(weight=[[1, 2.0]]), r"weight\[0\]\[1\] must be an integer"),
+        (dict(bias=[True]), r"bias\[0\] must be an integer"),
+        (dict(weight="ab"), "weight must be a list of rows"),
+        (dict(in_fmt=(8, 4)), "in_fmt must be a FixedFormat"),
+        (dict(overflow="clamp"), r"overflow must be one of saturate\|wrap"),
         (dict(bias=[1, 2]), "bias must have 1 entries"),
         (
             dict(bias_fmt=FixedFormat(8, 9)),
-            "bias_frac_width must be <= input\\+weight frac width 8",
+            "bias_fmt.frac_width must be <= input\\+weight frac width 8",
         ),
-        (dict(acc_fmt=FixedFormat(10, 8)), "acc_fmt must be at least"),
+        (
+            dict(acc_fmt=FixedFormat(10, 8)),
+            r"acc_fmt must hold \[-32640, 32895\] with frac_width 8",
+        ),
+        (dict(acc_fmt=FixedFormat(18, 7)), "acc_fmt must hold"),
         (dict(rounding="even"), "rounding must be one of floor\\|nearest"),
         (dict(weight=[[1], [1, 2]]), "rectangular"),
     ],
@@ -183,7 +195,7 @@ def test_network_validation():
         QuantisedNetwork(F8, [lin], 2)
     with pytest.raises(ValueError, match="version must be 1"):
         QuantisedNetwork.from_dict({"version": 0})
-    with pytest.raises(ValueError, match="layer kind must be one of"):
+    with pytest.raises(ValueError, match=r"layers\[0\].kind must be one of linear\|relu"):
         QuantisedNetwork.from_dict(
             {**QuantisedNetwork(F8, [lin], 1).to_dict(), "layers": [{"kind": "conv"}]}
         )

@@ -21,7 +21,7 @@ MULT8 = export_leaky(LeakyReLUSpec.mult_variant(8, 4, 5 / 16))
 def test_shift_variant_is_w_minus_1_luts(mod, target, tmp_path):
     """One LUT per output bit below the sign bit (the sign bit is x's own): W-1, no carries."""
     r = synthesise(mod.verilog, mod.name, target, cache=False)
-    width = mod.params["in_format"]["width"]
+    width = mod.params["in_fmt"]["width"]
     assert (r.luts, r.carries, r.dsps, r.ffs) == (width - 1, 0, 0, 0)
     assert r.depth == 1
 

@@ -19,7 +19,7 @@ def shift_right(v: Value, shift: int, rounding: Rounding) -> Value:
     """``v * 2**-shift`` rounded to an integer; a negative ``shift`` is a left shift."""
     if shift <= 0:
         return v.shift_left(-shift)
-    if rounding is Rounding.NEAREST:
+    if rounding == Rounding.NEAREST:
         v = v + (1 << (shift - 1))
     return v.shift_right(shift)
 
@@ -39,7 +39,7 @@ def handle_overflow(
             if shape.signed
             else (0, (1 << shape.width) - 1)
         )
-    if overflow is Overflow.SATURATE and not (fmt.contains(bounds[0]) and fmt.contains(bounds[1])):
+    if overflow == Overflow.SATURATE and not (fmt.contains(bounds[0]) and fmt.contains(bounds[1])):
         lo, hi = fmt.min_code, fmt.max_code
         v = Mux(v > hi, Const(hi, fmt.width + 1), Mux(v < lo, Const(lo, signed(fmt.width + 1)), v))
     if v.shape().width < fmt.width:

@@ -2,14 +2,14 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module lrelu_mult_w16_f8_s77_sw16_sf8(y, x);
+module lrelu_mult_w16_f8_s19712_sw16_sf16(y, x);
   wire [31:0] lrelu_prod;
   wire [15:0] lrelu_y;
   input [15:0] x;
   wire [15:0] x;
   output [15:0] y;
   wire [15:0] y;
-  assign lrelu_prod = $signed(x) * $signed(8'h4d);
-  assign y = x[15] ? lrelu_prod[23:8] : x;
+  assign lrelu_prod = $signed(x) * $signed(16'h4d00);
+  assign y = x[15] ? lrelu_prod[31:16] : x;
   assign lrelu_y = y;
 endmodule

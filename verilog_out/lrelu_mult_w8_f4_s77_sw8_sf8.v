@@ -2,14 +2,14 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module lrelu_mult_w8_f4_s5_sw8_sf4(y, x);
+module lrelu_mult_w8_f4_s77_sw8_sf8(y, x);
   wire [15:0] lrelu_prod;
   wire [7:0] lrelu_y;
   input [7:0] x;
   wire [7:0] x;
   output [7:0] y;
   wire [7:0] y;
-  assign lrelu_prod = $signed(x) * $signed(4'h5);
-  assign y = x[7] ? lrelu_prod[11:4] : x;
+  assign lrelu_prod = $signed(x) * $signed(8'h4d);
+  assign y = x[7] ? lrelu_prod[15:8] : x;
   assign lrelu_y = y;
 endmodule

@@ -2,7 +2,7 @@
 
 (* top =  1  *)
 (* generator = "Amaranth" *)
-module lrelu_mult_w8_f4_s5_sw8_sf4_l4_p1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
+module lrelu_mult_w8_f4_s77_sw8_sf8_l4_p1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire \$1 ;
   reg \$2 ;
@@ -53,20 +53,20 @@ module lrelu_mult_w8_f4_s5_sw8_sf4_l4_p1(i__valid, o__ready, clk, rst, i__ready,
   wire stage0_ready;
   (* init = 1'h0 *)
   wire stage0_valid;
-  assign lane3_prod = $signed(i__payload[31:24]) * $signed(4'h5);
-  assign lane3_y = i__payload[31] ? lane3_prod[11:4] : i__payload[31:24];
+  assign lane3_prod = $signed(i__payload[31:24]) * $signed(8'h4d);
+  assign lane3_y = i__payload[31] ? lane3_prod[15:8] : i__payload[31:24];
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   always @(posedge clk)
     o__valid <= \$2 ;
   always @(posedge clk)
     o__payload <= \$3 ;
-  assign lane0_prod = $signed(i__payload[7:0]) * $signed(4'h5);
-  assign lane0_y = i__payload[7] ? lane0_prod[11:4] : i__payload[7:0];
-  assign lane1_prod = $signed(i__payload[15:8]) * $signed(4'h5);
-  assign lane1_y = i__payload[15] ? lane1_prod[11:4] : i__payload[15:8];
-  assign lane2_prod = $signed(i__payload[23:16]) * $signed(4'h5);
-  assign lane2_y = i__payload[23] ? lane2_prod[11:4] : i__payload[23:16];
+  assign lane0_prod = $signed(i__payload[7:0]) * $signed(8'h4d);
+  assign lane0_y = i__payload[7] ? lane0_prod[15:8] : i__payload[7:0];
+  assign lane1_prod = $signed(i__payload[15:8]) * $signed(8'h4d);
+  assign lane1_y = i__payload[15] ? lane1_prod[15:8] : i__payload[15:8];
+  assign lane2_prod = $signed(i__payload[23:16]) * $signed(8'h4d);
+  assign lane2_y = i__payload[23] ? lane2_prod[15:8] : i__payload[23:16];
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2  = o__valid;
