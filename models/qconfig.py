@@ -9,7 +9,7 @@ TOML shape (all keys optional; ``width`` is shorthand for every ``*_width``)::
     weight_width = 4
     weight_frac_width = 3       # omitted frac widths are calibrated (see models.quant)
     calibration = "mse"         # mse | max
-    leaky_impl = "shift"        # shift (slope -> nearest 2^-n) | mult
+    leaky_impl = "shift"        # shift (slope -> nearest 2^-n) | mult (see qspec.leaky)
 
 ``input_*`` of the first layer is the network input format; on later layers it
 defaults to the previous layer's output format (set it to insert a requantise).
@@ -49,10 +49,10 @@ class LayerQuant:
     rounding: Rounding = Rounding.FLOOR
     overflow: Overflow = Overflow.SATURATE
     activation: str | None = None  # None: the model's own activation
-    leaky_impl: str = "mult"  # shift: slope rounded to the nearest 2^-n (in log2)
+    leaky_impl: str = "mult"  # shift: qspec.leaky.nearest_shift (linear distance)
     slope: float | None = None  # None: the model's slope
     slope_width: int | None = None  # mult: default the activation width
-    slope_frac_width: int | None = None  # mult: default slope_width - 1
+    slope_frac_width: int | None = None  # mult: default the finest holding the slope
     calibration: str = "mse"  # how omitted frac widths are chosen: mse | max
 
     def __post_init__(self) -> None:

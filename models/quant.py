@@ -109,15 +109,19 @@ def _activation_spec(
     if fmt.width < 2:
         raise ValueError(f"layers.{name}.act_width must be >= 2 for leaky_relu, got {fmt.width}")
     slope = default_slope if q.slope is None else q.slope
-    common = dict(rounding=q.rounding, overflow=q.overflow)
+    # one rounding rule, qspec's: shift -> nearest 2^-n in linear distance (ties to the
+    # smaller n); mult -> the finest slope format of slope_width bits unless given
+    mult = q.leaky_impl == "mult"
     try:
-        if q.leaky_impl == "shift":  # the nearest power of two, in log2
-            shift = min(max(round(-math.log2(slope)), 0), fmt.width)
-            return LeakyReLUSpec.shift_variant(fmt.width, fmt.frac_width, shift, **common)
-        sw = fmt.width if q.slope_width is None else q.slope_width
-        sf = sw - 1 if q.slope_frac_width is None else q.slope_frac_width
-        return LeakyReLUSpec.mult_variant(
-            fmt.width, fmt.frac_width, slope, slope_width=max(sw, 2), slope_frac_width=sf, **common
+        return LeakyReLUSpec.from_slope(
+            fmt.width,
+            fmt.frac_width,
+            slope,
+            q.leaky_impl,
+            slope_width=q.slope_width if mult else None,  # mult-only keys (see qconfig)
+            slope_frac_width=q.slope_frac_width if mult else None,
+            rounding=q.rounding,
+            overflow=q.overflow,
         )
     except ValueError as e:
         raise ValueError(f"layers.{name}: leaky_relu {e}") from None

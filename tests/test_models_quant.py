@@ -240,3 +240,26 @@ def test_relu_spec_for_relu_models(ds):
     folded = fold_batchnorm(random_model("jsc-s", "relu", 0))
     spec = quantise_network(folded, QuantConfig.uniform(8), ds.train.x)
     assert [type(ly) for ly in spec.layers].count(ReLUSpec) == 3
+
+
+@pytest.mark.parametrize(
+    ("impl", "slope", "want"),
+    [
+        ("shift", 0.36, 2),  # 0.25 is 0.11 away, 0.5 is 0.14: linear distance, not log2 (1)
+        ("shift", 0.375, 1),  # halfway between 2^-1 and 2^-2: ties go to the smaller n
+        ("shift", 0.01, 7),
+        ("mult", 0.3, (8, 77)),  # the finest 8-bit format holding 0.3: s8.8, code 77
+        ("mult", 0.125, (9, 64)),  # s8.9: 0.125 * 512 = 64 (s8.10 would need 128)
+    ],
+)
+def test_leaky_slope_uses_qspecs_one_rule(ds, impl, slope, want):
+    folded = fold_batchnorm(random_model("jsc-toy", "leaky_relu", 0))
+    cfg = QuantConfig.uniform(8, leaky_impl=impl, slope=slope)
+    leaky = [
+        ly for ly in quantise_network(folded, cfg, ds.train.x).layers if ly.kind == "leaky_relu"
+    ]
+    assert len(leaky) == 2
+    for ly in leaky:
+        got = ly.shift if impl == "shift" else (ly.slope_fmt.frac_width, ly.slope_code)
+        assert (ly.impl, got) == (impl, want)
+    assert_fake_quant_matches_integer(folded, quantise_network(folded, cfg, ds.train.x), ds.val.x)
