@@ -1,0 +1,180 @@
+"""Whole networks: jsc-tiny / jsc-toy / jsc-s at 4/6/8 bits, fully parallel (stages 0).
+
+Per network: LUT-eq, FF, DSP, latency (per-layer sum through ``synthesise_network``),
+the cold synthesis time of all layers (a fresh cache: every distinct layer runs
+Yosys once), the flat top (whole exported network, one Yosys run) and its
+difference from the per-layer sum, Fmax of the flat top on an LFE5U-85F, and the
+test accuracy of the hardware (= the integer reference on the test split).
+Writes ``bench/results/network.json`` after every network and, with ``--readme``,
+the table between the ``network-table`` markers of README.md.
+
+    python bench/bench_network.py [--models jsc-tiny,jsc-toy,jsc-s] [--bits 4,6,8] [--readme]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qspec.files import atomic_write
+from qspec.network import QuantisedNetwork
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "bench" / "results" / "network.json"
+README = ROOT / "README.md"
+SPEC_DIR = Path(tempfile.gettempdir()) / "hwfirst-bench-specs"
+
+
+def spec_path(model: str, bits: int) -> Path:
+    return SPEC_DIR / f"{model}-relu-{bits}bit.json"
+
+
+def load_spec(model: str, bits: int) -> QuantisedNetwork:
+    """A shipped checkpoint's QuantisedNetwork at uniform ``bits`` (``python -m models spec``)."""
+    path = spec_path(model, bits)
+    if not path.exists():
+        SPEC_DIR.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "models", "spec", model, "--bits", str(bits), "--out", path]
+        subprocess.run(cmd, check=True, cwd=ROOT, capture_output=True, timeout=600)
+    return QuantisedNetwork.from_json(path.read_text())
+
+
+def test_accuracy(model: str, bits: int) -> float | None:
+    """Accuracy of the integer reference on the test split (``<spec>.inputs.json``)."""
+    from qspec.integer_forward import predict
+
+    spec = load_spec(model, bits)
+    inputs = next(iter(SPEC_DIR.glob(f"{spec_path(model, bits).stem}*inputs.json")), None)
+    if inputs is None:
+        return None
+    d = json.loads(inputs.read_text())
+    pred = predict(spec, np.array(d["codes"], dtype=np.int64))
+    return round(float(np.mean(pred == np.array(d["labels"]))), 4)
+
+
+def bench_one(model, bits, target, *, flat, fmax, timeout) -> dict:
+    from hdl.synth.cache import SynthCache
+    from hdl.synth.network import synthesise_network
+
+    net = load_spec(model, bits)
+    entry = {"model": model, "bits": bits, "target": target, "accuracy": test_accuracy(model, bits)}
+    with tempfile.TemporaryDirectory(prefix="hwfirst-cold-cache-") as tmp:
+        cold = SynthCache(tmp)  # cold: every distinct layer synthesised in this call
+        t0 = time.perf_counter()
+        r = synthesise_network(net, target, dsp=False, cache=cold, timeout=timeout)
+        entry["cold_layers_s"] = round(time.perf_counter() - t0, 1)
+        t0 = time.perf_counter()
+        again = synthesise_network(net, target, dsp=False, cache=cold, timeout=timeout)
+        entry["warm_s"] = round(time.perf_counter() - t0, 2)
+        entry["warm_yosys_runs"] = again.synthesised
+    t = r.total
+    entry |= {
+        "lut_eq": t.lut_equivalents,
+        "luts": t.luts,
+        "carries": t.carries,
+        "ffs": t.ffs,
+        "dsps": t.dsps,
+        "latency": t.latency,
+        "layers": {k: v.lut_equivalents for k, v in r.layers.items()},
+        "layer_seconds": {k: round(v, 1) for k, v in r.layer_seconds.items()},
+        "notes": list(t.notes),
+    }
+    if flat or fmax:
+        t0 = time.perf_counter()
+        f = synthesise_network(
+            net, target, dsp=False, flat=True, fmax=fmax, cache=False, timeout=timeout
+        ).flat
+        entry |= {
+            "flat_s": round(time.perf_counter() - t0, 1),
+            "flat_lut_eq": f.lut_equivalents,
+            "flat_ffs": f.ffs,
+            "flat_minus_sum_lut_eq": f.lut_equivalents - t.lut_equivalents,
+            "flat_vs_sum": round(f.lut_equivalents / t.lut_equivalents, 3),
+            "fmax_mhz": None if f.fmax_mhz is None else round(f.fmax_mhz, 1),
+            "flat_notes": list(f.notes),
+        }
+    return entry
+
+
+def readme_table(rows: list[dict]) -> str:
+    head = "| model | bits | test acc | LUT-eq | LUT4 | CCU2C | FF | DSP | latency | Fmax (MHz) |"
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        if r.get("target") != "ecp5" or "lut_eq" not in r:
+            continue
+        fmax = "–" if r.get("fmax_mhz") is None else f"{r['fmax_mhz']:.0f}"
+        acc = "–" if r.get("accuracy") is None else f"{r['accuracy']:.3f}"
+        lines.append(
+            f"| {r['model']} | {r['bits']} | {acc} | {r['lut_eq']} | {r['luts']} | "
+            f"{r['carries']} | {r['ffs']} | {r['dsps']} | {r['latency']} | {fmax} |"
+        )
+    return "\n".join(lines)
+
+
+def write_readme(rows: list[dict]) -> None:
+    text = README.read_text()
+    new, n = re.subn(
+        r"(<!-- network-table:begin -->\n).*?(<!-- network-table:end -->)",
+        lambda m: m.group(1) + readme_table(rows) + "\n" + m.group(2),
+        text,
+        flags=re.S,
+    )
+    if n != 1:
+        raise SystemExit("README.md lacks the network-table markers")
+    atomic_write(README, new)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="jsc-tiny,jsc-toy,jsc-s")
+    p.add_argument("--bits", default="4,6,8")
+    p.add_argument("--targets", default="ecp5")
+    p.add_argument("--flat", default="jsc-tiny,jsc-toy", help="models whose flat top is also run")
+    p.add_argument("--fmax", default="jsc-tiny,jsc-toy", help="models placed for Fmax (85F)")
+    p.add_argument("--timeout", type=float, default=1800.0)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--readme", action="store_true", help="rewrite the README network table")
+    p.add_argument("--out", type=Path, default=OUT)
+    args = p.parse_args(argv)
+    data = json.loads(args.out.read_text()) if args.out.exists() else {}
+    data["meta"] = {
+        "what": "adder_tree, stages 0, dsp off; per-layer sum via synthesise_network; "
+        "cold = fresh cache; flat = whole exported top; Fmax: flat top on LFE5U-85F",
+        "command": "python bench/bench_network.py " + " ".join(argv or sys.argv[1:]),
+    }
+    rows = data.setdefault("networks", {})
+    for model in args.models.split(","):
+        for bits in (int(b) for b in args.bits.split(",")):
+            for target in args.targets.split(","):
+                key = f"{model}/{bits}bit/{target}"
+                if args.resume and "lut_eq" in rows.get(key, {}):
+                    continue
+                try:
+                    rows[key] = bench_one(
+                        model,
+                        bits,
+                        target,
+                        flat=model in args.flat.split(","),
+                        fmax=target == "ecp5" and model in args.fmax.split(","),
+                        timeout=args.timeout,
+                    )
+                except Exception as e:  # recorded, never reported as numbers
+                    why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+                    rows[key] = {"model": model, "bits": bits, "target": target, "error": why}
+                print(key, json.dumps(rows[key]), flush=True)
+                atomic_write(args.out, json.dumps(data, indent=1))
+    if args.readme:
+        write_readme(list(rows.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
