@@ -22,36 +22,22 @@ def _mag(fmt: FixedFormat) -> int:
     return max(-fmt.min_code, fmt.max_code)
 
 
-def _requant_mag(mag: int, src_frac: int, dst: FixedFormat) -> int:
-    """Largest magnitude inside ``requantise``: the left-shifted input and ``dst``'s codes.
-
-    Right shifts never grow a value (:func:`qspec.fixed.shift_right` avoids the
-    rounding offset's overflow), and wrapping is exact modulo 2**64.
-    """
-    left = max(dst.frac_width - src_frac, 0)
-    return max(mag << left, _mag(dst))
-
-
 def intermediate_bound(net: QuantisedNetwork) -> int:
     """An upper bound on the magnitude of every integer :func:`integer_forward` computes:
-    products, partial sums, aligned biases, left shifts, and every format's codes."""
+    products, partial sums, aligned biases, and every format's codes.
+
+    ``requantise`` adds nothing: on int64 arrays :mod:`qspec.fixed` right-shifts without
+    the rounding offset's overflow and saturates or wraps left shifts exactly, as long as
+    the destination's codes fit (they are in the bound).
+    """
     bound = _mag(net.input_fmt)
     for layer in net.layers:
         m = _mag(layer.in_fmt)  # every layer's input is in range (saturated or wrapped)
         if isinstance(layer, LinearSpec):
             bias = _mag(layer.bias_fmt) << layer.bias_shift
-            acc = layer.in_features * m * _mag(layer.weight_fmt) + bias
-            bound = max(bound, acc, _requant_mag(acc, layer.acc_fmt.frac_width, layer.out_fmt))
-        elif isinstance(layer, LeakyReLUSpec):
-            neg = m if layer.impl == "shift" else m * abs(layer.slope_code)
-            bound = max(
-                bound,
-                neg,
-                _requant_mag(m, layer.in_fmt.frac_width, layer.out_fmt),
-                _requant_mag(neg, layer.neg_format.frac_width, layer.out_fmt),
-            )
-        elif isinstance(layer, RequantiseSpec):
-            bound = max(bound, _requant_mag(m, layer.in_fmt.frac_width, layer.out_fmt))
+            bound = max(bound, layer.in_features * m * _mag(layer.weight_fmt) + bias)
+        elif isinstance(layer, LeakyReLUSpec) and layer.impl == "mult":
+            bound = max(bound, m * abs(layer.slope_code))
         bound = max(bound, _mag(layer.out_fmt))
     return bound
 
