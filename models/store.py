@@ -30,7 +30,10 @@ def checkpoint_dirs(directory: str | Path | None = None) -> list[Path]:
     """Where loading looks, in order: ``directory`` (default: the user's), then the shipped."""
     first = user_checkpoint_dir() if directory is None else Path(directory)
     if first.exists() and not first.is_dir():
-        raise ValueError(f"checkpoints must be a directory, but {str(first)!r} is a file")
+        what = "checkpoints"
+        if directory is None and os.environ.get(CHECKPOINTS_ENV):
+            what = f"${CHECKPOINTS_ENV}"
+        raise ValueError(f"{what} must be a directory, but {str(first)!r} is a file")
     return [first] if first.resolve() == SHIPPED_DIR.resolve() else [first, SHIPPED_DIR]
 
 

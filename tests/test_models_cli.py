@@ -364,3 +364,13 @@ def test_data_file_errors(capsys, tmp_path, monkeypatch, what):
         dataset, match = "digits16", "--data-file is only used with --dataset jsc, got digits16"
     rc, stdout, err = run(capsys, "eval", "jsc-toy", "--dataset", dataset, "--data-file", str(f))
     assert rc == 2 and stdout == "" and err.count("\n") == 1 and match in err
+
+
+def test_env_checkpoints_that_is_a_file(capsys, user_dir):
+    user_dir.parent.mkdir(exist_ok=True)
+    user_dir.write_text("")
+    for cmd in ("train", "eval"):
+        rc, _, err = run(capsys, cmd, "jsc-tiny", "--epochs" if cmd == "train" else "--bits", "1")
+        assert rc == 2 and err.count("\n") == 1
+        assert f"$HWFIRST_CHECKPOINTS must be a directory, but '{user_dir}' is a file" in err
+    assert user_dir.read_text() == ""
