@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from amaranth.lib import wiring
+
+from .export import to_verilog
 from .synth.yosys import run_yosys
 
 
@@ -40,3 +43,32 @@ def prove_equivalent(
         rows = [ln.strip() for ln in table.splitlines() if re.match(r"\s+\\in_", ln)]
         return EquivalenceResult(False, "\n".join(rows), log)
     raise RuntimeError("could not read the SAT verdict from the Yosys log")
+
+
+def prove_components_equivalent(
+    gold: wiring.Component,
+    gold_name: str,
+    gate: wiring.Component,
+    gate_name: str,
+    *,
+    timeout: float | None = 600,
+) -> EquivalenceResult:
+    """:func:`prove_equivalent` for two combinational components with the same ports."""
+    if gold_name == gate_name:
+        raise ValueError(f"gate_name must differ from gold_name, got {gate_name!r} for both")
+    return prove_equivalent(
+        to_verilog(gold, gold_name),
+        gold_name,
+        to_verilog(gate, gate_name),
+        gate_name,
+        timeout=timeout,
+    )
+
+
+def counterexample_inputs(result: EquivalenceResult) -> dict[str, int]:
+    """Input port name -> the counterexample's value (an unsigned integer of the port's bits)."""
+    values = {}
+    for row in result.counterexample.splitlines():
+        name, value = row.split()[:2]
+        values[name.removeprefix("\\in_")] = int(value)
+    return values

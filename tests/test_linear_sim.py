@@ -12,13 +12,15 @@ import re
 
 import numpy as np
 import pytest
-from amaranth.hdl import Fragment
+from amaranth.hdl import Const, Fragment, Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 import hdl.arith.adder_tree
+import hdl.arith.fixed
 import hdl.layers.linear
 from hdl.layers.linear import IMPLS, LinearLayer, cut_levels, linear_module_name
-from qspec.fixed import FixedFormat
+from qspec.fixed import FixedFormat, Overflow
+from qspec.fixed import handle_overflow as sw_handle_overflow
 from qspec.integer_forward import layer_forward
 from qspec.leaky import LeakyReLUSpec
 from qspec.network import LinearSpec, ReLUSpec, RequantiseSpec, min_accumulator_format
@@ -388,3 +390,49 @@ def test_detects_missing_rounding_offset(monkeypatch):
     )
     assert mismatches(layers, xs) != []
     assert mismatches(layers, xs, "mul") != []
+
+
+# --- saturation from the high bits (hdl.arith.fixed.handle_overflow) ----------------
+
+
+def saturation_errors():
+    """Shapes where saturation is wrong for some value: every input shape up to 6 bits,
+    every value, into formats of 1..5 bits."""
+    fmts = [FixedFormat(w, 0, s) for w in range(1, 6) for s in (True, False)]
+    shapes = [signed(w) for w in range(1, 7)] + [unsigned(w) for w in range(1, 7)]
+    bad = []
+    for shape in shapes:
+        m = Module()
+        v = Signal(shape)
+        outs = []
+        for fmt in fmts:
+            o = Signal(signed(fmt.width) if fmt.signed else unsigned(fmt.width))
+            m.d.comb += o.eq(hdl.arith.fixed.handle_overflow(v, fmt, Overflow.SATURATE))
+            outs.append(o)
+        lo = -(1 << (shape.width - 1)) if shape.signed else 0
+        values = range(lo, lo + (1 << shape.width))
+        got = []
+
+        async def tb(ctx, v=v, outs=outs, values=values, got=got):
+            for x in values:
+                ctx.set(v, x)
+                got.append([ctx.get(o) for o in outs])
+
+        sim = Simulator(m)
+        sim.add_testbench(tb)
+        sim.run()
+        if got != [[sw_handle_overflow(x, f, "saturate") for f in fmts] for x in values]:
+            bad.append(shape)
+    return bad
+
+
+def test_saturation_every_shape_and_value():
+    assert saturation_errors() == []
+
+
+def test_saturation_check_detects_missing_lower_clip(monkeypatch):
+    real = hdl.arith.fixed._out_of_range
+    monkeypatch.setattr(
+        hdl.arith.fixed, "_out_of_range", lambda v, fmt: (real(v, fmt)[0], Const(0, 1))
+    )
+    assert saturation_errors() != []

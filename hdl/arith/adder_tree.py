@@ -25,6 +25,9 @@ from amaranth.hdl import Cat, Const, Module, Shape, Signal, Value, signed, unsig
 from .csd import csd
 
 Range = tuple[int, int]
+# Yosys' alumacc merges chained adders into one $macc, which maps to LUT compressor
+# trees instead of carry chains; a kept wire between two adders stops the merge.
+KEEP = {"keep": 1}
 
 
 @dataclass(eq=False)
@@ -127,15 +130,11 @@ class Graph:
         """All ``terms`` plus ``const`` as one term, by a Huffman tree on magnitudes.
 
         Pairing the two smallest terms first keeps the adders narrow and puts
-        the widest operands near the root, where the tree is shallow.
+        the widest operands near the root, where the tree is shallow.  The
+        constant comes last, where it also absorbs a negative root's sign
+        (``c - node``: no negation adder).
         """
-        items = list(terms)
-        ct = self.const_term(const)
-        if ct is not None:
-            items.append(ct)
-        if not items:
-            return Term(self.const(0), 0, False)
-        heap = [(t.msb, -t.shift, k, t) for k, t in enumerate(items)]
+        heap = [(t.msb, -t.shift, k, t) for k, t in enumerate(terms)]
         heapq.heapify(heap)
         k = len(heap)
         while len(heap) > 1:
@@ -144,7 +143,21 @@ class Graph:
             t = self.combine(a, b)
             heapq.heappush(heap, (t.msb, -t.shift, k, t))
             k += 1
-        return heap[0][3]
+        if not heap:
+            return Term(self.const(const), 0, False)
+        return self.add_const(heap[0][3], const)
+
+    def add_const(self, t: Term, c: int) -> Term:
+        """``t + c``; a negative ``t`` becomes ``c - node``, so no negation is needed."""
+        if c == 0:
+            return t
+        if not t.neg:
+            ct = self.const_term(c)
+            assert ct is not None
+            return self.combine(t, ct)
+        tz = (c & -c).bit_length() - 1
+        base = min(tz, t.shift)
+        return Term(self.add(self.const(c >> base), t.node, t.shift - base, True), base, False)
 
     def const_mul_terms(self, x: Node, c: int) -> list[Term]:
         """``x * c`` as signed shifts of ``x`` (canonical signed digits)."""
@@ -217,7 +230,7 @@ class Emitter:
     def _compute(self, node: Node, stage: int) -> Value:
         if node.op == "in":
             return self.inputs[node.args[0]]
-        out = Signal(shape_for(node.lo, node.hi), name=f"{self.name}{node.ident}")
+        out = Signal(shape_for(node.lo, node.hi), name=f"{self.name}{node.ident}", attrs=KEEP)
         if node.op == "mul":
             x, c = node.args
             expr = self.value(x, stage) * Const(c, shape_for(c, c))
@@ -239,7 +252,9 @@ class Emitter:
             return cat.as_signed() if vb.shape().signed else cat
         hlo, hhi = a.lo >> d, a.hi >> d
         blo, bhi = (-b.hi, -b.lo) if sub else (b.lo, b.hi)
-        high = Signal(shape_for(hlo + blo, hhi + bhi), name=f"{self.name}{node.ident}_hi")
+        high = Signal(
+            shape_for(hlo + blo, hhi + bhi), name=f"{self.name}{node.ident}_hi", attrs=KEEP
+        )
         ha = va.shift_right(d)
         self.m.d.comb += high.eq(ha - vb if sub else ha + vb)
         cat = Cat(low_bits(va, d), high)
