@@ -24,6 +24,23 @@ def shift_right(v: Value, shift: int, rounding: Rounding) -> Value:
     return v.shift_right(shift)
 
 
+def _out_of_range(v: Value, fmt: FixedFormat) -> tuple[Value, Value]:
+    """``(v > fmt.max_code, v < fmt.min_code)`` from the high bits alone: LUTs, no comparator.
+
+    The format's ends are powers of two, so ``v`` fits iff its bits from the
+    format's top bit up to its own sign bit are all copies of the sign.
+    """
+    shape = v.shape()
+    top = fmt.width - 1 if fmt.signed else fmt.width  # lowest bit that must copy the sign
+    stop = shape.width - 1 if shape.signed else shape.width  # the sign bit is not among them
+    neg = v[-1] if shape.signed else Const(0, 1)
+    if top >= stop:  # no bits between: v cannot exceed the format on the positive side
+        return Const(0, 1), (Const(0, 1) if fmt.signed else neg)
+    mag = v[top:stop]
+    above = ~neg & mag.any()
+    return above, (neg & ~mag.all() if fmt.signed else neg)
+
+
 def handle_overflow(
     v: Value, fmt: FixedFormat, overflow: Overflow, bounds: Bounds | None = None
 ) -> Value:
@@ -41,7 +58,8 @@ def handle_overflow(
         )
     if overflow == Overflow.SATURATE and not (fmt.contains(bounds[0]) and fmt.contains(bounds[1])):
         lo, hi = fmt.min_code, fmt.max_code
-        v = Mux(v > hi, Const(hi, fmt.width + 1), Mux(v < lo, Const(lo, signed(fmt.width + 1)), v))
+        above, below = _out_of_range(v, fmt)
+        v = Mux(above, Const(hi, fmt.width + 1), Mux(below, Const(lo, signed(fmt.width + 1)), v))
     if v.shape().width < fmt.width:
         return v  # assignment sign- or zero-extends it, which is exact (or the right wrap)
     low = v[: fmt.width]
