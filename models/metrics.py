@@ -36,7 +36,7 @@ from qspec.network import QuantisedNetwork
 from .data import Dataset
 from .fold import FoldedNet, fold_batchnorm
 from .qconfig import QuantConfig
-from .quant import FakeQuantNet, quantise_network
+from .quant import FakeQuantNet, check_spec_matches, quantise_network
 from .train import evaluate, score_logits
 from .zoo import DEFAULT_SLOPE, JSCNet, make_activation
 
@@ -140,6 +140,7 @@ def compute_metrics(
     spec = config if isinstance(config, QuantisedNetwork) else None
     if spec is None:
         spec = quantise_network(folded, config, ds.train.x)
+    check_spec_matches(folded, spec)  # float and per-layer figures must be of the same network
     data = ds.split(split)
     acc, loss = integer_scores(spec, data.x, data.y)
     f_acc, f_loss = evaluate(folded, data)

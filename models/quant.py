@@ -197,6 +197,14 @@ def _fq(x: torch.Tensor, fmt: FixedFormat, rounding: Rounding, overflow: Overflo
 WEIGHT_SOURCES = ("spec", "float")
 
 
+def check_spec_matches(folded: FoldedNet, spec: QuantisedNetwork) -> None:
+    """``spec``'s Linear layers have ``folded``'s names and shapes, else ``ValueError``."""
+    got = [f"{ly.name}:{ly.in_features}x{ly.out_features}" for ly in spec.linear_layers]
+    want = [f"{ly.name}:{ly.linear.in_features}x{ly.linear.out_features}" for ly in folded.layers]
+    if got != want:
+        raise ValueError(f"spec layers {', '.join(got)} do not match the model's {', '.join(want)}")
+
+
 class FakeQuantNet(nn.Module):
     """``folded`` run in float64 with ``spec``'s formats: dequantised codes everywhere.
 
@@ -225,9 +233,7 @@ class FakeQuantNet(nn.Module):
         super().__init__()
         if weights not in WEIGHT_SOURCES:
             raise ValueError(f"weights must be one of {'|'.join(WEIGHT_SOURCES)}, got {weights!r}")
-        names = [ly.name for ly in spec.linear_layers]
-        if names != folded.names:
-            raise ValueError(f"spec layers {names} do not match the model's {folded.names}")
+        check_spec_matches(folded, spec)
         self.folded = folded
         self.weights = weights
         self._spec = spec

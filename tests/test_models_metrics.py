@@ -223,8 +223,12 @@ def test_fake_quant_modes_are_explicit(digits):
     spec = quantise_network(folded, QuantConfig.uniform(4), digits.train.x)
     with pytest.raises(ValueError, match="weights must be one of spec\\|float, got 'codes'"):
         FakeQuantNet(folded, spec, weights="codes")
-    with pytest.raises(ValueError, match="spec layers \\['fc1'\\] do not match"):
+    with pytest.raises(
+        ValueError, match="spec layers fc1:16x10 do not match the model's fc1:3x2, "
+    ):
         FakeQuantNet(toy_net(), spec)
+    with pytest.raises(ValueError, match="spec layers fc1:16x10 do not match"):
+        compute_metrics(toy_net(), spec, toy_dataset(), per_layer_accuracy=False)
     qat = FakeQuantNet(folded, spec, weights="float")
     frozen = FakeQuantNet(folded, spec)
     assert qat.spec == spec and frozen.spec == spec
