@@ -508,8 +508,8 @@ def render_page(result: dict[str, Any], pngs: list[Path], page_path: Path) -> st
         "| variant | trained with | LeakyReLU in hardware |",
         "|---|---|---|",
         "| `relu` | ReLU | – (control) |",
-        f"| `mult` | LeakyReLU {SLOPE} | constant multiplier: slope {SLOPE} rounded to a "
-        "`bits`-bit code with `bits-1` fraction bits |",
+        f"| `mult` | LeakyReLU {SLOPE} | constant multiplier: slope {SLOPE} rounded to "
+        "a `bits`-bit code (qspec's default, finest fraction width) |",
         f"| `shift_ptq` | LeakyReLU {SLOPE} | shift by {POW2_SHIFT} (slope rounded to 2^-2 "
         "after training) |",
         f"| `shift_trained` | LeakyReLU {POW2_SLOPE} | shift by {POW2_SHIFT} (exact) |",
