@@ -1,0 +1,91 @@
+"""The LeakyReLU study (search.study): the --quick path end to end, checked independently."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from search.study import PAGE_NAME, VARIANTS, main, t_interval
+
+
+@pytest.fixture(scope="module")
+def quick(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("study")
+    docs, js, root = tmp / "docs", tmp / "r.json", tmp / "study"
+    argv = ["--quick", "--models", "jsc-toy", "--seeds", "2", "--bits", "4", "--epochs", "3",
+            "--qat-epochs", "2", "--no-hw", "--no-progress", "--study-dir", str(root),
+            "--docs", str(docs), "--json", str(js)]  # fmt: skip
+    assert main(argv) == 0
+    return json.loads(js.read_text()), (docs / PAGE_NAME).read_text(), docs, root
+
+
+def test_structure(quick):
+    result, page, docs, _ = quick
+    assert len(result["cells"]) == 2 * len(VARIANTS)  # 2 seeds x 1 model x 1 width
+    assert {(c["variant"], c["seed"]) for c in result["cells"]} == {
+        (v, s) for v in VARIANTS for s in (0, 1)
+    }
+    assert all(0 <= c["test_acc"] <= 1 for c in result["cells"])
+    assert [r["variant"] for r in result["summary"]] == list(VARIANTS)
+    assert [d["variant"] for d in result["deltas"]] == ["shift_ptq", "shift_trained", "shift_qat"]
+    # the shift variants implement 2^-2; mult rounds 0.3 to a 4-bit code (>= 3 fraction bits)
+    slopes = {c["variant"]: c["slope"] for c in result["cells"]}
+    assert slopes["shift_ptq"] == slopes["shift_trained"] == slopes["shift_qat"] == 0.25
+    assert abs(slopes["mult"] - 0.3) <= 2**-4 and slopes["relu"] is None
+    assert result["hardware_status"].startswith("pending") and result["hardware"] == []
+    assert "hardware: pending" in page and "LUT-eq" in page
+    for heading in ("## Results", "## Accuracy cost", "## Verdict on the seed's claim"):
+        assert heading in page
+    assert (docs / "leaky_study_accuracy.png").stat().st_size > 1000
+    assert "](leaky_study_accuracy.png)" in page
+
+
+def test_cell_matches_independent_recomputation(quick):
+    """Rebuild one cell from the saved checkpoint with the models API alone."""
+    from models.data import load_dataset
+    from models.fold import fold_batchnorm
+    from models.metrics import compute_metrics
+    from models.qconfig import QuantConfig
+    from models.train import load_float
+
+    result, _, _, root = quick
+    (ckpt,) = root.glob("*/jsc-toy_digits16_leaky_relu_s0.3_seed1.pt")
+    ds = load_dataset("digits16")
+    model, meta = load_float("jsc-toy", "digits16", "leaky_relu", ckpt.parent, slope=0.3, seed=1)
+    assert meta["train"]["epochs"] == 3
+    folded = fold_batchnorm(model)
+    cells = {(c["variant"], c["seed"]): c for c in result["cells"]}
+    for variant, impl in (("shift_ptq", "shift"), ("mult", "mult")):
+        # slope 0.3 with shift: models.quant rounds it to 2^-2 itself
+        qc = QuantConfig.from_dict({"default": {"width": 4, "leaky_impl": impl, "slope": 0.3}})
+        m = compute_metrics(folded, qc, ds, split="test", per_layer_accuracy=False)
+        assert cells[variant, 1]["test_acc"] == m.accuracy
+        assert cells[variant, 1]["float_acc"] == m.float_accuracy
+    d = next(x for x in result["deltas"] if x["variant"] == "shift_ptq")
+    assert d["diffs"] == [
+        cells["shift_ptq", s]["test_acc"] - cells["mult", s]["test_acc"] for s in (0, 1)
+    ]
+
+
+def test_t_interval():
+    mean, lo, hi = t_interval([0.0, 0.1, 0.2])  # sd 0.1, n 3, t(0.975, 2) = 4.302653
+    half = 4.302653 * 0.1 / math.sqrt(3)
+    assert mean == pytest.approx(0.1)
+    assert (lo, hi) == pytest.approx((0.1 - half, 0.1 + half), abs=1e-6)
+    assert math.isnan(t_interval([0.3])[1])
+
+
+@pytest.mark.parametrize(
+    "argv, words",
+    [
+        (["--bits", "1"], "--bits"),
+        (["--models", "jsc-tiny"], "--models"),
+        (["--seeds", "2", "--hw-seeds", "3"], "--hw-seeds"),
+    ],
+)
+def test_cli_errors_are_one_line(argv, words, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and words in err
