@@ -1,4 +1,4 @@
-"""``python -m search``: ``run CONFIG`` and ``report STORAGE --study NAME``.
+"""``python -m search``: ``run CONFIG``, ``report STORAGE --study NAME`` and ``study``.
 
 Bad input prints one line naming the option or config key and what is allowed,
 and exits 2 (``qspec.cli``); reports are written atomically.
@@ -61,6 +61,9 @@ def _parser() -> OneLineParser:
     g.add_argument("--study", required=True, help="the study name")
     g.add_argument("--out", default="results", help="reports go to OUT/<study>/")
     g.add_argument("--no-export", action="store_true", help="skip rebuilding the best Verilog")
+    from .study import add_arguments as add_study_arguments  # stdlib-only at import
+
+    add_study_arguments(sub.add_parser("study", help="LeakyReLU study -> docs/leaky_study.md"))
     return p
 
 
@@ -154,6 +157,10 @@ def _report(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+        if args.command == "study":
+            from .study import run_from_args
+
+            return run_from_args(args)
         return _run(args) if args.command == "run" else _report(args)
 
     return run_cli(PROG, body)
