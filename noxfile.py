@@ -52,3 +52,10 @@ def bench(session: nox.Session) -> None:
     _install(session, "test")
     for script in sorted(glob.glob("bench/bench_*.py")):
         session.run("python", script, *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def study(session: nox.Session) -> None:
+    """LeakyReLU study (issue #10) -> docs/leaky_study.md, PNGs, bench/results/leaky_study.json."""
+    _install(session, "search,fast")
+    session.run("python", "-m", "search", "study", *session.posargs)
