@@ -19,12 +19,60 @@ module lrelu_mult_w8_f4_s77_sw8_sf8_l4_p1(i__valid, o__ready, clk, rst, i__ready
   wire i__ready;
   input i__valid;
   wire i__valid;
+  (* keep = 32'd1 *)
+  wire [9:0] lane0_cm1;
+  (* keep = 32'd1 *)
+  wire [8:0] lane0_cm1_hi;
+  (* keep = 32'd1 *)
+  wire [11:0] lane0_cm2;
+  (* keep = 32'd1 *)
+  wire [8:0] lane0_cm2_hi;
+  (* keep = 32'd1 *)
+  wire [14:0] lane0_cm3;
+  (* keep = 32'd1 *)
+  wire [8:0] lane0_cm3_hi;
   wire [15:0] lane0_prod;
   wire [7:0] lane0_y;
+  (* keep = 32'd1 *)
+  wire [9:0] lane1_cm1;
+  (* keep = 32'd1 *)
+  wire [8:0] lane1_cm1_hi;
+  (* keep = 32'd1 *)
+  wire [11:0] lane1_cm2;
+  (* keep = 32'd1 *)
+  wire [8:0] lane1_cm2_hi;
+  (* keep = 32'd1 *)
+  wire [14:0] lane1_cm3;
+  (* keep = 32'd1 *)
+  wire [8:0] lane1_cm3_hi;
   wire [15:0] lane1_prod;
   wire [7:0] lane1_y;
+  (* keep = 32'd1 *)
+  wire [9:0] lane2_cm1;
+  (* keep = 32'd1 *)
+  wire [8:0] lane2_cm1_hi;
+  (* keep = 32'd1 *)
+  wire [11:0] lane2_cm2;
+  (* keep = 32'd1 *)
+  wire [8:0] lane2_cm2_hi;
+  (* keep = 32'd1 *)
+  wire [14:0] lane2_cm3;
+  (* keep = 32'd1 *)
+  wire [8:0] lane2_cm3_hi;
   wire [15:0] lane2_prod;
   wire [7:0] lane2_y;
+  (* keep = 32'd1 *)
+  wire [9:0] lane3_cm1;
+  (* keep = 32'd1 *)
+  wire [8:0] lane3_cm1_hi;
+  (* keep = 32'd1 *)
+  wire [11:0] lane3_cm2;
+  (* keep = 32'd1 *)
+  wire [8:0] lane3_cm2_hi;
+  (* keep = 32'd1 *)
+  wire [14:0] lane3_cm3;
+  (* keep = 32'd1 *)
+  wire [8:0] lane3_cm3_hi;
   wire [15:0] lane3_prod;
   wire [7:0] lane3_y;
   output [31:0] o__payload;
@@ -53,20 +101,28 @@ module lrelu_mult_w8_f4_s77_sw8_sf8_l4_p1(i__valid, o__ready, clk, rst, i__ready
   wire stage0_ready;
   (* init = 1'h0 *)
   wire stage0_valid;
-  assign lane3_prod = $signed(i__payload[31:24]) * $signed(8'h4d);
-  assign lane3_y = i__payload[31] ? lane3_prod[15:8] : i__payload[31:24];
+  assign lane1_cm3_hi = $signed(lane1_cm2_hi[7:2]) + $signed(i__payload[15:8]);
+  assign lane1_y = i__payload[15] ? { lane1_cm3_hi[8], lane1_cm3_hi[8:2] } : i__payload[15:8];
+  assign lane2_cm1_hi = $signed(i__payload[23:18]) - $signed(i__payload[23:16]);
+  assign lane2_cm2_hi = $signed(lane2_cm1_hi[7:2]) + $signed(i__payload[23:16]);
+  assign lane2_cm3_hi = $signed(lane2_cm2_hi[7:2]) + $signed(i__payload[23:16]);
+  assign lane2_y = i__payload[23] ? { lane2_cm3_hi[8], lane2_cm3_hi[8:2] } : i__payload[23:16];
+  assign lane3_cm1_hi = $signed(i__payload[31:26]) - $signed(i__payload[31:24]);
+  assign lane3_cm2_hi = $signed(lane3_cm1_hi[7:2]) + $signed(i__payload[31:24]);
+  assign lane3_cm3_hi = $signed(lane3_cm2_hi[7:2]) + $signed(i__payload[31:24]);
+  assign lane3_y = i__payload[31] ? { lane3_cm3_hi[8], lane3_cm3_hi[8:2] } : i__payload[31:24];
   assign \$1  = ~ o__valid;
   assign i__ready = \$1  | o__ready;
   always @(posedge clk)
     o__valid <= \$2 ;
   always @(posedge clk)
     o__payload <= \$3 ;
-  assign lane0_prod = $signed(i__payload[7:0]) * $signed(8'h4d);
-  assign lane0_y = i__payload[7] ? lane0_prod[15:8] : i__payload[7:0];
-  assign lane1_prod = $signed(i__payload[15:8]) * $signed(8'h4d);
-  assign lane1_y = i__payload[15] ? lane1_prod[15:8] : i__payload[15:8];
-  assign lane2_prod = $signed(i__payload[23:16]) * $signed(8'h4d);
-  assign lane2_y = i__payload[23] ? lane2_prod[15:8] : i__payload[23:16];
+  assign lane0_cm1_hi = $signed(i__payload[7:2]) - $signed(i__payload[7:0]);
+  assign lane0_cm2_hi = $signed(lane0_cm1_hi[7:2]) + $signed(i__payload[7:0]);
+  assign lane0_cm3_hi = $signed(lane0_cm2_hi[7:2]) + $signed(i__payload[7:0]);
+  assign lane0_y = i__payload[7] ? { lane0_cm3_hi[8], lane0_cm3_hi[8:2] } : i__payload[7:0];
+  assign lane1_cm1_hi = $signed(i__payload[15:10]) - $signed(i__payload[15:8]);
+  assign lane1_cm2_hi = $signed(lane1_cm1_hi[7:2]) + $signed(i__payload[15:8]);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
     \$2  = o__valid;
@@ -87,6 +143,22 @@ module lrelu_mult_w8_f4_s77_sw8_sf8_l4_p1(i__valid, o__ready, clk, rst, i__ready
       \$3  = 32'd0;
     end
   end
+  assign lane0_cm1 = { lane0_cm1_hi[7:0], i__payload[1:0] };
+  assign lane0_cm2 = { lane0_cm2_hi[7:0], lane0_cm1_hi[1:0], i__payload[1:0] };
+  assign lane0_cm3 = { lane0_cm3_hi, lane0_cm2_hi[1:0], lane0_cm1_hi[1:0], i__payload[1:0] };
+  assign lane0_prod = { lane0_cm3_hi[8], lane0_cm3_hi, lane0_cm2_hi[1:0], lane0_cm1_hi[1:0], i__payload[1:0] };
+  assign lane1_cm1 = { lane1_cm1_hi[7:0], i__payload[9:8] };
+  assign lane1_cm2 = { lane1_cm2_hi[7:0], lane1_cm1_hi[1:0], i__payload[9:8] };
+  assign lane1_cm3 = { lane1_cm3_hi, lane1_cm2_hi[1:0], lane1_cm1_hi[1:0], i__payload[9:8] };
+  assign lane1_prod = { lane1_cm3_hi[8], lane1_cm3_hi, lane1_cm2_hi[1:0], lane1_cm1_hi[1:0], i__payload[9:8] };
+  assign lane2_cm1 = { lane2_cm1_hi[7:0], i__payload[17:16] };
+  assign lane2_cm2 = { lane2_cm2_hi[7:0], lane2_cm1_hi[1:0], i__payload[17:16] };
+  assign lane2_cm3 = { lane2_cm3_hi, lane2_cm2_hi[1:0], lane2_cm1_hi[1:0], i__payload[17:16] };
+  assign lane2_prod = { lane2_cm3_hi[8], lane2_cm3_hi, lane2_cm2_hi[1:0], lane2_cm1_hi[1:0], i__payload[17:16] };
+  assign lane3_cm1 = { lane3_cm1_hi[7:0], i__payload[25:24] };
+  assign lane3_cm2 = { lane3_cm2_hi[7:0], lane3_cm1_hi[1:0], i__payload[25:24] };
+  assign lane3_cm3 = { lane3_cm3_hi, lane3_cm2_hi[1:0], lane3_cm1_hi[1:0], i__payload[25:24] };
+  assign lane3_prod = { lane3_cm3_hi[8], lane3_cm3_hi, lane3_cm2_hi[1:0], lane3_cm1_hi[1:0], i__payload[25:24] };
   assign stage0_ready = i__ready;
   assign stage0_valid = o__valid;
   assign stage0_payload = o__payload;

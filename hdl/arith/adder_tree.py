@@ -259,3 +259,17 @@ class Emitter:
         self.m.d.comb += high.eq(ha - vb if sub else ha + vb)
         cat = Cat(low_bits(va, d), high)
         return cat.as_signed() if high.shape().signed else cat
+
+
+def const_mul(m: Module, x: Value, c: int, name: str = "cm") -> Value:
+    """``x * c`` for a constant ``c`` as canonical-signed-digit shift-adds (no multiplier).
+
+    The result is exact and as wide as its value range needs.
+    """
+    shape = x.shape()
+    lo = -(1 << (shape.width - 1)) if shape.signed else 0
+    g = Graph([(lo, lo + (1 << shape.width) - 1)])
+    t = g.const_mul(g.input(0), c)
+    node = g.term_node(t)
+    v = Emitter(m, [x], name=name).value(node)
+    return v.shift_left(t.shift) if t.shift else v

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from amaranth.hdl import Const, Module, Mux, Signal, Value, signed
+from amaranth.hdl import Module, Mux, Signal, Value, signed
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
 
@@ -10,6 +10,7 @@ from qspec.fixed import check_int
 from qspec.leaky import LeakyReLUSpec
 
 from ..arith import fixed as hwfixed
+from ..arith.adder_tree import const_mul
 from .checked import CheckedComponent
 
 MAX_LANES, MAX_STAGES = 1024, 16
@@ -33,10 +34,11 @@ def leaky_relu(
         neg_bounds = (in_fmt.min_code, -1)
     else:
         assert spec.slope_fmt is not None
-        s = slope if slope is not None else Const(spec.slope_code, signed(spec.slope_fmt.width))
         prod = Signal(signed(spec.neg_format.width), name=f"{name}_prod")
-        m.d.comb += prod.eq(x * s)
-        if slope is None:
+        if slope is not None:
+            m.d.comb += prod.eq(x * slope)
+        else:  # a constant slope is shift-adds (canonical signed digits), not a multiplier
+            m.d.comb += prod.eq(const_mul(m, x, spec.slope_code, f"{name}_cm"))
             ends = (in_fmt.min_code * spec.slope_code, -spec.slope_code)
             neg_bounds = (min(ends), max(ends))
     neg = hwfixed.requantise(

@@ -1,0 +1,94 @@
+"""Canonical signed digits and the constant multiplier built from them."""
+
+import itertools
+
+import pytest
+from amaranth.hdl import Fragment, Module, Signal, signed, unsigned
+from amaranth.sim import Simulator
+
+import hdl.arith.adder_tree
+from hdl.arith.adder_tree import const_mul
+from hdl.arith.csd import csd, csd_value
+
+
+def _min_signed_digits(c: int, width: int) -> int:
+    """Fewest non-zero digits in {-1, 0, 1} over ``width + 1`` positions (brute force)."""
+    best = width + 1
+    for digits in itertools.product((-1, 0, 1), repeat=width + 1):
+        if sum(d << k for k, d in enumerate(digits)) == c:
+            best = min(best, sum(d != 0 for d in digits))
+    return best
+
+
+def test_value_and_non_adjacency():
+    for c in range(-(1 << 12), 1 << 12):
+        digits = csd(c)
+        assert csd_value(digits) == c
+        shifts = [s for s, _ in digits]
+        assert shifts == sorted(shifts)
+        assert all(b - a >= 2 for a, b in itertools.pairwise(shifts)), c
+        assert all(sign in (1, -1) for _, sign in digits)
+    assert csd(0) == []
+    assert csd(7) == [(0, -1), (3, 1)]
+    assert csd(-77 * 256) == [(8, -1), (10, 1), (12, -1), (14, -1)]
+
+
+def test_digit_count_is_minimal():
+    for c in range(-32, 32):
+        assert len(csd(c)) == _min_signed_digits(c, 6), c
+
+
+def test_rejects_non_integers():
+    for bad in (1.0, True, "3"):
+        with pytest.raises(ValueError, match="c must be an int"):
+            csd(bad)
+
+
+def const_mul_errors(shape, constants):
+    """(c, x, got) for every input code and constant where ``const_mul`` is wrong."""
+    m = Module()
+    x = Signal(shape)
+    outs = []
+    for k, c in enumerate(constants):
+        v = const_mul(m, x, c, name=f"c{k}")
+        o = Signal(signed(v.shape().width + 1))
+        m.d.comb += o.eq(v)
+        outs.append(o)
+    lo = -(1 << (shape.width - 1)) if shape.signed else 0
+    bad = []
+
+    async def tb(ctx):
+        for xv in range(lo, lo + (1 << shape.width)):
+            ctx.set(x, xv)
+            for c, o in zip(constants, outs, strict=True):
+                if ctx.get(o) != c * xv:
+                    bad.append((c, xv, ctx.get(o)))
+
+    sim = Simulator(m)
+    sim.add_testbench(tb)
+    sim.run()
+    return bad
+
+
+CONSTANTS = [0, 1, -1, 2, 3, -3, 5, 7, -7, 11, 45, -64, 77, 85, -85, 127, -128, 255, 19712, -4097]
+
+
+@pytest.mark.parametrize("shape", [signed(8), unsigned(8), signed(1), unsigned(1)], ids=str)
+def test_const_mul_every_input(shape):
+    assert const_mul_errors(shape, CONSTANTS) == []
+
+
+def test_const_mul_is_as_wide_as_its_range():
+    m = Module()
+    assert const_mul(m, Signal(signed(8)), 77).shape() == signed(15)  # [-9856, 9779]
+    assert const_mul(m, Signal(unsigned(8)), -3).shape() == signed(11)  # [-765, 0]
+    assert const_mul(m, Signal(unsigned(8)), 64).shape() == unsigned(14)  # a plain shift
+    Fragment.get(m, None)  # elaborated: not an unused module
+
+
+def test_check_detects_wrong_digit(monkeypatch):
+    real = hdl.arith.adder_tree.csd
+    monkeypatch.setattr(
+        hdl.arith.adder_tree, "csd", lambda c: [(s, -d) for s, d in real(c)[:1]] + real(c)[1:]
+    )
+    assert const_mul_errors(signed(6), [3, 77]) != []
