@@ -85,6 +85,7 @@ class StudyConfig:
     target: str = "ecp5"
     impl: str = "adder_tree"
     stages: int = 1  # registers per layer, so Fmax is measured between registers
+    hw_budget: float | None = None  # seconds of synthesis; networks not started by then: skipped
     quick: bool = False
 
     def __post_init__(self) -> None:
@@ -104,6 +105,8 @@ class StudyConfig:
         for k in ("seeds", "epochs", "patience", "qat_epochs", "qat_patience"):
             if getattr(self, k) < 1:
                 raise ValueError(f"--{k.replace('_', '-')} must be >= 1, got {getattr(self, k)}")
+        if self.hw_budget is not None and not self.hw_budget > 0:
+            raise ValueError(f"--hw-budget must be > 0 minutes, got {self.hw_budget / 60:g}")
         if not 0 <= self.hw_seeds <= self.seeds:
             raise ValueError(f"--hw-seeds must be in [0, {self.seeds}], got {self.hw_seeds}")
 
@@ -252,6 +255,7 @@ class HardwarePending(Exception):
     """Network synthesis is not available (yet): the page says "hardware: pending"."""
 
 
+HW_ORDER = ("mult", "shift_ptq", "relu", "shift_trained", "shift_qat")
 HW_KEYS = ("lut_equivalents", "luts", "carries", "ffs", "dsps", "latency", "fmax_mhz")
 
 
@@ -285,11 +289,23 @@ def run_hardware(cfg: StudyConfig, specs: dict, progress: bool = True):
 
     if not cfg.hardware or cfg.hw_seeds == 0:
         return [], "pending (not run: --no-hw)"
-    keys = [k for k in specs if k[3] < cfg.hw_seeds]
+    import time
+
+    # the mult/shift pair first (the hardware claim), small models and narrow widths first,
+    # so a time budget cuts the most expensive networks
+    rank = {v: i for i, v in enumerate(HW_ORDER)}
+    keys = sorted(
+        (k for k in specs if k[3] < cfg.hw_seeds),
+        key=lambda k: (rank[k[1]], cfg.models.index(k[0]), k[2], k[3]),
+    )
     rows = []
+    start = time.monotonic()
     for key in tqdm(keys, desc="synthesis", disable=not progress):
         model, variant, bits, seed = key
         row: dict[str, Any] = dict(model=model, variant=variant, bits=bits, seed=seed)
+        if cfg.hw_budget is not None and time.monotonic() - start > cfg.hw_budget:
+            rows.append({**row, **dict.fromkeys(HW_KEYS), "error": "skipped: --hw-budget spent"})
+            continue
         try:
             row.update(hardware_of(specs[key], cfg))
         except HardwarePending as e:
@@ -331,7 +347,11 @@ def summarise(cells: list[dict], hw_rows: list[dict]) -> list[dict]:
     for model, bits, variant in keys:
         cs = [c for c in cells if (c["model"], c["bits"], c["variant"]) == (model, bits, variant)]
         accs = [c["test_acc"] for c in cs]
-        hs = [h for h in hw_rows if (h["model"], h["bits"], h["variant"]) == (model, bits, variant)]
+        hs = [
+            h
+            for h in hw_rows
+            if (h["model"], h["bits"], h["variant"]) == (model, bits, variant) and "error" not in h
+        ]
         row = dict(
             model=model, bits=bits, variant=variant, n=len(accs),
             acc_mean=sum(accs) / len(accs), acc_std=_std(accs),
@@ -364,7 +384,7 @@ def paired_deltas(cells: list[dict], ref: str = "mult") -> list[dict]:
 def hw_deltas(hw_rows: list[dict]) -> list[dict]:
     """Hardware of ``shift_ptq`` minus ``mult``: the same Linear weights, only the activation
     differs, so this isolates what the multiplier costs in a whole network."""
-    hw = {(h["model"], h["variant"], h["bits"], h["seed"]): h for h in hw_rows}
+    hw = {(h["model"], h["variant"], h["bits"], h["seed"]): h for h in hw_rows if "error" not in h}
     out = []
     for model, variant, bits, seed in hw:
         if variant != "mult" or (model, "shift_ptq", bits, seed) not in hw:
@@ -406,7 +426,7 @@ def verdict(deltas: list[dict], hw_d: list[dict], hw_status: str) -> dict[str, A
     # "prevented altogether": no (model, bits) where training at 2^-2 is worse than mult
     v["training_claim_holds"] = len(tr_loss) == 0
     v["ptq_loss_observed"] = len(ptq_loss) > 0
-    if hw_status == "ok" and hw_d:
+    if hw_status == "ok" and any(h["delta"]["lut_equivalents"] is not None for h in hw_d):
         dl = [
             h["delta"]["lut_equivalents"] for h in hw_d if h["delta"]["lut_equivalents"] is not None
         ]
@@ -585,6 +605,12 @@ def render_page(result: dict[str, Any], pngs: list[Path], page_path: Path) -> st
                 f"{_num(a['fmax_mhz'], '{:.1f}')} | {_num(b['fmax_mhz'], '{:.1f}')} |"
             )
         lines.append("")
+    failed = [h for h in result["hardware"] if "error" in h]
+    if failed:
+        lines += ["Not synthesised (no numbers reported for these):", ""]
+        lines += [f"- {h['model']} {h['bits']} bits `{h['variant']}` seed {h['seed']}: "
+                  f"{h['error']}" for h in failed]  # fmt: skip
+        lines.append("")
     lines += ["## Verdict on the seed's claim", ""] + verdict_text(result) + [""]
     if pngs:
         lines += ["## Plots", ""]
@@ -647,6 +673,8 @@ def verdict_text(result: dict[str, Any]) -> list[str]:
     ]  # fmt: skip
     if hw_status != "ok":
         out += ["", f"**Hardware claim**: hardware: {hw_status}."]
+    elif v["hw_shift_never_larger"] is None:
+        out += ["", "**Hardware claim**: no mult/shift pair was synthesised (see above)."]
     else:
         dl, dd = v["hw_shift_minus_mult_luteq"], v["hw_shift_minus_mult_dsps"]
         out += [
@@ -720,6 +748,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--qat-epochs", type=int, help="QAT epochs (default 40)")
     p.add_argument("--hw-seeds", type=int, help="seeds synthesised per cell (default 1)")
     p.add_argument("--no-hw", action="store_true", help="skip synthesis (hardware: pending)")
+    p.add_argument(
+        "--hw-budget", type=float, metavar="MIN",
+        help="minutes of synthesis; networks not started by then are listed as skipped",
+    )  # fmt: skip
     p.add_argument("--study-dir", type=Path, help=f"trained networks (default ${STUDY_ENV} or "
                    "the user cache)")  # fmt: skip
     p.add_argument("--docs", type=Path, help="directory of the page and PNGs (default docs/)")
@@ -735,6 +767,7 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
         models=tuple(args.models) if args.models else None, seeds=args.seeds,
         bits=tuple(args.bits) if args.bits else None, epochs=args.epochs,
         qat_epochs=args.qat_epochs, hw_seeds=args.hw_seeds,
+        hw_budget=None if args.hw_budget is None else 60 * args.hw_budget,
     ).items() if v is not None}  # fmt: skip
     if args.no_hw:
         over["hardware"] = False

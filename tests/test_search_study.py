@@ -89,3 +89,38 @@ def test_cli_errors_are_one_line(argv, words, capsys):
     assert main(argv) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and words in err
+
+
+def test_hardware_rows_page_and_failures(quick, tmp_path, monkeypatch):
+    """Synthesis stubbed: the hardware table, the area plot, and a failed network's row."""
+    import search.study as study
+
+    _, _, _, root = quick
+    calls = []
+
+    def fake(spec, cfg, cache=None):
+        calls.append(spec)
+        if len(calls) == 3:  # the third network (relu, by the synthesis order) fails
+            raise RuntimeError("yosys crashed\nsecond line")
+        leaky = study.leaky_slopes(spec)
+        mult = bool(leaky) and leaky[0] != 0.25
+        return dict(lut_equivalents=100 + 40 * mult, luts=1, carries=1, ffs=1,
+                    dsps=int(mult), latency=3, fmax_mhz=50.0 - mult)  # fmt: skip
+
+    monkeypatch.setattr(study, "hardware_of", fake)
+    js = tmp_path / "r.json"
+    argv = ["--quick", "--models", "jsc-toy", "--seeds", "2", "--bits", "4", "--epochs", "3",
+            "--qat-epochs", "2", "--no-progress", "--study-dir", str(root), "--docs",
+            str(tmp_path), "--json", str(js)]  # fmt: skip
+    assert main(argv) == 0
+    r = json.loads(js.read_text())
+    page = (tmp_path / PAGE_NAME).read_text()
+    assert r["hardware_status"] == "ok" and len(calls) == len(VARIANTS)  # hw_seeds 1
+    assert [h["variant"] for h in r["hardware"]][:3] == ["mult", "shift_ptq", "relu"]
+    (failed,) = [h for h in r["hardware"] if "error" in h]
+    assert failed["variant"] == "relu" and failed["lut_equivalents"] is None
+    assert "RuntimeError: yosys crashed" in page and "second line" not in page
+    (d,) = r["hw_deltas"]
+    assert d["delta"]["lut_equivalents"] == -40 and d["delta"]["dsps"] == -1
+    assert r["verdict"]["hw_shift_never_larger"] is True
+    assert (tmp_path / "leaky_study_area.png").is_file() and "hardware: pending" not in page
