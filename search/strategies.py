@@ -1,9 +1,11 @@
 """Search strategies: a small registry, each a thin wrapper over an Optuna sampler.
 
 ``brute_force`` visits every point of the discrete space exactly once, across
-resumed runs and parallel workers.  Optuna's ``BruteForceSampler`` alone cannot:
-with parallel workers it stops early unless ``avoid_premature_stop=True``, which
-then admits duplicates.  So the points are enumerated and enqueued
+resumed runs and parallel workers.  Optuna's ``BruteForceSampler`` cannot: with
+parallel workers it stops early unless ``avoid_premature_stop=True``, which then
+admits duplicates, and it stops the study as soon as a parameter-less trial (a
+skipped duplicate) finishes.  So brute force runs on Optuna's trial queue: the
+points are enumerated and enqueued
 (:func:`enqueue_missing`), each with its deterministic key as the ``point`` user
 attribute, set when the trial is created.  Taking a WAITING trial is atomic in
 every Optuna storage, so a point runs twice only if it was enqueued twice (two
@@ -49,7 +51,8 @@ class Strategy:
 STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (
-        Strategy("brute_force", "BruteForceSampler", True, False, "every point once, in order"),
+        # the sampler is never consulted: every trial comes from the queue (see above)
+        Strategy("brute_force", "RandomSampler", True, False, "every point once, in order"),
         Strategy("grid", "GridSampler", True, False, "Optuna's grid (random order)"),
         Strategy("random", "RandomSampler", False, False, "uniform random"),
         Strategy("tpe", "TPESampler", False, True, "tree-structured Parzen estimator"),
@@ -58,7 +61,7 @@ STRATEGIES: dict[str, Strategy] = {
     )
 }
 # arguments the run sets itself; never from [strategy.options]
-RESERVED = ("seed", "search_space", "constraints_func", "avoid_premature_stop")
+RESERVED = ("seed", "search_space", "constraints_func")
 
 
 def make_sampler(
@@ -81,9 +84,6 @@ def make_sampler(
     kw: dict[str, Any] = dict(options, seed=seed)
     if name == "grid":
         kw["search_space"] = {d.name: list(d.choices) for d in space.dims}
-    if name == "brute_force":
-        # only for trials started when the queue is empty; those are skipped (see above)
-        kw["avoid_premature_stop"] = True
     try:
         return cls(**kw)
     except (TypeError, ValueError) as e:

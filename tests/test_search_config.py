@@ -1,0 +1,179 @@
+"""search.config: shipped configs load; bad configs fail with one exact line naming the key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from search.cli import main
+from search.config import ConfigError, load_config, loads_config
+from search.space import SearchSpace
+
+CONFIGS = Path(__file__).parent.parent / "search" / "configs"
+
+BASE = """
+[model]
+name = "jsc-toy"
+activation = "leaky_relu"
+[space.default]
+weight_width = [4, 8]
+[hardware]
+enabled = false
+[metrics.accuracy]
+scale = 1.0
+"""
+
+
+def test_shipped_configs_load_with_expected_sizes():
+    sizes = {p.stem: SearchSpace.from_config(load_config(p)).size for p in CONFIGS.glob("*.toml")}
+    assert sizes == {"smoke": 4, "seed_lab3": 12, "default": 216}
+    lab3 = load_config(CONFIGS / "seed_lab3.toml")
+    assert {m.name: m.scale for m in lab3.metrics} == {
+        "accuracy": 1.0,
+        "average_bitwidth": 0.2,
+        "flops": 0.1,
+        "bitops": 0.2,
+        "luts": 0.2,
+        "latency": 0.1,
+    }
+    assert lab3.storage.study == "seed_lab3" and lab3.strategy.name == "brute_force"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (
+            "[space.layers.fc2]\nweight_width = [4, 0]\n",
+            "space.layers.fc2.weight_width[1] must be an integer in [1, 16], got 0",
+        ),
+        (
+            "[space.layers.fc9]\nweight_width = 4\n",
+            "space.layers.fc9 is not a layer of jsc-toy; allowed: fc1, fc2, fc3",
+        ),
+        (
+            "[space.layers.fc3]\nleaky_impl = ['shift']\n",
+            "space.layers.fc3.leaky_impl: the output layer has no activation; allowed: width, "
+            "input_width, weight_width, bias_width, act_width, input_frac_width, "
+            "weight_frac_width, bias_frac_width, act_frac_width, rounding, overflow, calibration",
+        ),
+        (
+            "[space.layers.fc1]\nweight_frac_width = [3, 'auto']\n",
+            'space.layers.fc1.weight_frac_width[1] must be an integer in [-16, 32] or "calibrate"'
+            ", got 'auto'",
+        ),
+        (
+            "[space.layers.fc1]\nrounding = ['floor', 'floor']\n",
+            "space.layers.fc1.rounding[1] repeats the choice 'floor'; list each choice once",
+        ),
+        (
+            "[space.layers.fc1]\nslope = []\n",
+            "space.layers.fc1.slope must list at least one choice",
+        ),
+        (
+            "[metrics.latency]\nscale = 1\n",
+            "metrics.latency needs synthesis; set hardware.enabled = true or drop it",
+        ),
+        (
+            "[metrics.speed]\n",
+            "metrics.speed is not a metric; allowed: accuracy, loss, flops, bitops, "
+            "average_bitwidth, size, luts, ffs, carries, dsps, latency, fmax",
+        ),
+        (
+            "[metrics.loss]\ndirection = 'down'\n",
+            "metrics.loss.direction must be one of maximize|minimize, got 'down'",
+        ),
+        (
+            "[metrics.loss]\nscale = -0.5\n",
+            "metrics.loss.scale must be a number >= 0 (direction sets the sign), got -0.5",
+        ),
+        (
+            "[metrics.loss]\nmin = 2\nmax = 1\n",
+            "metrics.loss.min must be <= metrics.loss.max, got 2.0 > 1.0",
+        ),
+        (
+            "[strategy]\nname = 'cmaes'\n",
+            "strategy.name must be one of brute_force|grid|random|tpe|nsga2|qmc, got 'cmaes'",
+        ),
+        ("[strategy]\nn_trials = 0\n", "strategy.n_trials must be an integer >= 1, got 0"),
+        (
+            "[strategy]\nbudget = 3\n",
+            "strategy.budget is not a key; allowed: name, n_trials, timeout, seed, options",
+        ),
+        (
+            "[score]\nmode = 'lexicographic'\n",
+            "score.mode must be one of weighted|pareto, got 'lexicographic'",
+        ),
+        (
+            "[score.reference.layers.fc1]\nweight_width = 40\n",
+            "score.reference.layers.fc1.weight_width must be an integer in [1, 16], got 40",
+        ),
+        ("[hardware]\ntarget = 'xc7'\n", None),  # duplicate [hardware] table: a TOML error
+        ("[space]\nstages = [0, 9]\n", "space.stages[1] must be an integer in [0, 8], got 9"),
+        (
+            "[searchx]\n",
+            "searchx is not a section; allowed: model, space, strategy, storage, hardware, "
+            "metrics, score",
+        ),
+    ],
+)
+def test_bad_config_one_exact_line(extra, message):
+    with pytest.raises(ConfigError) as e:
+        loads_config(BASE + extra, where="x.toml")
+    if message is None:
+        assert str(e.value).startswith("x.toml: Cannot declare ('hardware',) twice")
+    else:
+        assert str(e.value) == message
+    assert "\n" not in str(e.value)
+
+
+def test_mase_style_search_table_prefixes_paths():
+    text = BASE.replace("[model]", "[search.model]").replace("[space.", "[search.space.")
+    text = text.replace("[hardware]", "[search.hardware]").replace("[metrics.", "[search.metrics.")
+    assert load_ok(text).model.name == "jsc-toy"
+    bad = text + "[search.space.layers.fc2]\nweight_width = [4, 0]\n"
+    with pytest.raises(ConfigError, match=r"^search\.space\.layers\.fc2\.weight_width\[1\] must"):
+        loads_config(bad)
+
+
+def load_ok(text):
+    return loads_config(text)
+
+
+def test_needs_a_scored_metric():
+    text = BASE.replace("scale = 1.0", "scale = 0")
+    with pytest.raises(ConfigError, match=r"^metrics needs at least one \[metrics.NAME\]"):
+        loads_config(text)
+
+
+def test_cli_bad_config_exits_2_with_one_line_and_writes_nothing(tmp_path, capsys):
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(BASE + "[space.layers.fc2]\nweight_width = [4, 0]\n")
+    out = tmp_path / "results"
+    assert main(["run", str(cfg), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err == (
+        "python -m search: error: space.layers.fc2.weight_width[1] must be an integer in "
+        "[1, 16], got 0\n"
+    )
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["run", "missing.toml"], "python -m search: error: config file not found: missing.toml"),
+        (
+            ["run", "x.toml", "--trials", "0"],
+            "python -m search: error: --trials must be an integer >= 1, got '0'",
+        ),
+        (
+            ["report", "nowhere.db", "--study", "s"],
+            "python -m search: error: STORAGE: no such database file: nowhere.db",
+        ),
+    ],
+)
+def test_cli_errors(argv, message, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 2
+    assert capsys.readouterr().err == message + "\n"
