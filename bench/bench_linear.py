@@ -95,6 +95,35 @@ def ratios(cases: dict) -> dict:
     return out
 
 
+def summarise(results: dict) -> dict:
+    """Per target and comparison: ratio of sums over the layers where both finished, and the
+    worst (largest) per-layer ratio, with the number of layers compared."""
+    out: dict = {}
+    for target in TARGETS:
+        for other in ("mul", "da4ml"):
+            pairs = [
+                (c["adder_tree"], c[other])
+                for entry in results.values()
+                if (c := entry.get(target))
+                and c.get("adder_tree", {}).get("status") == "ok"
+                and c.get(other, {}).get("status") == "ok"
+            ]
+            if not pairs:
+                continue
+            out.setdefault(target, {})[f"adder_tree/{other}"] = {
+                "layers": len(pairs),
+                "lut_eq_sum_ratio": round(
+                    sum(a["lut_eq"] for a, _ in pairs) / sum(b["lut_eq"] for _, b in pairs), 3
+                ),
+                "time_sum_ratio": round(
+                    sum(a["yosys_s"] for a, _ in pairs) / sum(b["yosys_s"] for _, b in pairs), 3
+                ),
+                "lut_eq_worst": round(max(a["lut_eq"] / b["lut_eq"] for a, b in pairs), 3),
+                "time_worst": round(max(a["yosys_s"] / b["yosys_s"] for a, b in pairs), 3),
+            }
+    return out
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="jsc-toy,jsc-s")
@@ -112,9 +141,10 @@ def main(argv=None) -> int:
             "what": "per Linear layer: LUT-eq (ECP5 LUT4+2*CCU2C, -nodsp; iCE40 LUT4) and "
             "wall time of one uncached Yosys 0.70 run (pyosys), same integer function",
             "timeout_s": args.timeout,
-            "command": "python bench/bench_linear.py " + " ".join(argv or sys.argv[1:]),
         }
     )
+    cmd = "python bench/bench_linear.py " + " ".join(argv or sys.argv[1:])
+    data["meta"]["commands"] = data["meta"].get("commands", []) + [cmd.strip()]
     results = data.setdefault("layers", {})
 
     def save():
@@ -146,7 +176,10 @@ def main(argv=None) -> int:
         c = cases[design]
         print(f"{key} {target} {design}: {c.get('lut_eq')} LUT-eq, {c.get('yosys_s')} s "
               f"[{c['status']}]", flush=True)  # fmt: skip
+        data["summary"] = summarise(results)
         save()
+    data["summary"] = summarise(results)
+    save()
     return 0
 
 
