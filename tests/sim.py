@@ -66,6 +66,10 @@ def _verilator_env() -> dict[str, str]:
     }
     if shutil.which("ccache") and "OBJCACHE" not in os.environ:
         env["OBJCACHE"] = "ccache"
+    # The wheel's verilated.mk leaves CFG_CXXFLAGS_PCH_I empty, so a model big enough to be
+    # split into several files passes its precompiled header to g++ as a bare (missing) file
+    # name and the build fails; upstream's g++ setting is -include.
+    env["MAKEFLAGS"] = f"{os.environ.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include".strip()
     return env
 
 

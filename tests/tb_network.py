@@ -1,0 +1,248 @@
+"""cocotb testbench: an exported network top (ports ``clk rst i__* o__*``).
+
+Vectors come from the pytest process in a JSON file named by
+``HWFIRST_TB_VECTORS``: ``codes`` (beats x in_features), ``expected``
+(beats x classes, from ``qspec.integer_forward``), ``labels`` for the first
+``num_labelled`` beats (the dataset's test split) and ``reference_accuracy``
+over them, the widths and the recorded ``latency``.  One coroutine drives the
+clock by hand, so each check sees exactly what the stream rules talk about:
+
+* every beat comes out once, in order, bit for bit;
+* ``o.valid``/``o.payload`` do not change when ``o.ready`` flips within a cycle;
+* while ``o.valid and not o.ready`` the next cycle has the same valid payload;
+* at full rate a beat enters every cycle and leaves ``latency`` cycles later;
+* the hardware's accuracy on the labelled beats equals the reference's (written
+  to ``HWFIRST_TB_RESULT`` for pytest as well).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+from dataclasses import dataclass, field
+
+import cocotb
+from cocotb.triggers import Timer
+
+MAX_REPORTED = 8
+STUCK_CYCLES = 300  # no handshake on either side for this long: give up
+
+
+@dataclass
+class Vectors:
+    codes: list[list[int]]
+    expected: list[list[int]]
+    labels: list[int]
+    reference_accuracy: float
+    in_width: int
+    out_width: int
+    latency: int
+
+
+def load_vectors() -> Vectors:
+    with open(os.environ["HWFIRST_TB_VECTORS"]) as f:
+        d = json.load(f)
+    return Vectors(
+        d["codes"],
+        d["expected"],
+        d["labels"],
+        d["reference_accuracy"],
+        d["in_width"],
+        d["out_width"],
+        d["latency"],
+    )
+
+
+def pack(values: list[int], width: int) -> int:
+    mask = (1 << width) - 1
+    return sum((v & mask) << (k * width) for k, v in enumerate(values))
+
+
+def unpack(word: int, width: int, n: int) -> list[int]:
+    mask, sign = (1 << width) - 1, 1 << (width - 1)
+    out = []
+    for k in range(n):
+        v = (word >> (k * width)) & mask
+        out.append(v - (1 << width) if v & sign else v)
+    return out
+
+
+def argmax(values: list[int]) -> int:
+    return values.index(max(values))  # first maximum on ties, like the reference
+
+
+@dataclass
+class Trace:
+    outputs: list[list[int]] = field(default_factory=list)
+    in_cycles: list[int] = field(default_factory=list)
+    out_cycles: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def error(self, msg: str) -> None:
+        if len(self.errors) < MAX_REPORTED:
+            self.errors.append(msg)
+
+
+class Harness:
+    def __init__(self, dut, vec: Vectors):
+        self.dut, self.vec = dut, vec
+        self.features, self.classes = len(vec.codes[0]), len(vec.expected[0])
+        assert len(dut.i__payload) == self.features * vec.in_width, "i__payload width"
+        assert len(dut.o__payload) >= self.classes * vec.out_width, "o__payload width"
+
+    async def settle(self) -> None:
+        await Timer(1, "ns")
+
+    async def tick(self) -> None:
+        self.dut.clk.value = 1
+        await self.settle()
+        self.dut.clk.value = 0
+
+    async def reset(self) -> None:
+        dut = self.dut
+        dut.i__valid.value = 0
+        dut.o__ready.value = 0
+        dut.clk.value = 0
+        dut.rst.value = 1
+        await self.settle()
+        for _ in range(2):
+            await self.tick()
+            await self.settle()
+        dut.rst.value = 0
+        await self.settle()
+
+    def read_output(self) -> tuple[int, int]:
+        word = self.dut.o__payload.value.to_unsigned()
+        return int(self.dut.o__valid.value), word & ((1 << self.classes * self.vec.out_width) - 1)
+
+    async def run(self, beats: int, rng: random.Random, p_valid, p_ready, drain: int = 4) -> Trace:
+        """Push the first ``beats`` vectors through; ``p_valid``/``p_ready``: cycle -> prob."""
+        dut, vec, tr = self.dut, self.vec, Trace()
+        k_in, presenting = 0, False
+        prev_stall: int | None = None  # o.payload held back last cycle
+        limit = 200 + 50 * beats
+        cycle = idle_after = last_progress = 0
+        while cycle < limit:
+            if cycle - last_progress > STUCK_CYCLES:
+                tr.error(f"no transfer for {STUCK_CYCLES} cycles at cycle {cycle}: "
+                         f"{k_in}/{beats} in, {len(tr.outputs)} out")  # fmt: skip
+                break
+            if not presenting and k_in < beats and rng.random() < p_valid(cycle):
+                presenting = True
+            if presenting:
+                dut.i__valid.value = 1
+                dut.i__payload.value = pack(vec.codes[k_in], vec.in_width)
+            else:
+                dut.i__valid.value = 0
+                dut.i__payload.value = rng.getrandbits(self.features * vec.in_width)
+            # valid (and the payload it qualifies) must not depend on ready
+            dut.o__ready.value = 0
+            await self.settle()
+            v0, p0 = self.read_output()
+            dut.o__ready.value = 1
+            await self.settle()
+            v1, p1 = self.read_output()
+            if v0 != v1 or (v0 and p0 != p1):
+                tr.error(f"cycle {cycle}: o.valid/o.payload changed with o.ready "
+                         f"({v0},{p0:#x}) -> ({v1},{p1:#x})")  # fmt: skip
+            ready = int(rng.random() < p_ready(cycle))
+            dut.o__ready.value = ready
+            await self.settle()
+            o_valid, o_payload = self.read_output()
+            i_ready = int(dut.i__ready.value)
+            if prev_stall is not None:
+                if not o_valid:
+                    tr.error(f"cycle {cycle}: o.valid dropped before the beat was accepted")
+                elif o_payload != prev_stall:
+                    tr.error(f"cycle {cycle}: o.payload changed while stalled "
+                             f"({prev_stall:#x} -> {o_payload:#x})")  # fmt: skip
+            prev_stall = o_payload if o_valid and not ready else None
+            if o_valid and len(tr.outputs) >= beats:
+                tr.error(f"cycle {cycle}: o.valid with all {beats} beats already delivered")
+            if o_valid and ready:
+                tr.outputs.append(unpack(o_payload, vec.out_width, self.classes))
+                tr.out_cycles.append(cycle)
+                last_progress = cycle
+            if presenting and i_ready:
+                last_progress = cycle
+                tr.in_cycles.append(cycle)
+                presenting, k_in = False, k_in + 1
+            await self.tick()
+            cycle += 1
+            if k_in == beats and len(tr.outputs) >= beats:
+                idle_after += 1  # keep going a little: nothing more may come out
+                if idle_after > drain + vec.latency:
+                    break
+        if cycle >= limit:
+            tr.error(f"gave up after {cycle} cycles: {k_in}/{beats} in, {len(tr.outputs)} out")
+        return tr
+
+
+def check_outputs(tr: Trace, vec: Vectors, beats: int) -> None:
+    if len(tr.outputs) != beats:
+        tr.error(f"{len(tr.outputs)} beats came out, {beats} went in")
+    pairs = zip(tr.outputs, vec.expected[:beats], strict=False)
+    bad = [k for k, (g, e) in enumerate(pairs) if g != e]
+    if bad:  # the count first: only MAX_REPORTED messages are kept
+        tr.error(f"{len(bad)} of {beats} beats mismatch")
+    for k in bad[: MAX_REPORTED - 2]:
+        tr.error(f"beat {k}: x={vec.codes[k]} -> {tr.outputs[k]}, want {vec.expected[k]}")
+
+
+def phase_prob(seed: int, choices: tuple[float, ...], phase: int = 48):
+    """A probability that changes every ``phase`` cycles: bursts, stalls and full rate."""
+    table: dict[int, float] = {}
+    rng = random.Random(seed)
+
+    def p(cycle: int) -> float:
+        ph = cycle // phase
+        if ph not in table:
+            table[ph] = rng.choice(choices)
+        return table[ph]
+
+    return p
+
+
+@cocotb.test()
+async def network_random_stalls(dut):
+    """Random stalls on both streams; bit-exact, in order, once; accuracy = reference."""
+    vec = load_vectors()
+    h = Harness(dut, vec)
+    await h.reset()
+    seed = int(os.environ.get("HWFIRST_TB_SEED", "1"))
+    n = len(vec.codes)
+    tr = await h.run(
+        n,
+        random.Random(seed),
+        phase_prob(seed + 1, (0.2, 0.6, 0.9, 1.0)),
+        phase_prob(seed + 2, (0.1, 0.5, 0.8, 1.0)),
+    )
+    check_outputs(tr, vec, n)
+    labelled = len(vec.labels)
+    hits = sum(argmax(o) == y for o, y in zip(tr.outputs, vec.labels, strict=False))
+    accuracy = hits / labelled if labelled else 0.0
+    if "HWFIRST_TB_RESULT" in os.environ:
+        with open(os.environ["HWFIRST_TB_RESULT"], "w") as f:
+            json.dump({"hardware_accuracy": accuracy, "beats_out": len(tr.outputs)}, f)
+    if labelled and accuracy != vec.reference_accuracy:
+        tr.error(f"hardware accuracy {accuracy} != reference {vec.reference_accuracy}")
+    assert not tr.errors, "\n".join(tr.errors)
+    dut._log.info("%d beats, hardware accuracy %.4f on %d labelled", n, accuracy, labelled)
+
+
+@cocotb.test()
+async def network_full_rate(dut):
+    """No stalls: one beat per cycle (II = 1), each out after the recorded latency."""
+    vec = load_vectors()
+    h = Harness(dut, vec)
+    await h.reset()
+    n = min(len(vec.codes), 200)
+    tr = await h.run(n, random.Random(0), lambda c: 1.0, lambda c: 1.0)
+    check_outputs(tr, vec, n)
+    if tr.in_cycles != list(range(n)):
+        tr.error(f"inputs not accepted every cycle: {tr.in_cycles[:10]}...")
+    lat = {o - i for i, o in zip(tr.in_cycles, tr.out_cycles, strict=False)}
+    if lat != {vec.latency}:
+        tr.error(f"latencies {sorted(lat)}, want {vec.latency}")
+    assert not tr.errors, "\n".join(tr.errors)
