@@ -1,0 +1,176 @@
+"""run_study end to end: reports, failures recorded, constraints, Pareto mode, the report CLI,
+and the shipped smoke config with real synthesis (slow)."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.cli import main
+from search.config import load_config, loads_config
+from search.hardware import HardwareError, HardwareParams
+from search.run import run_study
+from search.scoring import weighted_score
+
+CONFIGS = Path(__file__).parent.parent / "search" / "configs"
+
+CFG = """
+[model]
+name = "jsc-tiny"
+[space.default]
+weight_width = [2, 4]
+act_width = [4, 8]
+[strategy]
+name = "brute_force"
+[storage]
+study = "e2e"
+[metrics.accuracy]
+min = 0.85
+[metrics.luts]
+scale = 0.5
+[metrics.latency]
+scale = 0.1
+"""
+
+
+def fake_hardware(net, hw: HardwareParams) -> dict[str, float]:
+    """A test stand-in for synthesis: LUTs grow with the weight width (never shipped)."""
+    (fc1,) = net.linear_layers
+    if hw.impl != "adder_tree":
+        raise AssertionError(hw)
+    return {"luts": 100.0 * fc1.weight_fmt.width + fc1.out_fmt.width, "latency": 1.0 + hw.stages}
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.fixture(scope="module")
+def weighted(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    cfg = loads_config(CFG)
+    result = run_study(cfg, out_dir=tmp, hardware=fake_hardware, progress=False)
+    return cfg, result, tmp
+
+
+def test_reports_are_written(weighted):
+    _, result, tmp = weighted
+    out = tmp / "e2e"
+    assert result.reports.out_dir == out and (result.ran, result.total) == (4, 4)
+    for name in ("pareto.png", "history.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    rows = _rows(out / "trials.csv")
+    assert [r["number"] for r in rows] == ["0", "1", "2", "3"]
+    assert [(r["fc1.weight_width"], r["fc1.act_width"]) for r in rows] == [
+        ("2", "4"), ("2", "8"), ("4", "4"), ("4", "8"),
+    ]  # fmt: skip
+    assert [r["luts"] for r in rows] == ["204.0", "208.0", "404.0", "408.0"]
+    assert list(rows[0])[:5] == [
+        "number",
+        "state",
+        "duration_s",
+        "fc1.weight_width",
+        "fc1.act_width",
+    ]
+
+
+def test_scores_follow_the_formula_and_best_is_feasible(weighted):
+    cfg, result, tmp = weighted
+    best = json.loads((tmp / "e2e" / "best.json").read_text())
+    ref = best["reference_metrics"]
+    assert ref["luts"] == 808.0 and ref["latency"] == 1.0  # uniform 8 bits: 100*8 + 8
+    rows = _rows(tmp / "e2e" / "trials.csv")
+    feasible = []
+    for r in rows:
+        m = {k: float(r[k]) for k in ("accuracy", "luts", "latency")}
+        expected = m["accuracy"] / ref["accuracy"] - 0.5 * m["luts"] / 808.0 - 0.1
+        assert float(r["score"]) == pytest.approx(expected, abs=1e-12)
+        assert weighted_score(m, ref, cfg.metrics) == pytest.approx(expected, abs=1e-12)
+        violation = float(r["violation"])
+        assert violation == pytest.approx(max(0.85 - m["accuracy"], 0.0), abs=1e-12)
+        if violation == 0:
+            feasible.append((float(r["score"]), int(r["number"])))
+    (entry,) = best["best"]
+    assert entry["trial"] == max(feasible)[1]
+    assert entry["metrics"]["accuracy"] >= 0.85
+    assert entry["config"]["layers"]["fc1"]["weight_width"] == entry["params"]["fc1.weight_width"]
+    assert "module" in Path(entry["verilog"]).read_text()
+    spec = json.loads(Path(entry["spec"]).read_text())
+    assert spec["layers"][0]["weight_fmt"]["width"] == entry["params"]["fc1.weight_width"]
+
+
+def test_report_command_rebuilds_from_storage(weighted, tmp_path, capsys):
+    _, result, tmp = weighted
+    db = Path(result.storage.removeprefix("sqlite:///"))
+    assert main(["report", str(db), "--study", "e2e", "--out", str(tmp_path)]) == 0
+    for name in ("trials.csv", "best.json"):
+        a, b = ((d / "e2e" / name).read_text() for d in (tmp, tmp_path))
+        assert a.replace(str(tmp), "OUT") == b.replace(str(tmp_path), "OUT").replace(
+            str(tmp), "OUT"
+        )
+    assert "best of study e2e" in capsys.readouterr().out
+    assert main(["report", str(db), "--study", "nope", "--out", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == (
+        f"python -m search: error: --study 'nope' is not in {db}; allowed: e2e\n"
+    )
+
+
+def test_failed_synthesis_fails_the_trial_and_the_study_goes_on(tmp_path):
+    def flaky(net, hw):
+        if net.linear_layers[0].weight_fmt.width == 4:
+            raise HardwareError("SynthTimeout: yosys timed out after 1 s")
+        return fake_hardware(net, hw)
+
+    result = run_study(loads_config(CFG), out_dir=tmp_path, hardware=flaky, progress=False)
+    study = optuna.load_study(study_name="e2e", storage=result.storage)
+    states = [t.state for t in study.trials]
+    assert states == [TrialState.COMPLETE] * 2 + [TrialState.FAIL] * 2
+    assert study.trials[2].user_attrs["error"] == (
+        "HardwareError: SynthTimeout: yosys timed out after 1 s"
+    )
+    rows = _rows(tmp_path / "e2e" / "trials.csv")
+    assert rows[3]["error"] == "HardwareError: SynthTimeout: yosys timed out after 1 s"
+    assert rows[3]["luts"] == "" and rows[3]["score"] == ""
+
+
+def test_pareto_mode_is_multi_objective(tmp_path):
+    text = CFG.replace('[strategy]\nname = "brute_force"', '[strategy]\nname = "nsga2"')
+    cfg = loads_config(text + "[score]\nmode = 'pareto'\n")
+    result = run_study(cfg, n_trials=6, out_dir=tmp_path, hardware=fake_hardware, progress=False)
+    study = optuna.load_study(study_name="e2e", storage=result.storage)
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE"]
+    best = json.loads((tmp_path / "e2e" / "best.json").read_text())
+    assert best["objectives"] == {"accuracy": "maximize", "luts": "minimize", "latency": "minimize"}
+    assert best["best"] and all(e["metrics"]["accuracy"] >= 0.85 for e in best["best"])
+    front = {e["trial"] for e in best["best"]}
+    assert front == {t.number for t in study.best_trials}
+    assert (tmp_path / "e2e" / "pareto.png").stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_smoke_config_with_real_synthesis(tmp_path, capsys):
+    from search.hardware import synthesis_available
+
+    if not synthesis_available():
+        pytest.skip("hdl.synth.network is not available")
+    cfg = load_config(CONFIGS / "smoke.toml")
+    assert main(["run", str(CONFIGS / "smoke.toml"), "--out", str(tmp_path), "--no-progress"]) == 0
+    assert "best of study smoke" in capsys.readouterr().out
+    rows = _rows(tmp_path / "smoke" / "trials.csv")
+    assert [r["state"] for r in rows] == ["COMPLETE"] * 4
+    best = json.loads((tmp_path / "smoke" / "best.json").read_text())
+    ref = best["reference_metrics"]
+    # the point (2, 8) is the reference design: every normalised metric is 1
+    (same,) = [r for r in rows if (r["fc1.weight_width"], r["fc1.act_width"]) == ("2", "8")]
+    assert float(same["luts"]) == ref["luts"] > 0
+    assert float(same["score"]) == pytest.approx(1.0 - 0.5 - 0.2, abs=1e-12)
+    assert float(rows[2]["luts"]) > float(rows[0]["luts"])  # 3-bit weights cost more than 2
+    (entry,) = best["best"]
+    assert Path(entry["verilog"]).is_file()
+    assert {m.name for m in cfg.metrics} <= set(entry["metrics"])
