@@ -59,3 +59,11 @@ def study(session: nox.Session) -> None:
     """LeakyReLU study (issue #10) -> docs/leaky_study.md, PNGs, bench/results/leaky_study.json."""
     _install(session, "search,fast")
     session.run("python", "-m", "search", "study", *session.posargs)
+
+
+@nox.session(name="search", python=PYTHON)
+def search_session(session: nox.Session) -> None:
+    """Quantisation search: search/configs/default.toml -> results/default/ (posargs: a config)."""
+    _install(session, "search,fast")
+    args = session.posargs or ["search/configs/default.toml"]
+    session.run("python", "-m", "search", "run", *args)
