@@ -52,7 +52,13 @@ def _parser() -> OneLineParser:
     r.add_argument("--strategy", choices=list(STRATEGIES), help="override strategy.name")
     r.add_argument("--trials", type=_positive_int("--trials"), help="total trial budget")
     r.add_argument("--timeout", type=_positive_float("--timeout"), help="seconds for this run")
-    r.add_argument("--storage", help="sqlite:///FILE, postgresql://... or a file path")
+    r.add_argument(
+        "--storage", help="sqlite:///FILE, journal:///FILE, postgresql://... or a file path"
+    )
+    r.add_argument(
+        "--workers", type=_positive_int("--workers"), default=1,
+        help="processes sharing the budget (default storage: a journal file)",
+    )  # fmt: skip
     r.add_argument("--study", help="study name (default: storage.study, else the file stem)")
     r.add_argument("--out", default="results", help="reports go to OUT/<study>/")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -102,19 +108,23 @@ def _run(args) -> int:
 
     cfg = load_config(args.config)
     check_writable_dir("--out", args.out)
-    result = run_study(
-        cfg,
-        strategy=args.strategy,
-        n_trials=args.trials,
-        timeout=args.timeout,
-        storage=args.storage,
-        study_name=args.study,
-        out_dir=args.out,
-        progress=not args.no_progress,
-    )
+    kwargs = dict(
+        strategy=args.strategy, n_trials=args.trials, timeout=args.timeout, storage=args.storage,
+        study_name=args.study, out_dir=args.out, progress=not args.no_progress,
+    )  # fmt: skip
+    died = 0
+    if args.workers > 1:
+        from .workers import run_workers
+
+        many = run_workers(cfg, args.workers, **kwargs)
+        result, died = many.run, many.died
+    else:
+        result = run_study(cfg, **kwargs)
     import optuna
 
     console = Console(stderr=False)
+    if died:
+        console.print(f"{died} worker(s) died; rerun the same command to redo their trials")
     console.print(
         f"{result.strategy}: {result.ran} trials run, {result.total} in the study "
         f"(space: {result.space_size} points), storage {result.storage}"

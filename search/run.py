@@ -21,7 +21,9 @@ from .config import SearchConfig, loads_config
 from .hardware import HardwareEvaluator, check_available, hardware_metrics
 from .scoring import Objective, needs_reference, reference_values
 from .space import SearchSpace
+from .storage import DEFAULT_OUT, join, open_storage, storage_url
 from .strategies import (
+    ERROR_ATTR,
     MAX_GRID,
     SKIPPED_ATTR,
     STRATEGIES,
@@ -30,44 +32,16 @@ from .strategies import (
     waiting,
 )
 from .trial import Evaluator, TrialFailed, TrialObjective, load_context
+from .workers import SharedBudget
 
 if TYPE_CHECKING:
     import optuna
 
     from .report import Reports
 
-DEFAULT_OUT = Path("results")
-STORAGE_SCHEMES = ("sqlite", "postgresql", "mysql")
 FINGERPRINT_ATTR = "fingerprint"
 SOURCE_ATTR = "config_source"
 REFERENCE_ATTR = "reference_metrics"
-
-
-def storage_url(url: str | None, study: str, out_dir: str | Path = DEFAULT_OUT) -> str:
-    """``url``, or the default SQLite file ``<out_dir>/<study>/study.db``; a plain file
-    path is taken as SQLite.  Unknown schemes are one-line errors."""
-    if url is None:
-        return f"sqlite:///{(Path(out_dir) / study / 'study.db').resolve()}"
-    if "://" not in url:
-        return f"sqlite:///{url}"
-    scheme = url.split("://", 1)[0].split("+", 1)[0]
-    if scheme not in STORAGE_SCHEMES:
-        raise ValueError(
-            f"storage url must start with {'|'.join(s + '://' for s in STORAGE_SCHEMES)} "
-            f"(or be a file path), got {url!r}"
-        )
-    return url
-
-
-def open_storage(url: str) -> optuna.storages.BaseStorage:
-    """An Optuna storage for ``url`` (SQLite: the directory is created, writers wait)."""
-    import optuna
-
-    engine_kwargs = {}
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        engine_kwargs = {"connect_args": {"timeout": 60}}  # several processes may write
-    return optuna.storages.RDBStorage(url, engine_kwargs=engine_kwargs)
 
 
 def existing_study_attrs(storage: optuna.storages.BaseStorage, name: str) -> dict | None:
@@ -92,7 +66,10 @@ def evaluated(study: optuna.Study) -> int:
 
     done = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
     return sum(
-        1 for t in study.get_trials(deepcopy=False, states=done) if SKIPPED_ATTR not in t.user_attrs
+        1
+        for t in study.get_trials(deepcopy=False, states=done)
+        if SKIPPED_ATTR not in t.user_attrs
+        and (t.state != TrialState.FAIL or ERROR_ATTR in t.user_attrs)  # not a dead worker's
     )
 
 
@@ -208,6 +185,7 @@ def run_study(
     if attrs is None:
         study.set_user_attr(FINGERPRINT_ATTR, cfg.fingerprint)
         study.set_user_attr(SOURCE_ATTR, cfg.source)
+    lease = join(url, study)  # fail dead workers' RUNNING trials; PostgreSQL: shared cache
     context = load_context(cfg.model)
     evaluator = Evaluator(cfg, context, hardware)
     reference: dict[str, float] = {}
@@ -230,6 +208,8 @@ def run_study(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             while remaining is None or remaining > 0:
                 callbacks = [bar]
+                if budget is not None and st.name != "brute_force":
+                    callbacks.append(SharedBudget(budget))  # workers stop at the study's budget
                 if st.name == "brute_force":
                     if enqueue_missing(study, space, limit=remaining) == 0 and waiting(study) == 0:
                         break  # every point is held by a trial
@@ -246,6 +226,7 @@ def run_study(
                 remaining = None if budget is None else max(budget - evaluated(study), 0)
     finally:
         bar.close()
+        lease.release()
     total = evaluated(study)
     out = Path(out_dir) / name
     rep = None

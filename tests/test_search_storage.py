@@ -1,0 +1,210 @@
+"""Storages and ``--workers``: URL forms, N processes on one journal file sharing a brute-force
+space exactly once, and a worker killed with SIGKILL mid-trial losing nothing.
+
+The hardware step is :func:`fake_hw` (no synthesis): it records the worker's pid as a metric
+and, with ``$FAKE_HW_DIR``, drops a marker file per call and sleeps ``$FAKE_HW_SLEEP`` seconds
+so a test can kill a worker while its trial runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from search.config import loads_config
+from search.storage import default_path, storage_url
+from search.strategies import ERROR_ATTR, POINT_ATTR, SKIPPED_ATTR
+
+TINY = """
+[model]
+name = "jsc-tiny"
+dataset = "digits16"
+
+[space.default]
+weight_width = [2, 4, 6, 8]
+act_width = [4, 8]
+
+[strategy]
+name = "brute_force"
+
+[hardware]
+target = "ecp5"
+
+[metrics.accuracy]
+scale = 1.0
+
+[metrics.luts]
+scale = 0.5
+"""
+
+
+def fake_hw(net, hw):
+    """A stand-in for synthesis: LUTs from the weight widths, the worker's pid."""
+    d = os.environ.get("FAKE_HW_DIR")
+    if d:
+        (Path(d) / f"{os.getpid()}-{time.monotonic_ns()}").touch()
+    time.sleep(float(os.environ.get("FAKE_HW_SLEEP", "0")))
+    bits = sum(lin.weight_fmt.width + lin.out_fmt.width for lin in net.linear_layers)
+    return {"luts": float(10 * bits), "latency": 1.0, "pid": float(os.getpid())}
+
+
+def tiny_cfg():
+    return loads_config(TINY, name="tiny")
+
+
+def done_points(study) -> Counter:
+    """Point key -> how many evaluated (complete, not skipped) trials hold it."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    return Counter(t.user_attrs[POINT_ATTR] for t in trials if SKIPPED_ATTR not in t.user_attrs)
+
+
+def all_points(cfg) -> set[str]:
+    from search.space import SearchSpace
+
+    space = SearchSpace.from_config(cfg)
+    return {space.key(p) for p in space.grid()}
+
+
+def load(url: str, name: str = "tiny"):
+    import optuna
+
+    from search.storage import open_storage
+
+    return optuna.load_study(study_name=name, storage=open_storage(url))
+
+
+def test_storage_urls(tmp_path):
+    j = tmp_path / "s.journal"
+    assert storage_url(str(j), "x") == f"journal://{j}"
+    assert storage_url(f"journal://{j}", "x") == f"journal://{j}"
+    assert storage_url("a.db", "x") == "sqlite:///a.db"
+    assert storage_url(None, "x", tmp_path).startswith("sqlite:///")
+    assert storage_url(None, "x", tmp_path, workers=2) == f"journal://{tmp_path}/x/study.journal"
+    # a study started with workers resumes from its journal without them
+    default_path("x", tmp_path, journal=True).parent.mkdir(parents=True)
+    default_path("x", tmp_path, journal=True).touch()
+    assert storage_url(None, "x", tmp_path) == f"journal://{tmp_path}/x/study.journal"
+    with pytest.raises(ValueError, match="storage url must start with"):
+        storage_url("redis://h/0", "x")
+
+
+def test_workers_refuse_sqlite(tmp_path):
+    from search.workers import run_workers
+
+    with pytest.raises(ValueError, match="--workers 2 needs --storage journal"):
+        run_workers(tiny_cfg(), 2, storage=f"sqlite:///{tmp_path}/a.db", out_dir=tmp_path)
+
+
+def test_two_workers_brute_force_exactly_once(tmp_path, monkeypatch):
+    from search.workers import run_workers
+
+    monkeypatch.setenv("FAKE_HW_SLEEP", "0.3")  # long enough that both workers get points
+    cfg = tiny_cfg()
+    res = run_workers(
+        cfg, 2, out_dir=tmp_path, hardware=fake_hw, progress=False, reports=False
+    )  # the default storage with workers: the journal file
+    assert res.run.storage == f"journal://{tmp_path}/tiny/study.journal"
+    assert res.died == 0
+    study = load(res.run.storage)
+    counts = done_points(study)
+    assert set(counts) == all_points(cfg) and set(counts.values()) == {1}
+    assert res.run.total == 8
+    pids = {t.user_attrs["pid"] for t in study.trials if "pid" in t.user_attrs}
+    assert len(pids) == 2, "both workers evaluated points"
+
+
+def test_sigkill_worker_then_resume(tmp_path, monkeypatch):
+    from optuna.trial import TrialState
+
+    from search.workers import run_workers
+
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    monkeypatch.setenv("FAKE_HW_DIR", str(markers))
+    monkeypatch.setenv("FAKE_HW_SLEEP", "0.5")
+    cfg = tiny_cfg()
+    url = f"journal://{tmp_path}/s.journal"
+    out: dict = {}
+
+    def launch():
+        out["res"] = run_workers(
+            cfg, 2, storage=url, out_dir=tmp_path, hardware=fake_hw, progress=False, reports=False
+        )
+
+    th = threading.Thread(target=launch)
+    th.start()
+    deadline = time.monotonic() + 120
+    while True:  # both workers inside a trial (their first calls may be the reference)
+        assert time.monotonic() < deadline, "the two workers did not both start trials"
+        time.sleep(0.02)
+        with contextlib.suppress(KeyError):  # the study is not created yet
+            if len(load(url).get_trials(states=(TrialState.RUNNING,))) == 2:
+                break
+    newest = max(markers.iterdir(), key=lambda m: int(m.name.split("-")[1]))
+    victim = int(newest.name.split("-")[0])
+    os.kill(victim, signal.SIGKILL)  # mid-trial: it sleeps in fake_hw for 0.5 s
+    th.join(timeout=180)
+    assert not th.is_alive()
+    res = out["res"]
+    assert res.died == 1 and res.recovered == 1
+
+    study = load(url)
+    dead = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(dead) == 1 and ERROR_ATTR not in dead[0].user_attrs
+    assert dead[0].user_attrs.get("pid") is None  # killed before its metrics were recorded
+    before = {
+        t.number: t.value
+        for t in study.get_trials(states=(TrialState.COMPLETE,))
+        if SKIPPED_ATTR not in t.user_attrs
+    }
+    assert 0 < len(before) < 8
+    assert dead[0].user_attrs[POINT_ATTR] not in {
+        study.trials[n].user_attrs[POINT_ATTR] for n in before
+    }
+
+    monkeypatch.setenv("FAKE_HW_SLEEP", "0")
+    res2 = run_workers(
+        cfg, 2, storage=url, out_dir=tmp_path, hardware=fake_hw, progress=False, reports=False
+    )
+    assert res2.died == 0
+    study = load(url)
+    after = {t.number: t.value for t in study.get_trials(states=(TrialState.COMPLETE,))}
+    assert all(after[n] == v for n, v in before.items()), "a completed trial was lost"
+    counts = done_points(study)
+    assert set(counts) == all_points(cfg) and set(counts.values()) == {1}
+    assert res2.run.total == 8
+
+
+def test_dead_trial_recovered_by_a_single_process_run(tmp_path):
+    """A RUNNING trial nobody holds (its process died) is failed and redone on resume."""
+    import optuna
+    from optuna.trial import TrialState
+
+    from search.run import run_study
+    from search.storage import open_storage
+    from search.strategies import enqueue_missing
+
+    cfg = tiny_cfg()
+    url = f"sqlite:///{tmp_path}/s.db"
+    run_study(cfg, storage=url, n_trials=3, hardware=fake_hw, progress=False, reports=False)
+    study = optuna.load_study(study_name="tiny", storage=open_storage(url))
+    from search.space import SearchSpace
+
+    enqueue_missing(study, SearchSpace.from_config(cfg), limit=1)
+    orphan = study.ask()  # takes the waiting point and is left RUNNING, as by a killed worker
+    assert study.trials[orphan.number].state == TrialState.RUNNING
+    res = run_study(cfg, storage=url, hardware=fake_hw, progress=False, reports=False)
+    study = optuna.load_study(study_name="tiny", storage=open_storage(url))
+    assert study.trials[orphan.number].state == TrialState.FAIL
+    counts = done_points(study)
+    assert set(counts) == all_points(cfg) and set(counts.values()) == {1}
+    assert res.total == 8
