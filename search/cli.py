@@ -104,7 +104,7 @@ def _summary(study, cfg, reports, console) -> None:
 def _run(args) -> int:
     from rich.console import Console
 
-    from .run import run_study
+    from .run import open_storage, run_study
 
     cfg = load_config(args.config)
     check_writable_dir("--out", args.out)
@@ -129,7 +129,7 @@ def _run(args) -> int:
         f"{result.strategy}: {result.ran} trials run, {result.total} in the study "
         f"(space: {result.space_size} points), storage {result.storage}"
     )
-    study = optuna.load_study(study_name=result.study, storage=result.storage)
+    study = optuna.load_study(study_name=result.study, storage=open_storage(result.storage))
     _summary(study, cfg, result.reports, console)
     return 0
 
