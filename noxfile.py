@@ -1,4 +1,4 @@
-"""Sessions: tests (default), lint, export. torch is pinned through constraints.txt."""
+"""Sessions: tests (default), lint, export, mutants. torch is pinned through constraints.txt."""
 
 import glob
 import os
@@ -67,3 +67,29 @@ def search_session(session: nox.Session) -> None:
     _install(session, "search,fast")
     args = session.posargs or ["search/configs/default.toml"]
     session.run("python", "-m", "search", "run", *args)
+
+
+MUTANTS_REPORT = """
+import json, pathlib
+KILLED = {1, 3, 24, -24, 36, 152, 255}  # mutmut: failing test, pytest error, timeout
+total = {"killed": 0, "all": 0}
+for meta in sorted(pathlib.Path("mutants/qspec").glob("*.py.meta")):
+    codes = list(json.loads(meta.read_text())["exit_code_by_key"].values())
+    killed = sum(c in KILLED for c in codes)
+    survived = sum(c == 0 for c in codes)
+    total["killed"] += killed
+    total["all"] += len(codes)
+    rate = 100 * killed / len(codes) if codes else 100.0
+    name = meta.name[: -len(".meta")]
+    print(f"qspec/{name:20} {killed:4}/{len(codes):<4} killed {rate:5.1f} %  survived {survived}")
+print(f"{'total':26} {total['killed']:4}/{total['all']:<4} killed")
+"""
+
+
+@nox.session(python=PYTHON)
+def mutants(session: nox.Session) -> None:
+    """mutmut over qspec/ with its fast tests ([tool.mutmut]); prints the kill rate per file."""
+    _install(session, "test")
+    session.install("mutmut==3.8.1")
+    session.run("mutmut", "run", "--max-children", "2", *session.posargs, success_codes=[0, 1])
+    session.run("python", "-c", MUTANTS_REPORT)
