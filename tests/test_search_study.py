@@ -29,7 +29,13 @@ def test_structure(quick):
     }
     assert all(0 <= c["test_acc"] <= 1 for c in result["cells"])
     assert [r["variant"] for r in result["summary"]] == list(VARIANTS)
-    assert [d["variant"] for d in result["deltas"]] == ["shift_ptq", "shift_trained", "shift_qat"]
+    assert [(d["variant"], d["ref"]) for d in result["deltas"]] == [
+        ("shift_ptq", "mult"), ("shift_trained", "mult"), ("shift_qat", "mult"),
+        ("shift_trained", "shift_ptq"),
+    ]  # fmt: skip
+    assert result["verdict"]["accuracy_claim"] in (
+        "supported", "not supported", "premise not observed", "contradicted"
+    )  # fmt: skip
     # the shift variants implement 2^-2; mult rounds 0.3 to a 4-bit code (>= 3 fraction bits)
     slopes = {c["variant"]: c["slope"] for c in result["cells"]}
     assert slopes["shift_ptq"] == slopes["shift_trained"] == slopes["shift_qat"] == 0.25
@@ -64,9 +70,19 @@ def test_cell_matches_independent_recomputation(quick):
         assert cells[variant, 1]["test_acc"] == m.accuracy
         assert cells[variant, 1]["float_acc"] == m.float_accuracy
     d = next(x for x in result["deltas"] if x["variant"] == "shift_ptq")
+    assert d["ref"] == "mult"
     assert d["diffs"] == [
         cells["shift_ptq", s]["test_acc"] - cells["mult", s]["test_acc"] for s in (0, 1)
     ]
+
+
+def test_render_only_rebuilds_the_same_page(quick, tmp_path):
+    result, page, docs, _ = quick
+    js = tmp_path / "r.json"
+    js.write_text(json.dumps(result))
+    assert main(["--render-only", "--json", str(js), "--docs", str(tmp_path)]) == 0
+    assert (tmp_path / PAGE_NAME).read_text() == page
+    assert json.loads(js.read_text()) == result
 
 
 def test_t_interval():
