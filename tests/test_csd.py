@@ -1,14 +1,16 @@
 """Canonical signed digits and the constant multiplier built from them."""
 
 import itertools
+import random
 
 import pytest
 from amaranth.hdl import Fragment, Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 import hdl.arith.adder_tree
-from hdl.arith.adder_tree import const_mul
+from hdl.arith.adder_tree import Graph, const_mul
 from hdl.arith.csd import csd, csd_value
+from hdl.arith.cse import share_pairs
 
 
 def _min_signed_digits(c: int, width: int) -> int:
@@ -92,3 +94,38 @@ def test_check_detects_wrong_digit(monkeypatch):
         hdl.arith.adder_tree, "csd", lambda c: [(s, -d) for s, d in real(c)[:1]] + real(c)[1:]
     )
     assert const_mul_errors(signed(6), [3, 77]) != []
+
+
+# --- sharing digit pairs across a matrix (hdl.arith.cse) ------------------------------
+
+
+def _value_forms(g, rows):
+    """Each row's exact linear form ``{input: coefficient}`` (constants are zero here)."""
+    forms = []
+    for row in rows:
+        form = {}
+        for t in row:
+            for j, c in t.node.form.items():
+                form[j] = form.get(j, 0) + (-c if t.neg else c) * (1 << t.shift)
+        forms.append({j: c for j, c in form.items() if c})
+    return forms
+
+
+def test_share_pairs_keeps_every_row_and_saves_adders():
+    rng = random.Random(5)
+    matrix = [[rng.randint(-128, 127) for _ in range(12)] for _ in range(6)]
+    matrix.append(list(matrix[0]))  # a repeated row shares everything
+    g = Graph([(-128, 127)] * 12)
+    rows = [[t for j, w in enumerate(r) for t in g.const_mul_terms(g.input(j), w)] for r in matrix]
+    shared = share_pairs(g, rows)
+    want = [{j: w for j, w in enumerate(r) if w} for r in matrix]
+    assert _value_forms(g, rows) == want
+    assert _value_forms(g, shared) == want
+
+    def terms(row):
+        return sorted((t.shift, t.node.ident, t.neg) for t in row)
+
+    assert terms(shared[-1]) == terms(shared[0])  # the repeated row reuses the same adders
+    adders_before = sum(len(r) - 1 for r in rows)
+    adders_after = sum(len(r) - 1 for r in shared) + sum(n.op == "add" for n in g.nodes)
+    assert adders_after < 0.8 * adders_before

@@ -30,6 +30,7 @@ from qspec.network import LayerSpec, LinearSpec
 
 from ..arith import fixed as hwfixed
 from ..arith.adder_tree import Emitter, Graph, Term
+from ..arith.cse import share_pairs
 from .checked import CheckedComponent
 from .elementwise import ELEMENTWISE, Bounds, _overflow_bounds, elementwise
 
@@ -92,12 +93,15 @@ def folded_constant(spec: LinearSpec, k: int) -> int:
     return c
 
 
-def build_graph(spec: LinearSpec, impl: str) -> tuple[Graph, list[Term]]:
-    """The adder graph of a layer and one root term per neuron (the accumulator + offset)."""
+def build_graph(spec: LinearSpec, impl: str, *, share: bool = True) -> tuple[Graph, list[Term]]:
+    """The adder graph of a layer and one root term per neuron (the accumulator + offset).
+
+    ``share``: common digit pairs become shared adders (adder_tree only).
+    """
     f = spec.in_fmt
     g = Graph([(f.min_code, f.max_code)] * spec.in_features)
-    roots = []
-    for k, row in enumerate(spec.weight):
+    rows: list[list[Term]] = []
+    for row in spec.weight:
         terms: list[Term] = []
         for j, w in enumerate(row):
             if w == 0:
@@ -107,8 +111,10 @@ def build_graph(spec: LinearSpec, impl: str) -> tuple[Graph, list[Term]]:
                 terms.append(Term(g.mul(x, w), 0, False))
             else:
                 terms += g.const_mul_terms(x, w)
-        roots.append(g.sum_terms(terms, folded_constant(spec, k)))
-    return g, roots
+        rows.append(terms)
+    if impl == "adder_tree" and share:
+        rows = share_pairs(g, rows)
+    return g, [g.sum_terms(r, folded_constant(spec, k)) for k, r in enumerate(rows)]
 
 
 def cut_levels(depth: int, stages: int) -> list[int]:
