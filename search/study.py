@@ -291,12 +291,12 @@ def run_hardware(cfg: StudyConfig, specs: dict, progress: bool = True):
         return [], "pending (not run: --no-hw)"
     import time
 
-    # the mult/shift pair first (the hardware claim), small models and narrow widths first,
-    # so a time budget cuts the most expensive networks
+    # the mult/shift pairs first (the hardware claim), then the other variants; small models
+    # and narrow widths first, so a time budget cuts the most expensive networks
     rank = {v: i for i, v in enumerate(HW_ORDER)}
     keys = sorted(
         (k for k in specs if k[3] < cfg.hw_seeds),
-        key=lambda k: (rank[k[1]], cfg.models.index(k[0]), k[2], k[3]),
+        key=lambda k: (rank[k[1]] > 1, cfg.models.index(k[0]), k[2], k[3], rank[k[1]]),
     )
     rows = []
     start = time.monotonic()
