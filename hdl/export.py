@@ -412,12 +412,16 @@ def network_files(
     return files
 
 
+def with_files(mod: ExportedModule, files: dict[str, str]) -> ExportedModule:
+    """``mod`` whose manifest entry also names its vectors file, when there is one."""
+    vectors = f"{mod.name}.vectors.json"
+    return replace(mod, extra=mod.extra | {"vectors": vectors}) if vectors in files else mod
+
+
 def write_network(mod: ExportedModule, files: dict[str, str], out_dir: Path) -> Path:
     """Write the side files, then ``<name>.v`` and the manifest entry (which names them)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     for fname, text in files.items():
         atomic_write(out_dir / fname, text)
-    vectors = f"{mod.name}.vectors.json"
-    extra = mod.extra | ({"vectors": vectors} if vectors in files else {})
-    return write_modules([replace(mod, extra=extra)], out_dir)
+    return write_modules([with_files(mod, files)], out_dir)

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from hdl.canonical import canonical_outputs
 from hdl.cli import main
-from hdl.export import canonical_modules, export_leaky, leaky_module_name, read_manifest
+from hdl.export import export_leaky, leaky_module_name, read_manifest
 from qspec.leaky import LeakyReLUSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,12 +69,14 @@ def test_verilog_out_is_current():
     """Fails when verilog_out/ was not regenerated (run `nox -s export`)."""
     out = ROOT / "verilog_out"
     manifest = read_manifest(out)
-    mods = canonical_modules()
+    mods, files = canonical_outputs()  # LeakyReLU modules and the shipped networks
     assert sorted(manifest["modules"]) == sorted(m.name for m in mods), "run `nox -s export`"
     for mod in mods:
         path = out / f"{mod.name}.v"
         assert path.read_text() == mod.verilog, f"{path} is stale: run `nox -s export`"
         assert manifest["modules"][mod.name] == json.loads(json.dumps(mod.manifest_entry()))
+    for name, text in files.items():  # network spec and vectors files
+        assert (out / name).read_text() == text, f"{out / name} is stale: run `nox -s export`"
 
 
 def test_cli_export_writes_verilog_and_manifest(tmp_path):
