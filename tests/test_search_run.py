@@ -174,3 +174,37 @@ def test_smoke_config_with_real_synthesis(tmp_path, capsys):
     (entry,) = best["best"]
     assert Path(entry["verilog"]).is_file()
     assert {m.name for m in cfg.metrics} <= set(entry["metrics"])
+
+
+NOHW = """
+[model]
+name = "jsc-toy"
+activation = "leaky_relu"
+[space.default]
+weight_width = [3, 4, 5, 6]
+leaky_impl = ["shift", "mult"]
+[hardware]
+enabled = false
+[metrics.accuracy]
+[metrics.bitops]
+scale = 0.2
+"""
+
+
+@pytest.mark.parametrize("strategy", ["grid", "random", "tpe", "nsga2", "qmc"])
+def test_every_strategy_runs_its_budget(strategy, tmp_path):
+    cfg = loads_config(NOHW)
+    result = run_study(
+        cfg, strategy=strategy, n_trials=3, out_dir=tmp_path, progress=False, reports=False
+    )
+    assert (result.ran, result.total, result.space_size) == (3, 3, 4**3 * 2**2)
+    study = optuna.load_study(study_name="search", storage=result.storage)
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    assert set(study.trials[0].params) == {
+        "fc1.weight_width", "fc1.leaky_impl", "fc2.weight_width", "fc2.leaky_impl",
+        "fc3.weight_width",
+    }  # fmt: skip
+    again = run_study(
+        cfg, strategy=strategy, out_dir=tmp_path, n_trials=4, progress=False, reports=False
+    )
+    assert (again.ran, again.total) == (1, 4)  # the budget counts the trials already run
