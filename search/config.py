@@ -369,7 +369,7 @@ def _space(d: dict[str, Any], p: str, model: ModelConfig) -> SpaceConfig:
 
 
 def _strategy(d: dict[str, Any], p: str) -> StrategyConfig:
-    from .strategies import STRATEGIES  # optuna is imported lazily there
+    from .strategies import STRATEGIES, check_options  # optuna is imported lazily there
 
     _keys(d, p, ("name", "n_trials", "timeout", "seed", "options"))
     name = _enum(d.get("name", "tpe"), f"{p}.name", tuple(STRATEGIES))
@@ -379,6 +379,10 @@ def _strategy(d: dict[str, Any], p: str) -> StrategyConfig:
     timeout = None if timeout is None else _pos(timeout, f"{p}.timeout")
     seed = _int(d.get("seed", 0), f"{p}.seed", 0)
     options = dict(_table(d.get("options", {}), f"{p}.options"))
+    try:
+        check_options(name, options, p)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     return StrategyConfig(name, n, timeout, seed, options)
 
 

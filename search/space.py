@@ -72,6 +72,7 @@ class Design:
     stages: int
     first: str  # the first layer's name
     own_input: frozenset[str] = frozenset()
+    leaky: frozenset[str] = frozenset()  # layers followed by a LeakyReLU
 
     def quant_config(self) -> QuantConfig:
         tables = {}
@@ -95,6 +96,8 @@ class Design:
         layers = {}
         for name in self.layers:
             d = asdict(q.for_layer(name))
+            if name not in self.leaky:  # these keys would not mean anything here
+                d = {k: v for k, v in d.items() if k not in LEAKY_KEYS}
             layers[name] = {k: (v.value if hasattr(v, "value") else v) for k, v in d.items()}
         return {"layers": layers, "impl": self.impl, "stages": self.stages}
 
@@ -114,22 +117,23 @@ class SearchSpace:
     layers: tuple[LayerChoices, ...]
     impl: tuple[str, ...]
     stages: tuple[int, ...]
+    leaky: frozenset[str] = frozenset()  # layers followed by a LeakyReLU
 
     @classmethod
     def from_config(cls, cfg: SearchConfig) -> SearchSpace:
         sp, names = cfg.space, cfg.model.layer_names
+        leaky = frozenset(names[:-1] if cfg.model.activation == "leaky_relu" else ())
         layers = []
         for i, name in enumerate(names):
-            output = i == len(names) - 1
-            kind = "output" if output else "hidden"
+            kind = "output" if i == len(names) - 1 else "hidden"
             default = dict(sp.default)
-            if output or not cfg.model.has_activation or cfg.model.activation != "leaky_relu":
+            if name not in leaky:
                 default = {k: v for k, v in default.items() if k not in LEAKY_KEYS}
             own = sp.layers.get(name, {})
             table = _merge([default, sp.types.get(kind, {}), own])
             layers.append(LayerChoices(name, i == 0, table, bool(set(INPUT_KEYS) & set(own))))
         impl = sp.impl if sp.impl is not None else (cfg.hardware.impl,)
-        return cls(tuple(layers), impl, sp.stages)
+        return cls(tuple(layers), impl, sp.stages, leaky)
 
     @property
     def dims(self) -> tuple[Dimension, ...]:
@@ -180,4 +184,5 @@ class SearchSpace:
             int(point.get("stages", self.stages[0])),
             self.layers[0].name,
             own,
+            self.leaky,
         )

@@ -64,23 +64,30 @@ STRATEGIES: dict[str, Strategy] = {
 RESERVED = ("seed", "search_space", "constraints_func")
 
 
+def check_options(name: str, options: dict[str, Any], path: str = "strategy") -> None:
+    """Each option must be a scalar keyword argument of the strategy's sampler."""
+    import optuna
+
+    cls = getattr(optuna.samplers, STRATEGIES[name].sampler)
+    allowed = [k for k in inspect.signature(cls).parameters if k not in RESERVED]
+    for key, value in options.items():
+        if key not in allowed:
+            raise ValueError(
+                f"{path}.options.{key} is not an option of {name} ({cls.__name__}); "
+                f"allowed: {', '.join(allowed) or 'none'}"
+            )
+        if not isinstance(value, bool | int | float | str):
+            raise ValueError(f"{path}.options.{key} must be a number, string or boolean")
+
+
 def make_sampler(
     name: str, space: SearchSpace, seed: int, options: dict[str, Any], path: str = "strategy"
 ) -> optuna.samplers.BaseSampler:
     """The sampler for strategy ``name``; ``options`` are its keyword arguments."""
     import optuna
 
+    check_options(name, options, path)
     cls = getattr(optuna.samplers, STRATEGIES[name].sampler)
-    params = inspect.signature(cls).parameters
-    allowed = [k for k in params if k not in RESERVED]
-    for key in options:
-        if key not in allowed:
-            raise ValueError(
-                f"{path}.options.{key} is not an option of {name} ({cls.__name__}); "
-                f"allowed: {', '.join(allowed) or 'none'}"
-            )
-        if not isinstance(options[key], bool | int | float | str):
-            raise ValueError(f"{path}.options.{key} must be a number, string or boolean")
     kw: dict[str, Any] = dict(options, seed=seed)
     if name == "grid":
         kw["search_space"] = {d.name: list(d.choices) for d in space.dims}
