@@ -173,4 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_from_args(args)
         return _run(args) if args.command == "run" else _report(args)
 
-    return run_cli(PROG, body)
+    try:
+        return run_cli(PROG, body)
+    except KeyboardInterrupt:  # Optuna has failed the running trial (no error: it is redone)
+        print(f"{PROG}: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
