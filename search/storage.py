@@ -111,12 +111,23 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         return RDBStorage(
-            url,
+            rdb_url(url),
             engine_kwargs={"pool_pre_ping": True},
             heartbeat_interval=interval,
             grace_period=grace,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
         )
+
+
+def rdb_url(url: str) -> str:
+    """SQLAlchemy's ``postgresql://`` means psycopg2; use psycopg 3 (installed) unless a
+    driver is named."""
+    if url.startswith("postgresql://"):
+        import importlib.util
+
+        if importlib.util.find_spec("psycopg2") is None:
+            return "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return url
 
 
 def synth_cache_url(url: str) -> str | None:

@@ -1,14 +1,23 @@
-"""A content-addressed SQLite cache of synthesis results, safe for concurrent processes.
+"""A content-addressed cache of synthesis results, safe for concurrent processes.
 
 The key is a SHA-256 over everything that determines the numbers (Verilog
 text, top, target, options, tool versions); the value is the result's JSON.
-SQLite in WAL mode with a busy timeout serialises writers across processes;
-``INSERT OR REPLACE`` of an identical value makes a race between two writers
-of the same key harmless.
+Two backends, one interface:
+
+* SQLite (default): ``<cache dir>/synth.sqlite3`` in WAL mode with a busy
+  timeout, which serialises writers across processes on one machine;
+  ``INSERT OR REPLACE`` of an identical value makes a race between two writers
+  of the same key harmless.
+* PostgreSQL: ``SynthCache(url="postgresql://...")``, or ``$HWFIRST_CACHE_URL``
+  when no directory is given, keeps the results in the table
+  ``hwfirst_synth_cache`` of that database, so processes on different machines
+  (a search's workers sharing its study database) never synthesise the same
+  layer twice.  The URL is a plain string: hdl knows nothing of the search.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -19,7 +28,10 @@ from typing import Any
 import platformdirs
 
 CACHE_ENV = "HWFIRST_CACHE_DIR"
+CACHE_URL_ENV = "HWFIRST_CACHE_URL"  # a postgresql:// URL: the shared cache
 DB_NAME = "synth.sqlite3"
+PG_TABLE = "hwfirst_synth_cache"
+PG_SCHEMES = ("postgresql", "postgres")
 
 
 def default_cache_dir() -> Path:
@@ -32,13 +44,75 @@ def cache_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
 
 
-class SynthCache:
-    """Get/put JSON values by key; counts this instance's hits and misses."""
+def libpq_url(url: str) -> str:
+    """``postgresql+psycopg://...`` (SQLAlchemy form) -> ``postgresql://...`` (libpq)."""
+    scheme, sep, rest = url.partition("://")
+    base = scheme.split("+", 1)[0]
+    if not sep or base not in PG_SCHEMES:
+        raise ValueError(f"cache url must start with postgresql://, got {url!r}")
+    return f"postgresql://{rest}"
 
-    def __init__(self, directory: Path | str | None = None):
-        self.directory = Path(directory) if directory is not None else default_cache_dir()
-        self.path = self.directory / DB_NAME
+
+_PG: dict[tuple[str, int], Any] = {}  # (url, pid) -> an open autocommit connection
+
+
+def _pg(url: str, fresh: bool = False):
+    """This process's connection to ``url`` (the table is created on first use)."""
+    import psycopg
+
+    key = (url, os.getpid())  # a forked child must not share its parent's socket
+    con = _PG.get(key)
+    if con is None or con.closed or fresh:
+        con = psycopg.connect(url, autocommit=True, connect_timeout=10)
+        # another process may create it at the same moment
+        with contextlib.suppress(psycopg.errors.UniqueViolation, psycopg.errors.DuplicateTable):
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {PG_TABLE} (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
+                " created TIMESTAMPTZ DEFAULT now())"
+            )
+        _PG[key] = con
+    return con
+
+
+def _pg_run(url: str, sql: str, args: tuple = ()) -> list[tuple]:
+    """Run one statement; a dropped connection is reopened once."""
+    import psycopg
+
+    for attempt in (0, 1):
+        try:
+            cur = _pg(url, fresh=attempt == 1).execute(sql, args)
+            return cur.fetchall() if cur.description else []
+        except psycopg.OperationalError:
+            if attempt:
+                raise
+    raise AssertionError("unreachable")
+
+
+class SynthCache:
+    """Get/put JSON values by key; counts this instance's hits and misses.
+
+    ``url``: a PostgreSQL database (else ``$HWFIRST_CACHE_URL`` when ``directory`` is
+    ``None``); otherwise SQLite in ``directory`` (default :func:`default_cache_dir`).
+    """
+
+    def __init__(self, directory: Path | str | None = None, url: str | None = None):
+        if url is None and directory is None:
+            url = os.environ.get(CACHE_URL_ENV) or None
+        self.url = None if url is None else libpq_url(url)
+        self.directory = None
+        self.path = None
+        if self.url is None:
+            self.directory = Path(directory) if directory is not None else default_cache_dir()
+            self.path = self.directory / DB_NAME
         self.hits = self.misses = 0
+
+    @property
+    def where(self) -> str:
+        """The database, for messages (a URL's password is not shown)."""
+        if self.url is None:
+            return str(self.path)
+        scheme, _, rest = self.url.partition("://")
+        return f"{scheme}://{rest.rsplit('@', 1)[-1]} (table {PG_TABLE})"
 
     def _connect(self) -> sqlite3.Connection:
         self.directory.mkdir(parents=True, exist_ok=True)
@@ -50,31 +124,44 @@ class SynthCache:
         )
         return con
 
-    def get(self, key: str) -> dict[str, Any] | None:
+    def _get(self, key: str) -> str | None:
+        if self.url is not None:
+            rows = _pg_run(self.url, f"SELECT value FROM {PG_TABLE} WHERE key = %s", (key,))
+            return rows[0][0] if rows else None
         con = self._connect()
         try:
             row = con.execute("SELECT value FROM results WHERE key = ?", (key,)).fetchone()
         finally:
             con.close()
-        if row is None:
+        return None if row is None else row[0]
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        value = self._get(key)
+        if value is None:
             self.misses += 1
             return None
         self.hits += 1
-        return json.loads(row[0])
+        return json.loads(value)
 
     def put(self, key: str, value: dict[str, Any]) -> None:
+        text = json.dumps(value, sort_keys=True)
+        if self.url is not None:
+            # the value is a function of the key: the first writer's copy is as good
+            sql = f"INSERT INTO {PG_TABLE} (key, value) VALUES (%s, %s) ON CONFLICT DO NOTHING"
+            _pg_run(self.url, sql, (key, text))
+            return
         con = self._connect()
         try:
             with con:
-                con.execute(
-                    "INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)",
-                    (key, json.dumps(value, sort_keys=True)),
-                )
+                sql = "INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)"
+                con.execute(sql, (key, text))
         finally:
             con.close()
 
     def count(self) -> int:
         """Number of stored results."""
+        if self.url is not None:
+            return _pg_run(self.url, f"SELECT COUNT(*) FROM {PG_TABLE}")[0][0]
         if not self.path.exists():
             return 0
         con = self._connect()

@@ -1,0 +1,176 @@
+"""PostgreSQL: the multi-machine storage (heartbeats) and the synthesis cache in the same database.
+
+Needs a server: ``$HWFIRST_TEST_PG`` (``.ci/run`` starts one on loopback and sets it).
+Without one the tests skip with a one-line reason; under ``CI=true`` they fail instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import os
+import signal
+import threading
+import time
+import uuid
+
+import pytest
+
+from tests.test_search_storage import all_points, done_points, fake_hw, tiny_cfg
+
+PG_ENV = "HWFIRST_TEST_PG"
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> str:
+    url = os.environ.get(PG_ENV)
+    why = None
+    if not url:
+        why = f"no PostgreSQL: set {PG_ENV}=postgresql://USER:PW@127.0.0.1/DB (.ci/run does)"
+    else:
+        import psycopg
+
+        try:
+            psycopg.connect(url, connect_timeout=5).close()
+        except psycopg.OperationalError as e:
+            why = f"PostgreSQL at {PG_ENV} unreachable: {str(e).splitlines()[0]}"
+    if why:
+        if os.environ.get("CI") == "true":
+            pytest.fail(why)
+        pytest.skip(why)
+    return url
+
+
+VERILOG = """// nonce {nonce}
+module add3 (input [3:0] a, input [3:0] b, input [3:0] c, output [5:0] y);
+  assign y = a + b + c;
+endmodule
+"""
+
+
+def _synth_elsewhere(url: str, verilog: str, cache_dir: str, queue) -> None:
+    """Another 'machine': its own local cache dir, the shared URL from the environment."""
+    os.environ["HWFIRST_CACHE_DIR"] = cache_dir
+    os.environ["HWFIRST_CACHE_URL"] = url
+    from hdl.synth.flow import synthesise
+
+    r = synthesise(verilog, "add3", "ecp5")
+    queue.put((r.cached, r.luts))
+
+
+def test_cache_table_shared_across_processes(pg_url, tmp_path):
+    from hdl.synth.cache import SynthCache
+    from hdl.synth.flow import synthesise
+
+    verilog = VERILOG.format(nonce=uuid.uuid4().hex)
+    shared = SynthCache(url=pg_url)
+    n0 = shared.count()
+    first = synthesise(verilog, "add3", "ecp5", cache=shared)
+    assert not first.cached and shared.misses == 1
+    assert shared.count() == n0 + 1
+    assert SynthCache(tmp_path / "local").count() == 0  # nothing went to a local file
+    ctx = multiprocessing.get_context("spawn")
+    q = ctx.Queue()
+    p = ctx.Process(target=_synth_elsewhere, args=(pg_url, verilog, str(tmp_path / "b"), q))
+    p.start()
+    cached, luts = q.get(timeout=120)
+    p.join(timeout=30)
+    assert cached is True and luts == first.luts, "the other process ran Yosys again"
+    assert not (tmp_path / "b" / "synth.sqlite3").exists()
+
+
+def test_cache_url_forms():
+    from hdl.synth.cache import SynthCache, libpq_url
+
+    assert libpq_url("postgresql+psycopg://u:p@h/d") == "postgresql://u:p@h/d"
+    assert "p@" not in SynthCache(url="postgresql://u:p@h/d").where
+    with pytest.raises(ValueError, match="cache url must start with postgresql://"):
+        SynthCache(url="mysql://h/d")
+
+
+def cache_hw(net, hw):
+    """fake_hw that also records whether the default cache is the shared database."""
+    from hdl.synth.cache import SynthCache
+
+    return {**fake_hw(net, hw), "shared_cache": float(SynthCache().url is not None)}
+
+
+def _load(url, name):
+    import optuna
+
+    from search.storage import open_storage
+
+    return optuna.load_study(study_name=name, storage=open_storage(url))
+
+
+def test_workers_on_postgres_exactly_once_and_shared_cache(pg_url, tmp_path, monkeypatch):
+    from search.workers import run_workers
+
+    monkeypatch.setenv("FAKE_HW_SLEEP", "0.2")
+    monkeypatch.delenv("HWFIRST_CACHE_URL", raising=False)
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    res = run_workers(
+        tiny_cfg(), 2, storage=pg_url, study_name=name, out_dir=tmp_path,
+        hardware=cache_hw, progress=False, reports=False,
+    )  # fmt: skip
+    assert res.died == 0 and res.run.total == 8
+    study = _load(pg_url, name)
+    counts = done_points(study)
+    assert set(counts) == all_points(tiny_cfg()) and set(counts.values()) == {1}
+    assert {t.user_attrs["shared_cache"] for t in study.trials if "pid" in t.user_attrs} == {1.0}
+    assert len({t.user_attrs["pid"] for t in study.trials if "pid" in t.user_attrs}) == 2
+
+
+def test_killed_worker_heartbeat_then_resume(pg_url, tmp_path, monkeypatch):
+    """SIGKILL mid-trial: its heartbeat stops, the trial is failed once stale and redone."""
+    from optuna.trial import TrialState
+
+    from search.storage import heartbeat
+    from search.strategies import ERROR_ATTR, POINT_ATTR
+    from search.workers import run_workers
+
+    monkeypatch.setenv("HWFIRST_HEARTBEAT", "1")  # grace 3 s
+    monkeypatch.setenv("FAKE_HW_SLEEP", "0.6")
+    monkeypatch.setenv("FAKE_HW_DIR", str(tmp_path))
+    name = f"pg-{uuid.uuid4().hex[:8]}"
+    cfg = tiny_cfg()
+    out: dict = {}
+
+    def launch():
+        out["res"] = run_workers(
+            cfg, 2, storage=pg_url, study_name=name, out_dir=tmp_path,
+            hardware=fake_hw, progress=False, reports=False,
+        )  # fmt: skip
+
+    th = threading.Thread(target=launch)
+    th.start()
+    deadline = time.monotonic() + 120
+    while True:  # both workers inside a trial
+        assert time.monotonic() < deadline, "the two workers did not both start trials"
+        time.sleep(0.05)
+        with contextlib.suppress(KeyError):
+            if len(_load(pg_url, name).get_trials(states=(TrialState.RUNNING,))) == 2:
+                break
+    newest = max(tmp_path.glob("[0-9]*-*"), key=lambda m: int(m.name.split("-")[1]))
+    os.kill(int(newest.name.split("-")[0]), signal.SIGKILL)
+    th.join(timeout=180)
+    assert not th.is_alive() and out["res"].died == 1
+    before = {
+        t.number: t.value for t in _load(pg_url, name).get_trials(states=(TrialState.COMPLETE,))
+    }
+
+    time.sleep(heartbeat()[1] + 1)  # the dead trial's heartbeat is now stale
+    monkeypatch.setenv("FAKE_HW_SLEEP", "0")
+    res = run_workers(
+        cfg, 1, storage=pg_url, study_name=name, out_dir=tmp_path,
+        hardware=fake_hw, progress=False, reports=False,
+    )  # fmt: skip
+    study = _load(pg_url, name)
+    failed = [t for t in study.trials if t.state == TrialState.FAIL]
+    assert len(failed) == 1 and ERROR_ATTR not in failed[0].user_attrs
+    after = {t.number: t.value for t in study.get_trials(states=(TrialState.COMPLETE,))}
+    assert all(after[n] == v for n, v in before.items()), "a completed trial was lost"
+    counts = done_points(study)
+    assert set(counts) == all_points(cfg) and set(counts.values()) == {1}
+    assert failed[0].user_attrs[POINT_ATTR] in counts
+    assert res.run.total == 8
