@@ -89,7 +89,7 @@ def _summary(study, cfg, reports, console) -> None:
     for t in best[:10]:
         vals = [f"{v:.4g}" for v in t.values]
         ms = [t.user_attrs.get(m) for m in metrics if m not in names]
-        design = ", ".join(f"{k}={v}" for k, v in t.params.items()) or "(fixed)"
+        design = "\n".join(f"{k}={v}" for k, v in t.params.items()) or "(fixed)"
         table.add_row(str(t.number), *vals, *("-" if v is None else f"{v:.4g}" for v in ms), design)
     if not best:
         table.add_row("-", *["-"] * (len(table.columns) - 1))
