@@ -30,27 +30,23 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from amaranth.hdl import ClockSignal, Instance, Module, Mux, ResetSignal, Signal, Value, signed
+from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Signal, Value, signed
 from amaranth.hdl import unsigned as hunsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
 from qspec.fixed import FixedFormat
-from qspec.leaky import LeakyReLUSpec
 from qspec.network import (
     LayerSpec,
     LinearSpec,
     QuantisedNetwork,
-    ReLUSpec,
-    RequantiseSpec,
     layer_to_dict,
 )
 
-from .arith import fixed as hwfixed
 from .layers.checked import CheckedComponent
-from .layers.leaky import MAX_STAGES, leaky_relu
-
-IMPLS = ("adder_tree", "mul")
+from .layers.elementwise import elementwise, fmt_bounds
+from .layers.leaky import MAX_STAGES
+from .layers.linear import IMPLS, LinearLayer
 
 LayerFactory = Callable[..., wiring.Component]
 
@@ -72,17 +68,6 @@ def group_layers(net: QuantisedNetwork) -> list[tuple[LayerSpec, ...]]:
 def group_name(group: Sequence[LayerSpec]) -> str:
     """The Linear layer's spec name, or ``pre`` for a leading element-wise group."""
     return group[0].name if isinstance(group[0], LinearSpec) else "pre"
-
-
-def elementwise(m: Module, spec: LayerSpec, x: Value, name: str) -> Value:
-    """One element-wise layer (ReLU, LeakyReLU, requantise) on a single code."""
-    if isinstance(spec, ReLUSpec):
-        return Mux(x[-1], 0, x) if spec.fmt.signed else x
-    if isinstance(spec, LeakyReLUSpec):
-        return leaky_relu(m, spec, x, name=name)
-    if isinstance(spec, RequantiseSpec):
-        return hwfixed.requantise(x, spec.in_fmt, spec.out_fmt, spec.rounding, spec.overflow)
-    raise TypeError(f"not an element-wise layer: {type(spec).__name__}")
 
 
 class ElementwiseLayer(wiring.Component):
@@ -108,15 +93,15 @@ class ElementwiseLayer(wiring.Component):
         m = Module()
         for k in range(self.features):
             v: Value = self.x[k]
+            bounds = fmt_bounds(self.layers[0].in_fmt)
             for s, spec in enumerate(self.layers):
-                v = elementwise(m, spec, v, f"f{k}_l{s}")
+                v, bounds = elementwise(m, spec, v, bounds, f"f{k}_l{s}")
             m.d.comb += self.y[k].eq(v)
         return m
 
 
 def default_layer_factory() -> LayerFactory:
-    from .layers.linear import LinearLayer  # imported late: tests may substitute a builder
-
+    """The ``LinearLayer`` builder (a function, so tests can substitute a broken one)."""
     return LinearLayer
 
 

@@ -24,7 +24,6 @@ from tests import sim as simlib
 from tests.test_network_sim import (
     SPECS,
     ProtocolBug,
-    _stand_in,  # noqa: F401  (autouse fixture: stand-in LinearLayer until it lands)
     load_net,
     random_codes,
     wrong_weight_factory,

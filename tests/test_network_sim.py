@@ -7,87 +7,21 @@ fail on a broken design (a wrong weight code, a stream protocol bug).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import random
 from pathlib import Path
 
 import numpy as np
 import pytest
-from amaranth.hdl import Const, Module, Signal, signed
-from amaranth.lib import data, wiring
-from amaranth.lib.wiring import In, Out
+from amaranth.hdl import Module, Signal
 from amaranth.sim import Simulator
 
 import hdl.network
-from hdl.arith import fixed as hwfixed
-from hdl.network import ElementwiseLayer, NetworkTop, elementwise, fmt_shape, group_layers
+from hdl.network import ElementwiseLayer, NetworkTop, group_layers
 from qspec.fixed import FixedFormat
 from qspec.integer_forward import integer_forward
-from qspec.network import LinearSpec, QuantisedNetwork, ReLUSpec, RequantiseSpec, layer_to_dict
+from qspec.network import LinearSpec, QuantisedNetwork, ReLUSpec, RequantiseSpec
 from tests.test_qspec_network import random_network
-
-# --- throw-away stand-in until hdl.layers.linear lands (never used once it exists) ---
-try:
-    from hdl.layers.linear import LinearLayer  # noqa: F401
-
-    STAND_IN = False
-except ImportError:
-    STAND_IN = True
-
-
-class StandInLinear(wiring.Component):
-    """Plain ``*`` and ``stages`` registers at the output; the LinearLayer interface."""
-
-    def __init__(self, layers, *, impl="adder_tree", stages=0):
-        self.layers, self.impl, self.stages = tuple(layers), impl, stages
-        lin = self.layers[0]
-        members = {
-            "x": In(data.ArrayLayout(fmt_shape(lin.in_fmt), lin.in_features)),
-            "y": Out(data.ArrayLayout(fmt_shape(self.layers[-1].out_fmt), lin.out_features)),
-        }
-        if stages:
-            members["en"] = In(1)
-        super().__init__(members)
-
-    @property
-    def latency(self):
-        return self.stages
-
-    def module_name(self):
-        t = json.dumps([layer_to_dict(s) for s in self.layers], sort_keys=True)
-        digest = hashlib.sha256(t.encode()).hexdigest()[:8]
-        return f"standin_{self.layers[0].name}_{self.impl}_p{self.stages}_{digest}"
-
-    def elaborate(self, platform):
-        m = Module()
-        lin = self.layers[0]
-        res = Signal.like(self.y)
-        for k, (row, b) in enumerate(zip(lin.weight, lin.bias, strict=True)):
-            acc = Const(b << lin.bias_shift, signed(lin.acc_fmt.width))
-            for j, w in enumerate(row):
-                acc = acc + self.x[j] * Const(w, signed(lin.weight_fmt.width))
-            a = Signal(signed(lin.acc_fmt.width), name=f"acc{k}")
-            m.d.comb += a.eq(acc)
-            v = hwfixed.requantise(a, lin.acc_fmt, lin.out_fmt, lin.rounding, lin.overflow)
-            for s, spec in enumerate(self.layers[1:]):
-                v = elementwise(m, spec, v, f"o{k}_{s}")
-            m.d.comb += res[k].eq(v)
-        cur = res
-        for s in range(self.stages):
-            r = Signal.like(self.y, name=f"stage{s}")
-            with m.If(self.en):
-                m.d.sync += r.eq(cur)
-            cur = r
-        m.d.comb += self.y.eq(cur)
-        return m
-
-
-@pytest.fixture(autouse=True)
-def _stand_in(monkeypatch):
-    if STAND_IN:
-        monkeypatch.setattr(hdl.network, "default_layer_factory", lambda: StandInLinear)
-
 
 SPECS = Path(__file__).resolve().parent.parent / "verilog_out" / "specs"
 
