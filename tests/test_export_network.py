@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +29,7 @@ CONTRACT = [
     "rst",
 ]
 TOY = SPECS / "jsc-toy_relu_8b.json"
+ROOT = SPECS.parent.parent
 
 
 def header(verilog: str, name: str) -> list[str]:
@@ -167,3 +170,13 @@ def test_cli_inputs_of_the_wrong_network(tmp_path: Path, capsys) -> None:
     assert main(["export", "network", str(TOY), "--inputs", str(bad), "--out", str(out)]) == 2
     assert "codes[3] must be 16 ints" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_export_path_is_torch_free() -> None:
+    """``nox -s export`` installs no torch: hdl.canonical and the CLI must not need it."""
+    code = (
+        "import sys, hdl.canonical, hdl.cli; "
+        "bad = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'models', 'search'}); "
+        "assert not bad, bad"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)

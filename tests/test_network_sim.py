@@ -81,6 +81,8 @@ def run_stream(dut: NetworkTop, beats, rng: random.Random, p_valid=0.7, p_ready=
                 in_cycles.append(cycle)
             await ctx.tick()
             cycle += 1
+            if violations:  # one is enough to fail; a broken design may never finish
+                return
             if len(received) >= len(beats):
                 idle += 1
                 if idle > drain + dut.latency:
@@ -118,7 +120,7 @@ def check_full_rate(dut: NetworkTop, beats) -> None:
 # --- random networks ---------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(12))
 def test_random_network_under_stalls(seed: int) -> None:
     net = random_network(seed)
     groups = len(group_layers(net))
