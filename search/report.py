@@ -108,7 +108,12 @@ def _metric_study(study: optuna.Study, cfg: SearchConfig) -> tuple[optuna.Study,
     scored = cfg.scored
     axes = [m.name for m in scored[:2]] if len(scored) >= 2 else [scored[0].name, "score"]
     dirs = {m.name: m.direction for m in scored} | {"score": "maximize"}
-    mem = optuna.create_study(directions=[dirs[a] for a in axes])
+    level = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line
+    try:
+        mem = optuna.create_study(directions=[dirs[a] for a in axes])
+    finally:
+        optuna.logging.set_verbosity(level)
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
         vals = [t.value if a == "score" else t.user_attrs.get(a) for a in axes]
         if any(v is None for v in vals):
