@@ -6,7 +6,8 @@
   mode), feasible trials only: parameters, the full design config, every metric,
   and where its spec JSON and Verilog were written (``best/trial_N/``).
 * ``pareto.png`` -- Optuna's Pareto-front plot: of the study's objectives, or in
-  weighted mode of the first two scored metrics (score if only one).
+  weighted mode of the first scored metric against the first scored hardware
+  metric (else the second scored metric, else the score).
 * ``history.png`` -- Optuna's optimisation history (first objective).
 
 Everything is written atomically; ``python -m search report`` rebuilds it from
@@ -26,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from qspec.files import atomic_write
 
-from .config import SearchConfig
+from .config import METRICS, SearchConfig
 from .hardware import HardwareError, HardwareParams, export_verilog
 from .scoring import Objective
 from .space import SearchSpace
@@ -106,7 +107,9 @@ def _metric_study(study: optuna.Study, cfg: SearchConfig) -> tuple[optuna.Study,
     import optuna
 
     scored = cfg.scored
-    axes = [m.name for m in scored[:2]] if len(scored) >= 2 else [scored[0].name, "score"]
+    hw = [m.name for m in scored[1:] if METRICS[m.name].hardware]  # cost in hardware if scored
+    rest = [m.name for m in scored[1:]]
+    axes = [scored[0].name, (hw or rest or ["score"])[0]]
     dirs = {m.name: m.direction for m in scored} | {"score": "maximize"}
     level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line
@@ -140,7 +143,8 @@ def plot_pareto(study: optuna.Study, cfg: SearchConfig, path: Path) -> None:
     else:
         mem, axes = _metric_study(study, cfg)
         ax = plot_pareto_front(mem, target_names=axes)
-    ax.set_title(f"{study.study_name}: Pareto front")
+        names = axes
+    ax.set_title(f"{study.study_name}: Pareto front of {' vs '.join(names[:3])}")
     _save(ax, path)
 
 
