@@ -181,6 +181,19 @@ def _export(
     return entry
 
 
+def _previous_exports(path: Path, numbers: set[int]) -> dict[int, dict[str, Any]]:
+    try:
+        entries = json.loads(path.read_text())["best"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+    keep = ("spec", "verilog", "verilog_error")
+    return {
+        e["trial"]: {k: e[k] for k in keep if k in e}
+        for e in entries
+        if e.get("trial") in numbers and Path(e.get("spec") or "").is_file()
+    }
+
+
 def best_json(
     study: optuna.Study,
     cfg: SearchConfig,
@@ -234,9 +247,10 @@ def write_reports(
     paths = {k: out / k for k in ("trials.csv", "best.json", "pareto.png", "history.png")}
     atomic_write(paths["trials.csv"], trials_csv(study, cfg))
     best = best_trials(study)
-    exports = {}
     if export and context is not None:
         exports = {t.number: _export(t, cfg, context, out) for t in best}
+    else:  # keep what an earlier report exported for the same trials
+        exports = _previous_exports(paths["best.json"], {t.number for t in best})
     atomic_write(paths["best.json"], best_json(study, cfg, best, exports, storage))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -115,6 +115,9 @@ def test_report_command_rebuilds_from_storage(weighted, tmp_path, capsys):
             str(tmp), "OUT"
         )
     assert "best of study e2e" in capsys.readouterr().out
+    before = (tmp_path / "e2e" / "best.json").read_text()
+    assert main(["report", str(db), "--study", "e2e", "--out", str(tmp_path), "--no-export"]) == 0
+    assert (tmp_path / "e2e" / "best.json").read_text() == before  # earlier export kept
     assert main(["report", str(db), "--study", "nope", "--out", str(tmp_path)]) == 2
     assert capsys.readouterr().err == (
         f"python -m search: error: --study 'nope' is not in {db}; allowed: e2e\n"
