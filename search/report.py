@@ -3,7 +3,8 @@
 * ``trials.csv`` -- one row per trial: number, state, every parameter, every raw
   metric, the score (or objective values), constraint violation, error.
 * ``best.json`` -- the best trial (weighted mode) or the Pareto front (pareto
-  mode), feasible trials only: parameters, the full design config, every metric,
+  mode), feasible trials only: parameters, the full design config, the formats
+  calibration chose, every metric,
   and where its spec JSON and Verilog were written (``best/trial_N/``).
 * ``pareto.png`` -- Optuna's Pareto-front plot: of the study's objectives, or in
   weighted mode of the first scored metric against the first scored hardware
@@ -32,7 +33,7 @@ from .hardware import HardwareError, HardwareParams, export_verilog
 from .scoring import Objective
 from .space import SearchSpace
 from .strategies import DUPLICATE_ATTR, ERROR_ATTR, SKIPPED_ATTR
-from .trial import CONFIG_ATTR, ModelContext, metric_names
+from .trial import CONFIG_ATTR, FORMATS_ATTR, ModelContext, metric_names
 
 if TYPE_CHECKING:
     import optuna
@@ -211,6 +212,7 @@ def best_json(
                 "values": dict(zip(objective.names, t.values, strict=True)),
                 "params": t.params,
                 "config": attrs.get(CONFIG_ATTR),
+                "formats": attrs.get(FORMATS_ATTR),
                 "metrics": {m: attrs[m] for m in metric_names(attrs)},
                 "constraints": t.constraints,
                 **exports.get(t.number, {}),

@@ -30,9 +30,12 @@ if TYPE_CHECKING:
     from models.qconfig import QuantConfig
 
 CONFIG_ATTR = "config"
+FORMATS_ATTR = "formats"  # what calibration chose: [width, frac_width] per layer and tensor
 SCORE_ATTR = "score"
 # user attributes that are not raw metrics
-RESERVED_ATTRS = (CONFIG_ATTR, POINT_ATTR, ERROR_ATTR, DUPLICATE_ATTR, SKIPPED_ATTR, SCORE_ATTR)
+RESERVED_ATTRS = (
+    CONFIG_ATTR, FORMATS_ATTR, POINT_ATTR, ERROR_ATTR, DUPLICATE_ATTR, SKIPPED_ATTR, SCORE_ATTR
+)  # fmt: skip
 
 
 class TrialFailed(Exception):
@@ -172,7 +175,9 @@ class TrialObjective:
         design = self.space.design(point)
         trial.set_user_attr(CONFIG_ATTR, design.to_dict())
         try:
-            _, metrics = self.evaluator.measure(design)
+            net, metrics = self.evaluator.measure(design)
+            if net is not None:
+                trial.set_user_attr(FORMATS_ATTR, formats(net))
             for k, v in metrics.items():
                 trial.set_user_attr(k, v)
             for k, v in constraints(metrics, self.cfg.metrics).items():
@@ -186,6 +191,16 @@ class TrialObjective:
             trial.set_user_attr(SCORE_ATTR, values[0])
             return values[0]
         return values
+
+
+def formats(net: QuantisedNetwork) -> dict[str, dict[str, list[int]]]:
+    """``{"fc1": {"in": [8, 5], "weight": [4, 3], ...}}``: the resolved fixed-point formats."""
+    out = {}
+    for ly in net.linear_layers:
+        fmts = {"in": ly.in_fmt, "weight": ly.weight_fmt, "bias": ly.bias_fmt}
+        fmts |= {"acc": ly.acc_fmt, "out": ly.out_fmt}
+        out[ly.name] = {k: [f.width, f.frac_width] for k, f in fmts.items()}
+    return out
 
 
 def metric_names(attrs: dict[str, Any]) -> list[str]:

@@ -103,6 +103,8 @@ def test_scores_follow_the_formula_and_best_is_feasible(weighted):
     assert "module" in Path(entry["verilog"]).read_text()
     spec = json.loads(Path(entry["spec"]).read_text())
     assert spec["layers"][0]["weight_fmt"]["width"] == entry["params"]["fc1.weight_width"]
+    fmt = spec["layers"][0]["weight_fmt"]
+    assert entry["formats"]["fc1"]["weight"] == [fmt["width"], fmt["frac_width"]]
 
 
 def test_report_command_rebuilds_from_storage(weighted, tmp_path, capsys):
