@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +183,8 @@ class SearchConfig:
     @property
     def fingerprint(self) -> str:
         """What a resumed study must share: model, space, metrics, score and hardware."""
-        parts = [self.model, self.space, self.hardware, self.metrics, self.score.mode]
+        hardware = replace(self.hardware, timeout=0.0)  # a longer timeout changes no result
+        parts = [self.model, self.space, hardware, self.metrics, self.score.mode]
         parts.append(sorted(self.score.reference.layers.items()))
         parts.append(self.score.reference.default)
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]

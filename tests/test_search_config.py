@@ -177,3 +177,14 @@ def test_cli_errors(argv, message, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert main(argv) == 2
     assert capsys.readouterr().err == message + "\n"
+
+
+def test_fingerprint_ignores_only_what_changes_no_result():
+    base = loads_config(BASE)
+    assert loads_config(BASE + "[strategy]\nname = 'random'\n").fingerprint == base.fingerprint
+    assert (
+        loads_config(BASE.replace("enabled = false", "enabled = false\ntimeout = 5")).fingerprint
+        == base.fingerprint
+    )  # noqa: E501
+    for changed in (BASE.replace("[4, 8]", "[4, 6]"), BASE + "[score]\nmode = 'pareto'\n"):
+        assert loads_config(changed).fingerprint != base.fingerprint
