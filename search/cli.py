@@ -62,6 +62,14 @@ def _parser() -> OneLineParser:
     r.add_argument("--study", help="study name (default: storage.study, else the file stem)")
     r.add_argument("--out", default="results", help="reports go to OUT/<study>/")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
+    c = sub.add_parser("compare", help="strategies x seeds on one space, vs brute force")
+    c.add_argument("config", help="search/configs/<name>.toml")
+    c.add_argument("--strategies", default="brute_force,tpe,random", help="comma-separated")
+    c.add_argument("--seeds", type=_positive_int("--seeds"), default=5, help="runs per strategy")
+    c.add_argument("--trials", type=_positive_int("--trials"), help="per run (default: space)")
+    c.add_argument("--storage", help="default: OUT/<study>-compare/study.db")
+    c.add_argument("--out", default="results", help="results go to OUT/<study>-compare/")
+    c.add_argument("--no-progress", action="store_true", help="no progress bars")
     g = sub.add_parser("report", help="rewrite the reports of a stored study")
     g.add_argument("storage", help="sqlite:///FILE, postgresql://... or a .db file path")
     g.add_argument("--study", required=True, help="the study name")
@@ -166,6 +174,28 @@ def _report(args) -> int:
     return 0
 
 
+def _compare(args) -> int:
+    from rich.console import Console
+
+    from .compare import compare, parse_strategies
+
+    try:
+        strategies = parse_strategies(args.strategies)
+    except ValueError as e:
+        raise CliError(f"{PROG}: error: {e}") from None
+    cfg = load_config(args.config)
+    check_writable_dir("--out", args.out)
+    res = compare(
+        cfg, strategies, args.seeds, n_trials=args.trials, storage=args.storage,
+        out_dir=args.out, progress=not args.no_progress,
+    )  # fmt: skip
+    console = Console()
+    console.print(res.files["markdown"].read_text())
+    console.print(f"results: {res.out_dir}/ (compare.md, summary.json, curves.csv, "
+                  f"trials_to_optimum.csv, best_so_far.png); storage {res.storage}")  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
@@ -173,6 +203,8 @@ def main(argv: list[str] | None = None) -> int:
             from .study import run_from_args
 
             return run_from_args(args)
+        if args.command == "compare":
+            return _compare(args)
         return _run(args) if args.command == "run" else _report(args)
 
     try:
