@@ -38,6 +38,7 @@ OUT = Path(__file__).parent / "results" / "linear.json"
 TARGETS = ("ecp5", "ice40")
 DESIGNS = ("adder_tree", "da4ml", "mul")
 VECTORS = 300
+RUN_ID = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # ratios pair entries of one run
 
 
 def build(layer, design: str) -> tuple[str, str, float]:
@@ -61,9 +62,33 @@ def check_da4ml(layer, seed: int = 0) -> int:
         return check_on_vectors(layer, ref, x, Path(tmp))
 
 
+def hdl_version() -> str:
+    """The commit the generators come from (``+dirty`` when hdl/ has local changes)."""
+    import subprocess
+
+    root = Path(__file__).resolve().parent.parent
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "hdl"], cwd=root)
+        return head + ("+dirty" if dirty.returncode else "")
+    except OSError:
+        return "unknown"
+
+
+HDL_VERSION = hdl_version()
+
+
 def run_one(layer, design: str, target: str, timeout: float) -> dict:
     verilog, top, gen_s = build(layer, design)
-    entry = {"module": top, "generate_s": round(gen_s, 3), "verilog_bytes": len(verilog)}
+    entry = {
+        "module": top,
+        "generate_s": round(gen_s, 3),
+        "verilog_bytes": len(verilog),
+        "hdl": HDL_VERSION,
+        "run": RUN_ID,
+    }
     t0 = time.perf_counter()
     try:
         r = synthesise(verilog, top, target, dsp=False, cache=False, timeout=timeout)
@@ -89,9 +114,14 @@ def ratios(cases: dict) -> dict:
     out = {}
     for other in ("mul", "da4ml"):
         a, b = cases.get("adder_tree", {}), cases.get(other, {})
-        if a.get("status") == "ok" and b.get("status") == "ok":
+        if a.get("status") != "ok" or a.get("run") != b.get("run"):
+            continue  # only entries of one run are compared
+        if b.get("status") == "ok":
             out[f"lut_eq_vs_{other}"] = round(a["lut_eq"] / b["lut_eq"], 3)
             out[f"time_vs_{other}"] = round(a["yosys_s"] / b["yosys_s"], 3)
+        elif b.get("status") == "timeout":  # the other did not finish: an upper bound
+            limit = float(b["yosys_s"].lstrip("> "))
+            out[f"time_vs_{other}_below"] = round(a["yosys_s"] / limit, 3)
     return out
 
 
@@ -107,6 +137,7 @@ def summarise(results: dict) -> dict:
                 if (c := entry.get(target))
                 and c.get("adder_tree", {}).get("status") == "ok"
                 and c.get(other, {}).get("status") == "ok"
+                and c["adder_tree"].get("run") == c[other].get("run")
             ]
             if not pairs:
                 continue
@@ -132,6 +163,7 @@ def main(argv=None) -> int:
     p.add_argument("--designs", default=",".join(DESIGNS))
     p.add_argument("--timeout", type=float, default=900.0)
     p.add_argument("--resume", action="store_true", help="keep finished entries of the JSON")
+    p.add_argument("--redo", default="", help="designs to re-run even with --resume")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     data = json.loads(args.out.read_text()) if args.resume and args.out.exists() else {}
@@ -169,7 +201,8 @@ def main(argv=None) -> int:
     jobs.sort(key=lambda j: (j[3] == "mul", j[3] == "mul" and j[1].in_features >= 32))
     for key, layer, target, design in jobs:
         cases = results[key].setdefault(target, {})
-        if args.resume and cases.get(design, {}).get("status") in ("ok", "timeout"):
+        done = cases.get(design, {}).get("status") in ("ok", "timeout")
+        if args.resume and done and design not in args.redo.split(","):
             continue
         cases[design] = run_one(layer, design, target, args.timeout)
         results[key].setdefault("ratios", {})[target] = ratios(cases)
