@@ -185,6 +185,6 @@ def test_fingerprint_ignores_only_what_changes_no_result():
     assert (
         loads_config(BASE.replace("enabled = false", "enabled = false\ntimeout = 5")).fingerprint
         == base.fingerprint
-    )  # noqa: E501
+    )
     for changed in (BASE.replace("[4, 8]", "[4, 6]"), BASE + "[score]\nmode = 'pareto'\n"):
         assert loads_config(changed).fingerprint != base.fingerprint
