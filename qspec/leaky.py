@@ -158,9 +158,9 @@ class LeakyReLUSpec:
         if impl == "shift":
             if slope_width is not None or slope_frac_width is not None:
                 raise ValueError("slope_width/slope_frac_width are only valid with impl='mult'")
-            check_int("width", width, MIN_WIDTH, MAX_LEAKY_WIDTH)
-            spec = cls.shift_variant(width, frac_width, nearest_shift(slope, width), **common)
-            return replace(spec, slope_requested=float(_real("slope", slope)))
+            n = nearest_shift(slope, check_int("width", width))  # shift_variant checks the range
+            spec = cls.shift_variant(width, frac_width, n, **common)
+            return replace(spec, slope_requested=float(slope))
         if impl != "mult":
             raise ValueError(f"impl must be one of {'|'.join(IMPLS)}, got {impl!r}")
         return cls.mult_variant(

@@ -8,6 +8,7 @@ clipping or arithmetic modulo 2**width.
 from __future__ import annotations
 
 import math
+import re
 from fractions import Fraction
 
 
@@ -58,3 +59,11 @@ def model_sum_range(in_rng, w_rng, b_rng, shift: int, terms: int) -> tuple[int, 
 def fits(lo: int, hi: int, width: int, signed: bool) -> bool:
     rlo, rhi = fmt_range(width, signed)
     return rlo <= lo and hi <= rhi
+
+
+def safe_id(value) -> str | None:
+    """A pytest id without backslashes or brackets (mutmut selects tests by node id)."""
+    if isinstance(value, str | bytes):
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+        return re.sub(r"[^A-Za-z0-9_.,=<>' -]+", "_", text)[:60]
+    return None

@@ -19,7 +19,7 @@ from qspec.fixed import (
     requantise,
     shift_right,
 )
-from tests.fraction_model import fits, model_quantise, model_requantise
+from tests.fraction_model import fits, model_quantise, model_requantise, safe_id
 
 formats = st.builds(
     FixedFormat,
@@ -113,6 +113,7 @@ def test_format_properties_and_dequantise():
         ({"width": 8, "frac_width": 1.5}, "frac_width must be an integer"),
         ({"width": True, "frac_width": 0}, "width must be an integer"),
     ],
+    ids=safe_id,
 )
 def test_bad_formats(kwargs, message):
     with pytest.raises(ValueError, match=message.replace("[", r"\[").replace("]", r"\]")):

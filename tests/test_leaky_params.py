@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from hdl.layers.leaky import LeakyReLU, LeakyReLUStream
 from qspec.fixed import FixedFormat, Overflow, Rounding
 from qspec.leaky import LeakyReLUSpec, finest_slope_frac_width, nearest_shift
-from tests.fraction_model import model_quantise
+from tests.fraction_model import model_quantise, safe_id
 
 S, M = LeakyReLUSpec.shift_variant, LeakyReLUSpec.mult_variant
 F8 = FixedFormat(8, 4)
@@ -62,6 +62,7 @@ F8 = FixedFormat(8, 4)
         (lambda: dataclasses.replace(S(8, 4, 1), shift=9), r"shift must be in \[0, 8\], got 9"),
         (lambda: dataclasses.replace(S(8, 4, 1), overflow="clip"), r"overflow must be one of"),
     ],
+    ids=safe_id,
 )
 def test_bad_parameters(make, message):
     with pytest.raises(ValueError, match=message):
@@ -148,3 +149,34 @@ def test_from_slope_applies_both_rules():
     assert mult == M(8, 4, 0.3, slope_width=6, slope_frac_width=6, out_width=10)
     assert mult.slope_code == 19  # 0.3 * 64 = 19.2
     assert LeakyReLUSpec.from_slope(8, 4, 0.3) == M(8, 4, 0.3)
+    kw = dict(rounding="nearest", overflow="wrap", out_width=6, out_frac_width=2)
+    assert LeakyReLUSpec.from_slope(8, 4, 0.36, "shift", **kw) == S(8, 4, 2, **kw)
+    assert LeakyReLUSpec.from_slope(8, 4, 0.3, "mult", **kw) == M(8, 4, 0.3, **kw)
+    assert LeakyReLUSpec.from_slope(8, 4, 0.3, slope_frac_width=4).slope_code == 5
+    with pytest.raises(ValueError, match=r"^width must be an integer in \[-inf, inf\], got '8'$"):
+        LeakyReLUSpec.from_slope("8", 4, 0.3, "shift")
+    with pytest.raises(ValueError, match=r"^width must be in \[2, 32\], got 40$"):
+        LeakyReLUSpec.from_slope(40, 4, 0.3, "shift")
+    with pytest.raises(ValueError, match=r"^slope must be a real number, got '0.3'$"):
+        LeakyReLUSpec.from_slope(8, 4, "0.3", "shift")
+    message = r"^slope_width/slope_frac_width are only valid with impl='mult'$"
+    with pytest.raises(ValueError, match=message):
+        LeakyReLUSpec.from_slope(8, 4, 0.3, "shift", slope_frac_width=4)
+
+
+def test_slope_rule_edges_and_errors():
+    assert finest_slope_frac_width(Fraction(255, 512), 8) == 7  # 127.5 rounds half up to 128
+    assert finest_slope_frac_width(2**128, 2) == -128  # the coarsest allowed format
+    assert finest_slope_frac_width(-(2**128), 2) == -127  # -2 fits a 2-bit code
+    with pytest.raises(ValueError, match="slope must fit a 2-bit code with at least -128"):
+        finest_slope_frac_width(2**129, 2)
+    with pytest.raises(ValueError, match=r"^slope must be a real number, got '0.3'$"):
+        finest_slope_frac_width("0.3", 8)
+    with pytest.raises(ValueError, match=r"^slope_width must be in \[2, 32\], got 1$"):
+        finest_slope_frac_width(0.3, 1)
+    with pytest.raises(ValueError, match=r"^slope_width must be in \[2, 32\], got 33$"):
+        finest_slope_frac_width(0.3, 33)
+    with pytest.raises(ValueError, match=r"^slope must be a finite real number, got inf$"):
+        nearest_shift(float("inf"), 8)
+    with pytest.raises(ValueError, match=r"^max_shift must be in \[0, inf\], got -1$"):
+        nearest_shift(0.5, -1)

@@ -18,7 +18,7 @@ from qspec.network import (
     RequantiseSpec,
     min_accumulator_format,
 )
-from tests.fraction_model import model_leaky, model_quantise
+from tests.fraction_model import model_leaky, model_quantise, safe_id
 
 
 def _rand_linear(rng: random.Random, name: str, n_in: int, n_out: int, in_fmt, out_w, rounding):
@@ -163,6 +163,7 @@ def test_linear_hand_computed():
         (dict(rounding="even"), "rounding must be one of floor\\|nearest"),
         (dict(weight=[[1], [1, 2]]), "rectangular"),
     ],
+    ids=safe_id,
 )
 def test_linear_validation(kw, match):
     with pytest.raises(ValueError, match=match):

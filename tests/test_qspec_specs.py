@@ -23,7 +23,7 @@ from qspec.network import (
     layer_from_dict,
     min_accumulator_format,
 )
-from tests.fraction_model import model_leaky
+from tests.fraction_model import model_leaky, safe_id
 
 F8 = FixedFormat(8, 4)
 S, M = LeakyReLUSpec.shift_variant, LeakyReLUSpec.mult_variant
@@ -105,6 +105,7 @@ def test_every_spec_normalises_string_modes(make):
             r"layers\[1\].in_features must be 1 \(the previous linear layer's out_features\)",
         ),
     ],
+    ids=safe_id,
 )
 def test_constructors_and_replace_validate(make, message):
     with pytest.raises(ValueError, match=message):
@@ -192,7 +193,7 @@ BAD = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize("path, value, message", BAD, ids=[m for _, _, m in BAD])
+@pytest.mark.parametrize("path, value, message", BAD, ids=[f"bad{i}" for i in range(len(BAD))])
 def test_from_dict_names_the_key_path(path, value, message):
     d = _mutated(path, value)
     with pytest.raises(ValueError, match=message) as info:
@@ -211,6 +212,7 @@ def test_from_dict_names_the_key_path(path, value, message):
         ("[1, 2]", "spec must be a JSON object, got a list"),
         ("null", "spec must be a JSON object, got null"),
     ],
+    ids=safe_id,
 )
 def test_from_json_invalid_text_is_one_line_value_error(text, message):
     with pytest.raises(ValueError, match=message) as info:
