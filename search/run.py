@@ -159,6 +159,7 @@ def run_study(
     budget = st.n_trials if st.n_trials is not None else (space.size if info.exhaustive else None)
     if budget is None and st.timeout is None:
         raise ValueError(f"strategy.n_trials (or --trials, or a timeout) is needed for {st.name}")
+    level = optuna.logging.get_verbosity()  # restored at the end: callers keep their logging
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -227,6 +228,7 @@ def run_study(
     finally:
         bar.close()
         lease.release()
+        optuna.logging.set_verbosity(level)
     total = evaluated(study)
     out = Path(out_dir) / name
     rep = None
