@@ -53,6 +53,7 @@ def _add_export(sub) -> None:
     nw.add_argument("--impl", default="adder_tree", help="Linear layers: adder_tree|mul")
     nw.add_argument("--stages", default="0", help="registers per layer: K, or K1,K2,.. per layer")
     nw.add_argument("--layer", help="export only this Linear layer's module (per-layer synthesis)")
+    nw.add_argument("--argmax", action="store_true", help="class index above the logits")
     nw.add_argument("--inputs", type=Path, help="input codes (default: SPEC stem + .inputs.json)")
     nw.add_argument("--out", type=Path, default=Path("verilog_out"), help="output directory")
 
@@ -129,7 +130,9 @@ def _export_network(args) -> int:
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"--out must be a directory, but {str(args.out)!r} is a file")
     try:
-        mod = export_network(net, impl=args.impl, stages=stages, layer=args.layer)
+        mod = export_network(
+            net, impl=args.impl, stages=stages, layer=args.layer, argmax=args.argmax
+        )
     except ValueError as e:  # name the option: the API names its parameter
         msg = str(e).splitlines()[0]
         for param in ("layer", "stages", "impl"):
@@ -139,6 +142,8 @@ def _export_network(args) -> int:
     if args.layer is not None:
         if args.inputs is not None:
             raise CliError("--inputs is not used with --layer (vectors are for whole networks)")
+        if args.argmax:
+            raise CliError("--argmax is not used with --layer (it sits above the last layer)")
         check_writable_dir("--out", args.out)
         write_modules([mod], args.out)
         print(f"wrote {args.out / (mod.name + '.v')} (layer {args.layer})")

@@ -253,13 +253,15 @@ def export_layer(
     return ExportedModule(name, text, kind, params, ports, comp.latency)
 
 
-def network_module_name(net: QuantisedNetwork, impl: str, stages: tuple[int, ...]) -> str:
-    """``net_<spec name>_<spec sha256 prefix>_<impl>_p<stages>``: a valid Verilog identifier."""
+def network_module_name(
+    net: QuantisedNetwork, impl: str, stages: tuple[int, ...], argmax: bool = False
+) -> str:
+    """``net_<spec name>_<spec sha256 prefix>_<impl>_p<stages>[_am]``: a Verilog identifier."""
     base = re.sub(r"[^0-9A-Za-z]+", "_", net.name).strip("_") or "anon"
     text = json.dumps(net.to_dict(), sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(text.encode()).hexdigest()[:10]
     p = str(stages[0]) if len(set(stages)) == 1 else "_".join(map(str, stages))
-    return f"net_{base}_{digest}_{impl}_p{p}"
+    return f"net_{base}_{digest}_{impl}_p{p}" + ("_am" if argmax else "")
 
 
 def _export_one_layer(
@@ -282,6 +284,7 @@ def export_network(
     impl: str = "adder_tree",
     stages: int | Sequence[int] = 0,
     layer: str | None = None,
+    argmax: bool = False,
     layer_factory: Any = None,
 ) -> ExportedModule:
     """The streaming network top plus each distinct layer module, in one self-contained file.
@@ -293,14 +296,16 @@ def export_network(
     """
     if layer is not None:
         return _export_one_layer(net, impl, stages, layer, layer_factory)
-    top = NetworkTop(net, impl=impl, stages=stages, instances=True, layer_factory=layer_factory)
+    top = NetworkTop(
+        net, impl=impl, stages=stages, argmax=argmax, instances=True, layer_factory=layer_factory
+    )
     seen: dict[str, ExportedModule] = {}
     for group, comp, s in zip(top.groups, top.layers, top.stages, strict=True):
         mod = export_layer(comp, group, impl, s)
         if mod.name in seen:  # the same layer twice in one network: one module
             assert seen[mod.name].verilog == mod.verilog, f"{mod.name} names two different layers"
         seen[mod.name] = mod
-    name = network_module_name(net, impl, top.stages)
+    name = network_module_name(net, impl, top.stages, argmax)
     text = to_verilog(top, name) + "".join(
         "\n" + _TOP_ATTR.sub("", m.verilog) for m in seen.values()
     )
@@ -315,6 +320,7 @@ def export_network(
         "in_features": net.in_features,
         "num_classes": net.num_classes,
         "output_register": top.output_register,
+        "argmax": argmax,  # o__payload also holds the class index above the logits
         "layers": [_layer_summary(g, c) for g, c in zip(top.groups, top.layers, strict=True)],
     }
     return ExportedModule(
@@ -382,6 +388,7 @@ def network_vectors(net: QuantisedNetwork, mod: ExportedModule, inputs: dict) ->
         "input_fmt": _fmt_params(net.input_fmt),
         "output_fmt": _fmt_params(net.output_fmt),
         "latency": mod.latency,
+        "argmax": mod.params.get("argmax", False),
         "codes": inputs["codes"],
         "labels": inputs["labels"],
         "expected": [[int(c) for c in row] for row in expected],

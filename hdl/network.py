@@ -30,7 +30,17 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from amaranth.hdl import ClockSignal, Instance, Module, ResetSignal, Signal, Value, signed
+from amaranth.hdl import (
+    ClockSignal,
+    Const,
+    Instance,
+    Module,
+    Mux,
+    ResetSignal,
+    Signal,
+    Value,
+    signed,
+)
 from amaranth.hdl import unsigned as hunsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -100,6 +110,18 @@ class ElementwiseLayer(wiring.Component):
         return m
 
 
+def first_argmax(values: Sequence[Value]) -> Value:
+    """Index of the first maximum: a tree whose nodes keep the left (lower-index) side unless
+    the right one is strictly greater, so ties go to the lowest index (as ``np.argmax``)."""
+    bits = max(1, (len(values) - 1).bit_length())
+    nodes = [(v, Const(k, bits)) for k, v in enumerate(values)]
+    while len(nodes) > 1:
+        pairs = [(a, b) for a, b in zip(nodes[::2], nodes[1::2], strict=False)]
+        merged = [(Mux(b[0] > a[0], b[0], a[0]), Mux(b[0] > a[0], b[1], a[1])) for a, b in pairs]
+        nodes = merged + ([nodes[-1]] if len(nodes) % 2 else [])
+    return nodes[0][1]
+
+
 def default_layer_factory() -> LayerFactory:
     """The ``LinearLayer`` builder (a function, so tests can substitute a broken one)."""
     return LinearLayer
@@ -120,9 +142,11 @@ class NetworkTop(CheckedComponent):
     """The whole network as one stream: ports ``i`` and ``o`` (``amaranth.lib.stream``).
 
     ``i.payload``: ``in_features`` input codes; ``o.payload``: ``num_classes``
-    output codes (logits).  ``stages``: pipeline registers per layer group (an
-    int for every group, or one per group).  ``instances=True`` instantiates the
-    layer modules by name (for export) instead of adding them as submodules.
+    output codes (logits), with ``argmax`` a struct of ``logits`` and, above
+    them, ``cls`` (the index of the first maximum; combinational after the last
+    layer).  ``stages``: pipeline registers per layer group (an int for every
+    group, or one per group).  ``instances=True`` instantiates the layer modules
+    by name (for export) instead of adding them as submodules.
     """
 
     @classmethod
@@ -132,6 +156,7 @@ class NetworkTop(CheckedComponent):
         *,
         impl: str = "adder_tree",
         stages: int | Sequence[int] = 0,
+        argmax: bool = False,
         instances: bool = False,
         layer_factory: LayerFactory | None = None,
     ) -> None:
@@ -154,6 +179,7 @@ class NetworkTop(CheckedComponent):
         *,
         impl: str = "adder_tree",
         stages: int | Sequence[int] = 0,
+        argmax: bool = False,
         instances: bool = False,
         layer_factory: LayerFactory | None = None,
     ):
@@ -172,7 +198,11 @@ class NetworkTop(CheckedComponent):
         self.latency = layer_latency + self.output_register
         self.initiation_interval = 1
         in_layout = data.ArrayLayout(fmt_shape(net.input_fmt), net.in_features)
-        out_layout = data.ArrayLayout(fmt_shape(net.output_fmt), net.num_classes)
+        out_layout: Any = data.ArrayLayout(fmt_shape(net.output_fmt), net.num_classes)
+        self.argmax = argmax
+        if argmax:  # logits in the low bits, the class index above them
+            index = hunsigned(max(1, (net.num_classes - 1).bit_length()))
+            out_layout = data.StructLayout({"logits": out_layout, "cls": index})
         super().__init__(
             {"i": In(stream.Signature(in_layout)), "o": Out(stream.Signature(out_layout))}
         )
@@ -208,6 +238,11 @@ class NetworkTop(CheckedComponent):
                 conns["en"] = en
             self._attach(m, k, layer, conns)
             x = y
+        if self.argmax:
+            out = Signal(self.o.payload.shape(), name="logits_cls")
+            logits = [x[k] for k in range(self.net.num_classes)]
+            m.d.comb += [out.logits.eq(x), out.cls.eq(first_argmax(logits))]
+            x = out
         if self.output_register:
             out = Signal.like(self.o.payload, name="out_reg")
             with m.If(en):

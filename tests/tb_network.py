@@ -11,6 +11,7 @@ clock by hand, so each check sees exactly what the stream rules talk about:
 * ``o.valid``/``o.payload`` do not change when ``o.ready`` flips within a cycle;
 * while ``o.valid and not o.ready`` the next cycle has the same valid payload;
 * at full rate a beat enters every cycle and leaves ``latency`` cycles later;
+* with ``argmax`` the class index above the logits is the first maximum;
 * the hardware's accuracy on the labelled beats equals the reference's (written
   to ``HWFIRST_TB_RESULT`` for pytest as well).
 """
@@ -38,6 +39,7 @@ class Vectors:
     in_width: int
     out_width: int
     latency: int
+    argmax: bool  # o__payload holds the class index above the logits
 
 
 def load_vectors() -> Vectors:
@@ -51,6 +53,7 @@ def load_vectors() -> Vectors:
         d["in_width"],
         d["out_width"],
         d["latency"],
+        d.get("argmax", False),
     )
 
 
@@ -75,6 +78,7 @@ def argmax(values: list[int]) -> int:
 @dataclass
 class Trace:
     outputs: list[list[int]] = field(default_factory=list)
+    classes: list[int] = field(default_factory=list)  # the hardware's class index (argmax)
     in_cycles: list[int] = field(default_factory=list)
     out_cycles: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -114,7 +118,9 @@ class Harness:
 
     def read_output(self) -> tuple[int, int]:
         word = self.dut.o__payload.value.to_unsigned()
-        return int(self.dut.o__valid.value), word & ((1 << self.classes * self.vec.out_width) - 1)
+        if not self.vec.argmax:  # bits above the logits are not part of the contract
+            word &= (1 << self.classes * self.vec.out_width) - 1
+        return int(self.dut.o__valid.value), word
 
     async def run(self, beats: int, rng: random.Random, p_valid, p_ready, drain: int = 4) -> Trace:
         """Push the first ``beats`` vectors through; ``p_valid``/``p_ready``: cycle -> prob."""
@@ -162,6 +168,7 @@ class Harness:
                 tr.error(f"cycle {cycle}: o.valid with all {beats} beats already delivered")
             if o_valid and ready:
                 tr.outputs.append(unpack(o_payload, vec.out_width, self.classes))
+                tr.classes.append(o_payload >> (self.classes * vec.out_width))
                 tr.out_cycles.append(cycle)
                 last_progress = cycle
             if presenting and i_ready:
@@ -186,6 +193,13 @@ def check_outputs(tr: Trace, vec: Vectors, beats: int) -> None:
     bad = [k for k, (g, e) in enumerate(pairs) if g != e]
     if bad:  # the count first: only MAX_REPORTED messages are kept
         tr.error(f"{len(bad)} of {beats} beats mismatch")
+    if vec.argmax:
+        want = [argmax(e) for e in vec.expected[:beats]]
+        bad_cls = [k for k, (g, e) in enumerate(zip(tr.classes, want, strict=False)) if g != e]
+        if bad_cls:
+            k = bad_cls[0]
+            tr.error(f"{len(bad_cls)} class indices mismatch, first beat {k}: "
+                     f"{tr.classes[k]}, want {want[k]}")  # fmt: skip
     for k in bad[: MAX_REPORTED - 2]:
         tr.error(f"beat {k}: x={vec.codes[k]} -> {tr.outputs[k]}, want {vec.expected[k]}")
 
@@ -220,7 +234,8 @@ async def network_random_stalls(dut):
     )
     check_outputs(tr, vec, n)
     labelled = len(vec.labels)
-    hits = sum(argmax(o) == y for o, y in zip(tr.outputs, vec.labels, strict=False))
+    predicted = tr.classes if vec.argmax else [argmax(o) for o in tr.outputs]
+    hits = sum(p == y for p, y in zip(predicted, vec.labels, strict=False))
     accuracy = hits / labelled if labelled else 0.0
     if "HWFIRST_TB_RESULT" in os.environ:
         with open(os.environ["HWFIRST_TB_RESULT"], "w") as f:

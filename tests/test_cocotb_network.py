@@ -64,7 +64,8 @@ def run_network(
         (mod.name, mod.verilog, mod.latency) if isinstance(mod, ExportedModule) else mod
     )
     build = simlib.build(sim, top, {f"{top}.v": verilog})
-    vec = vectors(name, load_net(name), beats) | {"latency": latency}
+    argmax = isinstance(mod, ExportedModule) and mod.params["argmax"]
+    vec = vectors(name, load_net(name), beats) | {"latency": latency, "argmax": argmax}
     (test_dir / "vectors.json").write_text(json.dumps(vec))
     env = {
         "HWFIRST_TB_VECTORS": str(test_dir / "vectors.json"),
@@ -77,23 +78,28 @@ def run_network(
     return result, vec, report
 
 
-CASES = [
-    ("jsc-tiny", "adder_tree", 0),
-    ("jsc-tiny", "adder_tree", 2),
-    ("jsc-toy", "adder_tree", 0),
-    ("jsc-toy", "adder_tree", 1),
-    ("jsc-toy", "mul", (1, 0, 2)),
+CASES = [  # (spec, impl, stages, argmax)
+    ("jsc-tiny", "adder_tree", 0, False),
+    ("jsc-tiny", "adder_tree", 2, False),
+    ("jsc-toy", "adder_tree", 0, False),
+    ("jsc-toy", "adder_tree", 1, True),
+    ("jsc-toy", "mul", (1, 0, 2), False),
 ]
 
 
 @pytest.mark.cocotb
 @pytest.mark.parametrize("sim", simlib.sim_params())
 @pytest.mark.parametrize(
-    ("name", "impl", "stages"),
-    [pytest.param(*c, id=f"{c[0]}-{c[1]}-p{c[2]}".replace(" ", "")) for c in CASES],
+    ("name", "impl", "stages", "argmax"),
+    [
+        pytest.param(*c, id=f"{c[0]}-{c[1]}-p{c[2]}{'-argmax' * c[3]}".replace(" ", ""))
+        for c in CASES
+    ],
 )
-def test_exported_network(sim: str, name: str, impl: str, stages, tmp_path: Path) -> None:
-    mod = export_network(load_net(name), impl=impl, stages=stages)
+def test_exported_network(
+    sim: str, name: str, impl: str, stages, argmax: bool, tmp_path: Path
+) -> None:
+    mod = export_network(load_net(name), impl=impl, stages=stages, argmax=argmax)
     result, vec, report = run_network(sim, name, mod, tmp_path)
     simlib.assert_passed(result, expected_tests=2)
     assert len(vec["codes"]) >= 1000 and len(vec["labels"]) > 300

@@ -180,3 +180,17 @@ def test_export_path_is_torch_free() -> None:
         "assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
+
+
+def test_argmax_sits_above_the_logits(tmp_path: Path) -> None:
+    args = ["export", "network", str(TOY), "--argmax", "--out", str(tmp_path)]
+    assert main(args) == 0
+    net = load_net("jsc-toy")
+    name = network_module_name(net, "adder_tree", (0,), argmax=True)
+    assert name.endswith("_p0_am")
+    text = (tmp_path / f"{name}.v").read_text()
+    assert header(text, name) == CONTRACT
+    assert f"output [{10 * 8 + 4 - 1}:0] o__payload;" in text  # 10 logits + a 4-bit index
+    entry = read_manifest(tmp_path)["modules"][name]
+    assert entry["params"]["argmax"] is True
+    assert json.loads((tmp_path / f"{name}.vectors.json").read_text())["argmax"] is True

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from amaranth.hdl import Module, Signal
+from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.sim import Simulator
 
 import hdl.network
@@ -48,6 +48,13 @@ def run_stream(dut: NetworkTop, beats, rng: random.Random, p_valid=0.7, p_ready=
     received, in_cycles, out_cycles, violations = [], [], [], []
     classes = dut.net.num_classes
 
+    def read(ctx) -> list[int]:
+        """The logits, and with ``argmax`` the class index after them."""
+        p = ctx.get(dut.o.payload)
+        if dut.argmax:
+            return [int(v) for v in p.logits] + [int(p.cls)]
+        return [int(v) for v in p]
+
     async def testbench(ctx):
         sent, held, cycle, idle = 0, None, 0, 0
         while cycle < 60 * len(beats) + 200:
@@ -58,16 +65,16 @@ def run_stream(dut: NetworkTop, beats, rng: random.Random, p_valid=0.7, p_ready=
                 ctx.set(dut.i.valid, 0)
                 ctx.set(dut.i.payload, random_codes(dut.net, 1, rng)[0])  # junk while invalid
             ctx.set(dut.o.ready, 0)
-            v0, p0 = ctx.get(dut.o.valid), list(ctx.get(dut.o.payload))
+            v0, p0 = ctx.get(dut.o.valid), read(ctx)
             ctx.set(dut.o.ready, 1)
-            if (ctx.get(dut.o.valid), list(ctx.get(dut.o.payload))) != (v0, p0) and v0:
+            if (ctx.get(dut.o.valid), read(ctx)) != (v0, p0) and v0:
                 violations.append(f"cycle {cycle}: o.valid/o.payload depend on o.ready")
             elif ctx.get(dut.o.valid) != v0:
                 violations.append(f"cycle {cycle}: o.valid depends on o.ready")
             ready = rng.random() < p_ready
             ctx.set(dut.o.ready, ready)
-            o_valid, payload = ctx.get(dut.o.valid), [int(v) for v in ctx.get(dut.o.payload)]
-            assert len(payload) == classes
+            o_valid, payload = ctx.get(dut.o.valid), read(ctx)
+            assert len(payload) == classes + dut.argmax
             if held is not None and (not o_valid or payload != held):
                 violations.append(f"cycle {cycle}: output changed while stalled")
             if o_valid and len(received) >= len(beats):
@@ -98,7 +105,12 @@ def run_stream(dut: NetworkTop, beats, rng: random.Random, p_valid=0.7, p_ready=
 
 def check_network(dut: NetworkTop, net: QuantisedNetwork, beats, seed: int) -> None:
     """Random stalls: every beat out once, in order, bit-exact; the stream rules hold."""
-    expected = np.asarray(integer_forward(net, beats)).tolist()
+    logits = np.asarray(integer_forward(net, beats))
+    expected = logits.tolist()
+    if dut.argmax:  # the first maximum, as np.argmax
+        expected = [
+            row + [int(c)] for row, c in zip(expected, np.argmax(logits, axis=1), strict=True)
+        ]
     received, _, _, violations = run_stream(dut, beats, random.Random(seed))
     assert violations == []
     assert len(received) == len(expected)
@@ -153,6 +165,34 @@ def test_leading_elementwise_group() -> None:
     dut = NetworkTop(net, stages=[0, 1] + [0] * (len(group_layers(base)) - 1))
     assert isinstance(dut.layers[0], ElementwiseLayer)
     check_network(dut, net, random_codes(net, 100, random.Random(2)), 2)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_argmax_class_index_first_maximum(seed: int) -> None:
+    """Outputs squeezed into 2 bits tie often: the class index must be the first maximum."""
+    base = random_network(seed)
+    fmt = base.output_fmt
+    squeeze = RequantiseSpec(fmt, FixedFormat(2, fmt.frac_width - 2))
+    net = dataclasses.replace(base, layers=(*base.layers, squeeze))
+    beats = random_codes(net, 150, random.Random(seed))
+    logits = np.asarray(integer_forward(net, beats))
+    ties = sum(int((row == row.max()).sum() > 1) for row in logits)
+    assert ties > 10 or net.num_classes == 1  # the test exercises ties
+    check_network(NetworkTop(net, stages=seed % 2, argmax=True), net, beats, seed)
+
+
+def test_argmax_last_maximum_is_caught(monkeypatch) -> None:
+    """A class index that prefers the *last* maximum on ties must fail the check."""
+
+    def last_argmax(values):
+        best, idx = values[0], Const(0, max(1, (len(values) - 1).bit_length()))
+        for k, v in enumerate(values[1:], 1):
+            best, idx = Mux(v >= best, v, best), Mux(v >= best, k, idx)
+        return idx
+
+    monkeypatch.setattr(hdl.network, "first_argmax", last_argmax)
+    with pytest.raises(AssertionError, match="beats mismatch"):
+        test_argmax_class_index_first_maximum(0)
 
 
 # --- the shipped networks -----------------------------------------------------
