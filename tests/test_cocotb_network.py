@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from amaranth.hdl import Const
 
+import hdl.network
 from hdl.export import ExportedModule, export_network, to_verilog
 from qspec.integer_forward import integer_forward
 from qspec.network import QuantisedNetwork
@@ -142,3 +144,17 @@ def test_stream_protocol_bugs_are_caught(sim: str, bug: str, message: str, tmp_p
     top = f"net_broken_{bug}"
     result, _, _ = run_network(sim, "jsc-tiny", (top, to_verilog(dut, top), 1), tmp_path, 400)
     assert_caught(result, message)
+
+
+@pytest.mark.cocotb
+@pytest.mark.parametrize("sim", simlib.sim_params())
+def test_wrong_class_index_is_caught(
+    sim: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The logits are right but the class index above them is always 0."""
+    monkeypatch.setattr(hdl.network, "first_argmax", lambda values: Const(0, 4))
+    wrong = export_network(load_net("jsc-tiny"), argmax=True)
+    monkeypatch.undo()
+    assert wrong.verilog != export_network(load_net("jsc-tiny"), argmax=True).verilog
+    result, _, _ = run_network(sim, "jsc-tiny", wrong, tmp_path, beats=400)
+    assert_caught(result, "class indices mismatch")
