@@ -279,11 +279,16 @@ def hardware_of(spec, cfg: StudyConfig, cache=None) -> dict[str, Any]:
     return out
 
 
-def run_hardware(cfg: StudyConfig, specs: dict, progress: bool = True):
+STOPPED = "not synthesised: the run stopped before it"
+
+
+def run_hardware(cfg: StudyConfig, specs: dict, progress: bool = True, on_row=None):
     """Hardware of the first ``hw_seeds`` seeds of every (model, variant, bits).
 
     Returns ``(rows, status)``: ``status`` is ``"ok"`` or why the hardware is pending.  A
-    network whose synthesis fails gets a row with ``error`` and no numbers.
+    network whose synthesis fails gets a row with ``error`` and no numbers.  ``on_row(rows,
+    todo)`` is called after each network (``todo``: the keys still to do), so a run that is
+    cut off leaves consistent results behind.
     """
     from tqdm.auto import tqdm
 
@@ -291,16 +296,18 @@ def run_hardware(cfg: StudyConfig, specs: dict, progress: bool = True):
         return [], "pending (not run: --no-hw)"
     import time
 
-    # the mult/shift pairs first (the hardware claim), then the other variants; small models
-    # and narrow widths first, so a time budget cuts the most expensive networks
+    # model by model (the first is the smallest by default); within one the mult/shift pairs
+    # (the hardware claim) first, narrow widths first: a budget cuts the most expensive
     rank = {v: i for i, v in enumerate(HW_ORDER)}
     keys = sorted(
         (k for k in specs if k[3] < cfg.hw_seeds),
-        key=lambda k: (rank[k[1]] > 1, cfg.models.index(k[0]), k[2], k[3], rank[k[1]]),
+        key=lambda k: (cfg.models.index(k[0]), rank[k[1]] > 1, k[2], k[3], rank[k[1]]),
     )
     rows = []
     start = time.monotonic()
-    for key in tqdm(keys, desc="synthesis", disable=not progress):
+    for i, key in enumerate(tqdm(keys, desc="synthesis", disable=not progress)):
+        if on_row is not None and rows:
+            on_row(rows, keys[i:])
         model, variant, bits, seed = key
         row: dict[str, Any] = dict(model=model, variant=variant, bits=bits, seed=seed)
         if cfg.hw_budget is not None and time.monotonic() - start > cfg.hw_budget:
@@ -738,9 +745,15 @@ def run_study(
     """Run everything, write the page, PNGs and JSON; returns the JSON dict."""
     root = study_dir(root)
     cells, specs = run_accuracy(cfg, root, progress)
-    hw_rows, hw_status = run_hardware(cfg, specs, progress)
     config = {**asdict(cfg), "dataset": DATASET, "slope": SLOPE, "pow2_slope": POW2_SLOPE,
               "confidence": CONFIDENCE, "interval": "paired Student-t over seeds"}  # fmt: skip
+
+    def partial(rows, todo):  # what is known so far, written as if the run ended here
+        stopped = [dict(zip(("model", "variant", "bits", "seed"), k, strict=True),
+                        **dict.fromkeys(HW_KEYS), error=STOPPED) for k in todo]  # fmt: skip
+        write_outputs(build_result(config, cells, rows + stopped, "ok"), docs_dir, json_path)
+
+    hw_rows, hw_status = run_hardware(cfg, specs, progress, partial)
     result = build_result(config, cells, hw_rows, hw_status)
     write_outputs(result, docs_dir, json_path)
     return result

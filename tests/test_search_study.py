@@ -113,9 +113,13 @@ def test_hardware_rows_page_and_failures(quick, tmp_path, monkeypatch):
 
     _, _, _, root = quick
     calls = []
+    js = tmp_path / "r.json"
 
     def fake(spec, cfg, cache=None):
         calls.append(spec)
+        if len(calls) == 2:  # results so far are on disk, the rest marked as not synthesised
+            rows = json.loads(js.read_text())["hardware"]
+            assert [h.get("error") for h in rows] == [None] + [study.STOPPED] * 4
         if len(calls) == 3:  # the third network (relu, by the synthesis order) fails
             raise RuntimeError("yosys crashed\nsecond line")
         leaky = study.leaky_slopes(spec)
@@ -124,7 +128,6 @@ def test_hardware_rows_page_and_failures(quick, tmp_path, monkeypatch):
                     dsps=int(mult), latency=3, fmax_mhz=50.0 - mult)  # fmt: skip
 
     monkeypatch.setattr(study, "hardware_of", fake)
-    js = tmp_path / "r.json"
     argv = ["--quick", "--models", "jsc-toy", "--seeds", "2", "--bits", "4", "--epochs", "3",
             "--qat-epochs", "2", "--no-progress", "--study-dir", str(root), "--docs",
             str(tmp_path), "--json", str(js)]  # fmt: skip
