@@ -193,6 +193,8 @@ class NetworkTop(CheckedComponent):
             for group, s in zip(self.groups, self.stages, strict=True)
         ]
         self.net, self.impl, self.instances = net, impl, instances
+        names = [group_name(g) for g in self.groups]  # specs do not require unique names
+        self.names = [n if names.count(n) == 1 else f"{n}_{k}" for k, n in enumerate(names)]
         layer_latency = sum(layer.latency for layer in self.layers)
         self.output_register = layer_latency == 0  # so clk/rst exist (port contract)
         self.latency = layer_latency + self.output_register
@@ -209,14 +211,13 @@ class NetworkTop(CheckedComponent):
 
     def _attach(self, m: Module, k: int, layer: wiring.Component, conns: dict[str, Any]) -> None:
         """Connect ``layer``'s ports (``x``, ``y``, ``en``) to ``conns``: submodule or Instance."""
-        name = group_name(self.groups[k])
+        name = self.names[k]
         if not self.instances:
             m.submodules[name] = layer
             for path, member, _ in layer.signature.flatten(layer):
                 port, value = getattr(layer, path[0]), conns[path[0]]
                 m.d.comb += port.eq(value) if member.flow == In else value.eq(port)
             return
-        layer._MustUse__silence = True  # exported on its own (hdl.export), not elaborated here
         ports: dict[str, Any] = {}
         if layer.latency:  # the layer module's sync domain: clk and rst ports
             ports |= {"i_clk": ClockSignal("sync"), "i_rst": ResetSignal("sync")}
@@ -232,7 +233,7 @@ class NetworkTop(CheckedComponent):
 
         x: Any = self.i.payload
         for k, layer in enumerate(self.layers):
-            y = Signal(layer.signature.members["y"].shape, name=f"{group_name(self.groups[k])}_y")
+            y = Signal(layer.signature.members["y"].shape, name=f"{self.names[k]}_y")
             conns = {"x": x, "y": y}
             if "en" in layer.signature.members:
                 conns["en"] = en

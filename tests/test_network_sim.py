@@ -195,6 +195,20 @@ def test_argmax_last_maximum_is_caught(monkeypatch) -> None:
         test_argmax_class_index_first_maximum(0)
 
 
+def test_repeated_layer_names() -> None:
+    """Spec names need not be unique: the instances get distinct names, both builds work."""
+    from hdl.export import export_network
+
+    base = random_network(2)
+    layers = tuple(
+        dataclasses.replace(ly, name="fc") if isinstance(ly, LinearSpec) else ly
+        for ly in base.layers
+    )
+    net = dataclasses.replace(base, layers=layers)
+    assert export_network(net, stages=1).latency == len(group_layers(net))
+    check_network(NetworkTop(net, stages=1), net, random_codes(net, 50, random.Random(1)), 1)
+
+
 # --- the shipped networks -----------------------------------------------------
 
 
