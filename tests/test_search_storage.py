@@ -208,3 +208,15 @@ def test_dead_trial_recovered_by_a_single_process_run(tmp_path):
     counts = done_points(study)
     assert set(counts) == all_points(cfg) and set(counts.values()) == {1}
     assert res.total == 8
+
+
+def test_cli_workers_with_sqlite_is_one_line(tmp_path, capsys):
+    from search.cli import main
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    argv = ["run", str(cfg), "--workers", "2", "--storage", f"sqlite:///{tmp_path}/a.db"]
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "--workers 2 needs --storage journal" in err and "\n" not in err
+    assert not (tmp_path / "a.db").exists()
