@@ -2,11 +2,12 @@
 
 Every output row is a list of terms ``±node << shift``.  A *pattern* is a pair
 of terms up to a common shift and sign: ``(a, b, d, sub)`` stands for
-``a + (-1)**sub * (b << d)``.  The pattern occurring in the most rows (at least
+``a + (-1)**sub * (b << d)``.  The pattern occurring most often (at least
 twice) becomes one shared adder, every occurrence becomes a single term of it,
-and the search repeats on the rewritten rows (the two-term CSE of da4ml and
-of the multiple-constant-multiplication literature).  Each extra occurrence
-saves one adder.
+and the search repeats on the rewritten rows (the two-term CSE of da4ml and of
+the multiple-constant-multiplication literature).  Each extra occurrence saves
+one adder.  Pair counts are updated incrementally, so a rewrite costs O(row
+length), not O(row length squared).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 
-from .adder_tree import Graph, Term
+from .adder_tree import Graph, Node, Term
 
 Key = tuple[int, int, int, bool]
 
@@ -31,66 +32,88 @@ def _key(t1: Term, t2: Term) -> Key | None:
     return a.node.ident, b.node.ident, d, a.neg != b.neg
 
 
-def _row_counts(row: list[Term]) -> Counter:
-    counts: Counter = Counter()
-    for i, t1 in enumerate(row):
-        for t2 in row[i + 1 :]:
-            k = _key(t1, t2)
-            if k is not None:
-                counts[k] += 1
-    return counts
+class _Rows:
+    """The rows as ``{(node ident, shift): term}``, the total count of every pattern, and
+    which rows hold each node (a pattern's rows are among those holding both its nodes).
+
+    Within a row a (node, shift) pair occurs at most once: the digits of one
+    weight have distinct shifts, and a shared node replaces one occurrence per
+    base shift.
+    """
+
+    def __init__(self, rows: list[list[Term]]):
+        self.rows = [{(t.node.ident, t.shift): t for t in r} for r in rows]
+        self.total: Counter = Counter()
+        self.holding: dict[int, set[int]] = {}
+        for k, r in enumerate(rows):
+            for i, t1 in enumerate(r):
+                self.holding.setdefault(t1.node.ident, set()).add(k)
+                for t2 in r[i + 1 :]:
+                    self.total[_key(t1, t2)] += 1
+        self.total.pop(None, None)
+        self.heap = [(-n, key) for key, n in self.total.items() if n >= 2]
+        heapq.heapify(self.heap)
+
+    def best(self) -> Key | None:
+        """The most frequent pattern occurring at least twice (ties: smallest key)."""
+        while self.heap:
+            n, key = self.heap[0]
+            if -n == self.total.get(key, 0) and -n >= 2:
+                return key
+            heapq.heappop(self.heap)  # stale entry
+        return None
+
+    def rows_with(self, key: Key) -> list[int]:
+        return sorted(self.holding.get(key[0], set()) & self.holding.get(key[1], set()))
+
+    def replace(self, k: int, a: Term, b: Term, new: Term) -> None:
+        row = self.rows[k]
+        del row[(a.node.ident, a.shift)], row[(b.node.ident, b.shift)]
+        delta: Counter = Counter()
+        delta[_key(a, b)] -= 1
+        for t in row.values():
+            delta[_key(a, t)] -= 1
+            delta[_key(b, t)] -= 1
+            delta[_key(new, t)] += 1
+        delta.pop(None, None)
+        total, heap = self.total, self.heap
+        for key, n in delta.items():
+            total[key] += n
+            if n > 0 and total[key] >= 2:
+                heapq.heappush(heap, (-total[key], key))
+        row[(new.node.ident, new.shift)] = new
+        self.holding.setdefault(new.node.ident, set()).add(k)
+        for t in (a, b):  # a row may still hold the node at other shifts
+            if not any(ident == t.node.ident for ident, _ in row):
+                self.holding[t.node.ident].discard(k)
+
+    def occurrences(self, k: int, key: Key) -> list[tuple[Term, Term]]:
+        """Non-overlapping occurrences of ``key`` in row ``k``, lowest shift first."""
+        ia, ib, d, sub = key
+        row = self.rows[k]
+        used: set[tuple[int, int]] = set()
+        found = []
+        for _, shift in sorted(p for p in row if p[0] == ia):
+            b_at = (ib, shift + d)
+            if (ia, shift) in used or b_at in used or b_at not in row:
+                continue
+            a, b = row[(ia, shift)], row[b_at]
+            if (a.neg != b.neg) == sub and _key(a, b) == key:
+                used |= {(ia, shift), b_at}
+                found.append((a, b))
+        return found
 
 
-def _rewrite(g: Graph, row: list[Term], key: Key, cache: dict) -> list[Term]:
-    """Replace non-overlapping occurrences of ``key`` in ``row`` by terms of the shared node."""
-    used = [False] * len(row)
-    out: list[Term] = []
-    for i, t1 in enumerate(row):
-        if used[i]:
-            continue
-        for j in range(i + 1, len(row)):
-            if not used[j] and _key(t1, row[j]) == key:
-                a, b = _order(t1, row[j])
-                if key not in cache:
-                    cache[key] = g.add(a.node, b.node, key[2], key[3])
-                out.append(Term(cache[key], a.shift, a.neg))
-                used[i] = used[j] = True
-                break
-    return out + [t for i, t in enumerate(row) if not used[i]]
-
-
-def share_pairs(g: Graph, rows: list[list[Term]], max_rounds: int = 10_000) -> list[list[Term]]:
-    """``rows`` rewritten so that every pair pattern used in two or more rows is one adder."""
-    rows = [list(r) for r in rows]
-    per_row = [_row_counts(r) for r in rows]
-    total: Counter = Counter()
-    where: dict[Key, set[int]] = {}
-    for k, counts in enumerate(per_row):
-        total.update(counts)
-        for key in counts:
-            where.setdefault(key, set()).add(k)
-    heap = [(-n, key) for key, n in total.items() if n >= 2]
-    heapq.heapify(heap)
-    cache: dict = {}
-    for _ in range(max_rounds):
-        while heap and -heap[0][0] != total.get(heap[0][1], 0):
-            heapq.heappop(heap)  # stale entry
-        if not heap or -heap[0][0] < 2:
-            break
-        key = heap[0][1]
-        for k in sorted(where.get(key, ())):
-            rows[k] = _rewrite(g, rows[k], key, cache)
-            new = _row_counts(rows[k])
-            changed = set(per_row[k]) | set(new)
-            total.subtract(per_row[k])
-            total.update(new)
-            for c in changed:
-                if c in new:
-                    where.setdefault(c, set()).add(k)
-                else:
-                    where.get(c, set()).discard(k)
-                if total[c] >= 2:
-                    heapq.heappush(heap, (-total[c], c))
-            per_row[k] = new
-        total.pop(key, None)  # all of its occurrences are gone
-    return rows
+def share_pairs(g: Graph, rows: list[list[Term]]) -> list[list[Term]]:
+    """``rows`` rewritten so that every pair pattern used twice or more is one shared adder."""
+    state = _Rows(rows)
+    while (key := state.best()) is not None:
+        node: Node | None = None
+        for k in state.rows_with(key):
+            for a, b in state.occurrences(k, key):
+                if node is None:
+                    node = g.add(a.node, b.node, key[2], key[3])
+                state.replace(k, a, b, Term(node, a.shift, a.neg))
+        if node is None:  # counted but not realisable without overlap: never pick it again
+            state.total[key] = 0
+    return [list(r.values()) for r in state.rows]
