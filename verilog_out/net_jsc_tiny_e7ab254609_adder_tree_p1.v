@@ -130,241 +130,233 @@ endmodule
 module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [10:0] \$1 ;
-  wire [17:0] \$10 ;
-  wire \$100 ;
+  wire [14:0] \$10 ;
+  wire [9:0] \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
-  wire [9:0] \$105 ;
-  wire [9:0] \$106 ;
-  wire \$107 ;
-  wire \$108 ;
+  wire \$105 ;
+  wire \$106 ;
+  wire [9:0] \$107 ;
+  wire [9:0] \$108 ;
   wire \$109 ;
-  wire [17:0] \$11 ;
+  wire [12:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
-  wire [9:0] \$113 ;
-  wire [9:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [7:0] \$116 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire [9:0] \$115 ;
+  wire [9:0] \$116 ;
   reg [7:0] \$117 ;
   reg [7:0] \$118 ;
   reg [7:0] \$119 ;
-  wire [14:0] \$12 ;
+  wire [11:0] \$12 ;
   reg [7:0] \$120 ;
   reg [7:0] \$121 ;
   reg [7:0] \$122 ;
   reg [7:0] \$123 ;
   reg [7:0] \$124 ;
-  wire [10:0] \$13 ;
-  wire [10:0] \$14 ;
-  wire [11:0] \$15 ;
-  wire [13:0] \$16 ;
+  reg [7:0] \$125 ;
+  reg [7:0] \$126 ;
+  wire [14:0] \$13 ;
+  wire [11:0] \$14 ;
+  wire [17:0] \$15 ;
+  wire [17:0] \$16 ;
   wire [17:0] \$17 ;
-  wire [11:0] \$18 ;
+  wire [17:0] \$18 ;
   wire [10:0] \$19 ;
   wire [10:0] \$2 ;
-  wire [14:0] \$20 ;
-  wire [16:0] \$21 ;
-  wire [18:0] \$22 ;
-  wire [18:0] \$23 ;
-  wire [11:0] \$24 ;
-  wire [11:0] \$25 ;
-  wire [17:0] \$26 ;
-  wire [17:0] \$27 ;
-  wire [10:0] \$28 ;
-  wire [14:0] \$29 ;
-  wire [10:0] \$3 ;
-  wire [17:0] \$30 ;
+  wire [18:0] \$20 ;
+  wire [10:0] \$21 ;
+  wire [10:0] \$22 ;
+  wire [16:0] \$23 ;
+  wire [18:0] \$24 ;
+  wire [12:0] \$25 ;
+  wire [10:0] \$26 ;
+  wire [11:0] \$27 ;
+  wire [17:0] \$28 ;
+  wire [17:0] \$29 ;
+  wire [11:0] \$3 ;
+  wire [12:0] \$30 ;
   wire [17:0] \$31 ;
-  wire [17:0] \$32 ;
-  wire [10:0] \$33 ;
-  wire [17:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
+  wire [13:0] \$32 ;
+  wire [17:0] \$33 ;
+  wire [12:0] \$34 ;
+  wire [14:0] \$35 ;
+  wire [17:0] \$36 ;
   wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [18:0] \$4 ;
+  wire [10:0] \$4 ;
   wire \$40 ;
-  wire [10:0] \$41 ;
-  wire [10:0] \$42 ;
-  wire \$43 ;
-  wire \$44 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire [10:0] \$43 ;
+  wire [10:0] \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
-  wire [10:0] \$49 ;
-  wire [12:0] \$5 ;
-  wire [10:0] \$50 ;
-  wire \$51 ;
-  wire \$52 ;
+  wire \$49 ;
+  wire [10:0] \$5 ;
+  wire \$50 ;
+  wire [10:0] \$51 ;
+  wire [10:0] \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire [9:0] \$57 ;
-  wire [9:0] \$58 ;
-  wire \$59 ;
+  wire \$57 ;
+  wire \$58 ;
+  wire [9:0] \$59 ;
   wire [12:0] \$6 ;
-  wire \$60 ;
+  wire [9:0] \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
-  wire [9:0] \$65 ;
-  wire [9:0] \$66 ;
-  wire \$67 ;
-  wire \$68 ;
+  wire \$65 ;
+  wire \$66 ;
+  wire [9:0] \$67 ;
+  wire [9:0] \$68 ;
   wire \$69 ;
-  wire [14:0] \$7 ;
+  wire [18:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [10:0] \$73 ;
-  wire [10:0] \$74 ;
-  wire \$75 ;
-  wire \$76 ;
+  wire \$73 ;
+  wire \$74 ;
+  wire [10:0] \$75 ;
+  wire [10:0] \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [12:0] \$8 ;
+  wire [13:0] \$8 ;
   wire \$80 ;
-  wire [10:0] \$81 ;
-  wire [10:0] \$82 ;
-  wire \$83 ;
-  wire \$84 ;
+  wire \$81 ;
+  wire \$82 ;
+  wire [10:0] \$83 ;
+  wire [10:0] \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [9:0] \$89 ;
-  wire [12:0] \$9 ;
-  wire [9:0] \$90 ;
-  wire \$91 ;
-  wire \$92 ;
+  wire \$89 ;
+  wire [13:0] \$9 ;
+  wire \$90 ;
+  wire [9:0] \$91 ;
+  wire [9:0] \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire [9:0] \$97 ;
-  wire [9:0] \$98 ;
-  wire \$99 ;
+  wire \$97 ;
+  wire \$98 ;
+  wire [9:0] \$99 ;
   input clk;
   wire clk;
   input en;
   wire en;
   (* keep = 32'd1 *)
-  wire [8:0] n100;
+  wire [10:0] n100;
   (* keep = 32'd1 *)
-  wire [10:0] n101;
+  wire [9:0] n100_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n101_hi;
+  wire [11:0] n101;
   (* keep = 32'd1 *)
-  wire [11:0] n102;
+  wire [8:0] n101_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n103;
+  wire [12:0] n102;
   (* keep = 32'd1 *)
-  wire [12:0] n104;
+  wire [13:0] n103;
   (* keep = 32'd1 *)
-  wire [9:0] n104_hi;
+  wire [12:0] n103_hi;
+  (* keep = 32'd1 *)
+  wire [14:0] n104;
+  (* keep = 32'd1 *)
+  wire [13:0] n104_hi;
   (* keep = 32'd1 *)
   wire [13:0] n105;
   (* keep = 32'd1 *)
   wire [10:0] n105_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n106;
-  (* keep = 32'd1 *)
-  wire [9:0] n106_hi;
+  wire [13:0] n106;
   (* keep = 32'd1 *)
   wire [15:0] n107;
   (* keep = 32'd1 *)
-  wire [10:0] n107_hi;
+  wire [14:0] n107_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n108;
+  wire [14:0] n108;
   (* keep = 32'd1 *)
-  wire [13:0] n109;
+  wire [16:0] n109;
   (* keep = 32'd1 *)
-  wire [12:0] n109_hi;
+  wire [17:0] n110;
   (* keep = 32'd1 *)
-  wire [15:0] n110;
+  wire [15:0] n110_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n110_hi;
+  wire [17:0] n112;
   (* keep = 32'd1 *)
-  wire [14:0] n111;
+  wire [13:0] n112_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n111_hi;
+  wire [9:0] n113;
   (* keep = 32'd1 *)
-  wire [16:0] n112;
+  wire [10:0] n114;
   (* keep = 32'd1 *)
-  wire [17:0] n113;
+  wire [9:0] n114_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n113_hi;
+  wire [11:0] n115;
   (* keep = 32'd1 *)
-  wire [17:0] n115;
+  wire [12:0] n116;
   (* keep = 32'd1 *)
-  wire [13:0] n115_hi;
+  wire [11:0] n116_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n116;
+  wire [11:0] n117;
   (* keep = 32'd1 *)
-  wire [8:0] n116_hi;
+  wire [13:0] n118;
   (* keep = 32'd1 *)
-  wire [10:0] n117;
-  (* keep = 32'd1 *)
-  wire [11:0] n118;
-  (* keep = 32'd1 *)
-  wire [9:0] n118_hi;
-  (* keep = 32'd1 *)
-  wire [11:0] n119;
+  wire [10:0] n119;
   (* keep = 32'd1 *)
   wire [12:0] n120;
   (* keep = 32'd1 *)
-  wire [11:0] n121;
+  wire [15:0] n121;
   (* keep = 32'd1 *)
-  wire [9:0] n121_hi;
+  wire [10:0] n121_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n122;
+  wire [11:0] n122;
   (* keep = 32'd1 *)
-  wire [12:0] n122_hi;
+  wire [14:0] n123;
   (* keep = 32'd1 *)
-  wire [9:0] n123;
+  wire [13:0] n123_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n124;
+  wire [15:0] n124;
   (* keep = 32'd1 *)
-  wire [12:0] n124_hi;
+  wire [14:0] n125;
   (* keep = 32'd1 *)
-  wire [10:0] n125;
+  wire [12:0] n125_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n125_hi;
+  wire [16:0] n126;
   (* keep = 32'd1 *)
-  wire [15:0] n126;
+  wire [15:0] n126_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n126_hi;
-  (* keep = 32'd1 *)
-  wire [15:0] n127;
-  (* keep = 32'd1 *)
-  wire [11:0] n127_hi;
-  (* keep = 32'd1 *)
-  wire [16:0] n128;
-  (* keep = 32'd1 *)
-  wire [14:0] n128_hi;
+  wire [16:0] n127;
   (* keep = 32'd1 *)
   wire [16:0] n129;
   (* keep = 32'd1 *)
-  wire [16:0] n131;
+  wire [9:0] n130;
   (* keep = 32'd1 *)
-  wire [10:0] n132;
+  wire [8:0] n130_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n133;
+  wire [10:0] n131;
   (* keep = 32'd1 *)
-  wire [9:0] n133_hi;
+  wire [11:0] n132;
   (* keep = 32'd1 *)
-  wire [11:0] n134;
+  wire [10:0] n133;
   (* keep = 32'd1 *)
-  wire [9:0] n134_hi;
+  wire [12:0] n134;
+  (* keep = 32'd1 *)
+  wire [10:0] n134_hi;
   (* keep = 32'd1 *)
   wire [13:0] n135;
   (* keep = 32'd1 *)
@@ -372,109 +364,103 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [13:0] n136;
   (* keep = 32'd1 *)
-  wire [12:0] n136_hi;
+  wire [11:0] n136_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n137;
+  wire [11:0] n137;
   (* keep = 32'd1 *)
-  wire [13:0] n137_hi;
+  wire [9:0] n137_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n138;
-  (* keep = 32'd1 *)
-  wire [10:0] n138_hi;
+  wire [14:0] n138;
   (* keep = 32'd1 *)
   wire [14:0] n139;
   (* keep = 32'd1 *)
   wire [10:0] n139_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n140;
+  wire [13:0] n140;
   (* keep = 32'd1 *)
-  wire [14:0] n140_hi;
+  wire [12:0] n140_hi;
   (* keep = 32'd1 *)
   wire [15:0] n141;
   (* keep = 32'd1 *)
-  wire [13:0] n141_hi;
+  wire [14:0] n141_hi;
   (* keep = 32'd1 *)
   wire [16:0] n142;
   (* keep = 32'd1 *)
+  wire [13:0] n142_hi;
+  (* keep = 32'd1 *)
   wire [16:0] n143;
   (* keep = 32'd1 *)
-  wire [16:0] n143_hi;
+  wire [14:0] n143_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n145;
+  wire [16:0] n144;
   (* keep = 32'd1 *)
-  wire [9:0] n146;
-  (* keep = 32'd1 *)
-  wire [8:0] n146_hi;
+  wire [16:0] n146;
   (* keep = 32'd1 *)
   wire [10:0] n147;
   (* keep = 32'd1 *)
-  wire [11:0] n148;
+  wire [9:0] n147_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n148_hi;
+  wire [11:0] n148;
   (* keep = 32'd1 *)
   wire [12:0] n149;
   (* keep = 32'd1 *)
-  wire [9:0] n149_hi;
+  wire [10:0] n149_hi;
   (* keep = 32'd1 *)
   wire [13:0] n150;
   (* keep = 32'd1 *)
-  wire [8:0] n151;
+  wire [9:0] n150_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n152;
+  wire [13:0] n151;
   (* keep = 32'd1 *)
-  wire [10:0] n152_hi;
+  wire [8:0] n152;
   (* keep = 32'd1 *)
-  wire [12:0] n153;
+  wire [8:0] n153;
   (* keep = 32'd1 *)
-  wire [15:0] n154;
+  wire [9:0] n154;
   (* keep = 32'd1 *)
-  wire [9:0] n154_hi;
+  wire [11:0] n155;
   (* keep = 32'd1 *)
-  wire [10:0] n155;
-  (* keep = 32'd1 *)
-  wire [9:0] n155_hi;
-  (* keep = 32'd1 *)
-  wire [13:0] n156;
+  wire [14:0] n156;
   (* keep = 32'd1 *)
   wire [12:0] n156_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n157;
+  wire [14:0] n157;
   (* keep = 32'd1 *)
-  wire [14:0] n157_hi;
+  wire [9:0] n157_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n158;
+  wire [12:0] n158;
   (* keep = 32'd1 *)
-  wire [11:0] n158_hi;
+  wire [10:0] n158_hi;
   (* keep = 32'd1 *)
   wire [15:0] n159;
   (* keep = 32'd1 *)
   wire [9:0] n16;
   (* keep = 32'd1 *)
-  wire [17:0] n160;
+  wire [15:0] n160;
   (* keep = 32'd1 *)
-  wire [15:0] n160_hi;
+  wire [11:0] n160_hi;
   (* keep = 32'd1 *)
-  wire [17:0] n162;
+  wire [15:0] n161;
   (* keep = 32'd1 *)
-  wire [8:0] n163;
+  wire [13:0] n161_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n164;
+  wire [16:0] n162;
   (* keep = 32'd1 *)
-  wire [8:0] n164_hi;
+  wire [17:0] n163;
   (* keep = 32'd1 *)
-  wire [10:0] n165;
+  wire [16:0] n163_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n166;
+  wire [17:0] n165;
+  (* keep = 32'd1 *)
+  wire [9:0] n166;
   (* keep = 32'd1 *)
   wire [8:0] n166_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n167;
+  wire [10:0] n167;
   (* keep = 32'd1 *)
-  wire [11:0] n168;
+  wire [8:0] n168;
   (* keep = 32'd1 *)
-  wire [9:0] n168_hi;
-  (* keep = 32'd1 *)
-  wire [12:0] n169;
+  wire [9:0] n169;
   (* keep = 32'd1 *)
   wire [8:0] n16_hi;
   (* keep = 32'd1 *)
@@ -484,273 +470,307 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [10:0] n170_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n171;
-  (* keep = 32'd1 *)
-  wire [9:0] n171_hi;
+  wire [10:0] n171;
   (* keep = 32'd1 *)
   wire [12:0] n172;
   (* keep = 32'd1 *)
   wire [10:0] n172_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n173;
+  wire [11:0] n173;
   (* keep = 32'd1 *)
   wire [9:0] n173_hi;
   (* keep = 32'd1 *)
   wire [13:0] n174;
   (* keep = 32'd1 *)
-  wire [11:0] n174_hi;
+  wire [11:0] n175;
   (* keep = 32'd1 *)
-  wire [15:0] n175;
+  wire [9:0] n175_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n175_hi;
+  wire [12:0] n176;
   (* keep = 32'd1 *)
-  wire [11:0] n176;
+  wire [14:0] n177;
   (* keep = 32'd1 *)
-  wire [10:0] n176_hi;
+  wire [8:0] n178;
   (* keep = 32'd1 *)
-  wire [16:0] n177;
+  wire [12:0] n179;
   (* keep = 32'd1 *)
-  wire [14:0] n177_hi;
-  (* keep = 32'd1 *)
-  wire [17:0] n178;
-  (* keep = 32'd1 *)
-  wire [12:0] n178_hi;
-  (* keep = 32'd1 *)
-  wire [17:0] n179;
+  wire [9:0] n179_hi;
   (* keep = 32'd1 *)
   wire [8:0] n17_hi;
   (* keep = 32'd1 *)
   wire [8:0] n18;
   (* keep = 32'd1 *)
-  wire [9:0] n180;
+  wire [15:0] n180;
   (* keep = 32'd1 *)
-  wire [10:0] n181;
+  wire [13:0] n180_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n182;
+  wire [13:0] n181;
   (* keep = 32'd1 *)
-  wire [12:0] n183;
+  wire [10:0] n181_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n183_hi;
+  wire [15:0] n182;
   (* keep = 32'd1 *)
-  wire [12:0] n184;
+  wire [17:0] n183;
   (* keep = 32'd1 *)
-  wire [10:0] n184_hi;
+  wire [14:0] n183_hi;
+  (* keep = 32'd1 *)
+  wire [17:0] n184;
   (* keep = 32'd1 *)
   wire [9:0] n185;
   (* keep = 32'd1 *)
-  wire [13:0] n186;
+  wire [11:0] n186;
   (* keep = 32'd1 *)
-  wire [11:0] n186_hi;
+  wire [8:0] n186_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n187;
+  wire [11:0] n187;
   (* keep = 32'd1 *)
-  wire [8:0] n187_hi;
+  wire [10:0] n187_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n188;
+  wire [12:0] n188;
   (* keep = 32'd1 *)
-  wire [14:0] n189;
+  wire [12:0] n189;
+  (* keep = 32'd1 *)
+  wire [9:0] n189_hi;
   (* keep = 32'd1 *)
   wire [8:0] n19;
   (* keep = 32'd1 *)
-  wire [12:0] n190;
+  wire [13:0] n190;
   (* keep = 32'd1 *)
-  wire [11:0] n190_hi;
+  wire [12:0] n190_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n191;
+  wire [13:0] n191;
   (* keep = 32'd1 *)
-  wire [14:0] n191_hi;
+  wire [8:0] n191_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n192;
+  wire [10:0] n192;
   (* keep = 32'd1 *)
-  wire [10:0] n192_hi;
+  wire [9:0] n192_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n193;
+  wire [14:0] n193;
   (* keep = 32'd1 *)
   wire [13:0] n193_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n194;
+  wire [15:0] n194;
   (* keep = 32'd1 *)
-  wire [16:0] n196;
+  wire [10:0] n194_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n197;
+  wire [13:0] n195;
   (* keep = 32'd1 *)
-  wire [9:0] n197_hi;
+  wire [11:0] n195_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n198;
+  wire [15:0] n196;
   (* keep = 32'd1 *)
-  wire [9:0] n198_hi;
+  wire [16:0] n197;
   (* keep = 32'd1 *)
-  wire [12:0] n199;
+  wire [14:0] n197_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n199_hi;
+  wire [16:0] n198;
+  (* keep = 32'd1 *)
+  wire [16:0] n199;
   (* keep = 32'd1 *)
   wire [9:0] n20;
   (* keep = 32'd1 *)
-  wire [12:0] n200;
+  wire [16:0] n201;
   (* keep = 32'd1 *)
-  wire [13:0] n201;
+  wire [8:0] n202;
   (* keep = 32'd1 *)
-  wire [14:0] n202;
+  wire [10:0] n203;
   (* keep = 32'd1 *)
-  wire [10:0] n202_hi;
+  wire [9:0] n203_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n203;
-  (* keep = 32'd1 *)
-  wire [10:0] n203_hi;
-  (* keep = 32'd1 *)
-  wire [13:0] n204;
+  wire [11:0] n204;
   (* keep = 32'd1 *)
   wire [10:0] n204_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n205;
+  wire [10:0] n205;
   (* keep = 32'd1 *)
-  wire [13:0] n205_hi;
+  wire [11:0] n206;
   (* keep = 32'd1 *)
-  wire [15:0] n206;
+  wire [8:0] n206_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n206_hi;
+  wire [11:0] n207;
   (* keep = 32'd1 *)
-  wire [16:0] n207;
+  wire [10:0] n207_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n207_hi;
+  wire [12:0] n208;
   (* keep = 32'd1 *)
-  wire [16:0] n208;
+  wire [10:0] n209;
+  (* keep = 32'd1 *)
+  wire [9:0] n209_hi;
   (* keep = 32'd1 *)
   wire [8:0] n20_hi;
   (* keep = 32'd1 *)
   wire [8:0] n21;
   (* keep = 32'd1 *)
-  wire [16:0] n210;
+  wire [13:0] n210;
   (* keep = 32'd1 *)
-  wire [8:0] n211;
+  wire [12:0] n210_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n212;
+  wire [12:0] n211;
   (* keep = 32'd1 *)
-  wire [8:0] n212_hi;
+  wire [11:0] n211_hi;
+  (* keep = 32'd1 *)
+  wire [14:0] n212;
+  (* keep = 32'd1 *)
+  wire [12:0] n212_hi;
   (* keep = 32'd1 *)
   wire [11:0] n213;
   (* keep = 32'd1 *)
-  wire [9:0] n214;
+  wire [9:0] n213_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n214_hi;
+  wire [13:0] n214;
   (* keep = 32'd1 *)
-  wire [11:0] n215;
+  wire [11:0] n214_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n215_hi;
+  wire [13:0] n215;
   (* keep = 32'd1 *)
-  wire [12:0] n216;
+  wire [15:0] n216;
   (* keep = 32'd1 *)
-  wire [12:0] n217;
+  wire [11:0] n216_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n217_hi;
+  wire [14:0] n217;
   (* keep = 32'd1 *)
-  wire [13:0] n218;
+  wire [16:0] n218;
   (* keep = 32'd1 *)
-  wire [8:0] n218_hi;
-  (* keep = 32'd1 *)
-  wire [14:0] n219;
-  (* keep = 32'd1 *)
-  wire [13:0] n219_hi;
+  wire [15:0] n218_hi;
   (* keep = 32'd1 *)
   wire [11:0] n22;
   (* keep = 32'd1 *)
-  wire [14:0] n220;
+  wire [16:0] n220;
   (* keep = 32'd1 *)
-  wire [15:0] n221;
+  wire [10:0] n221;
   (* keep = 32'd1 *)
-  wire [12:0] n221_hi;
+  wire [11:0] n222;
   (* keep = 32'd1 *)
-  wire [15:0] n222;
+  wire [10:0] n222_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n222_hi;
+  wire [12:0] n223;
   (* keep = 32'd1 *)
-  wire [16:0] n223;
+  wire [10:0] n223_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n225;
+  wire [12:0] n224;
   (* keep = 32'd1 *)
-  wire [9:0] n226;
+  wire [13:0] n225;
   (* keep = 32'd1 *)
-  wire [9:0] n227;
+  wire [13:0] n226;
   (* keep = 32'd1 *)
-  wire [10:0] n228;
+  wire [8:0] n226_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n228_hi;
+  wire [11:0] n227;
   (* keep = 32'd1 *)
-  wire [11:0] n229;
+  wire [14:0] n228;
+  (* keep = 32'd1 *)
+  wire [13:0] n228_hi;
+  (* keep = 32'd1 *)
+  wire [14:0] n229;
   (* keep = 32'd1 *)
   wire [8:0] n22_hi;
   (* keep = 32'd1 *)
   wire [8:0] n23;
   (* keep = 32'd1 *)
-  wire [12:0] n230;
+  wire [15:0] n230;
   (* keep = 32'd1 *)
-  wire [9:0] n230_hi;
+  wire [12:0] n230_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n231;
+  wire [15:0] n231;
   (* keep = 32'd1 *)
-  wire [10:0] n231_hi;
+  wire [9:0] n231_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n232;
+  wire [16:0] n232;
   (* keep = 32'd1 *)
-  wire [9:0] n233;
+  wire [16:0] n234;
   (* keep = 32'd1 *)
-  wire [12:0] n234;
+  wire [8:0] n235;
   (* keep = 32'd1 *)
-  wire [10:0] n234_hi;
+  wire [10:0] n236;
   (* keep = 32'd1 *)
-  wire [14:0] n235;
+  wire [8:0] n236_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n235_hi;
+  wire [10:0] n237;
   (* keep = 32'd1 *)
-  wire [13:0] n236;
+  wire [9:0] n237_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n236_hi;
+  wire [11:0] n238;
   (* keep = 32'd1 *)
-  wire [13:0] n237;
+  wire [8:0] n238_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n237_hi;
+  wire [11:0] n239;
   (* keep = 32'd1 *)
-  wire [15:0] n238;
-  (* keep = 32'd1 *)
-  wire [14:0] n238_hi;
-  (* keep = 32'd1 *)
-  wire [16:0] n239;
-  (* keep = 32'd1 *)
-  wire [14:0] n239_hi;
+  wire [9:0] n239_hi;
   (* keep = 32'd1 *)
   wire [8:0] n24;
   (* keep = 32'd1 *)
-  wire [16:0] n241;
+  wire [12:0] n240;
+  (* keep = 32'd1 *)
+  wire [12:0] n241;
+  (* keep = 32'd1 *)
+  wire [9:0] n241_hi;
+  (* keep = 32'd1 *)
+  wire [13:0] n242;
+  (* keep = 32'd1 *)
+  wire [12:0] n242_hi;
+  (* keep = 32'd1 *)
+  wire [10:0] n243;
+  (* keep = 32'd1 *)
+  wire [8:0] n243_hi;
+  (* keep = 32'd1 *)
+  wire [12:0] n244;
+  (* keep = 32'd1 *)
+  wire [11:0] n244_hi;
+  (* keep = 32'd1 *)
+  wire [14:0] n245;
+  (* keep = 32'd1 *)
+  wire [13:0] n245_hi;
+  (* keep = 32'd1 *)
+  wire [14:0] n246;
+  (* keep = 32'd1 *)
+  wire [8:0] n246_hi;
+  (* keep = 32'd1 *)
+  wire [13:0] n247;
+  (* keep = 32'd1 *)
+  wire [9:0] n247_hi;
+  (* keep = 32'd1 *)
+  wire [15:0] n248;
+  (* keep = 32'd1 *)
+  wire [15:0] n249;
+  (* keep = 32'd1 *)
+  wire [13:0] n249_hi;
   (* keep = 32'd1 *)
   wire [8:0] n25;
   (* keep = 32'd1 *)
-  wire [8:0] n26;
+  wire [16:0] n250;
   (* keep = 32'd1 *)
-  wire [9:0] n27;
+  wire [16:0] n252;
+  (* keep = 32'd1 *)
+  wire [11:0] n26;
+  (* keep = 32'd1 *)
+  wire [8:0] n26_hi;
+  (* keep = 32'd1 *)
+  wire [10:0] n27;
   (* keep = 32'd1 *)
   wire [8:0] n27_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n28;
+  wire [10:0] n28;
   (* keep = 32'd1 *)
-  wire [10:0] n29;
+  wire [8:0] n28_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n29_hi;
+  wire [8:0] n29;
   (* keep = 32'd1 *)
-  wire [9:0] n30;
+  wire [8:0] n30;
   (* keep = 32'd1 *)
-  wire [8:0] n30_hi;
+  wire [10:0] n31;
   (* keep = 32'd1 *)
-  wire [8:0] n31;
+  wire [8:0] n31_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n32;
+  wire [9:0] n32;
   (* keep = 32'd1 *)
-  wire [9:0] n32_hi;
+  wire [8:0] n32_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n33;
+  wire [13:0] n33;
   (* keep = 32'd1 *)
   wire [8:0] n33_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n34;
+  wire [9:0] n34;
   (* keep = 32'd1 *)
   wire [9:0] n35;
   (* keep = 32'd1 *)
@@ -758,213 +778,205 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [8:0] n36;
   (* keep = 32'd1 *)
-  wire [8:0] n37;
+  wire [10:0] n37;
   (* keep = 32'd1 *)
-  wire [8:0] n38;
+  wire [9:0] n37_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n39;
+  wire [9:0] n38;
+  (* keep = 32'd1 *)
+  wire [14:0] n39;
   (* keep = 32'd1 *)
   wire [8:0] n39_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n40;
+  wire [11:0] n40;
   (* keep = 32'd1 *)
-  wire [11:0] n41;
+  wire [8:0] n40_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n41_hi;
+  wire [12:0] n41;
   (* keep = 32'd1 *)
-  wire [8:0] n42;
+  wire [9:0] n41_hi;
+  (* keep = 32'd1 *)
+  wire [12:0] n42;
+  (* keep = 32'd1 *)
+  wire [10:0] n42_hi;
   (* keep = 32'd1 *)
   wire [9:0] n43;
   (* keep = 32'd1 *)
-  wire [10:0] n44;
+  wire [8:0] n43_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n44_hi;
+  wire [13:0] n44;
+  (* keep = 32'd1 *)
+  wire [8:0] n44_hi;
   (* keep = 32'd1 *)
   wire [9:0] n45;
   (* keep = 32'd1 *)
-  wire [8:0] n45_hi;
+  wire [12:0] n46;
   (* keep = 32'd1 *)
-  wire [9:0] n46;
+  wire [9:0] n46_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n46_hi;
+  wire [9:0] n47;
   (* keep = 32'd1 *)
-  wire [11:0] n47;
+  wire [9:0] n48;
   (* keep = 32'd1 *)
-  wire [9:0] n47_hi;
+  wire [8:0] n48_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n48;
+  wire [11:0] n49;
   (* keep = 32'd1 *)
-  wire [9:0] n48_hi;
-  (* keep = 32'd1 *)
-  wire [12:0] n49;
-  (* keep = 32'd1 *)
-  wire [8:0] n49_hi;
+  wire [9:0] n49_hi;
   (* keep = 32'd1 *)
   wire [10:0] n50;
   (* keep = 32'd1 *)
   wire [9:0] n50_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n51;
+  wire [9:0] n51;
   (* keep = 32'd1 *)
-  wire [13:0] n52;
+  wire [9:0] n52;
   (* keep = 32'd1 *)
-  wire [8:0] n52_hi;
+  wire [14:0] n53;
   (* keep = 32'd1 *)
-  wire [9:0] n53;
+  wire [10:0] n53_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n54;
+  wire [13:0] n54;
   (* keep = 32'd1 *)
-  wire [10:0] n54_hi;
+  wire [9:0] n55;
   (* keep = 32'd1 *)
-  wire [12:0] n55;
+  wire [11:0] n56;
   (* keep = 32'd1 *)
-  wire [9:0] n55_hi;
+  wire [12:0] n57;
   (* keep = 32'd1 *)
-  wire [9:0] n56;
+  wire [9:0] n57_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n56_hi;
+  wire [12:0] n58;
   (* keep = 32'd1 *)
-  wire [8:0] n57;
+  wire [8:0] n58_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n58;
+  wire [12:0] n59;
   (* keep = 32'd1 *)
-  wire [9:0] n58_hi;
-  (* keep = 32'd1 *)
-  wire [9:0] n59;
-  (* keep = 32'd1 *)
-  wire [8:0] n59_hi;
+  wire [10:0] n59_hi;
   (* keep = 32'd1 *)
   wire [9:0] n60;
   (* keep = 32'd1 *)
-  wire [9:0] n61;
+  wire [13:0] n61;
+  (* keep = 32'd1 *)
+  wire [9:0] n61_hi;
   (* keep = 32'd1 *)
   wire [9:0] n62;
   (* keep = 32'd1 *)
-  wire [13:0] n63;
+  wire [11:0] n63;
   (* keep = 32'd1 *)
-  wire [8:0] n63_hi;
-  (* keep = 32'd1 *)
-  wire [12:0] n64;
-  (* keep = 32'd1 *)
-  wire [10:0] n64_hi;
+  wire [9:0] n64;
   (* keep = 32'd1 *)
   wire [13:0] n65;
   (* keep = 32'd1 *)
-  wire [10:0] n66;
+  wire [8:0] n65_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n67;
+  wire [9:0] n66;
   (* keep = 32'd1 *)
-  wire [8:0] n67_hi;
+  wire [8:0] n66_hi;
+  (* keep = 32'd1 *)
+  wire [9:0] n67;
   (* keep = 32'd1 *)
   wire [11:0] n68;
   (* keep = 32'd1 *)
-  wire [10:0] n68_hi;
+  wire [14:0] n69;
   (* keep = 32'd1 *)
-  wire [12:0] n69;
+  wire [8:0] n69_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n69_hi;
+  wire [9:0] n70;
   (* keep = 32'd1 *)
-  wire [13:0] n70;
+  wire [8:0] n70_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n70_hi;
+  wire [12:0] n71;
   (* keep = 32'd1 *)
-  wire [10:0] n71;
+  wire [10:0] n71_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n71_hi;
+  wire [12:0] n72;
   (* keep = 32'd1 *)
-  wire [10:0] n72;
+  wire [8:0] n72_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n73;
+  wire [15:0] n73;
   (* keep = 32'd1 *)
   wire [9:0] n73_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n74;
+  wire [12:0] n74;
   (* keep = 32'd1 *)
-  wire [9:0] n74_hi;
+  wire [11:0] n74_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n75;
+  wire [10:0] n75;
   (* keep = 32'd1 *)
   wire [9:0] n75_hi;
   (* keep = 32'd1 *)
   wire [14:0] n76;
   (* keep = 32'd1 *)
-  wire [13:0] n76_hi;
+  wire [9:0] n76_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n77;
+  wire [12:0] n77;
   (* keep = 32'd1 *)
   wire [9:0] n77_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n78;
+  wire [11:0] n78;
   (* keep = 32'd1 *)
-  wire [10:0] n78_hi;
+  wire [9:0] n78_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n79;
+  wire [10:0] n79;
   (* keep = 32'd1 *)
-  wire [10:0] n79_hi;
+  wire [8:0] n79_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n80;
+  wire [10:0] n80;
   (* keep = 32'd1 *)
-  wire [10:0] n80_hi;
-  (* keep = 32'd1 *)
-  wire [13:0] n81;
-  (* keep = 32'd1 *)
-  wire [12:0] n81_hi;
+  wire [11:0] n81;
   (* keep = 32'd1 *)
   wire [10:0] n82;
   (* keep = 32'd1 *)
-  wire [10:0] n83;
+  wire [9:0] n82_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n84;
+  wire [12:0] n83;
   (* keep = 32'd1 *)
-  wire [11:0] n85;
+  wire [10:0] n83_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n85_hi;
+  wire [12:0] n84;
   (* keep = 32'd1 *)
-  wire [12:0] n86;
+  wire [8:0] n84_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n86_hi;
+  wire [12:0] n85;
   (* keep = 32'd1 *)
-  wire [13:0] n87;
+  wire [11:0] n85_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n87_hi;
+  wire [13:0] n86;
   (* keep = 32'd1 *)
-  wire [13:0] n88;
+  wire [8:0] n87;
   (* keep = 32'd1 *)
-  wire [8:0] n88_hi;
+  wire [12:0] n88;
   (* keep = 32'd1 *)
-  wire [12:0] n89;
+  wire [11:0] n88_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n89_hi;
+  wire [13:0] n89;
   (* keep = 32'd1 *)
   wire [14:0] n90;
   (* keep = 32'd1 *)
-  wire [11:0] n91;
+  wire [8:0] n91;
   (* keep = 32'd1 *)
-  wire [9:0] n91_hi;
+  wire [9:0] n92;
   (* keep = 32'd1 *)
-  wire [13:0] n92;
+  wire [10:0] n93;
   (* keep = 32'd1 *)
-  wire [12:0] n92_hi;
+  wire [9:0] n93_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n93;
+  wire [11:0] n94;
   (* keep = 32'd1 *)
-  wire [14:0] n93_hi;
-  (* keep = 32'd1 *)
-  wire [12:0] n94;
-  (* keep = 32'd1 *)
-  wire [16:0] n95;
+  wire [15:0] n95;
   (* keep = 32'd1 *)
   wire [14:0] n95_hi;
   (* keep = 32'd1 *)
-  wire [17:0] n96;
+  wire [12:0] n96;
   (* keep = 32'd1 *)
-  wire [13:0] n96_hi;
+  wire [10:0] n96_hi;
   (* keep = 32'd1 *)
-  wire [17:0] n98;
+  wire [17:0] n97;
   (* keep = 32'd1 *)
-  wire [10:0] n99;
+  wire [13:0] n97_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n99_hi;
+  wire [17:0] n99;
   input rst;
   wire rst;
   input [127:0] x;
@@ -1007,348 +1019,339 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   wire [7:0] \y[7] ;
   wire [7:0] \y[8] ;
   wire [7:0] \y[9] ;
-  assign n16_hi = $signed(x[63:58]) - $signed(x[63:56]);
-  assign n34 = $signed(x[15:8]) + $signed(x[95:88]);
-  assign n83 = $signed({ n16_hi[7:0], x[57:56] }) - $signed(n34);
-  assign n59_hi = $signed(x[111:105]) - $signed(x[95:88]);
-  assign n85_hi = $signed(n83[10:2]) - $signed({ n59_hi, x[104] });
   assign n20_hi = $signed(x[31:25]) + $signed(x[87:80]);
-  assign n35_hi = $signed(x[23:17]) - $signed(x[47:40]);
-  assign n66 = $signed({ n20_hi, x[24] }) + $signed({ n35_hi, x[16] });
-  assign n87_hi = $signed(n85_hi[9:0]) + $signed(n66);
+  assign \$1  = $signed(x[111:108]) + $signed({ n20_hi, x[24] });
   assign n17_hi = $signed(x[55:50]) + $signed(x[15:8]);
-  assign n26 = $signed(x[39:32]) - $signed(x[79:72]);
-  assign n38 = $signed(x[31:24]) - $signed(x[111:104]);
-  assign n62 = $signed(x[127:120]) + $signed(n38);
-  assign n82 = $signed(n26) + $signed(n62);
-  assign n84 = $signed({ n17_hi, x[49:48] }) - $signed(n82);
-  assign n42 = $signed(x[103:96]) - $signed(x[119:112]);
-  assign n56_hi = $signed(x[55:49]) - $signed(x[103:96]);
-  assign \$1  = $signed(n42[8:1]) - $signed({ n56_hi, x[48] });
-  assign n86_hi = $signed(n84[11:1]) - $signed({ \$1 [9:0], n42[0] });
-  assign n88_hi = $signed(n86_hi[11:4]) + $signed(x[7:0]);
-  assign n90 = $signed({ n87_hi, n83[1:0] }) + $signed({ n88_hi, n86_hi[3:0], n84[0] });
-  assign n22_hi = $signed(x[71:67]) - $signed(x[127:120]);
-  assign \$2  = $signed({ n22_hi, x[66] }) + $signed(x[39:32]);
-  assign n78_hi = $signed(\$2 [9:1]) + $signed({ n20_hi, x[24] });
-  assign n93_hi = $signed(n90[14:1]) + $signed({ n78_hi, \$2 [0], x[65:64] });
-  assign n41_hi = $signed(x[79:75]) - $signed(x[55:48]);
-  assign n89_hi = $signed(n41_hi) - $signed(x[103:96]);
-  assign n92_hi = $signed({ n89_hi, x[74:73] }) + $signed({ \$2 [9:0], x[65:64] });
-  assign n95_hi = $signed(n93_hi[14:1]) - $signed({ n92_hi, x[72] });
+  assign n16_hi = $signed(x[63:58]) - $signed(x[63:56]);
+  assign \$2  = $signed(x[15:8]) - $signed({ n16_hi[7:0], x[57:56] });
+  assign \$3  = $signed({ n17_hi, x[49:48] }) - $signed(\$2 [9:0]);
+  assign n36 = $signed(x[31:24]) + $signed(x[95:88]);
+  assign n79_hi = $signed(n36[8:2]) - $signed(x[55:48]);
+  assign n81 = $signed(\$3 [10:0]) - $signed({ n79_hi, n36[1:0] });
+  assign n84_hi = $signed(n81[11:4]) - $signed(x[127:120]);
+  assign n25 = $signed(x[39:32]) - $signed(x[79:72]);
+  assign n64 = $signed(x[127:120]) + $signed(n25);
+  assign n32_hi = $signed(x[79:73]) + $signed(x[103:96]);
+  assign \$4  = $signed(n64[9:2]) + $signed({ n32_hi, x[72] });
+  assign \$5  = $signed(x[111:104]) - $signed({ n20_hi, x[24] });
+  assign n83_hi = $signed(\$4 [9:0]) + $signed(\$5 [9:0]);
+  assign n86 = $signed({ n84_hi, n81[3:0] }) - $signed({ n83_hi, n64[1:0] });
+  assign n90 = $signed({ \$1 [9:0], x[107:104] }) + $signed(n86);
+  assign n26_hi = $signed(x[103:99]) + $signed(x[111:104]);
+  assign \$6  = $signed(x[119:112]) - $signed({ n26_hi, x[98:96] });
+  assign n35_hi = $signed(x[23:17]) - $signed(x[47:40]);
+  assign n82_hi = $signed(n35_hi) + $signed(x[95:88]);
+  assign n85_hi = $signed(\$6 [11:1]) + $signed({ n82_hi, x[16] });
+  assign n31_hi = $signed(x[71:66]) + $signed(x[39:32]);
+  assign n72_hi = $signed(n31_hi[8:2]) + $signed(x[7:0]);
+  assign n88_hi = $signed({ n72_hi, n31_hi[1:0] }) - $signed({ n31_hi, x[65:64] });
+  assign n89 = $signed({ n85_hi, \$6 [0] }) + $signed({ n88_hi[10:0], x[65:64] });
+  assign n95_hi = $signed(n90[14:1]) + $signed(n89);
   assign n19 = $signed(x[71:64]) + $signed(x[95:88]);
-  assign n46_hi = $signed(n19[8:1]) + $signed(x[119:112]);
-  assign n54_hi = $signed(x[23:17]) + $signed({ n46_hi, n19[0] });
-  assign \$3  = $signed(x[111:104]) - $signed({ n16_hi[7:0], x[57:56] });
-  assign n51 = $signed(x[15:8]) + $signed(\$3 [9:0]);
-  assign n91_hi = $signed(n51[10:2]) - $signed(x[31:24]);
-  assign n94 = $signed({ n54_hi, x[16] }) + $signed({ n91_hi, n51[1:0] });
-  assign n96_hi = $signed(n95_hi[14:2]) - $signed(n94);
-  assign \$4  = $signed(8'hb0) - $signed({ n96_hi, n95_hi[1:0], n93_hi[0], n90[0] });
-  assign n36 = $signed(x[31:24]) + $signed(x[39:32]);
-  assign n100 = $signed(x[63:56]) + $signed(x[71:64]);
-  assign n101_hi = $signed(n36[8:1]) - $signed(n100);
-  assign n25 = $signed(x[23:16]) + $signed(x[47:40]);
-  assign n27_hi = $signed(x[127:121]) + $signed(x[119:112]);
-  assign n72 = $signed(n25) + $signed({ n27_hi, x[120] });
-  assign n28 = $signed(x[15:8]) - $signed(x[87:80]);
-  assign n99_hi = $signed(x[95:89]) + $signed(n28);
-  assign n102 = $signed(n72) + $signed({ n99_hi, x[88] });
-  assign \$5  = $signed({ n101_hi, n36[0] }) + $signed(n102);
-  assign n24 = $signed(x[7:0]) + $signed(x[95:88]);
-  assign n104_hi = $signed(\$5 [11:3]) - $signed(n24);
-  assign n105_hi = $signed(n104_hi) + $signed({ n20_hi, x[24] });
-  assign n33_hi = $signed(x[7:1]) + $signed(x[95:88]);
-  assign n107_hi = $signed(n105_hi[10:2]) - $signed({ n33_hi, x[0] });
+  assign n50_hi = $signed(x[23:17]) + $signed(n19);
+  assign n87 = $signed(x[55:48]) + $signed(x[103:96]);
+  assign n93_hi = $signed(\$2 [9:1]) - $signed(n87);
+  assign n94 = $signed({ n50_hi, x[16] }) + $signed({ n93_hi, \$2 [0] });
+  assign n91 = $signed(x[31:24]) - $signed(x[119:112]);
+  assign n92 = $signed(x[127:120]) + $signed(n91);
+  assign n96_hi = $signed(n94[11:2]) - $signed(n92);
+  assign n97_hi = $signed(n95_hi[14:3]) - $signed({ n96_hi, n94[1:0] });
+  assign \$7  = $signed(8'hb0) - $signed({ n97_hi, n95_hi[2:0], n90[0] });
+  assign n39_hi = $signed(x[127:126]) - $signed(x[95:88]);
+  assign n73_hi = $signed(n39_hi) + $signed(x[55:48]);
+  assign n24 = $signed(x[23:16]) + $signed(x[47:40]);
+  assign n67 = $signed(n24) + $signed(n36);
+  assign n100_hi = $signed(n67[9:1]) - $signed(x[87:80]);
+  assign n101_hi = $signed(n100_hi[9:2]) - $signed(x[79:72]);
   assign n21 = $signed(x[79:72]) - $signed(x[103:96]);
-  assign n67_hi = $signed(n21[8:6]) + $signed(x[47:40]);
-  assign n32_hi = $signed(n17_hi) + $signed(x[119:112]);
-  assign n48_hi = $signed(n32_hi[9:1]) - $signed(x[63:56]);
-  assign n110_hi = $signed({ n67_hi, n21[5:2] }) + $signed({ n48_hi, n32_hi[0], x[49:48] });
-  assign n112 = $signed({ n107_hi, n105_hi[1:0], \$5 [2:0] }) + $signed({ n110_hi, n21[1:0] });
-  assign n23 = $signed(x[103:96]) - $signed(x[111:104]);
-  assign \$6  = $signed(n23[8:1]) - $signed({ n41_hi, x[74:72] });
-  assign n39_hi = $signed(x[39:34]) - $signed(x[127:120]);
-  assign n75_hi = $signed(n39_hi) + $signed(x[31:24]);
-  assign n109_hi = $signed(\$6 [11:0]) - $signed({ n75_hi, x[33:32] });
+  assign n52 = $signed(x[39:32]) + $signed(n21);
+  assign n23 = $signed(x[7:0]) + $signed(x[95:88]);
+  assign n77_hi = $signed(n52[9:3]) - $signed(n23);
+  assign \$8  = $signed({ n101_hi, n100_hi[1:0], n67[0] }) + $signed({ n77_hi, n52[2:0] });
   assign n18 = $signed(x[23:16]) - $signed(x[47:40]);
-  assign n45_hi = $signed(n18[8:1]) + $signed(x[71:64]);
-  assign n106_hi = $signed(n45_hi) - $signed(n21);
-  assign n108 = $signed({ n17_hi, x[49:48] }) + $signed({ n106_hi, n18[0] });
-  assign n111_hi = $signed(n109_hi[12:1]) - $signed(n108);
-  assign n113_hi = $signed(n112[16:2]) + $signed({ n111_hi, n109_hi[0], n23[0] });
-  assign \$7  = $signed(n113_hi[15:2]) + $signed(5'h13);
-  assign n123 = $signed(n25) + $signed(n24);
-  assign n125_hi = $signed(n123[9:1]) + $signed({ n59_hi, x[104] });
-  assign n126_hi = $signed({ n67_hi, n21[5:4] }) - $signed({ n125_hi[9:0], n123[0] });
-  assign n128_hi = $signed({ n126_hi, n21[3:2] }) + $signed({ n78_hi, \$2 [0], x[65:64] });
-  assign n40 = $signed(x[55:48]) - $signed(x[87:80]);
-  assign n116_hi = $signed(n40[8:1]) - $signed(x[119:112]);
-  assign n118_hi = $signed(n116_hi[8:1]) + $signed(n21);
-  assign n117 = $signed(n62) + $signed(n25);
-  assign n58_hi = $signed(x[95:90]) + $signed(n18);
-  assign \$8  = $signed(n117) + $signed({ n58_hi, x[89:88] });
-  assign n120 = $signed({ n118_hi, n116_hi[0], n40[0] }) + $signed(\$8 [11:0]);
-  assign n122_hi = $signed(n120[12:1]) - $signed({ n75_hi, x[33:32] });
-  assign n121_hi = $signed(n51[10:2]) + $signed(n28);
-  assign n124_hi = $signed(n122_hi[12:1]) - $signed({ n121_hi, n51[1:0] });
-  assign \$9  = $signed(n124_hi[12:2]) + $signed({ n32_hi, x[49:48] });
-  assign \$10  = $signed({ n128_hi, n21[1:0] }) - $signed({ \$9 [11:0], n124_hi[1:0], n122_hi[0], n120[0] });
-  assign \$11  = $signed(10'h2c0) - $signed(\$10 [16:0]);
-  assign n61 = $signed(x[119:112]) - $signed(n23);
-  assign n132 = $signed(n36) - $signed(n61);
-  assign n133_hi = $signed(n132[10:2]) + $signed(x[39:32]);
-  assign n135_hi = $signed(n133_hi[9:2]) + $signed(n26);
-  assign n138_hi = $signed(n135_hi[9:1]) - $signed({ n35_hi, x[16] });
-  assign n52_hi = $signed(x[23:21]) - $signed(x[71:64]);
-  assign \$12  = $signed(n19) + $signed({ n52_hi, x[20:16] });
-  assign \$13  = $signed(x[47:43]) + $signed({ n20_hi, x[24] });
-  assign n137_hi = $signed(\$12 [13:1]) + $signed({ \$13 [9:0], x[42:40] });
-  assign \$14  = $signed(x[127:121]) - $signed({ n16_hi[7:0], x[57:56] });
-  assign n31 = $signed(x[47:40]) - $signed(x[111:104]);
-  assign n134_hi = $signed(\$14 [9:1]) - $signed(n31);
-  assign n53 = $signed(x[23:16]) - $signed(n21);
-  assign n29_hi = $signed(x[7:2]) + $signed(x[55:48]);
-  assign \$15  = $signed(n53[9:1]) - $signed({ n29_hi, x[1:0] });
-  assign n136_hi = $signed({ n134_hi, \$14 [0] }) - $signed({ \$15 [10:0], n53[0] });
-  assign n140_hi = $signed(n137_hi) - $signed({ n136_hi, x[120] });
-  assign n142 = $signed({ n138_hi, n135_hi[0], n133_hi[1:0], n132[1:0] }) - $signed({ n140_hi, \$12 [0] });
-  assign n63_hi = $signed(n17_hi[8:3]) + $signed(x[79:72]);
-  assign n37 = $signed(x[31:24]) + $signed(x[87:80]);
-  assign \$16  = $signed({ n63_hi, n17_hi[2:0], x[49] }) - $signed(n37);
-  assign n139_hi = $signed(\$16 [12:3]) - $signed(n24);
-  assign n141_hi = $signed({ n139_hi, \$16 [2:1] }) - $signed({ n48_hi, n32_hi[0], x[49:48] });
-  assign n143_hi = $signed(n142[16:1]) + $signed({ n141_hi, \$16 [0], x[48] });
-  assign \$17  = $signed(9'h0f0) - $signed({ n143_hi[15:0], n142[0] });
-  assign n60 = $signed(x[111:104]) - $signed(n18);
-  assign n146_hi = $signed(n42[8:1]) - $signed(x[15:8]);
-  assign n147 = $signed(n60) + $signed({ n146_hi, n42[0] });
-  assign n148_hi = $signed(n147[10:1]) - $signed({ n20_hi, x[24] });
-  assign n149_hi = $signed(n148_hi[10:2]) + $signed(n36);
-  assign \$18  = $signed(n19[8:2]) + $signed({ n17_hi, x[49:48] });
-  assign n150 = $signed({ n149_hi, n148_hi[1:0], n147[0] }) - $signed({ \$18 [10:0], n19[1:0] });
-  assign n154_hi = $signed(n150[13:6]) + $signed(n28);
-  assign n30_hi = $signed(x[31:25]) - $signed(x[79:72]);
-  assign \$19  = $signed(n27_hi[8:3]) + $signed({ n30_hi, x[24] });
-  assign \$20  = $signed(n40[8:1]) - $signed({ \$19 [9:0], n27_hi[2:0], x[120] });
-  assign n49_hi = $signed(x[7:4]) + $signed(x[39:32]);
-  assign n79_hi = $signed({ n49_hi, x[3] }) - $signed(n21);
-  assign n157_hi = $signed(\$20 [13:0]) + $signed({ n79_hi, x[2:0] });
-  assign \$21  = $signed({ n154_hi, n150[5:0] }) - $signed({ n157_hi, n40[0] });
-  assign n153 = $signed({ \$15 [10:0], n53[0] }) + $signed({ n22_hi, x[66:64] });
-  assign n152_hi = $signed(\$14 [9:0]) + $signed({ n45_hi, n18[0] });
-  assign n156_hi = $signed(n153[12:1]) + $signed({ n152_hi, x[120] });
-  assign n151 = $signed(x[111:104]) + $signed(x[119:112]);
-  assign n155_hi = $signed(n151[8:1]) + $signed(n18);
-  assign n158_hi = $signed(n156_hi[12:2]) - $signed({ n155_hi, n151[0] });
-  assign n160_hi = $signed(\$21 [15:2]) - $signed({ n158_hi, n156_hi[1:0], n153[0] });
-  assign \$22  = $signed(11'h4d0) - $signed({ n160_hi, \$21 [1:0] });
-  assign n165 = $signed({ n45_hi, n18[0] }) + $signed(n37);
-  assign n167 = $signed({ \$14 [9:0], x[120] }) + $signed(n165);
-  assign n163 = $signed(x[79:72]) - $signed(x[119:112]);
-  assign n164_hi = $signed(n163[8:1]) - $signed(x[7:0]);
-  assign n166_hi = $signed(n164_hi[8:1]) - $signed(x[39:32]);
-  assign n168_hi = $signed(n166_hi) + $signed(n34);
-  assign n169 = $signed(n167) + $signed({ n168_hi, n164_hi[0], n163[0] });
-  assign n171_hi = $signed(n169[12:5]) - $signed(n31);
-  assign n170_hi = $signed(n72[10:1]) - $signed({ n33_hi, x[0] });
-  assign n57 = $signed(x[71:64]) + $signed(x[103:96]);
-  assign n172_hi = $signed(n170_hi[10:1]) + $signed(n57);
-  assign n175_hi = $signed({ n171_hi, n169[4:2] }) - $signed({ n172_hi, n170_hi[0], n72[0] });
-  assign n174_hi = $signed(\$6 [11:1]) - $signed({ n39_hi, x[33:32] });
-  assign n177_hi = $signed(n175_hi) + $signed({ n174_hi, \$6 [0], n23[0] });
-  assign n173_hi = $signed(n30_hi) - $signed(x[63:56]);
-  assign n176_hi = $signed(n173_hi) + $signed(n34);
-  assign n178_hi = $signed(n177_hi[14:3]) - $signed({ n176_hi, x[24] });
-  assign \$23  = $signed(9'h0f0) - $signed({ n178_hi, n177_hi[2:0], n169[1:0] });
-  assign n180 = $signed(n18) - $signed(x[63:56]);
-  assign n181 = $signed(n61) + $signed(n180);
-  assign n183_hi = $signed(n181[10:2]) - $signed({ n30_hi, x[24] });
-  assign n71_hi = $signed(n25[8:2]) + $signed(x[87:80]);
-  assign n186_hi = $signed(n183_hi) - $signed({ n71_hi, n25[1:0] });
-  assign \$24  = $signed({ n22_hi, x[66:65] }) + $signed(n26);
-  assign n182 = $signed(n28) + $signed(x[71:64]);
-  assign n184_hi = $signed(\$24 [10:1]) + $signed(n182);
-  assign n187_hi = $signed(n184_hi[10:3]) + $signed(x[15:8]);
-  assign n189 = $signed({ n186_hi, n181[1:0] }) + $signed({ n187_hi, n184_hi[2:0], \$24 [0], x[64] });
-  assign n192_hi = $signed(n189[14:5]) - $signed({ n46_hi, n19[0] });
-  assign \$25  = $signed(n24[8:3]) + $signed({ n29_hi, x[1:0] });
-  assign n191_hi = $signed(\$20 [13:0]) - $signed({ \$25 [10:0], n24[2:0] });
-  assign n185 = $signed(n23) + $signed(x[119:112]);
-  assign n188 = $signed(n185) - $signed({ n16_hi[7:0], x[57:56] });
-  assign n190_hi = $signed({ n58_hi, x[89] }) + $signed(n188);
-  assign n193_hi = $signed(n191_hi[14:2]) - $signed({ n190_hi, x[88] });
-  assign \$26  = $signed({ n192_hi, n189[4:0] }) - $signed({ n193_hi, n191_hi[1:0], n40[0] });
-  assign \$27  = $signed(11'h5c0) - $signed(\$26 [16:0]);
-  assign n197_hi = $signed(n27_hi[8:1]) + $signed(n23);
-  assign \$28  = $signed(x[15:9]) - $signed({ n16_hi[7:0], x[57:56] });
-  assign n198_hi = $signed(\$28 [9:1]) - $signed(x[15:8]);
-  assign n200 = $signed({ n197_hi, n27_hi[0], x[120] }) - $signed({ n198_hi, \$28 [0], x[8] });
-  assign n202_hi = $signed(n200[12:4]) - $signed({ n33_hi, x[0] });
-  assign n204_hi = $signed(\$18 [10:1]) - $signed({ n27_hi, x[120] });
-  assign \$29  = $signed({ n202_hi, n200[3:2] }) - $signed({ n204_hi, \$18 [0], n19[1:0] });
-  assign n199_hi = $signed(\$24 [10:0]) - $signed(n66);
-  assign n201 = $signed({ n199_hi, x[64] }) - $signed({ \$13 [9:0], x[42:40] });
-  assign n203_hi = $signed(n201[13:5]) + $signed(n60);
-  assign n205_hi = $signed({ n79_hi, x[2:1] }) + $signed({ n48_hi, n32_hi[0], x[49:48] });
-  assign n207_hi = $signed({ n203_hi, n201[4:1] }) + $signed({ n205_hi, x[0] });
-  assign \$30  = $signed({ \$29 [13:0], n200[1:0] }) + $signed({ n207_hi, n201[0] });
-  assign \$31  = $signed(10'h210) - $signed(\$30 [16:0]);
-  assign n211 = $signed(x[79:72]) + $signed(x[103:96]);
-  assign n212_hi = $signed(n211[8:2]) + $signed(x[55:48]);
-  assign n213 = $signed(\$3 [9:0]) + $signed({ n212_hi, n211[1:0] });
-  assign n216 = $signed({ n22_hi, x[66:64] }) + $signed(n213);
-  assign n218_hi = $signed(n216[12:5]) - $signed(x[47:40]);
-  assign n220 = $signed({ n218_hi, n216[4:0] }) - $signed({ \$25 [10:0], n24[2:0] });
-  assign n222_hi = $signed(n220[14:6]) + $signed(n19);
-  assign n214_hi = $signed(n19[8:1]) - $signed(x[79:72]);
-  assign n215_hi = $signed({ n71_hi, n25[1] }) - $signed({ n214_hi, n19[0] });
-  assign n217_hi = $signed(n215_hi[10:2]) + $signed(n23);
-  assign n219_hi = $signed(\$16 [12:0]) + $signed({ n217_hi, n215_hi[1:0], n25[0] });
-  assign n221_hi = $signed(n219_hi[13:2]) + $signed({ n54_hi, x[16] });
-  assign n223 = $signed({ n222_hi, n220[5:0] }) - $signed({ n221_hi, n219_hi[1:0], x[48] });
-  assign \$32  = $signed(12'h430) - $signed(n223);
-  assign n226 = $signed(x[7:0]) - $signed(n38);
-  assign \$33  = $signed(x[63:56]) + $signed(n226);
-  assign n228_hi = $signed(\$33 [9:2]) + $signed(x[119:112]);
-  assign n229 = $signed({ \$1 [9:0], n42[0] }) + $signed({ n228_hi, \$33 [1:0] });
-  assign n230_hi = $signed(n229[11:3]) - $signed(x[87:80]);
-  assign n73_hi = $signed(n26[8:3]) + $signed(n31);
-  assign n232 = $signed({ n230_hi, n229[2:0] }) - $signed({ n73_hi, n26[2:0] });
-  assign n235_hi = $signed(n232[13:6]) - $signed(x[55:48]);
-  assign n231_hi = $signed(\$28 [9:0]) + $signed(n24);
-  assign n234_hi = $signed(n231_hi[10:1]) + $signed(n57);
-  assign n237_hi = $signed(\$12 [13:1]) + $signed({ n234_hi, n231_hi[0], x[8] });
-  assign n238_hi = $signed({ n235_hi, n232[5:1] }) - $signed({ n237_hi[12:0], \$12 [0] });
-  assign n233 = $signed(x[79:72]) - $signed(n28);
-  assign n236_hi = $signed(n73_hi) - $signed(n233);
-  assign n239_hi = $signed(n238_hi[14:1]) - $signed({ n236_hi, n26[2:0] });
-  assign \$34  = $signed(10'h1d0) - $signed({ n239_hi, n238_hi[0], n232[0] });
-  assign \$35  = ~ \$4 [17];
-  assign \$36  = | \$4 [16:14];
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = & \$4 [16:14];
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$4 [17] & \$39 ;
-  assign \$41  = \$40  ? 11'h780 : \$4 [17:7];
-  assign \$42  = \$37  ? 11'h07f : \$41 ;
-  assign \$43  = ~ \$7 [13];
-  assign \$44  = | \$7 [12:10];
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = & \$7 [12:10];
-  assign \$47  = ~ \$46 ;
-  assign \$48  = \$7 [13] & \$47 ;
-  assign \$49  = \$48  ? 11'h780 : \$7 [13:3];
-  assign \$50  = \$45  ? 11'h07f : \$49 ;
-  assign \$51  = ~ \$11 [16];
-  assign \$52  = | \$11 [15:14];
-  assign \$53  = \$51  & \$52 ;
-  assign \$54  = & \$11 [15:14];
-  assign \$55  = ~ \$54 ;
-  assign \$56  = \$11 [16] & \$55 ;
-  assign \$57  = \$56  ? 10'h380 : \$11 [16:7];
-  assign \$58  = \$53  ? 10'h07f : \$57 ;
-  assign \$59  = ~ \$17 [16];
-  assign \$60  = | \$17 [15:14];
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = & \$17 [15:14];
-  assign \$63  = ~ \$62 ;
-  assign \$64  = \$17 [16] & \$63 ;
-  assign \$65  = \$64  ? 10'h380 : \$17 [16:7];
-  assign \$66  = \$61  ? 10'h07f : \$65 ;
-  assign \$67  = ~ \$22 [17];
-  assign \$68  = | \$22 [16:14];
-  assign \$69  = \$67  & \$68 ;
-  assign \$70  = & \$22 [16:14];
-  assign \$71  = ~ \$70 ;
-  assign \$72  = \$22 [17] & \$71 ;
-  assign \$73  = \$72  ? 11'h780 : \$22 [17:7];
-  assign \$74  = \$69  ? 11'h07f : \$73 ;
-  assign \$75  = ~ \$23 [17];
-  assign \$76  = | \$23 [16:14];
-  assign \$77  = \$75  & \$76 ;
-  assign \$78  = & \$23 [16:14];
-  assign \$79  = ~ \$78 ;
-  assign \$80  = \$23 [17] & \$79 ;
-  assign \$81  = \$80  ? 11'h780 : \$23 [17:7];
-  assign \$82  = \$77  ? 11'h07f : \$81 ;
-  assign \$83  = ~ \$27 [16];
-  assign \$84  = | \$27 [15:14];
-  assign \$85  = \$83  & \$84 ;
-  assign \$86  = & \$27 [15:14];
-  assign \$87  = ~ \$86 ;
-  assign \$88  = \$27 [16] & \$87 ;
-  assign \$89  = \$88  ? 10'h380 : \$27 [16:7];
-  assign \$90  = \$85  ? 10'h07f : \$89 ;
-  assign \$91  = ~ \$31 [16];
-  assign \$92  = | \$31 [15:14];
-  assign \$93  = \$91  & \$92 ;
-  assign \$94  = & \$31 [15:14];
-  assign \$95  = ~ \$94 ;
-  assign \$96  = \$31 [16] & \$95 ;
-  assign \$97  = \$96  ? 10'h380 : \$31 [16:7];
-  assign \$98  = \$93  ? 10'h07f : \$97 ;
-  assign \$99  = ~ \$32 [16];
-  assign \$100  = | \$32 [15:14];
-  assign \$101  = \$99  & \$100 ;
-  assign \$102  = & \$32 [15:14];
-  assign \$103  = ~ \$102 ;
-  assign \$104  = \$32 [16] & \$103 ;
-  assign \$105  = \$104  ? 10'h380 : \$32 [16:7];
-  assign \$106  = \$101  ? 10'h07f : \$105 ;
-  assign \$107  = ~ \$34 [16];
-  assign \$108  = | \$34 [15:14];
-  assign \$109  = \$107  & \$108 ;
-  assign \$110  = & \$34 [15:14];
-  assign \$111  = ~ \$110 ;
-  assign \$112  = \$34 [16] & \$111 ;
-  assign \$113  = \$112  ? 10'h380 : \$34 [16:7];
-  assign \$114  = \$109  ? 10'h07f : \$113 ;
+  assign n46_hi = $signed(x[15:11]) - $signed(n18);
+  assign \$9  = $signed(\$8 [12:1]) + $signed({ n46_hi, x[10:8] });
+  assign n104_hi = $signed(\$9 [12:0]) - $signed({ n72_hi, n31_hi[1:0], x[65:64] });
+  assign n33_hi = $signed(x[119:117]) + $signed(x[47:40]);
+  assign \$10  = $signed(x[63:56]) - $signed({ n33_hi, x[116:112] });
+  assign n107_hi = $signed(n104_hi) - $signed(\$10 [13:0]);
+  assign n109 = $signed({ n73_hi, x[125:120] }) + $signed({ n107_hi, \$8 [0] });
+  assign n22_hi = $signed(x[111:107]) - $signed(x[127:120]);
+  assign n41_hi = $signed(n22_hi) + $signed(x[31:24]);
+  assign \$11  = $signed({ n41_hi, x[106:105] }) - $signed({ n20_hi, x[24] });
+  assign \$12  = $signed(x[103:98]) - $signed({ n17_hi, x[49:48] });
+  assign n106 = $signed({ \$11 [11:0], x[104] }) - $signed({ \$12 [10:0], x[97:96] });
+  assign n40_hi = $signed(n17_hi[8:1]) - $signed(x[63:56]);
+  assign n42_hi = $signed({ n40_hi, n17_hi[0] }) + $signed(x[119:112]);
+  assign n55 = $signed(x[71:64]) - $signed(n21);
+  assign n105_hi = $signed(n42_hi[10:1]) - $signed(n55);
+  assign n108 = $signed(n106) - $signed({ n105_hi, n42_hi[0], x[49:48] });
+  assign n110_hi = $signed(n109[16:2]) - $signed(n108);
+  assign \$13  = $signed(n110_hi[15:2]) + $signed(5'h13);
+  assign n113 = $signed(x[87:80]) + $signed(n21);
+  assign n114_hi = $signed(n113[9:2]) - $signed(n21);
+  assign n115 = $signed({ n114_hi[8:0], n113[1:0] }) - $signed(n67);
+  assign n37_hi = $signed(x[39:33]) - $signed(n18);
+  assign n116_hi = $signed(n115[11:1]) + $signed({ n37_hi, x[32] });
+  assign n118 = $signed({ n41_hi, x[106:104] }) + $signed({ n116_hi, n115[0] });
+  assign n121_hi = $signed(n118[13:5]) - $signed(\$5 [9:0]);
+  assign n117 = $signed({ n31_hi, x[65:64] }) + $signed(\$2 [9:0]);
+  assign n120 = $signed({ n22_hi, x[106:104] }) + $signed(n117);
+  assign n123_hi = $signed({ n33_hi, x[116:113] }) + $signed(n120);
+  assign n47 = $signed(x[15:8]) - $signed(n24);
+  assign n119 = $signed(n47) - $signed(n23);
+  assign n122 = $signed(n119) - $signed({ n17_hi, x[49:48] });
+  assign n125_hi = $signed(n123_hi[13:2]) + $signed(n122);
+  assign n126_hi = $signed({ n121_hi, n118[4:1] }) + $signed({ n125_hi[11:0], n123_hi[1:0], x[112] });
+  assign n27_hi = $signed(x[87:82]) + $signed(x[119:112]);
+  assign \$14  = $signed(x[55:52]) + $signed({ n27_hi, x[81:80] });
+  assign n124 = $signed({ n39_hi, x[125:120] }) + $signed({ \$14 [10:0], x[51:48] });
+  assign \$15  = $signed({ n126_hi, n118[0] }) - $signed(n124);
+  assign \$16  = $signed(10'h2c0) - $signed(\$15 [16:0]);
+  assign n130_hi = $signed(x[39:33]) + $signed(x[127:120]);
+  assign n51 = $signed(x[31:24]) - $signed(n19);
+  assign n48_hi = $signed(x[23:17]) + $signed(x[47:40]);
+  assign n131 = $signed(n51) - $signed({ n48_hi, x[16] });
+  assign n132 = $signed({ n130_hi, x[32] }) + $signed(n131);
+  assign n135_hi = $signed(n132[11:4]) + $signed(n25);
+  assign n138 = $signed({ n135_hi, n132[3:0] }) - $signed({ \$1 [9:0], x[107:104] });
+  assign n65_hi = $signed(n17_hi[8:3]) + $signed(x[79:72]);
+  assign n141_hi = $signed(n138[14:1]) + $signed({ n65_hi, n17_hi[2:0], x[49:48] });
+  assign n28_hi = $signed(x[7:2]) + $signed(x[55:48]);
+  assign n137_hi = $signed(n28_hi) + $signed(x[71:64]);
+  assign n140_hi = $signed({ n77_hi, n52[2:1] }) + $signed({ n137_hi, x[1:0] });
+  assign n143_hi = $signed(n141_hi[14:1]) + $signed({ n140_hi, n52[0] });
+  assign n134_hi = $signed(\$6 [11:2]) + $signed({ n48_hi, x[16] });
+  assign n30 = $signed(x[31:24]) + $signed(x[87:80]);
+  assign n133 = $signed({ n16_hi[7:0], x[57:56] }) + $signed(n30);
+  assign n136_hi = $signed(n134_hi) + $signed(n133);
+  assign n139_hi = $signed(n136_hi[11:3]) + $signed({ n35_hi, x[16] });
+  assign n142_hi = $signed({ n139_hi[9:0], n136_hi[2:1] }) + $signed({ n42_hi, x[49:48] });
+  assign \$17  = $signed({ n143_hi, n141_hi[0], n138[0] }) - $signed({ n142_hi, n136_hi[0], \$6 [1:0] });
+  assign \$18  = $signed(9'h0f0) - $signed(\$17 [16:0]);
+  assign n69_hi = $signed(n27_hi[8:4]) - $signed(x[79:72]);
+  assign n150_hi = $signed(\$12 [10:2]) + $signed(n21);
+  assign \$19  = $signed(x[23:18]) - $signed({ n16_hi[7:0], x[57:56] });
+  assign n156_hi = $signed({ n150_hi, \$12 [1:0] }) - $signed({ \$19 [9:0], x[17:16] });
+  assign n159 = $signed({ n69_hi, n27_hi[3:0], x[81:80] }) + $signed({ n156_hi, x[97:96] });
+  assign n62 = $signed(x[119:112]) + $signed(n18);
+  assign n38 = $signed(x[55:48]) + $signed(n19);
+  assign n29 = $signed(x[15:8]) - $signed(x[127:120]);
+  assign n147_hi = $signed(n38[9:1]) + $signed(n29);
+  assign n148 = $signed(n62) + $signed({ n147_hi, n38[0] });
+  assign n149_hi = $signed(n148[11:2]) + $signed(n55);
+  assign n151 = $signed({ \$11 [11:0], x[104] }) - $signed({ n149_hi, n148[1:0] });
+  assign n153 = $signed(x[111:104]) + $signed(x[119:112]);
+  assign n157_hi = $signed(n151[13:5]) + $signed(n153);
+  assign n160_hi = $signed(n157_hi) - $signed({ n37_hi, x[32] });
+  assign n162 = $signed(n159) + $signed({ n160_hi[10:0], n151[4:0] });
+  assign n44_hi = $signed(x[7:5]) + $signed(x[87:80]);
+  assign n76_hi = $signed(n44_hi) - $signed(x[15:8]);
+  assign n155 = $signed({ n28_hi, x[1:0] }) + $signed({ n37_hi, x[32] });
+  assign n152 = $signed(x[31:24]) - $signed(x[71:64]);
+  assign n154 = $signed(x[127:120]) + $signed(n152);
+  assign n158_hi = $signed(n155[11:2]) + $signed(n154);
+  assign n161_hi = $signed({ n76_hi, x[4:2] }) - $signed({ n158_hi, n155[1:0] });
+  assign n163_hi = $signed(n162[16:1]) - $signed({ n161_hi, x[1:0] });
+  assign \$20  = $signed(11'h4d0) - $signed({ n163_hi, n162[0] });
+  assign \$21  = $signed(x[79:75]) - $signed({ n32_hi, x[72] });
+  assign n166_hi = $signed(n18[8:1]) + $signed(x[71:64]);
+  assign n167 = $signed(n30) + $signed({ n166_hi, n18[0] });
+  assign \$22  = $signed(x[7:0]) + $signed({ n16_hi[7:0], x[57:56] });
+  assign n170_hi = $signed(n167[10:1]) - $signed(\$22 [9:0]);
+  assign n168 = $signed(x[95:88]) - $signed(x[39:32]);
+  assign n169 = $signed(n168) - $signed(x[111:104]);
+  assign n172_hi = $signed(n170_hi[10:1]) + $signed(n169);
+  assign n174 = $signed({ \$21 [9:0], x[74:72] }) + $signed({ n172_hi, n170_hi[0], n167[0] });
+  assign n177 = $signed(n174) - $signed({ n33_hi, x[116:112] });
+  assign n70_hi = $signed(n29[8:1]) - $signed(x[119:112]);
+  assign n171 = $signed({ n70_hi, n29[0] }) - $signed(n24);
+  assign n173_hi = $signed(n171[10:2]) - $signed(x[71:64]);
+  assign n176 = $signed({ n26_hi, x[98:96] }) + $signed({ n173_hi, n171[1:0] });
+  assign n180_hi = $signed(n177[14:2]) + $signed(n176);
+  assign \$23  = $signed({ n73_hi, x[125:120] }) + $signed({ n180_hi, n177[1:0] });
+  assign n43_hi = $signed(x[7:1]) - $signed(x[39:32]);
+  assign n75_hi = $signed(n43_hi) + $signed(x[95:88]);
+  assign n175_hi = $signed(n75_hi[9:1]) - $signed(x[31:24]);
+  assign n179_hi = $signed(n175_hi[9:1]) - $signed(n29);
+  assign n178 = $signed(x[63:56]) + $signed(x[79:72]);
+  assign n181_hi = $signed(n179_hi) + $signed(n178);
+  assign n183_hi = $signed(\$23 [15:3]) + $signed({ n181_hi, n175_hi[0], n75_hi[0], x[0] });
+  assign \$24  = $signed(9'h0f0) - $signed({ n183_hi, \$23 [2:0] });
+  assign \$25  = $signed(x[71:64]) + $signed({ n22_hi, x[106:104] });
+  assign \$26  = $signed(n62) - $signed(x[63:56]);
+  assign n186_hi = $signed(\$26 [9:3]) + $signed(x[95:88]);
+  assign n188 = $signed(\$25 [11:0]) + $signed({ n186_hi, \$26 [2:0] });
+  assign n191_hi = $signed(n188[12:5]) + $signed(x[15:8]);
+  assign n194_hi = $signed(n191_hi) + $signed(n51);
+  assign n196 = $signed({ n69_hi, n27_hi[3:0], x[81:80] }) - $signed({ \$14 [10:0], x[51:48] });
+  assign n198 = $signed({ n194_hi, n188[4:0] }) + $signed(n196);
+  assign n58_hi = $signed(x[103:100]) + $signed(x[111:104]);
+  assign n66_hi = $signed(n23[8:1]) + $signed(x[71:64]);
+  assign n187_hi = $signed(n66_hi) + $signed(n47);
+  assign n190_hi = $signed({ n58_hi, x[99:97] }) - $signed({ n187_hi, n23[0] });
+  assign n189_hi = $signed(\$4 [9:1]) + $signed(x[119:112]);
+  assign n193_hi = $signed(n190_hi) - $signed({ n189_hi, \$4 [0], n64[1:0] });
+  assign \$27  = $signed(n30[8:2]) - $signed({ n28_hi, x[1:0] });
+  assign n192_hi = $signed({ n16_hi[7:0], x[57] }) - $signed(n18);
+  assign n195_hi = $signed(\$27 [10:0]) + $signed({ n192_hi, x[56] });
+  assign n197_hi = $signed(n193_hi[13:1]) + $signed({ n195_hi, n30[1:0] });
+  assign \$28  = $signed(n198) - $signed({ n197_hi, n193_hi[0], x[96] });
+  assign \$29  = $signed(11'h5c0) - $signed(\$28 [16:0]);
+  assign n202 = $signed(x[71:64]) - $signed(x[47:40]);
+  assign n203_hi = $signed(n202[8:1]) + $signed(n25);
+  assign n206_hi = $signed(n203_hi[9:2]) - $signed(x[127:120]);
+  assign n204_hi = $signed(n70_hi) + $signed({ n20_hi, x[24] });
+  assign n208 = $signed({ n206_hi, n203_hi[1:0], n202[0] }) - $signed({ n204_hi, n29[0] });
+  assign n205 = $signed(\$22 [9:0]) - $signed({ n35_hi, x[16] });
+  assign n207_hi = $signed(n205[10:1]) - $signed(n19);
+  assign n210_hi = $signed(n208[12:1]) + $signed({ n207_hi, n205[0] });
+  assign n212_hi = $signed(n210_hi[12:1]) + $signed({ n26_hi, x[98:96] });
+  assign n213_hi = $signed(n17_hi) - $signed(x[119:112]);
+  assign \$30  = $signed(n212_hi[12:2]) - $signed({ n213_hi, x[49:48] });
+  assign n214_hi = $signed(n42_hi) - $signed({ n75_hi, x[0] });
+  assign n209_hi = $signed(n20_hi) + $signed(n21);
+  assign n211_hi = $signed({ n22_hi, x[106:105] }) + $signed({ n209_hi, x[24] });
+  assign n215 = $signed({ n46_hi, x[10:8] }) - $signed({ n211_hi, x[104] });
+  assign n217 = $signed({ n214_hi, x[49:48] }) + $signed(n215);
+  assign n218_hi = $signed({ \$30 [11:0], n212_hi[1:0] }) + $signed(n217);
+  assign \$31  = $signed(10'h210) - $signed({ n218_hi[14:0], n210_hi[0], n208[0] });
+  assign n223_hi = $signed(\$25 [11:2]) + $signed(n38);
+  assign n225 = $signed({ n58_hi, x[99:96] }) + $signed({ n223_hi, \$25 [1:0] });
+  assign n221 = $signed({ n16_hi[7:0], x[57:56] }) + $signed(n23);
+  assign n222_hi = $signed(n221[10:1]) + $signed(n24);
+  assign \$32  = $signed({ \$21 [9:0], x[74:72] }) - $signed({ n222_hi, n221[0] });
+  assign n226_hi = $signed(\$32 [12:5]) - $signed(x[47:40]);
+  assign n229 = $signed(n225) + $signed({ n226_hi, \$32 [4:0] });
+  assign n231_hi = $signed(n229[14:6]) + $signed(n19);
+  assign n228_hi = $signed({ n65_hi, n17_hi[2:0], x[49] }) - $signed({ \$27 [10:0], n30[1:0] });
+  assign n227 = $signed({ n27_hi, x[81:80] }) + $signed({ n50_hi, x[16] });
+  assign n230_hi = $signed(n228_hi[13:2]) + $signed(n227);
+  assign n232 = $signed({ n231_hi, n229[5:0] }) - $signed({ n230_hi, n228_hi[1:0], x[48] });
+  assign \$33  = $signed(12'h430) - $signed(n232);
+  assign n241_hi = $signed(\$19 [9:1]) + $signed(x[103:96]);
+  assign n245_hi = $signed(\$10 [13:1]) - $signed({ n241_hi, \$19 [0], x[17:16] });
+  assign n248 = $signed({ n76_hi, x[4:0] }) + $signed({ n245_hi, \$10 [0] });
+  assign n235 = $signed(x[111:104]) - $signed(x[31:24]);
+  assign n236_hi = $signed(n235[8:2]) - $signed(x[15:8]);
+  assign n238_hi = $signed(n236_hi[8:1]) - $signed(x[47:40]);
+  assign \$34  = $signed(n25) - $signed({ n26_hi, x[98:96] });
+  assign n240 = $signed({ n238_hi, n236_hi[0], n235[1:0] }) - $signed(\$34 [11:0]);
+  assign n237_hi = $signed(n38[9:1]) - $signed(x[119:112]);
+  assign n239_hi = $signed(n237_hi[9:1]) + $signed(x[87:80]);
+  assign n242_hi = $signed(n240[12:1]) - $signed({ n239_hi, n237_hi[0], n38[0] });
+  assign n246_hi = $signed(n242_hi[12:5]) - $signed(x[55:48]);
+  assign n243_hi = $signed(n66_hi[8:1]) - $signed(x[79:72]);
+  assign n244_hi = $signed(\$34 [11:1]) + $signed({ n243_hi, n66_hi[0], n23[0] });
+  assign n247_hi = $signed(n244_hi[11:3]) - $signed(x[71:64]);
+  assign \$35  = $signed({ n246_hi, n242_hi[4:1] }) - $signed({ n247_hi, n244_hi[2:0], \$34 [0] });
+  assign n250 = $signed(n248) + $signed({ \$35 [13:0], n242_hi[0], n240[0] });
+  assign \$36  = $signed(10'h1d0) - $signed(n250);
+  assign \$37  = ~ \$7 [17];
+  assign \$38  = | \$7 [16:14];
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = & \$7 [16:14];
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$7 [17] & \$41 ;
+  assign \$43  = \$42  ? 11'h780 : \$7 [17:7];
+  assign \$44  = \$39  ? 11'h07f : \$43 ;
+  assign \$45  = ~ \$13 [13];
+  assign \$46  = | \$13 [12:10];
+  assign \$47  = \$45  & \$46 ;
+  assign \$48  = & \$13 [12:10];
+  assign \$49  = ~ \$48 ;
+  assign \$50  = \$13 [13] & \$49 ;
+  assign \$51  = \$50  ? 11'h780 : \$13 [13:3];
+  assign \$52  = \$47  ? 11'h07f : \$51 ;
+  assign \$53  = ~ \$16 [16];
+  assign \$54  = | \$16 [15:14];
+  assign \$55  = \$53  & \$54 ;
+  assign \$56  = & \$16 [15:14];
+  assign \$57  = ~ \$56 ;
+  assign \$58  = \$16 [16] & \$57 ;
+  assign \$59  = \$58  ? 10'h380 : \$16 [16:7];
+  assign \$60  = \$55  ? 10'h07f : \$59 ;
+  assign \$61  = ~ \$18 [16];
+  assign \$62  = | \$18 [15:14];
+  assign \$63  = \$61  & \$62 ;
+  assign \$64  = & \$18 [15:14];
+  assign \$65  = ~ \$64 ;
+  assign \$66  = \$18 [16] & \$65 ;
+  assign \$67  = \$66  ? 10'h380 : \$18 [16:7];
+  assign \$68  = \$63  ? 10'h07f : \$67 ;
+  assign \$69  = ~ \$20 [17];
+  assign \$70  = | \$20 [16:14];
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = & \$20 [16:14];
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$20 [17] & \$73 ;
+  assign \$75  = \$74  ? 11'h780 : \$20 [17:7];
+  assign \$76  = \$71  ? 11'h07f : \$75 ;
+  assign \$77  = ~ \$24 [17];
+  assign \$78  = | \$24 [16:14];
+  assign \$79  = \$77  & \$78 ;
+  assign \$80  = & \$24 [16:14];
+  assign \$81  = ~ \$80 ;
+  assign \$82  = \$24 [17] & \$81 ;
+  assign \$83  = \$82  ? 11'h780 : \$24 [17:7];
+  assign \$84  = \$79  ? 11'h07f : \$83 ;
+  assign \$85  = ~ \$29 [16];
+  assign \$86  = | \$29 [15:14];
+  assign \$87  = \$85  & \$86 ;
+  assign \$88  = & \$29 [15:14];
+  assign \$89  = ~ \$88 ;
+  assign \$90  = \$29 [16] & \$89 ;
+  assign \$91  = \$90  ? 10'h380 : \$29 [16:7];
+  assign \$92  = \$87  ? 10'h07f : \$91 ;
+  assign \$93  = ~ \$31 [16];
+  assign \$94  = | \$31 [15:14];
+  assign \$95  = \$93  & \$94 ;
+  assign \$96  = & \$31 [15:14];
+  assign \$97  = ~ \$96 ;
+  assign \$98  = \$31 [16] & \$97 ;
+  assign \$99  = \$98  ? 10'h380 : \$31 [16:7];
+  assign \$100  = \$95  ? 10'h07f : \$99 ;
+  assign \$101  = ~ \$33 [16];
+  assign \$102  = | \$33 [15:14];
+  assign \$103  = \$101  & \$102 ;
+  assign \$104  = & \$33 [15:14];
+  assign \$105  = ~ \$104 ;
+  assign \$106  = \$33 [16] & \$105 ;
+  assign \$107  = \$106  ? 10'h380 : \$33 [16:7];
+  assign \$108  = \$103  ? 10'h07f : \$107 ;
+  assign \$109  = ~ \$36 [16];
+  assign \$110  = | \$36 [15:14];
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = & \$36 [15:14];
+  assign \$113  = ~ \$112 ;
+  assign \$114  = \$36 [16] & \$113 ;
+  assign \$115  = \$114  ? 10'h380 : \$36 [16:7];
+  assign \$116  = \$111  ? 10'h07f : \$115 ;
   always @(posedge clk)
-    y0_d0 <= \$115 ;
+    y0_d0 <= \$117 ;
   always @(posedge clk)
-    y1_d0 <= \$116 ;
+    y1_d0 <= \$118 ;
   always @(posedge clk)
-    y2_d0 <= \$117 ;
+    y2_d0 <= \$119 ;
   always @(posedge clk)
-    y3_d0 <= \$118 ;
+    y3_d0 <= \$120 ;
   always @(posedge clk)
-    y4_d0 <= \$119 ;
+    y4_d0 <= \$121 ;
   always @(posedge clk)
-    y5_d0 <= \$120 ;
+    y5_d0 <= \$122 ;
   always @(posedge clk)
-    y6_d0 <= \$121 ;
+    y6_d0 <= \$123 ;
   always @(posedge clk)
-    y7_d0 <= \$122 ;
+    y7_d0 <= \$124 ;
   always @(posedge clk)
-    y8_d0 <= \$123 ;
+    y8_d0 <= \$125 ;
   always @(posedge clk)
-    y9_d0 <= \$124 ;
+    y9_d0 <= \$126 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = y0_d0;
+    \$117  = y0_d0;
     if (en) begin
-      \$115  = \$42 [7:0];
-    end
-    if (rst) begin
-      \$115  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = y1_d0;
-    if (en) begin
-      \$116  = \$50 [7:0];
-    end
-    if (rst) begin
-      \$116  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = y2_d0;
-    if (en) begin
-      \$117  = \$58 [7:0];
+      \$117  = \$44 [7:0];
     end
     if (rst) begin
       \$117  = 8'h00;
@@ -1356,9 +1359,9 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = y3_d0;
+    \$118  = y1_d0;
     if (en) begin
-      \$118  = \$66 [7:0];
+      \$118  = \$52 [7:0];
     end
     if (rst) begin
       \$118  = 8'h00;
@@ -1366,9 +1369,9 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = y4_d0;
+    \$119  = y2_d0;
     if (en) begin
-      \$119  = \$74 [7:0];
+      \$119  = \$60 [7:0];
     end
     if (rst) begin
       \$119  = 8'h00;
@@ -1376,9 +1379,9 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = y5_d0;
+    \$120  = y3_d0;
     if (en) begin
-      \$120  = \$82 [7:0];
+      \$120  = \$68 [7:0];
     end
     if (rst) begin
       \$120  = 8'h00;
@@ -1386,9 +1389,9 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = y6_d0;
+    \$121  = y4_d0;
     if (en) begin
-      \$121  = \$90 [7:0];
+      \$121  = \$76 [7:0];
     end
     if (rst) begin
       \$121  = 8'h00;
@@ -1396,9 +1399,9 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = y7_d0;
+    \$122  = y5_d0;
     if (en) begin
-      \$122  = \$98 [7:0];
+      \$122  = \$84 [7:0];
     end
     if (rst) begin
       \$122  = 8'h00;
@@ -1406,9 +1409,9 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = y8_d0;
+    \$123  = y6_d0;
     if (en) begin
-      \$123  = \$106 [7:0];
+      \$123  = \$92 [7:0];
     end
     if (rst) begin
       \$123  = 8'h00;
@@ -1416,185 +1419,201 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = y9_d0;
+    \$124  = y7_d0;
     if (en) begin
-      \$124  = \$114 [7:0];
+      \$124  = \$100 [7:0];
     end
     if (rst) begin
       \$124  = 8'h00;
     end
   end
-  assign n16 = { n16_hi[7:0], x[57:56] };
-  assign n59 = { n59_hi, x[104] };
-  assign n85 = { n85_hi[9:0], n83[1:0] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = y8_d0;
+    if (en) begin
+      \$125  = \$108 [7:0];
+    end
+    if (rst) begin
+      \$125  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = y9_d0;
+    if (en) begin
+      \$126  = \$116 [7:0];
+    end
+    if (rst) begin
+      \$126  = 8'h00;
+    end
+  end
   assign n20 = { n20_hi, x[24] };
-  assign n35 = { n35_hi, x[16] };
-  assign n87 = { n87_hi, n83[1:0] };
+  assign n61_hi = \$1 [9:0];
+  assign n61 = { \$1 [9:0], x[107:104] };
   assign n17 = { n17_hi, x[49:48] };
-  assign n56 = { n56_hi, x[48] };
-  assign n77_hi = \$1 [9:0];
-  assign n77 = { \$1 [9:0], n42[0] };
-  assign n86 = { n86_hi, n84[0] };
-  assign n88 = { n88_hi, n86_hi[3:0], n84[0] };
-  assign n22 = { n22_hi, x[66:64] };
-  assign n47_hi = \$2 [9:0];
-  assign n47 = { \$2 [9:0], x[65:64] };
-  assign n78 = { n78_hi, \$2 [0], x[65:64] };
-  assign n93 = { n93_hi, n90[0] };
-  assign n41 = { n41_hi, x[74:72] };
-  assign n89 = { n89_hi, x[74:72] };
-  assign n92 = { n92_hi, x[72] };
-  assign n95 = { n95_hi, n93_hi[0], n90[0] };
-  assign n46 = { n46_hi, n19[0] };
-  assign n54 = { n54_hi, x[16] };
-  assign n43 = \$3 [9:0];
-  assign n91 = { n91_hi, n51[1:0] };
-  assign n96 = { n96_hi, n95_hi[1:0], n93_hi[0], n90[0] };
-  assign n98 = \$4 [17:0];
-  assign n101 = { n101_hi, n36[0] };
-  assign n27 = { n27_hi, x[120] };
-  assign n99 = { n99_hi, x[88] };
-  assign n103 = \$5 [11:0];
-  assign n104 = { n104_hi, \$5 [2:0] };
-  assign n105 = { n105_hi, \$5 [2:0] };
-  assign n33 = { n33_hi, x[0] };
-  assign n107 = { n107_hi, n105_hi[1:0], \$5 [2:0] };
-  assign n67 = { n67_hi, n21[5:0] };
-  assign n32 = { n32_hi, x[49:48] };
-  assign n48 = { n48_hi, n32_hi[0], x[49:48] };
-  assign n110 = { n110_hi, n21[1:0] };
-  assign n69_hi = \$6 [11:0];
-  assign n69 = { \$6 [11:0], n23[0] };
-  assign n39 = { n39_hi, x[33:32] };
-  assign n75 = { n75_hi, x[33:32] };
-  assign n109 = { n109_hi, n23[0] };
-  assign n45 = { n45_hi, n18[0] };
-  assign n106 = { n106_hi, n18[0] };
-  assign n111 = { n111_hi, n109_hi[0], n23[0] };
-  assign n113 = { n113_hi, n112[1:0] };
-  assign n115_hi = \$7 [13:0];
-  assign n115 = { \$7 [13:0], n113_hi[1:0], n112[1:0] };
-  assign n125 = { n125_hi[9:0], n123[0] };
-  assign n126 = { n126_hi, n21[3:0] };
-  assign n128 = { n128_hi, n21[1:0] };
-  assign n116 = { n116_hi, n40[0] };
-  assign n118 = { n118_hi, n116_hi[0], n40[0] };
-  assign n58 = { n58_hi, x[89:88] };
-  assign n119 = \$8 [11:0];
-  assign n122 = { n122_hi, n120[0] };
-  assign n121 = { n121_hi, n51[1:0] };
-  assign n124 = { n124_hi, n122_hi[0], n120[0] };
-  assign n127_hi = \$9 [11:0];
-  assign n127 = { \$9 [11:0], n124_hi[1:0], n122_hi[0], n120[0] };
-  assign n129 = \$10 [16:0];
-  assign n131 = \$11 [16:0];
-  assign n133 = { n133_hi, n132[1:0] };
-  assign n135 = { n135_hi, n133_hi[1:0], n132[1:0] };
-  assign n138 = { n138_hi, n135_hi[0], n133_hi[1:0], n132[1:0] };
-  assign n52 = { n52_hi, x[20:16] };
-  assign n65 = \$12 [13:0];
-  assign n55_hi = \$13 [9:0];
-  assign n55 = { \$13 [9:0], x[42:40] };
-  assign n137 = { n137_hi, \$12 [0] };
-  assign n44_hi = \$14 [9:0];
-  assign n44 = { \$14 [9:0], x[120] };
-  assign n134 = { n134_hi, \$14 [0], x[120] };
-  assign n29 = { n29_hi, x[1:0] };
-  assign n80_hi = \$15 [10:0];
-  assign n80 = { \$15 [10:0], n53[0] };
-  assign n136 = { n136_hi, x[120] };
-  assign n140 = { n140_hi, \$12 [0] };
-  assign n63 = { n63_hi, n17_hi[2:0], x[49:48] };
-  assign n81_hi = \$16 [12:0];
-  assign n81 = { \$16 [12:0], x[48] };
-  assign n139 = { n139_hi, \$16 [2:0], x[48] };
-  assign n141 = { n141_hi, \$16 [0], x[48] };
-  assign n143 = { n143_hi[15:0], n142[0] };
-  assign n145 = \$17 [16:0];
-  assign n146 = { n146_hi, n42[0] };
-  assign n148 = { n148_hi, n147[0] };
-  assign n149 = { n149_hi, n148_hi[1:0], n147[0] };
-  assign n64_hi = \$18 [10:0];
-  assign n64 = { \$18 [10:0], n19[1:0] };
-  assign n154 = { n154_hi, n150[5:0] };
-  assign n30 = { n30_hi, x[24] };
-  assign n74_hi = \$19 [9:0];
-  assign n74 = { \$19 [9:0], n27_hi[2:0], x[120] };
-  assign n76_hi = \$20 [13:0];
-  assign n76 = { \$20 [13:0], n40[0] };
-  assign n49 = { n49_hi, x[3:0] };
-  assign n79 = { n79_hi, x[2:0] };
-  assign n157 = { n157_hi, n40[0] };
-  assign n159 = \$21 [15:0];
-  assign n152 = { n152_hi, x[120] };
-  assign n156 = { n156_hi, n153[0] };
-  assign n155 = { n155_hi, n151[0] };
-  assign n158 = { n158_hi, n156_hi[1:0], n153[0] };
-  assign n160 = { n160_hi, \$21 [1:0] };
-  assign n162 = \$22 [17:0];
-  assign n164 = { n164_hi, n163[0] };
-  assign n166 = { n166_hi, n164_hi[0], n163[0] };
-  assign n168 = { n168_hi, n164_hi[0], n163[0] };
-  assign n171 = { n171_hi, n169[4:0] };
-  assign n170 = { n170_hi, n72[0] };
-  assign n172 = { n172_hi, n170_hi[0], n72[0] };
-  assign n175 = { n175_hi, n169[1:0] };
-  assign n174 = { n174_hi, \$6 [0], n23[0] };
-  assign n177 = { n177_hi, n169[1:0] };
-  assign n173 = { n173_hi, x[24] };
-  assign n176 = { n176_hi, x[24] };
-  assign n178 = { n178_hi, n177_hi[2:0], n169[1:0] };
-  assign n179 = \$23 [17:0];
-  assign n183 = { n183_hi, n181[1:0] };
-  assign n71 = { n71_hi, n25[1:0] };
-  assign n186 = { n186_hi, n181[1:0] };
-  assign n68_hi = \$24 [10:0];
-  assign n68 = { \$24 [10:0], x[64] };
-  assign n184 = { n184_hi, \$24 [0], x[64] };
-  assign n187 = { n187_hi, n184_hi[2:0], \$24 [0], x[64] };
-  assign n192 = { n192_hi, n189[4:0] };
-  assign n70_hi = \$25 [10:0];
-  assign n70 = { \$25 [10:0], n24[2:0] };
-  assign n191 = { n191_hi, n40[0] };
-  assign n190 = { n190_hi, x[88] };
-  assign n193 = { n193_hi, n191_hi[1:0], n40[0] };
-  assign n194 = \$26 [16:0];
-  assign n196 = \$27 [16:0];
-  assign n197 = { n197_hi, n27_hi[0], x[120] };
-  assign n50_hi = \$28 [9:0];
-  assign n50 = { \$28 [9:0], x[8] };
-  assign n198 = { n198_hi, \$28 [0], x[8] };
-  assign n202 = { n202_hi, n200[3:0] };
-  assign n204 = { n204_hi, \$18 [0], n19[1:0] };
-  assign n206_hi = \$29 [13:0];
-  assign n206 = { \$29 [13:0], n200[1:0] };
-  assign n199 = { n199_hi, x[64] };
-  assign n203 = { n203_hi, n201[4:0] };
-  assign n205 = { n205_hi, x[0] };
-  assign n207 = { n207_hi, n201[0] };
-  assign n208 = \$30 [16:0];
-  assign n210 = \$31 [16:0];
-  assign n212 = { n212_hi, n211[1:0] };
-  assign n218 = { n218_hi, n216[4:0] };
-  assign n222 = { n222_hi, n220[5:0] };
-  assign n214 = { n214_hi, n19[0] };
-  assign n215 = { n215_hi, n25[0] };
-  assign n217 = { n217_hi, n215_hi[1:0], n25[0] };
-  assign n219 = { n219_hi, x[48] };
-  assign n221 = { n221_hi, n219_hi[1:0], x[48] };
-  assign n225 = \$32 [16:0];
-  assign n227 = \$33 [9:0];
-  assign n228 = { n228_hi, \$33 [1:0] };
-  assign n230 = { n230_hi, n229[2:0] };
-  assign n73 = { n73_hi, n26[2:0] };
-  assign n235 = { n235_hi, n232[5:0] };
-  assign n231 = { n231_hi, x[8] };
-  assign n234 = { n234_hi, n231_hi[0], x[8] };
-  assign n237 = { n237_hi[12:0], \$12 [0] };
-  assign n238 = { n238_hi, n232[0] };
-  assign n236 = { n236_hi, n26[2:0] };
-  assign n239 = { n239_hi, n238_hi[0], n232[0] };
-  assign n241 = \$34 [16:0];
+  assign n16 = { n16_hi[7:0], x[57:56] };
+  assign n34 = \$2 [9:0];
+  assign n80 = \$3 [10:0];
+  assign n79 = { n79_hi, n36[1:0] };
+  assign n84 = { n84_hi, n81[3:0] };
+  assign n32 = { n32_hi, x[72] };
+  assign n78_hi = \$4 [9:0];
+  assign n78 = { \$4 [9:0], n64[1:0] };
+  assign n60 = \$5 [9:0];
+  assign n83 = { n83_hi, n64[1:0] };
+  assign n26 = { n26_hi, x[98:96] };
+  assign n63 = \$6 [11:0];
+  assign n35 = { n35_hi, x[16] };
+  assign n82 = { n82_hi, x[16] };
+  assign n85 = { n85_hi, \$6 [0] };
+  assign n31 = { n31_hi, x[65:64] };
+  assign n72 = { n72_hi, n31_hi[1:0], x[65:64] };
+  assign n88 = { n88_hi[10:0], x[65:64] };
+  assign n95 = { n95_hi, n90[0] };
+  assign n50 = { n50_hi, x[16] };
+  assign n93 = { n93_hi, \$2 [0] };
+  assign n96 = { n96_hi, n94[1:0] };
+  assign n97 = { n97_hi, n95_hi[2:0], n90[0] };
+  assign n99 = \$7 [17:0];
+  assign n39 = { n39_hi, x[125:120] };
+  assign n73 = { n73_hi, x[125:120] };
+  assign n100 = { n100_hi, n67[0] };
+  assign n101 = { n101_hi, n100_hi[1:0], n67[0] };
+  assign n77 = { n77_hi, n52[2:0] };
+  assign n102 = \$8 [12:0];
+  assign n46 = { n46_hi, x[10:8] };
+  assign n103_hi = \$9 [12:0];
+  assign n103 = { \$9 [12:0], \$8 [0] };
+  assign n104 = { n104_hi, \$8 [0] };
+  assign n33 = { n33_hi, x[116:112] };
+  assign n54 = \$10 [13:0];
+  assign n107 = { n107_hi, \$8 [0] };
+  assign n22 = { n22_hi, x[106:104] };
+  assign n41 = { n41_hi, x[106:104] };
+  assign n74_hi = \$11 [11:0];
+  assign n74 = { \$11 [11:0], x[104] };
+  assign n59_hi = \$12 [10:0];
+  assign n59 = { \$12 [10:0], x[97:96] };
+  assign n40 = { n40_hi, n17_hi[0], x[49:48] };
+  assign n42 = { n42_hi, x[49:48] };
+  assign n105 = { n105_hi, n42_hi[0], x[49:48] };
+  assign n110 = { n110_hi, n109[1:0] };
+  assign n112_hi = \$13 [13:0];
+  assign n112 = { \$13 [13:0], n110_hi[1:0], n109[1:0] };
+  assign n114 = { n114_hi[8:0], n113[1:0] };
+  assign n37 = { n37_hi, x[32] };
+  assign n116 = { n116_hi, n115[0] };
+  assign n121 = { n121_hi, n118[4:0] };
+  assign n123 = { n123_hi, x[112] };
+  assign n125 = { n125_hi[11:0], n123_hi[1:0], x[112] };
+  assign n126 = { n126_hi, n118[0] };
+  assign n27 = { n27_hi, x[81:80] };
+  assign n53_hi = \$14 [10:0];
+  assign n53 = { \$14 [10:0], x[51:48] };
+  assign n127 = \$15 [16:0];
+  assign n129 = \$16 [16:0];
+  assign n130 = { n130_hi, x[32] };
+  assign n48 = { n48_hi, x[16] };
+  assign n135 = { n135_hi, n132[3:0] };
+  assign n65 = { n65_hi, n17_hi[2:0], x[49:48] };
+  assign n141 = { n141_hi, n138[0] };
+  assign n28 = { n28_hi, x[1:0] };
+  assign n137 = { n137_hi, x[1:0] };
+  assign n140 = { n140_hi, n52[0] };
+  assign n143 = { n143_hi, n141_hi[0], n138[0] };
+  assign n134 = { n134_hi, \$6 [1:0] };
+  assign n136 = { n136_hi, \$6 [1:0] };
+  assign n139 = { n139_hi[9:0], n136_hi[2:0], \$6 [1:0] };
+  assign n142 = { n142_hi, n136_hi[0], \$6 [1:0] };
+  assign n144 = \$17 [16:0];
+  assign n146 = \$18 [16:0];
+  assign n69 = { n69_hi, n27_hi[3:0], x[81:80] };
+  assign n150 = { n150_hi, \$12 [1:0], x[97:96] };
+  assign n49_hi = \$19 [9:0];
+  assign n49 = { \$19 [9:0], x[17:16] };
+  assign n156 = { n156_hi, x[97:96] };
+  assign n147 = { n147_hi, n38[0] };
+  assign n149 = { n149_hi, n148[1:0] };
+  assign n157 = { n157_hi, n151[4:0] };
+  assign n160 = { n160_hi[10:0], n151[4:0] };
+  assign n44 = { n44_hi, x[4:0] };
+  assign n76 = { n76_hi, x[4:0] };
+  assign n158 = { n158_hi, n155[1:0] };
+  assign n161 = { n161_hi, x[1:0] };
+  assign n163 = { n163_hi, n162[0] };
+  assign n165 = \$20 [17:0];
+  assign n57_hi = \$21 [9:0];
+  assign n57 = { \$21 [9:0], x[74:72] };
+  assign n166 = { n166_hi, n18[0] };
+  assign n45 = \$22 [9:0];
+  assign n170 = { n170_hi, n167[0] };
+  assign n172 = { n172_hi, n170_hi[0], n167[0] };
+  assign n70 = { n70_hi, n29[0] };
+  assign n173 = { n173_hi, n171[1:0] };
+  assign n180 = { n180_hi, n177[1:0] };
+  assign n182 = \$23 [15:0];
+  assign n43 = { n43_hi, x[0] };
+  assign n75 = { n75_hi, x[0] };
+  assign n175 = { n175_hi, n75_hi[0], x[0] };
+  assign n179 = { n179_hi, n175_hi[0], n75_hi[0], x[0] };
+  assign n181 = { n181_hi, n175_hi[0], n75_hi[0], x[0] };
+  assign n183 = { n183_hi, \$23 [2:0] };
+  assign n184 = \$24 [17:0];
+  assign n56 = \$25 [11:0];
+  assign n185 = \$26 [9:0];
+  assign n186 = { n186_hi, \$26 [2:0] };
+  assign n191 = { n191_hi, n188[4:0] };
+  assign n194 = { n194_hi, n188[4:0] };
+  assign n58 = { n58_hi, x[99:96] };
+  assign n66 = { n66_hi, n23[0] };
+  assign n187 = { n187_hi, n23[0] };
+  assign n190 = { n190_hi, x[96] };
+  assign n189 = { n189_hi, \$4 [0], n64[1:0] };
+  assign n193 = { n193_hi, x[96] };
+  assign n71_hi = \$27 [10:0];
+  assign n71 = { \$27 [10:0], n30[1:0] };
+  assign n192 = { n192_hi, x[56] };
+  assign n195 = { n195_hi, n30[1:0] };
+  assign n197 = { n197_hi, n193_hi[0], x[96] };
+  assign n199 = \$28 [16:0];
+  assign n201 = \$29 [16:0];
+  assign n203 = { n203_hi, n202[0] };
+  assign n206 = { n206_hi, n203_hi[1:0], n202[0] };
+  assign n204 = { n204_hi, n29[0] };
+  assign n207 = { n207_hi, n205[0] };
+  assign n210 = { n210_hi, n208[0] };
+  assign n212 = { n212_hi, n210_hi[0], n208[0] };
+  assign n213 = { n213_hi, x[49:48] };
+  assign n216_hi = \$30 [11:0];
+  assign n216 = { \$30 [11:0], n212_hi[1:0], n210_hi[0], n208[0] };
+  assign n214 = { n214_hi, x[49:48] };
+  assign n209 = { n209_hi, x[24] };
+  assign n211 = { n211_hi, x[104] };
+  assign n218 = { n218_hi[14:0], n210_hi[0], n208[0] };
+  assign n220 = \$31 [16:0];
+  assign n223 = { n223_hi, \$25 [1:0] };
+  assign n222 = { n222_hi, n221[0] };
+  assign n224 = \$32 [12:0];
+  assign n226 = { n226_hi, \$32 [4:0] };
+  assign n231 = { n231_hi, n229[5:0] };
+  assign n228 = { n228_hi, x[48] };
+  assign n230 = { n230_hi, n228_hi[1:0], x[48] };
+  assign n234 = \$33 [16:0];
+  assign n241 = { n241_hi, \$19 [0], x[17:16] };
+  assign n245 = { n245_hi, \$10 [0] };
+  assign n236 = { n236_hi, n235[1:0] };
+  assign n238 = { n238_hi, n236_hi[0], n235[1:0] };
+  assign n68 = \$34 [11:0];
+  assign n237 = { n237_hi, n38[0] };
+  assign n239 = { n239_hi, n237_hi[0], n38[0] };
+  assign n242 = { n242_hi, n240[0] };
+  assign n246 = { n246_hi, n242_hi[4:0], n240[0] };
+  assign n243 = { n243_hi, n66_hi[0], n23[0] };
+  assign n244 = { n244_hi, \$34 [0] };
+  assign n247 = { n247_hi, n244_hi[2:0], \$34 [0] };
+  assign n249_hi = \$35 [13:0];
+  assign n249 = { \$35 [13:0], n242_hi[0], n240[0] };
+  assign n252 = \$36 [16:0];
   assign \x[0]  = x[7:0];
   assign \x[1]  = x[15:8];
   assign \x[2]  = x[23:16];

@@ -206,279 +206,284 @@ endmodule
 module lin16x8_at_p1_331b07f0a2cc(en, clk, rst, y, x);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [10:0] \$1 ;
-  wire [10:0] \$10 ;
-  wire \$100 ;
-  wire [10:0] \$101 ;
-  wire [10:0] \$102 ;
+  wire [17:0] \$10 ;
+  wire [10:0] \$100 ;
+  wire [7:0] \$101 ;
+  wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
-  wire \$108 ;
-  wire \$109 ;
-  wire [12:0] \$11 ;
-  wire [10:0] \$110 ;
-  wire [10:0] \$111 ;
-  wire [7:0] \$112 ;
+  wire [10:0] \$108 ;
+  wire [10:0] \$109 ;
+  wire [17:0] \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
   wire \$113 ;
   wire \$114 ;
   wire \$115 ;
   wire \$116 ;
-  wire \$117 ;
-  wire \$118 ;
-  wire [10:0] \$119 ;
-  wire [17:0] \$12 ;
-  wire [10:0] \$120 ;
+  wire [10:0] \$117 ;
+  wire [10:0] \$118 ;
+  wire [7:0] \$119 ;
+  wire [12:0] \$12 ;
+  wire \$120 ;
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
-  wire \$126 ;
-  wire \$127 ;
-  wire [10:0] \$128 ;
-  wire [10:0] \$129 ;
-  wire [17:0] \$13 ;
-  wire [7:0] \$130 ;
+  wire [10:0] \$126 ;
+  wire [10:0] \$127 ;
+  wire \$128 ;
+  wire \$129 ;
+  wire [10:0] \$13 ;
+  wire \$130 ;
   wire \$131 ;
   wire \$132 ;
   wire \$133 ;
   wire \$134 ;
-  wire \$135 ;
-  wire \$136 ;
-  wire [10:0] \$137 ;
-  wire [10:0] \$138 ;
+  wire [10:0] \$135 ;
+  wire [10:0] \$136 ;
+  wire [7:0] \$137 ;
+  wire \$138 ;
   wire \$139 ;
-  wire [17:0] \$14 ;
+  wire [10:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
-  wire \$144 ;
-  wire \$145 ;
-  wire [10:0] \$146 ;
-  wire [10:0] \$147 ;
-  wire [7:0] \$148 ;
+  wire [10:0] \$144 ;
+  wire [10:0] \$145 ;
+  wire \$146 ;
+  wire \$147 ;
+  wire \$148 ;
   wire \$149 ;
-  wire [12:0] \$15 ;
+  wire [11:0] \$15 ;
   wire \$150 ;
   wire \$151 ;
   wire \$152 ;
-  wire \$153 ;
-  wire \$154 ;
-  wire [10:0] \$155 ;
-  wire [10:0] \$156 ;
+  wire [10:0] \$153 ;
+  wire [10:0] \$154 ;
+  wire [7:0] \$155 ;
+  wire \$156 ;
   wire \$157 ;
   wire \$158 ;
   wire \$159 ;
-  wire [11:0] \$16 ;
+  wire [17:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
-  wire \$162 ;
-  wire \$163 ;
-  wire [10:0] \$164 ;
-  wire [10:0] \$165 ;
-  wire [7:0] \$166 ;
-  reg [7:0] \$167 ;
-  reg [7:0] \$168 ;
-  reg [7:0] \$169 ;
-  wire [11:0] \$17 ;
-  reg [7:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [7:0] \$173 ;
+  wire [10:0] \$162 ;
+  wire [10:0] \$163 ;
+  wire \$164 ;
+  wire \$165 ;
+  wire \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire [17:0] \$17 ;
+  wire \$170 ;
+  wire [10:0] \$171 ;
+  wire [10:0] \$172 ;
+  wire [7:0] \$173 ;
   reg [7:0] \$174 ;
-  wire [17:0] \$18 ;
-  wire [11:0] \$19 ;
+  reg [7:0] \$175 ;
+  reg [7:0] \$176 ;
+  reg [7:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [7:0] \$179 ;
+  wire [13:0] \$18 ;
+  reg [7:0] \$180 ;
+  reg [7:0] \$181 ;
+  wire [12:0] \$19 ;
   wire [11:0] \$2 ;
-  wire [17:0] \$20 ;
-  wire [13:0] \$21 ;
-  wire [17:0] \$22 ;
-  wire \$23 ;
-  wire \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire [10:0] \$29 ;
+  wire [12:0] \$20 ;
+  wire [11:0] \$21 ;
+  wire [16:0] \$22 ;
+  wire [17:0] \$23 ;
+  wire [10:0] \$24 ;
+  wire [16:0] \$25 ;
+  wire [17:0] \$26 ;
+  wire [11:0] \$27 ;
+  wire [15:0] \$28 ;
+  wire [17:0] \$29 ;
   wire [10:0] \$3 ;
-  wire [10:0] \$30 ;
+  wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire [10:0] \$38 ;
-  wire [10:0] \$39 ;
-  wire [16:0] \$4 ;
-  wire [7:0] \$40 ;
+  wire [10:0] \$36 ;
+  wire [10:0] \$37 ;
+  wire \$38 ;
+  wire \$39 ;
+  wire [17:0] \$4 ;
+  wire \$40 ;
   wire \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
-  wire \$45 ;
-  wire \$46 ;
-  wire [10:0] \$47 ;
-  wire [10:0] \$48 ;
+  wire [10:0] \$45 ;
+  wire [10:0] \$46 ;
+  wire [7:0] \$47 ;
+  wire \$48 ;
   wire \$49 ;
   wire [17:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
-  wire \$54 ;
-  wire \$55 ;
-  wire [10:0] \$56 ;
-  wire [10:0] \$57 ;
-  wire [7:0] \$58 ;
+  wire [10:0] \$54 ;
+  wire [10:0] \$55 ;
+  wire \$56 ;
+  wire \$57 ;
+  wire \$58 ;
   wire \$59 ;
   wire [11:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire \$63 ;
-  wire \$64 ;
-  wire [10:0] \$65 ;
-  wire [10:0] \$66 ;
+  wire [10:0] \$63 ;
+  wire [10:0] \$64 ;
+  wire [7:0] \$65 ;
+  wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [11:0] \$7 ;
+  wire [10:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
-  wire \$72 ;
-  wire \$73 ;
-  wire [10:0] \$74 ;
-  wire [10:0] \$75 ;
-  wire [7:0] \$76 ;
+  wire [10:0] \$72 ;
+  wire [10:0] \$73 ;
+  wire \$74 ;
+  wire \$75 ;
+  wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [15:0] \$8 ;
+  wire [11:0] \$8 ;
   wire \$80 ;
-  wire \$81 ;
-  wire \$82 ;
-  wire [10:0] \$83 ;
-  wire [10:0] \$84 ;
+  wire [10:0] \$81 ;
+  wire [10:0] \$82 ;
+  wire [7:0] \$83 ;
+  wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire [17:0] \$9 ;
-  wire \$90 ;
-  wire \$91 ;
-  wire [10:0] \$92 ;
-  wire [10:0] \$93 ;
-  wire [7:0] \$94 ;
+  wire [16:0] \$9 ;
+  wire [10:0] \$90 ;
+  wire [10:0] \$91 ;
+  wire \$92 ;
+  wire \$93 ;
+  wire \$94 ;
   wire \$95 ;
   wire \$96 ;
   wire \$97 ;
   wire \$98 ;
-  wire \$99 ;
+  wire [10:0] \$99 ;
   input clk;
   wire clk;
   input en;
   wire en;
   (* keep = 32'd1 *)
-  wire [12:0] n100;
+  wire [10:0] n100;
   (* keep = 32'd1 *)
-  wire [13:0] n101;
+  wire [8:0] n100_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n101_hi;
+  wire [11:0] n101;
   (* keep = 32'd1 *)
-  wire [13:0] n102;
+  wire [9:0] n101_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n103;
+  wire [11:0] n102;
   (* keep = 32'd1 *)
-  wire [11:0] n104;
+  wire [8:0] n103;
   (* keep = 32'd1 *)
-  wire [14:0] n105;
+  wire [12:0] n104;
   (* keep = 32'd1 *)
-  wire [11:0] n106;
+  wire [10:0] n105;
   (* keep = 32'd1 *)
-  wire [9:0] n106_hi;
+  wire [13:0] n106;
   (* keep = 32'd1 *)
-  wire [12:0] n107;
+  wire [9:0] n107;
   (* keep = 32'd1 *)
-  wire [15:0] n108;
+  wire [12:0] n108;
   (* keep = 32'd1 *)
   wire [11:0] n108_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n109;
+  wire [14:0] n109;
   (* keep = 32'd1 *)
-  wire [13:0] n109_hi;
+  wire [12:0] n109_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n111;
+  wire [14:0] n110;
   (* keep = 32'd1 *)
-  wire [9:0] n112;
+  wire [8:0] n110_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n113;
+  wire [13:0] n111;
   (* keep = 32'd1 *)
-  wire [8:0] n113_hi;
+  wire [10:0] n111_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n114;
+  wire [15:0] n112;
   (* keep = 32'd1 *)
-  wire [11:0] n115;
+  wire [16:0] n113;
   (* keep = 32'd1 *)
-  wire [10:0] n116;
+  wire [14:0] n113_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n116_hi;
+  wire [16:0] n115;
   (* keep = 32'd1 *)
-  wire [12:0] n117;
+  wire [9:0] n116;
   (* keep = 32'd1 *)
-  wire [10:0] n117_hi;
+  wire [8:0] n116_hi;
+  (* keep = 32'd1 *)
+  wire [10:0] n117;
   (* keep = 32'd1 *)
   wire [11:0] n118;
   (* keep = 32'd1 *)
-  wire [10:0] n118_hi;
+  wire [9:0] n118_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n119;
+  wire [10:0] n119;
   (* keep = 32'd1 *)
-  wire [11:0] n119_hi;
+  wire [9:0] n119_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n120;
+  wire [12:0] n120;
   (* keep = 32'd1 *)
-  wire [8:0] n120_hi;
+  wire [11:0] n121;
   (* keep = 32'd1 *)
-  wire [12:0] n121;
-  (* keep = 32'd1 *)
-  wire [11:0] n121_hi;
+  wire [10:0] n121_hi;
   (* keep = 32'd1 *)
   wire [13:0] n122;
   (* keep = 32'd1 *)
-  wire [12:0] n122_hi;
+  wire [10:0] n123;
   (* keep = 32'd1 *)
-  wire [14:0] n123;
+  wire [9:0] n123_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n124;
+  wire [12:0] n124;
   (* keep = 32'd1 *)
-  wire [8:0] n124_hi;
+  wire [11:0] n124_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n125;
+  wire [14:0] n125;
   (* keep = 32'd1 *)
-  wire [10:0] n125_hi;
+  wire [14:0] n126;
   (* keep = 32'd1 *)
-  wire [15:0] n126;
+  wire [10:0] n126_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n126_hi;
+  wire [13:0] n127;
   (* keep = 32'd1 *)
-  wire [16:0] n127;
+  wire [15:0] n128;
   (* keep = 32'd1 *)
-  wire [14:0] n127_hi;
+  wire [14:0] n128_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n128;
+  wire [16:0] n129;
+  (* keep = 32'd1 *)
+  wire [14:0] n129_hi;
   (* keep = 32'd1 *)
   wire [16:0] n130;
   (* keep = 32'd1 *)
-  wire [8:0] n131;
-  (* keep = 32'd1 *)
-  wire [10:0] n132;
-  (* keep = 32'd1 *)
-  wire [9:0] n132_hi;
+  wire [16:0] n132;
   (* keep = 32'd1 *)
   wire [10:0] n133;
   (* keep = 32'd1 *)
@@ -486,45 +491,45 @@ module lin16x8_at_p1_331b07f0a2cc(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [11:0] n134;
   (* keep = 32'd1 *)
+  wire [9:0] n134_hi;
+  (* keep = 32'd1 *)
   wire [11:0] n135;
   (* keep = 32'd1 *)
-  wire [9:0] n135_hi;
+  wire [8:0] n135_hi;
   (* keep = 32'd1 *)
   wire [12:0] n136;
   (* keep = 32'd1 *)
   wire [11:0] n136_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n137;
+  wire [12:0] n137;
+  (* keep = 32'd1 *)
+  wire [8:0] n137_hi;
   (* keep = 32'd1 *)
   wire [13:0] n138;
   (* keep = 32'd1 *)
-  wire [12:0] n138_hi;
+  wire [13:0] n139;
   (* keep = 32'd1 *)
-  wire [14:0] n139;
+  wire [8:0] n139_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n139_hi;
+  wire [10:0] n140;
   (* keep = 32'd1 *)
-  wire [9:0] n140;
+  wire [9:0] n140_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n140_hi;
-  (* keep = 32'd1 *)
-  wire [13:0] n141;
+  wire [14:0] n141;
   (* keep = 32'd1 *)
   wire [11:0] n141_hi;
   (* keep = 32'd1 *)
   wire [14:0] n142;
   (* keep = 32'd1 *)
-  wire [10:0] n142_hi;
+  wire [13:0] n143;
   (* keep = 32'd1 *)
-  wire [14:0] n143;
-  (* keep = 32'd1 *)
-  wire [13:0] n143_hi;
+  wire [11:0] n143_hi;
   (* keep = 32'd1 *)
   wire [15:0] n144;
   (* keep = 32'd1 *)
   wire [16:0] n145;
   (* keep = 32'd1 *)
-  wire [15:0] n145_hi;
+  wire [14:0] n145_hi;
   (* keep = 32'd1 *)
   wire [16:0] n147;
   (* keep = 32'd1 *)
@@ -534,49 +539,51 @@ module lin16x8_at_p1_331b07f0a2cc(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [10:0] n149;
   (* keep = 32'd1 *)
-  wire [9:0] n149_hi;
-  (* keep = 32'd1 *)
-  wire [10:0] n150;
-  (* keep = 32'd1 *)
-  wire [8:0] n150_hi;
+  wire [8:0] n150;
   (* keep = 32'd1 *)
   wire [11:0] n151;
   (* keep = 32'd1 *)
-  wire [9:0] n151_hi;
+  wire [9:0] n152;
   (* keep = 32'd1 *)
-  wire [11:0] n152;
+  wire [8:0] n152_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n153;
+  wire [12:0] n153;
   (* keep = 32'd1 *)
-  wire [12:0] n154;
+  wire [8:0] n153_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n155;
+  wire [11:0] n154;
   (* keep = 32'd1 *)
-  wire [11:0] n156;
+  wire [9:0] n154_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n157;
+  wire [13:0] n155;
   (* keep = 32'd1 *)
-  wire [10:0] n157_hi;
+  wire [11:0] n155_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n158;
+  wire [12:0] n156;
   (* keep = 32'd1 *)
-  wire [11:0] n158_hi;
+  wire [14:0] n157;
   (* keep = 32'd1 *)
-  wire [15:0] n159;
+  wire [10:0] n158;
+  (* keep = 32'd1 *)
+  wire [9:0] n158_hi;
+  (* keep = 32'd1 *)
+  wire [13:0] n159;
   (* keep = 32'd1 *)
   wire [11:0] n159_hi;
   (* keep = 32'd1 *)
   wire [8:0] n16;
   (* keep = 32'd1 *)
-  wire [13:0] n160;
+  wire [14:0] n160;
   (* keep = 32'd1 *)
-  wire [11:0] n160_hi;
+  wire [13:0] n160_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n161;
+  wire [15:0] n161;
   (* keep = 32'd1 *)
   wire [10:0] n161_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n162;
+  wire [15:0] n162;
+  (* keep = 32'd1 *)
+  wire [14:0] n162_hi;
   (* keep = 32'd1 *)
   wire [16:0] n163;
   (* keep = 32'd1 *)
@@ -584,83 +591,83 @@ module lin16x8_at_p1_331b07f0a2cc(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [16:0] n165;
   (* keep = 32'd1 *)
-  wire [9:0] n166;
+  wire [8:0] n166;
   (* keep = 32'd1 *)
-  wire [10:0] n167;
+  wire [9:0] n167;
   (* keep = 32'd1 *)
-  wire [12:0] n168;
+  wire [8:0] n167_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n168_hi;
+  wire [11:0] n168;
   (* keep = 32'd1 *)
   wire [11:0] n169;
   (* keep = 32'd1 *)
-  wire [10:0] n169_hi;
+  wire [9:0] n169_hi;
   (* keep = 32'd1 *)
   wire [8:0] n17;
   (* keep = 32'd1 *)
   wire [12:0] n170;
   (* keep = 32'd1 *)
-  wire [11:0] n170_hi;
+  wire [8:0] n170_hi;
   (* keep = 32'd1 *)
   wire [13:0] n171;
   (* keep = 32'd1 *)
-  wire [14:0] n172;
+  wire [12:0] n171_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n172_hi;
+  wire [13:0] n172;
   (* keep = 32'd1 *)
-  wire [13:0] n173;
+  wire [11:0] n173;
   (* keep = 32'd1 *)
-  wire [11:0] n173_hi;
+  wire [9:0] n173_hi;
   (* keep = 32'd1 *)
   wire [14:0] n174;
   (* keep = 32'd1 *)
-  wire [10:0] n175;
+  wire [11:0] n174_hi;
+  (* keep = 32'd1 *)
+  wire [14:0] n175;
   (* keep = 32'd1 *)
   wire [15:0] n176;
   (* keep = 32'd1 *)
-  wire [14:0] n176_hi;
+  wire [10:0] n176_hi;
   (* keep = 32'd1 *)
   wire [15:0] n177;
   (* keep = 32'd1 *)
-  wire [10:0] n177_hi;
+  wire [12:0] n177_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n178;
+  wire [15:0] n178;
   (* keep = 32'd1 *)
-  wire [9:0] n179;
-  (* keep = 32'd1 *)
-  wire [8:0] n179_hi;
+  wire [16:0] n179;
   (* keep = 32'd1 *)
   wire [8:0] n18;
   (* keep = 32'd1 *)
-  wire [10:0] n180;
+  wire [9:0] n180;
   (* keep = 32'd1 *)
-  wire [9:0] n180_hi;
+  wire [8:0] n180_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n181;
+  wire [10:0] n181;
   (* keep = 32'd1 *)
-  wire [11:0] n182;
+  wire [10:0] n182;
   (* keep = 32'd1 *)
-  wire [8:0] n182_hi;
-  (* keep = 32'd1 *)
-  wire [12:0] n183;
-  (* keep = 32'd1 *)
-  wire [10:0] n183_hi;
+  wire [11:0] n183;
   (* keep = 32'd1 *)
   wire [12:0] n184;
   (* keep = 32'd1 *)
-  wire [9:0] n184_hi;
+  wire [10:0] n184_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n185;
+  wire [12:0] n185;
   (* keep = 32'd1 *)
-  wire [13:0] n186;
+  wire [9:0] n185_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n187;
+  wire [12:0] n186;
   (* keep = 32'd1 *)
-  wire [9:0] n187_hi;
+  wire [11:0] n186_hi;
+  (* keep = 32'd1 *)
+  wire [13:0] n187;
   (* keep = 32'd1 *)
   wire [10:0] n188;
   (* keep = 32'd1 *)
-  wire [12:0] n189;
+  wire [9:0] n188_hi;
+  (* keep = 32'd1 *)
+  wire [13:0] n189;
   (* keep = 32'd1 *)
   wire [12:0] n189_hi;
   (* keep = 32'd1 *)
@@ -676,13 +683,15 @@ module lin16x8_at_p1_331b07f0a2cc(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [15:0] n192;
   (* keep = 32'd1 *)
-  wire [11:0] n192_hi;
+  wire [14:0] n192_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n193;
+  wire [14:0] n193;
+  (* keep = 32'd1 *)
+  wire [12:0] n193_hi;
   (* keep = 32'd1 *)
   wire [16:0] n194;
   (* keep = 32'd1 *)
-  wire [12:0] n194_hi;
+  wire [14:0] n194_hi;
   (* keep = 32'd1 *)
   wire [16:0] n196;
   (* keep = 32'd1 *)
@@ -724,7 +733,9 @@ module lin16x8_at_p1_331b07f0a2cc(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [8:0] n29_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n30;
+  wire [11:0] n30;
+  (* keep = 32'd1 *)
+  wire [9:0] n30_hi;
   (* keep = 32'd1 *)
   wire [10:0] n31;
   (* keep = 32'd1 *)
@@ -732,217 +743,227 @@ module lin16x8_at_p1_331b07f0a2cc(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [10:0] n32;
   (* keep = 32'd1 *)
-  wire [8:0] n32_hi;
+  wire [9:0] n32_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n33;
+  wire [9:0] n33;
   (* keep = 32'd1 *)
-  wire [9:0] n33_hi;
-  (* keep = 32'd1 *)
-  wire [9:0] n34;
+  wire [10:0] n34;
   (* keep = 32'd1 *)
   wire [8:0] n34_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n35;
+  wire [9:0] n35;
   (* keep = 32'd1 *)
   wire [8:0] n35_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n36;
+  wire [13:0] n36;
   (* keep = 32'd1 *)
-  wire [10:0] n37;
+  wire [8:0] n36_hi;
+  (* keep = 32'd1 *)
+  wire [9:0] n37;
   (* keep = 32'd1 *)
   wire [8:0] n37_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n38;
+  wire [9:0] n38;
   (* keep = 32'd1 *)
   wire [8:0] n38_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n39;
+  wire [12:0] n39;
   (* keep = 32'd1 *)
-  wire [9:0] n40;
+  wire [8:0] n39_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n41;
+  wire [8:0] n40;
   (* keep = 32'd1 *)
-  wire [8:0] n41_hi;
+  wire [13:0] n41;
   (* keep = 32'd1 *)
-  wire [8:0] n42;
+  wire [9:0] n41_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n43;
+  wire [11:0] n42;
+  (* keep = 32'd1 *)
+  wire [10:0] n42_hi;
+  (* keep = 32'd1 *)
+  wire [11:0] n43;
   (* keep = 32'd1 *)
   wire [8:0] n43_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n44;
+  wire [9:0] n44;
   (* keep = 32'd1 *)
-  wire [9:0] n44_hi;
+  wire [10:0] n45;
   (* keep = 32'd1 *)
-  wire [12:0] n45;
+  wire [8:0] n45_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n45_hi;
+  wire [12:0] n46;
   (* keep = 32'd1 *)
-  wire [10:0] n46;
-  (* keep = 32'd1 *)
-  wire [8:0] n46_hi;
+  wire [9:0] n46_hi;
   (* keep = 32'd1 *)
   wire [8:0] n47;
   (* keep = 32'd1 *)
-  wire [8:0] n48;
+  wire [10:0] n48;
+  (* keep = 32'd1 *)
+  wire [8:0] n48_hi;
   (* keep = 32'd1 *)
   wire [13:0] n49;
   (* keep = 32'd1 *)
-  wire [9:0] n49_hi;
+  wire [12:0] n49_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n50;
+  wire [12:0] n50;
   (* keep = 32'd1 *)
-  wire [10:0] n51;
+  wire [9:0] n50_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n51_hi;
+  wire [9:0] n51;
   (* keep = 32'd1 *)
-  wire [10:0] n52;
+  wire [9:0] n52;
   (* keep = 32'd1 *)
-  wire [8:0] n52_hi;
+  wire [13:0] n53;
   (* keep = 32'd1 *)
-  wire [10:0] n53;
+  wire [11:0] n53_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n54;
+  wire [13:0] n54;
   (* keep = 32'd1 *)
-  wire [9:0] n54_hi;
+  wire [8:0] n54_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n55;
+  wire [13:0] n55;
+  (* keep = 32'd1 *)
+  wire [9:0] n55_hi;
   (* keep = 32'd1 *)
   wire [10:0] n56;
   (* keep = 32'd1 *)
-  wire [10:0] n57;
+  wire [12:0] n57;
+  (* keep = 32'd1 *)
+  wire [9:0] n57_hi;
   (* keep = 32'd1 *)
   wire [10:0] n58;
   (* keep = 32'd1 *)
   wire [9:0] n58_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n59;
+  wire [11:0] n59;
   (* keep = 32'd1 *)
   wire [9:0] n59_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n60;
+  wire [13:0] n60;
   (* keep = 32'd1 *)
-  wire [9:0] n60_hi;
+  wire [10:0] n60_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n61;
+  wire [12:0] n61;
   (* keep = 32'd1 *)
-  wire [10:0] n61_hi;
+  wire [8:0] n61_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n62;
+  wire [12:0] n62;
   (* keep = 32'd1 *)
-  wire [8:0] n62_hi;
+  wire [11:0] n62_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n63;
+  wire [12:0] n63;
   (* keep = 32'd1 *)
-  wire [8:0] n63_hi;
+  wire [10:0] n63_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n64;
+  wire [8:0] n64;
   (* keep = 32'd1 *)
-  wire [12:0] n65;
+  wire [10:0] n65;
   (* keep = 32'd1 *)
-  wire [11:0] n65_hi;
+  wire [9:0] n65_hi;
   (* keep = 32'd1 *)
   wire [11:0] n66;
   (* keep = 32'd1 *)
-  wire [13:0] n67;
+  wire [8:0] n66_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n67_hi;
+  wire [11:0] n67;
   (* keep = 32'd1 *)
-  wire [11:0] n68;
+  wire [11:0] n67_hi;
+  (* keep = 32'd1 *)
+  wire [12:0] n68;
   (* keep = 32'd1 *)
   wire [13:0] n69;
   (* keep = 32'd1 *)
-  wire [12:0] n69_hi;
+  wire [11:0] n69_hi;
   (* keep = 32'd1 *)
   wire [13:0] n70;
   (* keep = 32'd1 *)
-  wire [12:0] n70_hi;
+  wire [11:0] n70_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n71;
+  wire [13:0] n71;
   (* keep = 32'd1 *)
-  wire [13:0] n71_hi;
+  wire [8:0] n71_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n72;
+  wire [13:0] n72;
   (* keep = 32'd1 *)
-  wire [10:0] n72_hi;
+  wire [12:0] n72_hi;
   (* keep = 32'd1 *)
   wire [14:0] n73;
   (* keep = 32'd1 *)
-  wire [10:0] n73_hi;
+  wire [14:0] n74;
   (* keep = 32'd1 *)
-  wire [15:0] n74;
+  wire [9:0] n74_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n75;
+  wire [14:0] n75;
   (* keep = 32'd1 *)
-  wire [11:0] n75_hi;
+  wire [10:0] n75_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n76;
+  wire [15:0] n76;
   (* keep = 32'd1 *)
-  wire [15:0] n76_hi;
+  wire [14:0] n76_hi;
+  (* keep = 32'd1 *)
+  wire [16:0] n77;
+  (* keep = 32'd1 *)
+  wire [15:0] n77_hi;
   (* keep = 32'd1 *)
   wire [16:0] n78;
   (* keep = 32'd1 *)
-  wire [9:0] n79;
+  wire [16:0] n80;
   (* keep = 32'd1 *)
-  wire [10:0] n80;
+  wire [8:0] n81;
   (* keep = 32'd1 *)
-  wire [9:0] n80_hi;
+  wire [10:0] n82;
   (* keep = 32'd1 *)
-  wire [11:0] n81;
+  wire [10:0] n83;
   (* keep = 32'd1 *)
-  wire [12:0] n82;
+  wire [8:0] n83_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n82_hi;
+  wire [10:0] n84;
   (* keep = 32'd1 *)
-  wire [11:0] n83;
+  wire [9:0] n84_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n83_hi;
+  wire [11:0] n85;
   (* keep = 32'd1 *)
-  wire [13:0] n84;
+  wire [12:0] n86;
   (* keep = 32'd1 *)
-  wire [11:0] n84_hi;
+  wire [11:0] n86_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n85;
+  wire [9:0] n87;
   (* keep = 32'd1 *)
-  wire [10:0] n85_hi;
+  wire [10:0] n88;
   (* keep = 32'd1 *)
-  wire [14:0] n86;
+  wire [9:0] n88_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n87;
+  wire [13:0] n89;
   (* keep = 32'd1 *)
-  wire [13:0] n88;
+  wire [10:0] n90;
   (* keep = 32'd1 *)
-  wire [15:0] n89;
+  wire [14:0] n91;
   (* keep = 32'd1 *)
-  wire [14:0] n89_hi;
+  wire [11:0] n91_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n90;
+  wire [11:0] n92;
   (* keep = 32'd1 *)
-  wire [12:0] n90_hi;
+  wire [9:0] n92_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n91;
+  wire [14:0] n93;
   (* keep = 32'd1 *)
-  wire [14:0] n91_hi;
+  wire [13:0] n93_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n93;
+  wire [16:0] n94;
   (* keep = 32'd1 *)
-  wire [8:0] n94;
+  wire [12:0] n94_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n95;
+  wire [16:0] n95;
   (* keep = 32'd1 *)
-  wire [8:0] n95_hi;
+  wire [15:0] n95_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n96;
+  wire [16:0] n97;
   (* keep = 32'd1 *)
-  wire [11:0] n97;
+  wire [9:0] n98;
   (* keep = 32'd1 *)
-  wire [9:0] n97_hi;
+  wire [8:0] n98_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n98;
-  (* keep = 32'd1 *)
-  wire [11:0] n99;
-  (* keep = 32'd1 *)
-  wire [10:0] n99_hi;
+  wire [10:0] n99;
   input rst;
   wire rst;
   input [127:0] x;
@@ -982,547 +1003,561 @@ module lin16x8_at_p1_331b07f0a2cc(en, clk, rst, y, x);
   wire [7:0] \y[6] ;
   wire [7:0] \y[7] ;
   assign n24_hi = $signed(x[47:43]) + $signed(x[55:48]);
-  assign n34_hi = $signed(x[127:121]) - $signed(x[63:56]);
-  assign n67_hi = $signed(n24_hi) + $signed({ n34_hi, x[120] });
-  assign n26_hi = $signed(x[23:20]) + $signed(x[119:112]);
-  assign n71_hi = $signed({ n67_hi, x[42:41] }) - $signed({ n26_hi, x[19:16] });
-  assign n62_hi = $signed(x[7:1]) - $signed(x[31:24]);
-  assign n30 = $signed(x[15:8]) + $signed(x[39:32]);
-  assign n63_hi = $signed(n30[8:1]) + $signed(x[71:64]);
-  assign n64 = $signed({ n62_hi, x[0] }) + $signed({ n63_hi, n30[0] });
   assign n27_hi = $signed(x[55:49]) - $signed(x[7:0]);
-  assign n60_hi = $signed(n27_hi) + $signed(x[47:40]);
-  assign n65_hi = $signed(n64[10:1]) - $signed({ n60_hi, x[48] });
-  assign n18 = $signed(x[79:72]) + $signed(x[95:88]);
-  assign n37_hi = $signed(n18[8:2]) - $signed(x[87:80]);
-  assign n35_hi = $signed(x[127:122]) - $signed(x[79:72]);
-  assign n66 = $signed({ n37_hi, n18[1:0] }) - $signed({ n35_hi, x[121:120] });
-  assign n69_hi = $signed(n65_hi) + $signed(n66);
-  assign n28_hi = $signed(x[71:65]) - $signed(x[31:24]);
-  assign n72_hi = $signed(n69_hi[12:4]) - $signed({ n28_hi, x[64] });
-  assign n74 = $signed({ n71_hi, x[40] }) + $signed({ n72_hi[9:0], n69_hi[3:0], n64[0] });
+  assign n58_hi = $signed(n27_hi) + $signed(x[47:40]);
+  assign n67_hi = $signed({ n24_hi, x[42:41] }) - $signed({ n58_hi, x[48] });
+  assign n25_hi = $signed(x[111:106]) + $signed(x[111:104]);
+  assign n69_hi = $signed(n67_hi[10:1]) - $signed({ n25_hi, x[105:104] });
+  assign n39_hi = $signed(x[15:12]) - $signed(x[63:56]);
+  assign n17 = $signed(x[31:24]) + $signed(x[71:64]);
+  assign n32_hi = $signed(x[39:33]) - $signed(n17);
+  assign n70_hi = $signed({ n39_hi, x[11:10] }) + $signed({ n32_hi, x[32] });
+  assign n73 = $signed({ n69_hi, n67_hi[0], x[40] }) + $signed({ n70_hi, x[9:8] });
+  assign n26_hi = $signed(x[23:20]) + $signed(x[119:112]);
+  assign n22 = $signed(x[103:96]) + $signed(x[119:112]);
+  assign n35_hi = $signed(n22[8:1]) + $signed(x[127:120]);
   assign n16 = $signed(x[7:0]) - $signed(x[39:32]);
   assign n23 = $signed(x[23:16]) + $signed(n16);
-  assign \$1  = $signed(x[63:59]) - $signed(n23);
-  assign n22 = $signed(x[103:96]) + $signed(x[119:112]);
-  assign n25_hi = $signed(x[111:106]) + $signed(x[111:104]);
-  assign \$2  = $signed(n22) - $signed({ n25_hi, x[105:104] });
-  assign n17 = $signed(x[31:24]) + $signed(x[71:64]);
-  assign n33_hi = $signed(x[39:33]) - $signed(n17);
-  assign n68 = $signed(\$2 [10:0]) + $signed({ n33_hi, x[32] });
-  assign n70_hi = $signed({ \$1 [9:0], x[58:57] }) - $signed(n68);
-  assign n73_hi = $signed(n70_hi[12:3]) + $signed(n18);
+  assign \$1  = $signed(n35_hi[8:1]) + $signed(n23);
+  assign n72_hi = $signed({ n26_hi, x[19:17] }) - $signed({ \$1 [9:0], n35_hi[0], n22[0] });
+  assign n76_hi = $signed(n73[14:1]) - $signed({ n72_hi, x[16] });
+  assign n18 = $signed(x[79:72]) + $signed(x[95:88]);
+  assign n34_hi = $signed(n18[8:2]) - $signed(x[87:80]);
+  assign \$2  = $signed(x[39:33]) + $signed({ n34_hi, n18[1:0] });
+  assign n38_hi = $signed(x[7:1]) - $signed(x[127:120]);
+  assign n64 = $signed(x[71:64]) - $signed(x[63:56]);
+  assign n65_hi = $signed(n38_hi) + $signed(n64);
+  assign n66_hi = $signed(n65_hi[9:2]) + $signed(x[79:72]);
+  assign n68 = $signed({ \$2 [10:0], x[32] }) + $signed({ n66_hi, n65_hi[1:0], x[0] });
+  assign n71_hi = $signed(n68[12:5]) + $signed(x[15:8]);
+  assign n74_hi = $signed(n71_hi) - $signed(n18);
+  assign n28_hi = $signed(x[71:65]) - $signed(x[31:24]);
+  assign \$3  = $signed(x[31:28]) + $signed({ n28_hi, x[64] });
   assign n20_hi = $signed(x[127:121]) + $signed(x[55:48]);
-  assign \$3  = $signed(x[15:8]) + $signed({ n20_hi, x[120] });
-  assign n75_hi = $signed(n73_hi) - $signed(\$3 [9:0]);
-  assign \$4  = $signed(n74[15:1]) - $signed({ n75_hi, n70_hi[2:0], x[56] });
-  assign \$5  = $signed(11'h280) - $signed({ \$4 [15:0], n74[0] });
-  assign n49_hi = $signed(x[103:100]) + $signed(n16);
-  assign n48 = $signed(x[87:80]) + $signed(x[127:120]);
-  assign n79 = $signed(n48) + $signed(n30);
+  assign n75_hi = $signed(\$3 [9:0]) - $signed({ n20_hi, x[120] });
+  assign n77_hi = $signed({ n74_hi, n68[4:1] }) - $signed({ n75_hi, x[27:24] });
+  assign \$4  = $signed({ n76_hi, n73[0] }) + $signed({ n77_hi, n68[0] });
+  assign \$5  = $signed(11'h280) - $signed(\$4 [16:0]);
+  assign n51 = $signed(x[103:96]) - $signed(n17);
+  assign n31_hi = $signed(x[31:26]) - $signed(x[47:40]);
+  assign \$6  = $signed(n51[9:2]) + $signed({ n31_hi, x[25:24] });
   assign n21_hi = $signed(x[63:58]) - $signed(x[63:56]);
-  assign n36 = $signed(n17) - $signed({ n21_hi[7:0], x[57:56] });
-  assign n81 = $signed(n79) - $signed(n36);
+  assign \$7  = $signed(x[127:120]) + $signed({ n21_hi[7:0], x[57:56] });
+  assign n82 = $signed(x[87:80]) + $signed(\$7 [9:0]);
+  assign n81 = $signed(x[15:8]) + $signed(x[39:32]);
+  assign n83_hi = $signed(n81[8:2]) + $signed(x[111:104]);
+  assign n85 = $signed(n82) + $signed({ n83_hi, n81[1:0] });
   assign n29_hi = $signed(x[95:89]) - $signed(x[79:72]);
-  assign n80_hi = $signed(n29_hi) + $signed(x[111:104]);
-  assign n82_hi = $signed(n81[11:1]) + $signed({ n80_hi, x[88] });
-  assign n32_hi = $signed(x[31:26]) - $signed(x[47:40]);
-  assign n84_hi = $signed(n82_hi[11:1]) + $signed({ n32_hi, x[25:24] });
-  assign n86 = $signed({ n49_hi, x[99:96] }) + $signed({ n84_hi, n82_hi[0], n81[0] });
-  assign n38_hi = $signed(x[7:5]) + $signed(x[23:16]);
+  assign n40 = $signed(x[23:16]) - $signed(x[119:112]);
+  assign n84_hi = $signed(n29_hi) + $signed(n40);
+  assign n86_hi = $signed(n85[11:1]) + $signed({ n84_hi, x[88] });
+  assign n89 = $signed({ \$6 [10:0], n51[1:0] }) + $signed({ n86_hi, n85[0] });
+  assign n88_hi = $signed(n28_hi) + $signed(n40);
+  assign n91_hi = $signed(n89[13:3]) - $signed({ n88_hi, x[64] });
+  assign n87 = $signed(n16) - $signed(x[95:88]);
+  assign n90 = $signed(\$7 [9:0]) + $signed(n87);
+  assign n47 = $signed(x[79:72]) - $signed(x[95:88]);
+  assign n92_hi = $signed(n90[10:2]) - $signed(n47);
+  assign n94_hi = $signed(n91_hi[11:1]) + $signed({ n92_hi, n90[1:0] });
+  assign n36_hi = $signed(x[7:5]) + $signed(x[23:16]);
   assign n19 = $signed(x[15:8]) - $signed(x[87:80]);
-  assign n50 = $signed(x[103:96]) + $signed(n19);
-  assign \$6  = $signed({ n38_hi, x[4:3] }) - $signed(n50);
-  assign n89_hi = $signed(n86[14:1]) + $signed({ \$6 [10:0], x[2:0] });
-  assign n59_hi = $signed(n24_hi) + $signed(x[111:104]);
-  assign n41_hi = $signed(x[23:18]) - $signed(x[95:88]);
-  assign \$7  = $signed(x[119:112]) - $signed({ n41_hi, x[17:16] });
-  assign n83_hi = $signed(\$7 [10:1]) + $signed({ n28_hi, x[64] });
-  assign n85_hi = $signed(n83_hi[10:1]) - $signed({ n21_hi[7:0], x[57:56] });
-  assign n88 = $signed({ n59_hi, x[42:40] }) + $signed({ n85_hi, n83_hi[0], \$7 [0] });
-  assign n87 = $signed(\$7 [10:0]) + $signed({ n35_hi, x[121:120] });
-  assign n90_hi = $signed(n88[13:2]) - $signed(n87);
-  assign \$8  = $signed(n89_hi[14:1]) - $signed({ n90_hi, n88[1:0] });
-  assign \$9  = $signed(10'h1f0) - $signed({ \$8 [14:0], n89_hi[0], n86[0] });
-  assign n94 = $signed(x[111:104]) - $signed(x[127:120]);
-  assign n95_hi = $signed(n94[8:2]) + $signed(x[31:24]);
-  assign n98 = $signed(n36) + $signed({ n95_hi, n94[1:0] });
-  assign n57 = $signed(n22) - $signed({ n27_hi, x[48] });
-  assign n96 = $signed(x[39:32]) - $signed(x[87:80]);
-  assign n97_hi = $signed(n57[10:2]) - $signed(n96);
-  assign n100 = $signed(n98) - $signed({ n97_hi, n57[1:0] });
-  assign n43_hi = $signed(x[47:44]) + $signed(x[55:48]);
-  assign n102 = $signed(n100) - $signed({ n43_hi, x[43:40] });
-  assign \$10  = $signed(n18[8:3]) + $signed({ n28_hi, x[64] });
-  assign n31_hi = $signed(x[15:10]) + $signed(x[47:40]);
-  assign n99_hi = $signed({ n31_hi, x[9] }) - $signed(n22);
-  assign n101_hi = $signed({ \$10 [9:0], n18[2:1] }) + $signed({ n99_hi, x[8] });
-  assign n105 = $signed(n102) - $signed({ n101_hi, n18[0] });
-  assign n58_hi = $signed(n23[9:1]) + $signed(x[95:88]);
-  assign n106_hi = $signed(n58_hi[9:1]) + $signed(x[15:8]);
-  assign \$11  = $signed(n105[14:4]) + $signed({ n106_hi, n58_hi[0], n23[0] });
-  assign n51_hi = $signed(x[111:106]) - $signed(x[71:64]);
-  assign n103 = $signed({ n37_hi, n18[1:0] }) - $signed({ n51_hi, x[105:104] });
-  assign n104 = $signed({ n35_hi, x[121:120] }) - $signed({ n31_hi, x[9:8] });
-  assign n107 = $signed(n103) + $signed(n104);
-  assign n109_hi = $signed({ \$11 [11:0], n105[3] }) + $signed(n107);
-  assign \$12  = $signed(11'h2e0) - $signed({ n109_hi, n105[2:0] });
-  assign n116_hi = $signed({ n21_hi[7:0], x[57] }) - $signed(x[23:16]);
-  assign n119_hi = $signed({ n26_hi, x[19:18] }) + $signed({ n116_hi, x[56] });
-  assign n123 = $signed({ n49_hi, x[99:96] }) - $signed({ n119_hi, x[17:16] });
-  assign n118_hi = $signed({ n31_hi, x[9] }) - $signed(n18);
-  assign n122_hi = $signed({ \$10 [9:0], n18[2:1] }) - $signed({ n118_hi, x[8] });
-  assign n126_hi = $signed(n123[14:1]) + $signed({ n122_hi, n18[0] });
-  assign n42 = $signed(x[31:24]) - $signed(x[47:40]);
-  assign n112 = $signed(n42) + $signed(n16);
-  assign n113_hi = $signed(x[15:9]) + $signed(x[87:80]);
-  assign n114 = $signed(n112) + $signed({ n113_hi, x[8] });
-  assign n115 = $signed({ n51_hi, x[105:104] }) + $signed(n114);
-  assign n117_hi = $signed(n115[11:2]) + $signed({ n20_hi, x[120] });
-  assign n120_hi = $signed(n117_hi[10:3]) + $signed(x[127:120]);
-  assign n124_hi = $signed(n120_hi[8:1]) + $signed(x[63:56]);
-  assign n121_hi = $signed({ n24_hi, x[42:41] }) - $signed({ n25_hi, x[105:104] });
-  assign n125_hi = $signed(n121_hi[11:2]) - $signed({ n29_hi, x[88] });
-  assign n127_hi = $signed({ n124_hi, n120_hi[0], n117_hi[2:0] }) + $signed({ n125_hi, n121_hi[1:0], x[40] });
-  assign \$13  = $signed({ n126_hi, n123[0] }) + $signed({ n127_hi, n115[1:0] });
-  assign \$14  = $signed(11'h4a0) - $signed(\$13 [16:0]);
-  assign n131 = $signed(x[79:72]) + $signed(x[111:104]);
-  assign n132_hi = $signed(n131[8:1]) - $signed(n19);
-  assign n134 = $signed(n57) + $signed({ n132_hi, n131[0] });
-  assign n133_hi = $signed(n20_hi) - $signed(x[103:96]);
-  assign n136_hi = $signed(n134[11:1]) - $signed({ n133_hi, x[120] });
-  assign n47 = $signed(x[79:72]) - $signed(x[127:120]);
-  assign n139_hi = $signed(n136_hi[11:4]) + $signed(n47);
-  assign n45_hi = $signed(x[71:67]) + $signed(n19);
-  assign n135_hi = $signed(n33_hi[9:1]) + $signed(x[79:72]);
-  assign n138_hi = $signed({ n45_hi, x[66:65] }) + $signed({ n135_hi, n33_hi[0], x[32] });
-  assign n137 = $signed(x[7:0]) + $signed(x[95:88]);
-  assign n140_hi = $signed(n137[8:1]) + $signed(x[87:80]);
-  assign n142_hi = $signed(n138_hi[12:3]) + $signed({ n140_hi, n137[0] });
-  assign n144 = $signed({ n139_hi, n136_hi[3:0], n134[0] }) + $signed({ n142_hi, n138_hi[2:0], x[64] });
-  assign n141_hi = $signed({ n26_hi, x[19:18] }) + $signed({ n33_hi, x[32] });
-  assign n143_hi = $signed({ n141_hi, x[17] }) + $signed({ n59_hi, x[42:40] });
-  assign n145_hi = $signed(n144[15:1]) - $signed({ n143_hi, x[16] });
-  assign \$15  = $signed(n145_hi[15:4]) + $signed(7'h23);
-  assign n149_hi = $signed(n22[8:1]) - $signed(n47);
+  assign n52 = $signed(x[103:96]) + $signed(n19);
+  assign \$8  = $signed({ n36_hi, x[4:3] }) - $signed(n52);
+  assign n57_hi = $signed(n24_hi) + $signed(x[111:104]);
+  assign n93_hi = $signed({ \$8 [10:0], x[2:1] }) - $signed({ n57_hi, x[42:40] });
+  assign \$9  = $signed({ n94_hi, n91_hi[0], n89[2:1] }) + $signed({ n93_hi, x[0] });
+  assign \$10  = $signed(10'h1f0) - $signed({ \$9 [15:0], n89[0] });
+  assign n54_hi = $signed(n17[8:5]) + $signed(x[71:64]);
+  assign n109_hi = $signed({ n54_hi, n17[4:2] }) + $signed({ \$1 [9:0], n35_hi[0], n22[0] });
+  assign n98_hi = $signed(x[111:105]) - $signed(x[15:8]);
+  assign n100_hi = $signed(n98_hi[8:1]) + $signed(x[31:24]);
+  assign n99 = $signed(n18) + $signed(\$7 [9:0]);
+  assign n102 = $signed({ n100_hi, n98_hi[0], x[104] }) - $signed(n99);
+  assign n56 = $signed(n22) - $signed({ n27_hi, x[48] });
+  assign n101_hi = $signed(n56[10:2]) + $signed(x[87:80]);
+  assign n104 = $signed(n102) - $signed({ n101_hi, n56[1:0] });
+  assign n43_hi = $signed(x[47:43]) + $signed(x[47:40]);
+  assign n61_hi = $signed(n43_hi[8:1]) + $signed(x[55:48]);
+  assign n106 = $signed(n104) - $signed({ n61_hi, n43_hi[0], x[42:40] });
+  assign n110_hi = $signed(n106[13:6]) + $signed(x[15:8]);
+  assign n112 = $signed({ n109_hi, n17[1:0] }) + $signed({ n110_hi, n106[5:0] });
+  assign n103 = $signed(x[15:8]) + $signed(x[111:104]);
+  assign n105 = $signed({ n28_hi, x[64] }) + $signed(n103);
+  assign n108_hi = $signed(\$2 [10:0]) - $signed(n105);
+  assign n107 = $signed(x[47:40]) + $signed(n47);
+  assign n111_hi = $signed(n108_hi[11:2]) - $signed(n107);
+  assign n113_hi = $signed(n112[15:2]) + $signed({ n111_hi, n108_hi[1:0], x[32] });
+  assign \$11  = $signed(11'h2e0) - $signed({ n113_hi, n112[1:0] });
+  assign \$12  = $signed(x[103:98]) + $signed({ n24_hi, x[42:40] });
+  assign n125 = $signed({ \$3 [9:0], x[27:24] }) + $signed({ \$12 [11:0], x[97:96] });
+  assign \$13  = $signed(n18[8:4]) - $signed({ n29_hi, x[88] });
+  assign n128_hi = $signed(n125[14:1]) + $signed({ \$13 [9:0], n18[3:0] });
+  assign \$14  = $signed(x[15:10]) + $signed({ n20_hi, x[120] });
+  assign n116_hi = $signed(x[111:105]) + $signed(x[87:80]);
+  assign n44 = $signed(x[47:40]) - $signed(n16);
+  assign n117 = $signed({ n116_hi, x[104] }) - $signed(n44);
+  assign n118_hi = $signed(n117[10:2]) - $signed(x[71:64]);
+  assign n120 = $signed({ \$14 [9:0], x[9:8] }) + $signed({ n118_hi, n117[1:0] });
+  assign n122 = $signed(n120) - $signed({ n26_hi, x[19:16] });
+  assign n123_hi = $signed(n44[9:1]) - $signed(x[127:120]);
+  assign \$15  = $signed(n122[13:4]) - $signed({ n123_hi, n44[0] });
+  assign n119_hi = $signed({ n21_hi[7:0], x[57] }) - $signed(x[23:16]);
+  assign n121_hi = $signed(n119_hi) - $signed(n18);
+  assign n124_hi = $signed(n121_hi) + $signed({ n25_hi, x[105:104] });
+  assign n127 = $signed({ n39_hi, x[11:8] }) + $signed({ n124_hi, x[56] });
+  assign n129_hi = $signed({ \$15 [10:0], n122[3:2] }) - $signed(n127);
+  assign \$16  = $signed({ n128_hi, n125[0] }) + $signed({ n129_hi, n122[1:0] });
+  assign \$17  = $signed(11'h4a0) - $signed(\$16 [16:0]);
+  assign \$18  = $signed(x[79:73]) - $signed({ n26_hi, x[19:16] });
+  assign n141_hi = $signed(\$18 [12:2]) - $signed({ n32_hi, x[32] });
+  assign n46_hi = $signed(x[71:67]) + $signed(n19);
+  assign \$19  = $signed({ n46_hi, x[66:65] }) - $signed({ n20_hi, x[120] });
+  assign n134_hi = $signed(n56[10:2]) + $signed(x[103:96]);
+  assign n136_hi = $signed({ n134_hi, n56[1] }) + $signed({ n32_hi, x[32] });
+  assign n138 = $signed({ \$19 [11:0], x[64] }) + $signed({ n136_hi, n56[0] });
+  assign n133_hi = $signed(x[111:105]) - $signed(n19);
+  assign n135_hi = $signed(n133_hi[9:2]) + $signed(x[79:72]);
+  assign n137_hi = $signed(n135_hi[8:1]) + $signed(x[95:88]);
+  assign n139_hi = $signed(n137_hi[8:1]) + $signed(x[79:72]);
+  assign n142 = $signed(n138) + $signed({ n139_hi, n137_hi[0], n135_hi[0], n133_hi[1:0], x[104] });
+  assign n144 = $signed({ n141_hi, \$18 [1:0], x[72] }) + $signed(n142);
+  assign n140_hi = $signed(n38_hi) + $signed(x[87:80]);
+  assign n143_hi = $signed({ n57_hi, x[42] }) - $signed({ n140_hi, x[0] });
+  assign n145_hi = $signed(n144[15:2]) - $signed({ n143_hi, x[41:40] });
+  assign \$20  = $signed(n145_hi[14:3]) + $signed(7'h23);
   assign n148 = $signed(n16) - $signed(n19);
-  assign n150_hi = $signed(n148[9:2]) + $signed(x[95:88]);
-  assign n152 = $signed({ n149_hi, n22[0] }) + $signed({ n150_hi, n148[1:0] });
-  assign n151_hi = $signed(n36[10:2]) + $signed(x[103:96]);
-  assign n154 = $signed(n152) - $signed({ n151_hi, n36[1:0] });
-  assign n155 = $signed(x[103:96]) - $signed(n19);
-  assign n157_hi = $signed(n154[12:4]) + $signed(n155);
-  assign \$16  = $signed({ n20_hi, x[120] }) - $signed({ n32_hi, x[25:24] });
-  assign n159_hi = $signed(n157_hi[9:0]) + $signed(\$16 [10:0]);
-  assign n160_hi = $signed({ n26_hi, x[19:18] }) + $signed({ n37_hi, n18[1:0] });
-  assign n153 = $signed(n30) + $signed(n17);
-  assign n156 = $signed(n153) - $signed({ n60_hi, x[48] });
-  assign n52_hi = $signed(x[119:114]) - $signed(x[71:64]);
-  assign n158_hi = $signed(n156[11:1]) + $signed({ n52_hi, x[113:112] });
-  assign \$17  = $signed(n158_hi[11:2]) - $signed({ n58_hi, n23[0] });
-  assign n162 = $signed({ n160_hi, x[17:16] }) + $signed({ \$17 [10:0], n158_hi[1:0], n156[0] });
-  assign n163_hi = $signed({ n159_hi, n154[3:2] }) + $signed(n162);
-  assign \$18  = $signed(8'h50) - $signed({ n163_hi[14:0], n154[1:0] });
-  assign n166 = $signed(n48) - $signed(x[119:112]);
-  assign n167 = $signed(n166) - $signed(n18);
-  assign n168_hi = $signed(n167[10:3]) - $signed(n42);
-  assign n172_hi = $signed(n168_hi[9:1]) + $signed({ n29_hi, x[88] });
-  assign n169_hi = $signed({ n25_hi, x[105] }) - $signed({ n34_hi, x[120] });
-  assign n170_hi = $signed(n169_hi) - $signed({ n52_hi, x[113:112] });
-  assign n46_hi = $signed(x[79:74]) + $signed(x[111:104]);
-  assign n173_hi = $signed(n170_hi[11:1]) + $signed({ n46_hi, x[73:72] });
-  assign n176_hi = $signed({ n172_hi, n168_hi[0], n167[2:1] }) - $signed({ n173_hi, n170_hi[0], x[104] });
-  assign n171 = $signed({ \$1 [9:0], x[58:56] }) + $signed({ n43_hi, x[43:40] });
-  assign n174 = $signed({ \$6 [10:0], x[2:0] }) + $signed(n171);
-  assign n39 = $signed(x[7:0]) + $signed(x[103:96]);
-  assign n175 = $signed(n39) - $signed({ n34_hi, x[120] });
-  assign \$19  = $signed(n174[14:5]) + $signed(n175);
-  assign n178 = $signed({ n176_hi, n167[0] }) + $signed({ \$19 [10:0], n174[4:0] });
-  assign \$20  = - $signed(n178);
-  assign n181 = $signed(\$2 [10:0]) - $signed(\$16 [10:0]);
-  assign n183_hi = $signed(n181[11:2]) - $signed(n39);
-  assign n179_hi = $signed(x[63:57]) + $signed(x[87:80]);
-  assign n180_hi = $signed(n179_hi) - $signed(x[95:88]);
-  assign n182_hi = $signed(n180_hi[9:2]) + $signed(x[63:56]);
-  assign n184_hi = $signed(n182_hi) - $signed(n17);
-  assign n186 = $signed({ n183_hi, n181[1:0] }) - $signed({ n184_hi, n180_hi[1:0], x[56] });
-  assign n185 = $signed({ n46_hi, x[73:72] }) + $signed(\$3 [9:0]);
-  assign n189_hi = $signed({ n45_hi, x[66:65] }) - $signed(n185);
-  assign n190_hi = $signed(n186[13:1]) - $signed({ n189_hi[11:0], x[64] });
-  assign n188 = $signed(n23) + $signed({ n20_hi, x[120] });
-  assign n192_hi = $signed(n190_hi[13:3]) + $signed(n188);
-  assign n187_hi = $signed(n29_hi) + $signed(x[63:56]);
-  assign n191_hi = $signed(n187_hi[9:1]) - $signed(x[119:112]);
-  assign n193 = $signed({ n24_hi, x[42:40] }) + $signed({ n191_hi, n187_hi[0], x[88] });
-  assign \$21  = $signed(n192_hi) - $signed(n193);
-  assign \$22  = $signed(12'h430) - $signed({ \$21 [12:0], n190_hi[2:0], n186[0] });
-  assign \$23  = ~ \$5 [16];
-  assign \$24  = | \$5 [15:13];
-  assign \$25  = \$23  & \$24 ;
-  assign \$26  = & \$5 [15:13];
-  assign \$27  = ~ \$26 ;
-  assign \$28  = \$5 [16] & \$27 ;
-  assign \$29  = \$28  ? 11'h780 : \$5 [16:6];
-  assign \$30  = \$25  ? 11'h07f : \$29 ;
-  assign \$31  = $signed(\$30 [7:0]) < $signed(1'h0);
-  assign \$32  = ~ \$5 [16];
-  assign \$33  = | \$5 [15:13];
-  assign \$34  = \$32  & \$33 ;
-  assign \$35  = & \$5 [15:13];
-  assign \$36  = ~ \$35 ;
-  assign \$37  = \$5 [16] & \$36 ;
-  assign \$38  = \$37  ? 11'h780 : \$5 [16:6];
-  assign \$39  = \$34  ? 11'h07f : \$38 ;
-  assign \$40  = \$31  ? 8'h00 : \$39 [7:0];
-  assign \$41  = ~ \$9 [16];
-  assign \$42  = | \$9 [15:13];
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = & \$9 [15:13];
-  assign \$45  = ~ \$44 ;
-  assign \$46  = \$9 [16] & \$45 ;
-  assign \$47  = \$46  ? 11'h780 : \$9 [16:6];
-  assign \$48  = \$43  ? 11'h07f : \$47 ;
-  assign \$49  = $signed(\$48 [7:0]) < $signed(1'h0);
-  assign \$50  = ~ \$9 [16];
-  assign \$51  = | \$9 [15:13];
-  assign \$52  = \$50  & \$51 ;
-  assign \$53  = & \$9 [15:13];
-  assign \$54  = ~ \$53 ;
-  assign \$55  = \$9 [16] & \$54 ;
-  assign \$56  = \$55  ? 11'h780 : \$9 [16:6];
-  assign \$57  = \$52  ? 11'h07f : \$56 ;
-  assign \$58  = \$49  ? 8'h00 : \$57 [7:0];
-  assign \$59  = ~ \$12 [16];
-  assign \$60  = | \$12 [15:13];
-  assign \$61  = \$59  & \$60 ;
-  assign \$62  = & \$12 [15:13];
-  assign \$63  = ~ \$62 ;
-  assign \$64  = \$12 [16] & \$63 ;
-  assign \$65  = \$64  ? 11'h780 : \$12 [16:6];
-  assign \$66  = \$61  ? 11'h07f : \$65 ;
-  assign \$67  = $signed(\$66 [7:0]) < $signed(1'h0);
-  assign \$68  = ~ \$12 [16];
-  assign \$69  = | \$12 [15:13];
-  assign \$70  = \$68  & \$69 ;
-  assign \$71  = & \$12 [15:13];
-  assign \$72  = ~ \$71 ;
-  assign \$73  = \$12 [16] & \$72 ;
-  assign \$74  = \$73  ? 11'h780 : \$12 [16:6];
-  assign \$75  = \$70  ? 11'h07f : \$74 ;
-  assign \$76  = \$67  ? 8'h00 : \$75 [7:0];
-  assign \$77  = ~ \$14 [16];
-  assign \$78  = | \$14 [15:13];
-  assign \$79  = \$77  & \$78 ;
-  assign \$80  = & \$14 [15:13];
-  assign \$81  = ~ \$80 ;
-  assign \$82  = \$14 [16] & \$81 ;
-  assign \$83  = \$82  ? 11'h780 : \$14 [16:6];
-  assign \$84  = \$79  ? 11'h07f : \$83 ;
-  assign \$85  = $signed(\$84 [7:0]) < $signed(1'h0);
-  assign \$86  = ~ \$14 [16];
-  assign \$87  = | \$14 [15:13];
-  assign \$88  = \$86  & \$87 ;
-  assign \$89  = & \$14 [15:13];
-  assign \$90  = ~ \$89 ;
-  assign \$91  = \$14 [16] & \$90 ;
-  assign \$92  = \$91  ? 11'h780 : \$14 [16:6];
-  assign \$93  = \$88  ? 11'h07f : \$92 ;
-  assign \$94  = \$85  ? 8'h00 : \$93 [7:0];
-  assign \$95  = ~ \$15 [11];
-  assign \$96  = | \$15 [10:8];
-  assign \$97  = \$95  & \$96 ;
-  assign \$98  = & \$15 [10:8];
-  assign \$99  = ~ \$98 ;
-  assign \$100  = \$15 [11] & \$99 ;
-  assign \$101  = \$100  ? 11'h780 : \$15 [11:1];
-  assign \$102  = \$97  ? 11'h07f : \$101 ;
-  assign \$103  = $signed(\$102 [7:0]) < $signed(1'h0);
-  assign \$104  = ~ \$15 [11];
-  assign \$105  = | \$15 [10:8];
-  assign \$106  = \$104  & \$105 ;
-  assign \$107  = & \$15 [10:8];
-  assign \$108  = ~ \$107 ;
-  assign \$109  = \$15 [11] & \$108 ;
-  assign \$110  = \$109  ? 11'h780 : \$15 [11:1];
-  assign \$111  = \$106  ? 11'h07f : \$110 ;
-  assign \$112  = \$103  ? 8'h00 : \$111 [7:0];
-  assign \$113  = ~ \$18 [16];
-  assign \$114  = | \$18 [15:13];
-  assign \$115  = \$113  & \$114 ;
-  assign \$116  = & \$18 [15:13];
-  assign \$117  = ~ \$116 ;
-  assign \$118  = \$18 [16] & \$117 ;
-  assign \$119  = \$118  ? 11'h780 : \$18 [16:6];
-  assign \$120  = \$115  ? 11'h07f : \$119 ;
-  assign \$121  = $signed(\$120 [7:0]) < $signed(1'h0);
-  assign \$122  = ~ \$18 [16];
-  assign \$123  = | \$18 [15:13];
-  assign \$124  = \$122  & \$123 ;
-  assign \$125  = & \$18 [15:13];
-  assign \$126  = ~ \$125 ;
-  assign \$127  = \$18 [16] & \$126 ;
-  assign \$128  = \$127  ? 11'h780 : \$18 [16:6];
-  assign \$129  = \$124  ? 11'h07f : \$128 ;
-  assign \$130  = \$121  ? 8'h00 : \$129 [7:0];
-  assign \$131  = ~ \$20 [16];
-  assign \$132  = | \$20 [15:13];
-  assign \$133  = \$131  & \$132 ;
-  assign \$134  = & \$20 [15:13];
-  assign \$135  = ~ \$134 ;
-  assign \$136  = \$20 [16] & \$135 ;
-  assign \$137  = \$136  ? 11'h780 : \$20 [16:6];
-  assign \$138  = \$133  ? 11'h07f : \$137 ;
-  assign \$139  = $signed(\$138 [7:0]) < $signed(1'h0);
-  assign \$140  = ~ \$20 [16];
-  assign \$141  = | \$20 [15:13];
-  assign \$142  = \$140  & \$141 ;
-  assign \$143  = & \$20 [15:13];
-  assign \$144  = ~ \$143 ;
-  assign \$145  = \$20 [16] & \$144 ;
-  assign \$146  = \$145  ? 11'h780 : \$20 [16:6];
-  assign \$147  = \$142  ? 11'h07f : \$146 ;
-  assign \$148  = \$139  ? 8'h00 : \$147 [7:0];
-  assign \$149  = ~ \$22 [16];
-  assign \$150  = | \$22 [15:13];
-  assign \$151  = \$149  & \$150 ;
-  assign \$152  = & \$22 [15:13];
-  assign \$153  = ~ \$152 ;
-  assign \$154  = \$22 [16] & \$153 ;
-  assign \$155  = \$154  ? 11'h780 : \$22 [16:6];
-  assign \$156  = \$151  ? 11'h07f : \$155 ;
-  assign \$157  = $signed(\$156 [7:0]) < $signed(1'h0);
-  assign \$158  = ~ \$22 [16];
-  assign \$159  = | \$22 [15:13];
-  assign \$160  = \$158  & \$159 ;
-  assign \$161  = & \$22 [15:13];
-  assign \$162  = ~ \$161 ;
-  assign \$163  = \$22 [16] & \$162 ;
-  assign \$164  = \$163  ? 11'h780 : \$22 [16:6];
-  assign \$165  = \$160  ? 11'h07f : \$164 ;
-  assign \$166  = \$157  ? 8'h00 : \$165 [7:0];
+  assign n149 = $signed({ n21_hi[7:0], x[57:56] }) + $signed(n148);
+  assign n151 = $signed({ n35_hi, n22[0] }) + $signed(n149);
+  assign n153_hi = $signed(n151[11:4]) + $signed(x[103:96]);
+  assign n150 = $signed(x[39:32]) + $signed(x[95:88]);
+  assign n152_hi = $signed(n150[8:1]) + $signed(x[119:112]);
+  assign n155_hi = $signed({ n153_hi, n151[3:2] }) + $signed({ n152_hi, n150[0] });
+  assign n157 = $signed({ n155_hi, n151[1:0] }) - $signed({ n54_hi, n17[4:0] });
+  assign n158_hi = $signed(n23[9:1]) + $signed(x[95:88]);
+  assign \$21  = $signed(n157[14:5]) - $signed({ n158_hi, n23[0] });
+  assign n154_hi = $signed(n58_hi[9:1]) + $signed(n19);
+  assign n156 = $signed({ \$14 [9:0], x[9:8] }) - $signed({ n154_hi, n58_hi[0], x[48] });
+  assign n160_hi = $signed(\$18 [12:0]) - $signed(n156);
+  assign n159_hi = $signed(\$6 [10:0]) - $signed({ n34_hi, n18[1:0] });
+  assign n162_hi = $signed(n160_hi) + $signed({ n159_hi, n51[1:0] });
+  assign \$22  = $signed({ \$21 [10:0], n157[4:1] }) - $signed({ n162_hi, x[72] });
+  assign \$23  = $signed(8'h50) - $signed({ \$22 [15:0], n157[0] });
+  assign \$24  = $signed(x[87:83]) - $signed(n23);
+  assign n169_hi = $signed(n25_hi) + $signed(x[31:24]);
+  assign n171_hi = $signed({ \$24 [9:0], x[82:81] }) - $signed({ n169_hi, x[105:104] });
+  assign n175 = $signed({ \$8 [10:0], x[2:0] }) + $signed({ n171_hi, x[80] });
+  assign n45_hi = $signed(x[63:58]) + $signed(x[127:120]);
+  assign n166 = $signed(x[127:120]) - $signed(x[119:112]);
+  assign n167_hi = $signed(n166[8:2]) + $signed(x[119:112]);
+  assign n168 = $signed({ n45_hi, x[57:56] }) + $signed({ n167_hi[7:0], n166[1:0] });
+  assign n170_hi = $signed(n168[11:4]) - $signed(x[71:64]);
+  assign n172 = $signed({ n61_hi, n43_hi[0], x[42:40] }) + $signed({ n170_hi, n168[3:0] });
+  assign n37_hi = $signed(x[7:1]) + $signed(x[63:56]);
+  assign n176_hi = $signed(n172[13:5]) + $signed({ n37_hi, x[0] });
+  assign \$25  = $signed(n175) + $signed({ n176_hi, n172[4:0] });
+  assign n48_hi = $signed(x[79:74]) + $signed(x[111:104]);
+  assign n174_hi = $signed({ \$13 [9:0], n18[3] }) + $signed({ n48_hi, x[73:72] });
+  assign n173_hi = $signed(n45_hi) - $signed(x[103:96]);
+  assign n177_hi = $signed(n174_hi) + $signed({ n173_hi, x[57:56] });
+  assign n179 = $signed(\$25 [15:0]) - $signed({ n177_hi, n18[2:0] });
+  assign \$26  = - $signed(n179);
+  assign n181 = $signed(n22) - $signed({ n20_hi, x[120] });
+  assign n183 = $signed({ n31_hi, x[25:24] }) + $signed(n181);
+  assign n185_hi = $signed(n183[11:3]) + $signed(n17);
+  assign n180_hi = $signed(x[63:57]) - $signed(x[95:88]);
+  assign \$27  = $signed({ n180_hi, x[56] }) + $signed({ n25_hi, x[105:104] });
+  assign n184_hi = $signed(\$27 [10:2]) + $signed({ n37_hi, x[0] });
+  assign n186_hi = $signed(n184_hi) - $signed({ n48_hi, x[73:72] });
+  assign n187 = $signed({ n185_hi, n183[2:0] }) - $signed({ n186_hi[10:0], \$27 [1:0] });
+  assign n190_hi = $signed(n187[13:1]) - $signed({ \$19 [11:0], x[64] });
+  assign n189_hi = $signed({ \$24 [9:0], x[82:81] }) - $signed({ \$14 [9:0], x[9:8] });
+  assign n192_hi = $signed(n190_hi) - $signed({ n189_hi, x[80] });
+  assign n188_hi = $signed(n29_hi) + $signed(x[63:56]);
+  assign n191_hi = $signed(n188_hi[9:1]) - $signed(x[119:112]);
+  assign n193_hi = $signed(\$12 [11:0]) + $signed({ n191_hi, n188_hi[0], x[88] });
+  assign \$28  = $signed(n192_hi[14:1]) - $signed({ n193_hi, x[97:96] });
+  assign \$29  = $signed(12'h430) - $signed({ \$28 [14:0], n192_hi[0], n187[0] });
+  assign \$30  = ~ \$5 [16];
+  assign \$31  = | \$5 [15:13];
+  assign \$32  = \$30  & \$31 ;
+  assign \$33  = & \$5 [15:13];
+  assign \$34  = ~ \$33 ;
+  assign \$35  = \$5 [16] & \$34 ;
+  assign \$36  = \$35  ? 11'h780 : \$5 [16:6];
+  assign \$37  = \$32  ? 11'h07f : \$36 ;
+  assign \$38  = $signed(\$37 [7:0]) < $signed(1'h0);
+  assign \$39  = ~ \$5 [16];
+  assign \$40  = | \$5 [15:13];
+  assign \$41  = \$39  & \$40 ;
+  assign \$42  = & \$5 [15:13];
+  assign \$43  = ~ \$42 ;
+  assign \$44  = \$5 [16] & \$43 ;
+  assign \$45  = \$44  ? 11'h780 : \$5 [16:6];
+  assign \$46  = \$41  ? 11'h07f : \$45 ;
+  assign \$47  = \$38  ? 8'h00 : \$46 [7:0];
+  assign \$48  = ~ \$10 [16];
+  assign \$49  = | \$10 [15:13];
+  assign \$50  = \$48  & \$49 ;
+  assign \$51  = & \$10 [15:13];
+  assign \$52  = ~ \$51 ;
+  assign \$53  = \$10 [16] & \$52 ;
+  assign \$54  = \$53  ? 11'h780 : \$10 [16:6];
+  assign \$55  = \$50  ? 11'h07f : \$54 ;
+  assign \$56  = $signed(\$55 [7:0]) < $signed(1'h0);
+  assign \$57  = ~ \$10 [16];
+  assign \$58  = | \$10 [15:13];
+  assign \$59  = \$57  & \$58 ;
+  assign \$60  = & \$10 [15:13];
+  assign \$61  = ~ \$60 ;
+  assign \$62  = \$10 [16] & \$61 ;
+  assign \$63  = \$62  ? 11'h780 : \$10 [16:6];
+  assign \$64  = \$59  ? 11'h07f : \$63 ;
+  assign \$65  = \$56  ? 8'h00 : \$64 [7:0];
+  assign \$66  = ~ \$11 [16];
+  assign \$67  = | \$11 [15:13];
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = & \$11 [15:13];
+  assign \$70  = ~ \$69 ;
+  assign \$71  = \$11 [16] & \$70 ;
+  assign \$72  = \$71  ? 11'h780 : \$11 [16:6];
+  assign \$73  = \$68  ? 11'h07f : \$72 ;
+  assign \$74  = $signed(\$73 [7:0]) < $signed(1'h0);
+  assign \$75  = ~ \$11 [16];
+  assign \$76  = | \$11 [15:13];
+  assign \$77  = \$75  & \$76 ;
+  assign \$78  = & \$11 [15:13];
+  assign \$79  = ~ \$78 ;
+  assign \$80  = \$11 [16] & \$79 ;
+  assign \$81  = \$80  ? 11'h780 : \$11 [16:6];
+  assign \$82  = \$77  ? 11'h07f : \$81 ;
+  assign \$83  = \$74  ? 8'h00 : \$82 [7:0];
+  assign \$84  = ~ \$17 [16];
+  assign \$85  = | \$17 [15:13];
+  assign \$86  = \$84  & \$85 ;
+  assign \$87  = & \$17 [15:13];
+  assign \$88  = ~ \$87 ;
+  assign \$89  = \$17 [16] & \$88 ;
+  assign \$90  = \$89  ? 11'h780 : \$17 [16:6];
+  assign \$91  = \$86  ? 11'h07f : \$90 ;
+  assign \$92  = $signed(\$91 [7:0]) < $signed(1'h0);
+  assign \$93  = ~ \$17 [16];
+  assign \$94  = | \$17 [15:13];
+  assign \$95  = \$93  & \$94 ;
+  assign \$96  = & \$17 [15:13];
+  assign \$97  = ~ \$96 ;
+  assign \$98  = \$17 [16] & \$97 ;
+  assign \$99  = \$98  ? 11'h780 : \$17 [16:6];
+  assign \$100  = \$95  ? 11'h07f : \$99 ;
+  assign \$101  = \$92  ? 8'h00 : \$100 [7:0];
+  assign \$102  = ~ \$20 [11];
+  assign \$103  = | \$20 [10:8];
+  assign \$104  = \$102  & \$103 ;
+  assign \$105  = & \$20 [10:8];
+  assign \$106  = ~ \$105 ;
+  assign \$107  = \$20 [11] & \$106 ;
+  assign \$108  = \$107  ? 11'h780 : \$20 [11:1];
+  assign \$109  = \$104  ? 11'h07f : \$108 ;
+  assign \$110  = $signed(\$109 [7:0]) < $signed(1'h0);
+  assign \$111  = ~ \$20 [11];
+  assign \$112  = | \$20 [10:8];
+  assign \$113  = \$111  & \$112 ;
+  assign \$114  = & \$20 [10:8];
+  assign \$115  = ~ \$114 ;
+  assign \$116  = \$20 [11] & \$115 ;
+  assign \$117  = \$116  ? 11'h780 : \$20 [11:1];
+  assign \$118  = \$113  ? 11'h07f : \$117 ;
+  assign \$119  = \$110  ? 8'h00 : \$118 [7:0];
+  assign \$120  = ~ \$23 [16];
+  assign \$121  = | \$23 [15:13];
+  assign \$122  = \$120  & \$121 ;
+  assign \$123  = & \$23 [15:13];
+  assign \$124  = ~ \$123 ;
+  assign \$125  = \$23 [16] & \$124 ;
+  assign \$126  = \$125  ? 11'h780 : \$23 [16:6];
+  assign \$127  = \$122  ? 11'h07f : \$126 ;
+  assign \$128  = $signed(\$127 [7:0]) < $signed(1'h0);
+  assign \$129  = ~ \$23 [16];
+  assign \$130  = | \$23 [15:13];
+  assign \$131  = \$129  & \$130 ;
+  assign \$132  = & \$23 [15:13];
+  assign \$133  = ~ \$132 ;
+  assign \$134  = \$23 [16] & \$133 ;
+  assign \$135  = \$134  ? 11'h780 : \$23 [16:6];
+  assign \$136  = \$131  ? 11'h07f : \$135 ;
+  assign \$137  = \$128  ? 8'h00 : \$136 [7:0];
+  assign \$138  = ~ \$26 [16];
+  assign \$139  = | \$26 [15:13];
+  assign \$140  = \$138  & \$139 ;
+  assign \$141  = & \$26 [15:13];
+  assign \$142  = ~ \$141 ;
+  assign \$143  = \$26 [16] & \$142 ;
+  assign \$144  = \$143  ? 11'h780 : \$26 [16:6];
+  assign \$145  = \$140  ? 11'h07f : \$144 ;
+  assign \$146  = $signed(\$145 [7:0]) < $signed(1'h0);
+  assign \$147  = ~ \$26 [16];
+  assign \$148  = | \$26 [15:13];
+  assign \$149  = \$147  & \$148 ;
+  assign \$150  = & \$26 [15:13];
+  assign \$151  = ~ \$150 ;
+  assign \$152  = \$26 [16] & \$151 ;
+  assign \$153  = \$152  ? 11'h780 : \$26 [16:6];
+  assign \$154  = \$149  ? 11'h07f : \$153 ;
+  assign \$155  = \$146  ? 8'h00 : \$154 [7:0];
+  assign \$156  = ~ \$29 [16];
+  assign \$157  = | \$29 [15:13];
+  assign \$158  = \$156  & \$157 ;
+  assign \$159  = & \$29 [15:13];
+  assign \$160  = ~ \$159 ;
+  assign \$161  = \$29 [16] & \$160 ;
+  assign \$162  = \$161  ? 11'h780 : \$29 [16:6];
+  assign \$163  = \$158  ? 11'h07f : \$162 ;
+  assign \$164  = $signed(\$163 [7:0]) < $signed(1'h0);
+  assign \$165  = ~ \$29 [16];
+  assign \$166  = | \$29 [15:13];
+  assign \$167  = \$165  & \$166 ;
+  assign \$168  = & \$29 [15:13];
+  assign \$169  = ~ \$168 ;
+  assign \$170  = \$29 [16] & \$169 ;
+  assign \$171  = \$170  ? 11'h780 : \$29 [16:6];
+  assign \$172  = \$167  ? 11'h07f : \$171 ;
+  assign \$173  = \$164  ? 8'h00 : \$172 [7:0];
   always @(posedge clk)
-    y0_d0 <= \$167 ;
+    y0_d0 <= \$174 ;
   always @(posedge clk)
-    y1_d0 <= \$168 ;
+    y1_d0 <= \$175 ;
   always @(posedge clk)
-    y2_d0 <= \$169 ;
+    y2_d0 <= \$176 ;
   always @(posedge clk)
-    y3_d0 <= \$170 ;
+    y3_d0 <= \$177 ;
   always @(posedge clk)
-    y4_d0 <= \$171 ;
+    y4_d0 <= \$178 ;
   always @(posedge clk)
-    y5_d0 <= \$172 ;
+    y5_d0 <= \$179 ;
   always @(posedge clk)
-    y6_d0 <= \$173 ;
+    y6_d0 <= \$180 ;
   always @(posedge clk)
-    y7_d0 <= \$174 ;
+    y7_d0 <= \$181 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = y0_d0;
+    \$174  = y0_d0;
     if (en) begin
-      \$167  = \$40 ;
-    end
-    if (rst) begin
-      \$167  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = y1_d0;
-    if (en) begin
-      \$168  = \$58 ;
-    end
-    if (rst) begin
-      \$168  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = y2_d0;
-    if (en) begin
-      \$169  = \$76 ;
-    end
-    if (rst) begin
-      \$169  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = y3_d0;
-    if (en) begin
-      \$170  = \$94 ;
-    end
-    if (rst) begin
-      \$170  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = y4_d0;
-    if (en) begin
-      \$171  = \$112 ;
-    end
-    if (rst) begin
-      \$171  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = y5_d0;
-    if (en) begin
-      \$172  = \$130 ;
-    end
-    if (rst) begin
-      \$172  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = y6_d0;
-    if (en) begin
-      \$173  = \$148 ;
-    end
-    if (rst) begin
-      \$173  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = y7_d0;
-    if (en) begin
-      \$174  = \$166 ;
+      \$174  = \$47 ;
     end
     if (rst) begin
       \$174  = 8'h00;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$175  = y1_d0;
+    if (en) begin
+      \$175  = \$65 ;
+    end
+    if (rst) begin
+      \$175  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$176  = y2_d0;
+    if (en) begin
+      \$176  = \$83 ;
+    end
+    if (rst) begin
+      \$176  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$177  = y3_d0;
+    if (en) begin
+      \$177  = \$101 ;
+    end
+    if (rst) begin
+      \$177  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = y4_d0;
+    if (en) begin
+      \$178  = \$119 ;
+    end
+    if (rst) begin
+      \$178  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = y5_d0;
+    if (en) begin
+      \$179  = \$137 ;
+    end
+    if (rst) begin
+      \$179  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = y6_d0;
+    if (en) begin
+      \$180  = \$155 ;
+    end
+    if (rst) begin
+      \$180  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = y7_d0;
+    if (en) begin
+      \$181  = \$173 ;
+    end
+    if (rst) begin
+      \$181  = 8'h00;
+    end
+  end
   assign n24 = { n24_hi, x[42:40] };
-  assign n34 = { n34_hi, x[120] };
-  assign n67 = { n67_hi, x[42:40] };
-  assign n26 = { n26_hi, x[19:16] };
-  assign n71 = { n71_hi, x[40] };
-  assign n62 = { n62_hi, x[0] };
-  assign n63 = { n63_hi, n30[0] };
   assign n27 = { n27_hi, x[48] };
-  assign n60 = { n60_hi, x[48] };
-  assign n65 = { n65_hi, n64[0] };
-  assign n37 = { n37_hi, n18[1:0] };
-  assign n35 = { n35_hi, x[121:120] };
-  assign n69 = { n69_hi, n64[0] };
-  assign n28 = { n28_hi, x[64] };
-  assign n72 = { n72_hi[9:0], n69_hi[3:0], n64[0] };
-  assign n44_hi = \$1 [9:0];
-  assign n44 = { \$1 [9:0], x[58:56] };
+  assign n58 = { n58_hi, x[48] };
+  assign n67 = { n67_hi[10:0], x[40] };
   assign n25 = { n25_hi, x[105:104] };
-  assign n56 = \$2 [10:0];
-  assign n33 = { n33_hi, x[32] };
-  assign n70 = { n70_hi, x[56] };
-  assign n73 = { n73_hi, n70_hi[2:0], x[56] };
+  assign n69 = { n69_hi, n67_hi[0], x[40] };
+  assign n39 = { n39_hi, x[11:8] };
+  assign n32 = { n32_hi, x[32] };
+  assign n70 = { n70_hi, x[9:8] };
+  assign n26 = { n26_hi, x[19:16] };
+  assign n35 = { n35_hi, n22[0] };
+  assign n59_hi = \$1 [9:0];
+  assign n59 = { \$1 [9:0], n35_hi[0], n22[0] };
+  assign n72 = { n72_hi, x[16] };
+  assign n76 = { n76_hi, n73[0] };
+  assign n34 = { n34_hi, n18[1:0] };
+  assign n42_hi = \$2 [10:0];
+  assign n42 = { \$2 [10:0], x[32] };
+  assign n38 = { n38_hi, x[0] };
+  assign n65 = { n65_hi, x[0] };
+  assign n66 = { n66_hi, n65_hi[1:0], x[0] };
+  assign n71 = { n71_hi, n68[4:0] };
+  assign n74 = { n74_hi, n68[4:0] };
+  assign n28 = { n28_hi, x[64] };
+  assign n41_hi = \$3 [9:0];
+  assign n41 = { \$3 [9:0], x[27:24] };
   assign n20 = { n20_hi, x[120] };
-  assign n40 = \$3 [9:0];
-  assign n75 = { n75_hi, n70_hi[2:0], x[56] };
-  assign n76_hi = \$4 [15:0];
-  assign n76 = { \$4 [15:0], n74[0] };
-  assign n78 = \$5 [16:0];
-  assign n49 = { n49_hi, x[99:96] };
+  assign n75 = { n75_hi, x[27:24] };
+  assign n77 = { n77_hi, n68[0] };
+  assign n78 = \$4 [16:0];
+  assign n80 = \$5 [16:0];
+  assign n31 = { n31_hi, x[25:24] };
+  assign n63_hi = \$6 [10:0];
+  assign n63 = { \$6 [10:0], n51[1:0] };
   assign n21 = { n21_hi[7:0], x[57:56] };
+  assign n33 = \$7 [9:0];
+  assign n83 = { n83_hi, n81[1:0] };
   assign n29 = { n29_hi, x[88] };
-  assign n80 = { n80_hi, x[88] };
-  assign n82 = { n82_hi, n81[0] };
-  assign n32 = { n32_hi, x[25:24] };
-  assign n84 = { n84_hi, n82_hi[0], n81[0] };
-  assign n38 = { n38_hi, x[4:0] };
-  assign n61_hi = \$6 [10:0];
-  assign n61 = { \$6 [10:0], x[2:0] };
-  assign n89 = { n89_hi, n86[0] };
-  assign n59 = { n59_hi, x[42:40] };
-  assign n41 = { n41_hi, x[17:16] };
-  assign n53 = \$7 [10:0];
-  assign n83 = { n83_hi, \$7 [0] };
-  assign n85 = { n85_hi, n83_hi[0], \$7 [0] };
-  assign n90 = { n90_hi, n88[1:0] };
-  assign n91_hi = \$8 [14:0];
-  assign n91 = { \$8 [14:0], n89_hi[0], n86[0] };
-  assign n93 = \$9 [16:0];
-  assign n95 = { n95_hi, n94[1:0] };
-  assign n97 = { n97_hi, n57[1:0] };
-  assign n43 = { n43_hi, x[43:40] };
-  assign n54_hi = \$10 [9:0];
-  assign n54 = { \$10 [9:0], n18[2:0] };
-  assign n31 = { n31_hi, x[9:8] };
-  assign n99 = { n99_hi, x[8] };
-  assign n101 = { n101_hi, n18[0] };
-  assign n58 = { n58_hi, n23[0] };
-  assign n106 = { n106_hi, n58_hi[0], n23[0] };
-  assign n108_hi = \$11 [11:0];
-  assign n108 = { \$11 [11:0], n105[3:0] };
-  assign n51 = { n51_hi, x[105:104] };
-  assign n109 = { n109_hi, n105[2:0] };
-  assign n111 = \$12 [16:0];
-  assign n116 = { n116_hi, x[56] };
-  assign n119 = { n119_hi, x[17:16] };
-  assign n118 = { n118_hi, x[8] };
-  assign n122 = { n122_hi, n18[0] };
-  assign n126 = { n126_hi, n123[0] };
-  assign n113 = { n113_hi, x[8] };
-  assign n117 = { n117_hi, n115[1:0] };
-  assign n120 = { n120_hi, n117_hi[2:0], n115[1:0] };
-  assign n124 = { n124_hi, n120_hi[0], n117_hi[2:0], n115[1:0] };
-  assign n121 = { n121_hi, x[40] };
-  assign n125 = { n125_hi, n121_hi[1:0], x[40] };
-  assign n127 = { n127_hi, n115[1:0] };
-  assign n128 = \$13 [16:0];
-  assign n130 = \$14 [16:0];
-  assign n132 = { n132_hi, n131[0] };
-  assign n133 = { n133_hi, x[120] };
-  assign n136 = { n136_hi, n134[0] };
-  assign n139 = { n139_hi, n136_hi[3:0], n134[0] };
-  assign n45 = { n45_hi, x[66:64] };
-  assign n135 = { n135_hi, n33_hi[0], x[32] };
-  assign n138 = { n138_hi, x[64] };
-  assign n140 = { n140_hi, n137[0] };
-  assign n142 = { n142_hi, n138_hi[2:0], x[64] };
-  assign n141 = { n141_hi, x[17:16] };
-  assign n143 = { n143_hi, x[16] };
-  assign n145 = { n145_hi, n144[0] };
-  assign n147_hi = \$15 [11:0];
-  assign n147 = { \$15 [11:0], n145_hi[3:0], n144[0] };
-  assign n149 = { n149_hi, n22[0] };
-  assign n150 = { n150_hi, n148[1:0] };
-  assign n151 = { n151_hi, n36[1:0] };
-  assign n157 = { n157_hi[9:0], n154[3:0] };
-  assign n55 = \$16 [10:0];
-  assign n159 = { n159_hi, n154[3:0] };
-  assign n160 = { n160_hi, x[17:16] };
-  assign n52 = { n52_hi, x[113:112] };
-  assign n158 = { n158_hi, n156[0] };
-  assign n161_hi = \$17 [10:0];
-  assign n161 = { \$17 [10:0], n158_hi[1:0], n156[0] };
-  assign n163 = { n163_hi[14:0], n154[1:0] };
-  assign n165 = \$18 [16:0];
-  assign n168 = { n168_hi, n167[2:0] };
-  assign n172 = { n172_hi, n168_hi[0], n167[2:0] };
-  assign n169 = { n169_hi, x[104] };
-  assign n170 = { n170_hi, x[104] };
-  assign n46 = { n46_hi, x[73:72] };
-  assign n173 = { n173_hi, n170_hi[0], x[104] };
-  assign n176 = { n176_hi, n167[0] };
-  assign n177_hi = \$19 [10:0];
-  assign n177 = { \$19 [10:0], n174[4:0] };
-  assign n197 = \$20 [16:0];
-  assign n183 = { n183_hi, n181[1:0] };
-  assign n179 = { n179_hi, x[56] };
+  assign n84 = { n84_hi, x[88] };
+  assign n86 = { n86_hi, n85[0] };
+  assign n88 = { n88_hi, x[64] };
+  assign n91 = { n91_hi, n89[2:0] };
+  assign n92 = { n92_hi, n90[1:0] };
+  assign n94 = { n94_hi, n91_hi[0], n89[2:0] };
+  assign n36 = { n36_hi, x[4:0] };
+  assign n60_hi = \$8 [10:0];
+  assign n60 = { \$8 [10:0], x[2:0] };
+  assign n57 = { n57_hi, x[42:40] };
+  assign n93 = { n93_hi, x[0] };
+  assign n95_hi = \$9 [15:0];
+  assign n95 = { \$9 [15:0], n89[0] };
+  assign n97 = \$10 [16:0];
+  assign n54 = { n54_hi, n17[4:0] };
+  assign n109 = { n109_hi, n17[1:0] };
+  assign n98 = { n98_hi, x[104] };
+  assign n100 = { n100_hi, n98_hi[0], x[104] };
+  assign n101 = { n101_hi, n56[1:0] };
+  assign n43 = { n43_hi, x[42:40] };
+  assign n61 = { n61_hi, n43_hi[0], x[42:40] };
+  assign n110 = { n110_hi, n106[5:0] };
+  assign n108 = { n108_hi, x[32] };
+  assign n111 = { n111_hi, n108_hi[1:0], x[32] };
+  assign n113 = { n113_hi, n112[1:0] };
+  assign n115 = \$11 [16:0];
+  assign n53_hi = \$12 [11:0];
+  assign n53 = { \$12 [11:0], x[97:96] };
+  assign n55_hi = \$13 [9:0];
+  assign n55 = { \$13 [9:0], n18[3:0] };
+  assign n128 = { n128_hi, n125[0] };
+  assign n30_hi = \$14 [9:0];
+  assign n30 = { \$14 [9:0], x[9:8] };
+  assign n116 = { n116_hi, x[104] };
+  assign n118 = { n118_hi, n117[1:0] };
+  assign n123 = { n123_hi, n44[0] };
+  assign n126_hi = \$15 [10:0];
+  assign n126 = { \$15 [10:0], n122[3:0] };
+  assign n119 = { n119_hi, x[56] };
+  assign n121 = { n121_hi, x[56] };
+  assign n124 = { n124_hi, x[56] };
+  assign n129 = { n129_hi, n122[1:0] };
+  assign n130 = \$16 [16:0];
+  assign n132 = \$17 [16:0];
+  assign n49_hi = \$18 [12:0];
+  assign n49 = { \$18 [12:0], x[72] };
+  assign n141 = { n141_hi, \$18 [1:0], x[72] };
+  assign n46 = { n46_hi, x[66:64] };
+  assign n62_hi = \$19 [11:0];
+  assign n62 = { \$19 [11:0], x[64] };
+  assign n134 = { n134_hi, n56[1:0] };
+  assign n136 = { n136_hi, n56[0] };
+  assign n133 = { n133_hi, x[104] };
+  assign n135 = { n135_hi, n133_hi[1:0], x[104] };
+  assign n137 = { n137_hi, n135_hi[0], n133_hi[1:0], x[104] };
+  assign n139 = { n139_hi, n137_hi[0], n135_hi[0], n133_hi[1:0], x[104] };
+  assign n140 = { n140_hi, x[0] };
+  assign n143 = { n143_hi, x[41:40] };
+  assign n145 = { n145_hi, n144[1:0] };
+  assign n147_hi = \$20 [11:0];
+  assign n147 = { \$20 [11:0], n145_hi[2:0], n144[1:0] };
+  assign n153 = { n153_hi, n151[3:0] };
+  assign n152 = { n152_hi, n150[0] };
+  assign n155 = { n155_hi, n151[1:0] };
+  assign n158 = { n158_hi, n23[0] };
+  assign n161_hi = \$21 [10:0];
+  assign n161 = { \$21 [10:0], n157[4:0] };
+  assign n154 = { n154_hi, n58_hi[0], x[48] };
+  assign n160 = { n160_hi, x[72] };
+  assign n159 = { n159_hi, n51[1:0] };
+  assign n162 = { n162_hi, x[72] };
+  assign n163_hi = \$22 [15:0];
+  assign n163 = { \$22 [15:0], n157[0] };
+  assign n165 = \$23 [16:0];
+  assign n50_hi = \$24 [9:0];
+  assign n50 = { \$24 [9:0], x[82:80] };
+  assign n169 = { n169_hi, x[105:104] };
+  assign n171 = { n171_hi, x[80] };
+  assign n45 = { n45_hi, x[57:56] };
+  assign n167 = { n167_hi[7:0], n166[1:0] };
+  assign n170 = { n170_hi, n168[3:0] };
+  assign n37 = { n37_hi, x[0] };
+  assign n176 = { n176_hi, n172[4:0] };
+  assign n178 = \$25 [15:0];
+  assign n48 = { n48_hi, x[73:72] };
+  assign n174 = { n174_hi, n18[2:0] };
+  assign n173 = { n173_hi, x[57:56] };
+  assign n177 = { n177_hi, n18[2:0] };
+  assign n197 = \$26 [16:0];
+  assign n185 = { n185_hi, n183[2:0] };
   assign n180 = { n180_hi, x[56] };
-  assign n182 = { n182_hi, n180_hi[1:0], x[56] };
-  assign n184 = { n184_hi, n180_hi[1:0], x[56] };
-  assign n189 = { n189_hi[11:0], x[64] };
-  assign n190 = { n190_hi, n186[0] };
-  assign n192 = { n192_hi, n190_hi[2:0], n186[0] };
-  assign n187 = { n187_hi, x[88] };
-  assign n191 = { n191_hi, n187_hi[0], x[88] };
-  assign n194_hi = \$21 [12:0];
-  assign n194 = { \$21 [12:0], n190_hi[2:0], n186[0] };
-  assign n196 = \$22 [16:0];
+  assign n182 = \$27 [10:0];
+  assign n184 = { n184_hi, \$27 [1:0] };
+  assign n186 = { n186_hi[10:0], \$27 [1:0] };
+  assign n190 = { n190_hi, n187[0] };
+  assign n189 = { n189_hi, x[80] };
+  assign n192 = { n192_hi, n187[0] };
+  assign n188 = { n188_hi, x[88] };
+  assign n191 = { n191_hi, n188_hi[0], x[88] };
+  assign n193 = { n193_hi, x[97:96] };
+  assign n194_hi = \$28 [14:0];
+  assign n194 = { \$28 [14:0], n192_hi[0], n187[0] };
+  assign n196 = \$29 [16:0];
   assign \x[0]  = x[7:0];
   assign \x[1]  = x[15:8];
   assign \x[2]  = x[23:16];
@@ -1563,26 +1598,26 @@ endmodule
 module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [16:0] \$1 ;
-  wire [10:0] \$10 ;
+  wire [16:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
   wire \$103 ;
   wire \$104 ;
   wire \$105 ;
-  wire \$106 ;
+  wire [9:0] \$106 ;
   wire [9:0] \$107 ;
-  wire [9:0] \$108 ;
-  wire [7:0] \$109 ;
+  wire [7:0] \$108 ;
+  wire \$109 ;
   wire [12:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire \$113 ;
   wire \$114 ;
-  wire \$115 ;
+  wire [9:0] \$115 ;
   wire [9:0] \$116 ;
-  wire [9:0] \$117 ;
+  wire \$117 ;
   wire \$118 ;
   wire \$119 ;
   wire [16:0] \$12 ;
@@ -1590,39 +1625,39 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   wire \$121 ;
   wire \$122 ;
   wire \$123 ;
-  wire \$124 ;
+  wire [9:0] \$124 ;
   wire [9:0] \$125 ;
-  wire [9:0] \$126 ;
-  wire [7:0] \$127 ;
+  wire [7:0] \$126 ;
+  wire \$127 ;
   wire \$128 ;
   wire \$129 ;
-  wire [13:0] \$13 ;
+  wire [10:0] \$13 ;
   wire \$130 ;
   wire \$131 ;
   wire \$132 ;
-  wire \$133 ;
-  wire [8:0] \$134 ;
-  wire [9:0] \$135 ;
+  wire [8:0] \$133 ;
+  wire [9:0] \$134 ;
+  wire \$135 ;
   wire \$136 ;
   wire \$137 ;
   wire \$138 ;
   wire \$139 ;
-  wire [16:0] \$14 ;
+  wire [13:0] \$14 ;
   wire \$140 ;
   wire \$141 ;
-  wire \$142 ;
-  wire [8:0] \$143 ;
-  wire [9:0] \$144 ;
-  wire [7:0] \$145 ;
+  wire [8:0] \$142 ;
+  wire [9:0] \$143 ;
+  wire [7:0] \$144 ;
+  wire \$145 ;
   wire \$146 ;
   wire \$147 ;
   wire \$148 ;
   wire \$149 ;
   wire [13:0] \$15 ;
   wire \$150 ;
-  wire \$151 ;
+  wire [9:0] \$151 ;
   wire [9:0] \$152 ;
-  wire [9:0] \$153 ;
+  wire \$153 ;
   wire \$154 ;
   wire \$155 ;
   wire \$156 ;
@@ -1630,50 +1665,49 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   wire \$158 ;
   wire \$159 ;
   wire [15:0] \$16 ;
-  wire \$160 ;
+  wire [9:0] \$160 ;
   wire [9:0] \$161 ;
-  wire [9:0] \$162 ;
-  wire [7:0] \$163 ;
+  wire [7:0] \$162 ;
+  reg [7:0] \$163 ;
   reg [7:0] \$164 ;
   reg [7:0] \$165 ;
   reg [7:0] \$166 ;
   reg [7:0] \$167 ;
   reg [7:0] \$168 ;
   reg [7:0] \$169 ;
-  wire [15:0] \$17 ;
+  wire [13:0] \$17 ;
   reg [7:0] \$170 ;
-  reg [7:0] \$171 ;
-  wire [14:0] \$18 ;
-  wire [16:0] \$19 ;
-  wire [16:0] \$2 ;
+  wire [16:0] \$18 ;
+  wire \$19 ;
+  wire [12:0] \$2 ;
   wire \$20 ;
   wire \$21 ;
   wire \$22 ;
   wire \$23 ;
   wire \$24 ;
-  wire \$25 ;
+  wire [9:0] \$25 ;
   wire [9:0] \$26 ;
-  wire [9:0] \$27 ;
+  wire \$27 ;
   wire \$28 ;
   wire \$29 ;
-  wire [12:0] \$3 ;
+  wire [10:0] \$3 ;
   wire \$30 ;
   wire \$31 ;
   wire \$32 ;
   wire \$33 ;
-  wire \$34 ;
+  wire [9:0] \$34 ;
   wire [9:0] \$35 ;
-  wire [9:0] \$36 ;
-  wire [7:0] \$37 ;
+  wire [7:0] \$36 ;
+  wire \$37 ;
   wire \$38 ;
   wire \$39 ;
-  wire [10:0] \$4 ;
+  wire [16:0] \$4 ;
   wire \$40 ;
   wire \$41 ;
   wire \$42 ;
-  wire \$43 ;
+  wire [9:0] \$43 ;
   wire [9:0] \$44 ;
-  wire [9:0] \$45 ;
+  wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
@@ -1681,58 +1715,58 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   wire [10:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
-  wire \$52 ;
+  wire [9:0] \$52 ;
   wire [9:0] \$53 ;
-  wire [9:0] \$54 ;
-  wire [7:0] \$55 ;
+  wire [7:0] \$54 ;
+  wire \$55 ;
   wire \$56 ;
   wire \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [15:0] \$6 ;
+  wire [12:0] \$6 ;
   wire \$60 ;
-  wire \$61 ;
-  wire [8:0] \$62 ;
-  wire [9:0] \$63 ;
+  wire [8:0] \$61 ;
+  wire [9:0] \$62 ;
+  wire \$63 ;
   wire \$64 ;
   wire \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [10:0] \$7 ;
-  wire \$70 ;
-  wire [8:0] \$71 ;
-  wire [9:0] \$72 ;
-  wire [7:0] \$73 ;
+  wire [15:0] \$7 ;
+  wire [8:0] \$70 ;
+  wire [9:0] \$71 ;
+  wire [7:0] \$72 ;
+  wire \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire \$79 ;
-  wire [15:0] \$8 ;
-  wire [8:0] \$80 ;
-  wire [9:0] \$81 ;
+  wire [8:0] \$79 ;
+  wire [8:0] \$8 ;
+  wire [9:0] \$80 ;
+  wire \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
   wire \$87 ;
-  wire \$88 ;
-  wire [8:0] \$89 ;
-  wire [8:0] \$9 ;
-  wire [9:0] \$90 ;
-  wire [7:0] \$91 ;
+  wire [8:0] \$88 ;
+  wire [9:0] \$89 ;
+  wire [10:0] \$9 ;
+  wire [7:0] \$90 ;
+  wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
   wire \$95 ;
   wire \$96 ;
-  wire \$97 ;
+  wire [9:0] \$97 ;
   wire [9:0] \$98 ;
-  wire [9:0] \$99 ;
+  wire \$99 ;
   input clk;
   wire clk;
   input en;
@@ -1742,133 +1776,141 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [12:0] n100;
   (* keep = 32'd1 *)
-  wire [10:0] n100_hi;
+  wire [13:0] n101;
   (* keep = 32'd1 *)
-  wire [14:0] n101;
-  (* keep = 32'd1 *)
-  wire [8:0] n101_hi;
+  wire [9:0] n101_hi;
   (* keep = 32'd1 *)
   wire [13:0] n102;
   (* keep = 32'd1 *)
-  wire [12:0] n102_hi;
+  wire [8:0] n102_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n103;
+  wire [13:0] n103;
   (* keep = 32'd1 *)
-  wire [13:0] n103_hi;
+  wire [12:0] n103_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n104;
+  wire [14:0] n104;
+  (* keep = 32'd1 *)
+  wire [12:0] n105;
+  (* keep = 32'd1 *)
+  wire [9:0] n105_hi;
+  (* keep = 32'd1 *)
+  wire [15:0] n106;
+  (* keep = 32'd1 *)
+  wire [12:0] n106_hi;
+  (* keep = 32'd1 *)
+  wire [15:0] n107;
   (* keep = 32'd1 *)
   wire [8:0] n10_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n11;
+  wire [11:0] n11;
   (* keep = 32'd1 *)
   wire [8:0] n11_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n12;
-  (* keep = 32'd1 *)
-  wire [8:0] n12_hi;
+  wire [8:0] n12;
   (* keep = 32'd1 *)
   wire [8:0] n13;
   (* keep = 32'd1 *)
-  wire [8:0] n14;
+  wire [11:0] n14;
   (* keep = 32'd1 *)
-  wire [11:0] n15;
+  wire [9:0] n14_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n15_hi;
+  wire [9:0] n15;
   (* keep = 32'd1 *)
   wire [9:0] n16;
   (* keep = 32'd1 *)
-  wire [9:0] n17;
+  wire [8:0] n16_hi;
+  (* keep = 32'd1 *)
+  wire [11:0] n17;
   (* keep = 32'd1 *)
   wire [8:0] n17_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n18;
+  wire [11:0] n18;
   (* keep = 32'd1 *)
   wire [8:0] n18_hi;
   (* keep = 32'd1 *)
   wire [11:0] n19;
   (* keep = 32'd1 *)
-  wire [8:0] n19_hi;
+  wire [9:0] n20;
   (* keep = 32'd1 *)
-  wire [11:0] n20;
+  wire [11:0] n21;
   (* keep = 32'd1 *)
-  wire [8:0] n20_hi;
+  wire [8:0] n21_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n21;
+  wire [12:0] n22;
   (* keep = 32'd1 *)
-  wire [8:0] n22;
+  wire [8:0] n22_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n23;
+  wire [12:0] n23;
   (* keep = 32'd1 *)
   wire [8:0] n23_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n24;
+  wire [11:0] n24;
   (* keep = 32'd1 *)
-  wire [8:0] n24_hi;
+  wire [9:0] n24_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n25;
+  wire [12:0] n25;
   (* keep = 32'd1 *)
-  wire [9:0] n25_hi;
+  wire [8:0] n25_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n26;
+  wire [10:0] n26;
+  (* keep = 32'd1 *)
+  wire [9:0] n26_hi;
   (* keep = 32'd1 *)
   wire [12:0] n27;
   (* keep = 32'd1 *)
-  wire [9:0] n27_hi;
+  wire [8:0] n27_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n28;
+  wire [8:0] n28;
   (* keep = 32'd1 *)
-  wire [10:0] n29;
+  wire [9:0] n29;
   (* keep = 32'd1 *)
-  wire [8:0] n29_hi;
+  wire [10:0] n30;
   (* keep = 32'd1 *)
-  wire [11:0] n30;
+  wire [8:0] n30_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n30_hi;
+  wire [11:0] n31;
   (* keep = 32'd1 *)
-  wire [12:0] n31;
+  wire [8:0] n31_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n31_hi;
+  wire [12:0] n32;
   (* keep = 32'd1 *)
-  wire [13:0] n32;
+  wire [10:0] n32_hi;
   (* keep = 32'd1 *)
   wire [13:0] n33;
   (* keep = 32'd1 *)
-  wire [9:0] n33_hi;
+  wire [13:0] n34;
   (* keep = 32'd1 *)
-  wire [15:0] n34;
+  wire [13:0] n34_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n34_hi;
+  wire [14:0] n35;
+  (* keep = 32'd1 *)
+  wire [8:0] n35_hi;
   (* keep = 32'd1 *)
   wire [15:0] n36;
   (* keep = 32'd1 *)
-  wire [10:0] n37;
+  wire [9:0] n36_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n37_hi;
+  wire [15:0] n38;
   (* keep = 32'd1 *)
-  wire [11:0] n38;
+  wire [11:0] n39;
   (* keep = 32'd1 *)
-  wire [12:0] n39;
+  wire [10:0] n39_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n40;
-  (* keep = 32'd1 *)
-  wire [9:0] n40_hi;
+  wire [12:0] n40;
   (* keep = 32'd1 *)
   wire [13:0] n41;
   (* keep = 32'd1 *)
   wire [10:0] n41_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n42;
+  wire [13:0] n42;
   (* keep = 32'd1 *)
-  wire [10:0] n42_hi;
+  wire [11:0] n42_hi;
   (* keep = 32'd1 *)
   wire [14:0] n43;
   (* keep = 32'd1 *)
-  wire [12:0] n43_hi;
-  (* keep = 32'd1 *)
   wire [15:0] n44;
   (* keep = 32'd1 *)
-  wire [12:0] n44_hi;
+  wire [11:0] n44_hi;
   (* keep = 32'd1 *)
   wire [15:0] n46;
   (* keep = 32'd1 *)
@@ -1878,15 +1920,17 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [8:0] n48_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n49;
+  wire [11:0] n49;
   (* keep = 32'd1 *)
-  wire [11:0] n50;
+  wire [10:0] n49_hi;
+  (* keep = 32'd1 *)
+  wire [12:0] n50;
   (* keep = 32'd1 *)
   wire [8:0] n50_hi;
   (* keep = 32'd1 *)
   wire [13:0] n51;
   (* keep = 32'd1 *)
-  wire [12:0] n51_hi;
+  wire [10:0] n51_hi;
   (* keep = 32'd1 *)
   wire [13:0] n52;
   (* keep = 32'd1 *)
@@ -1900,61 +1944,61 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [14:0] n56;
   (* keep = 32'd1 *)
-  wire [9:0] n57;
+  wire [8:0] n57;
   (* keep = 32'd1 *)
-  wire [11:0] n58;
+  wire [10:0] n58;
   (* keep = 32'd1 *)
-  wire [10:0] n58_hi;
-  (* keep = 32'd1 *)
-  wire [12:0] n59;
+  wire [11:0] n59;
   (* keep = 32'd1 *)
   wire [10:0] n59_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n60;
+  wire [12:0] n60;
   (* keep = 32'd1 *)
   wire [10:0] n60_hi;
   (* keep = 32'd1 *)
   wire [13:0] n61;
   (* keep = 32'd1 *)
-  wire [14:0] n62;
+  wire [11:0] n61_hi;
+  (* keep = 32'd1 *)
+  wire [13:0] n62;
   (* keep = 32'd1 *)
   wire [10:0] n62_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n63;
+  wire [13:0] n63;
   (* keep = 32'd1 *)
-  wire [14:0] n65;
+  wire [13:0] n63_hi;
   (* keep = 32'd1 *)
-  wire [7:0] n65_hi;
+  wire [14:0] n64;
   (* keep = 32'd1 *)
-  wire [11:0] n66;
+  wire [14:0] n66;
   (* keep = 32'd1 *)
-  wire [9:0] n66_hi;
+  wire [7:0] n66_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n67;
+  wire [11:0] n67;
   (* keep = 32'd1 *)
-  wire [10:0] n68;
+  wire [9:0] n67_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n68_hi;
+  wire [12:0] n68;
   (* keep = 32'd1 *)
-  wire [12:0] n69;
+  wire [11:0] n69;
   (* keep = 32'd1 *)
-  wire [11:0] n69_hi;
+  wire [9:0] n69_hi;
   (* keep = 32'd1 *)
   wire [13:0] n70;
   (* keep = 32'd1 *)
-  wire [11:0] n71;
+  wire [13:0] n71;
   (* keep = 32'd1 *)
-  wire [9:0] n71_hi;
+  wire [8:0] n71_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n72;
+  wire [13:0] n72;
   (* keep = 32'd1 *)
-  wire [13:0] n72_hi;
+  wire [12:0] n72_hi;
   (* keep = 32'd1 *)
   wire [14:0] n73;
   (* keep = 32'd1 *)
-  wire [11:0] n73_hi;
-  (* keep = 32'd1 *)
   wire [15:0] n74;
+  (* keep = 32'd1 *)
+  wire [14:0] n74_hi;
   (* keep = 32'd1 *)
   wire [15:0] n76;
   (* keep = 32'd1 *)
@@ -1966,29 +2010,29 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [8:0] n78_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n79;
+  wire [12:0] n79;
   (* keep = 32'd1 *)
-  wire [8:0] n79_hi;
+  wire [10:0] n79_hi;
   (* keep = 32'd1 *)
   wire [10:0] n8;
   (* keep = 32'd1 *)
   wire [11:0] n80;
   (* keep = 32'd1 *)
-  wire [10:0] n80_hi;
+  wire [8:0] n80_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n81;
+  wire [13:0] n81;
   (* keep = 32'd1 *)
-  wire [8:0] n81_hi;
+  wire [12:0] n81_hi;
   (* keep = 32'd1 *)
   wire [13:0] n82;
   (* keep = 32'd1 *)
-  wire [12:0] n82_hi;
+  wire [8:0] n82_hi;
   (* keep = 32'd1 *)
   wire [14:0] n83;
   (* keep = 32'd1 *)
-  wire [12:0] n84;
+  wire [11:0] n84;
   (* keep = 32'd1 *)
-  wire [10:0] n84_hi;
+  wire [9:0] n84_hi;
   (* keep = 32'd1 *)
   wire [15:0] n85;
   (* keep = 32'd1 *)
@@ -1996,43 +2040,43 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [15:0] n87;
   (* keep = 32'd1 *)
-  wire [10:0] n88;
+  wire [9:0] n88;
   (* keep = 32'd1 *)
-  wire [11:0] n89;
-  (* keep = 32'd1 *)
-  wire [9:0] n89_hi;
+  wire [10:0] n89;
   (* keep = 32'd1 *)
   wire [8:0] n8_hi;
   (* keep = 32'd1 *)
   wire [9:0] n9;
   (* keep = 32'd1 *)
-  wire [12:0] n90;
+  wire [11:0] n90;
   (* keep = 32'd1 *)
-  wire [13:0] n91;
+  wire [9:0] n90_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n91_hi;
+  wire [12:0] n91;
   (* keep = 32'd1 *)
-  wire [14:0] n92;
+  wire [12:0] n92;
   (* keep = 32'd1 *)
-  wire [12:0] n92_hi;
+  wire [13:0] n93;
   (* keep = 32'd1 *)
-  wire [14:0] n93;
+  wire [8:0] n93_hi;
+  (* keep = 32'd1 *)
+  wire [12:0] n94;
+  (* keep = 32'd1 *)
+  wire [9:0] n94_hi;
   (* keep = 32'd1 *)
   wire [14:0] n95;
   (* keep = 32'd1 *)
-  wire [10:0] n96;
+  wire [12:0] n95_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n96_hi;
+  wire [14:0] n97;
   (* keep = 32'd1 *)
-  wire [11:0] n97;
-  (* keep = 32'd1 *)
-  wire [10:0] n97_hi;
-  (* keep = 32'd1 *)
-  wire [12:0] n98;
+  wire [9:0] n98;
   (* keep = 32'd1 *)
   wire [8:0] n98_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n99;
+  wire [11:0] n99;
+  (* keep = 32'd1 *)
+  wire [10:0] n99_hi;
   (* keep = 32'd1 *)
   wire [8:0] n9_hi;
   input rst;
@@ -2065,249 +2109,262 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   wire [7:0] \y[5] ;
   wire [7:0] \y[6] ;
   wire [7:0] \y[7] ;
-  assign n13 = $signed(x[23:16]) - $signed(x[39:32]);
-  assign n20_hi = $signed(n13[8:4]) + $signed(x[39:32]);
-  assign n21 = $signed(x[15:8]) - $signed(x[47:40]);
-  assign n28 = $signed(n21) - $signed(x[31:24]);
-  assign n29_hi = $signed(n28[9:2]) + $signed(x[63:56]);
-  assign n17_hi = $signed(x[55:50]) - $signed(x[55:48]);
-  assign n30_hi = $signed({ n29_hi, n28[1] }) + $signed({ n17_hi[7:0], x[49:48] });
+  assign n12 = $signed(x[23:16]) - $signed(x[39:32]);
+  assign n18_hi = $signed(n12[8:4]) + $signed(x[39:32]);
+  assign n28 = $signed(x[15:8]) - $signed(x[31:24]);
+  assign n29 = $signed(n28) - $signed(x[47:40]);
+  assign n30_hi = $signed(n29[9:2]) + $signed(x[63:56]);
+  assign n31_hi = $signed(n30_hi[8:1]) - $signed(x[55:48]);
   assign n9_hi = $signed(x[39:33]) + $signed(x[23:16]);
-  assign n31_hi = $signed(n30_hi[10:1]) + $signed({ n9_hi, x[32] });
-  assign n32 = $signed({ n20_hi[7:0], n13[3:0] }) + $signed({ n31_hi, n30_hi[0], n28[0] });
-  assign n33_hi = $signed(n32[13:5]) + $signed(x[55:48]);
-  assign n22 = $signed(x[31:24]) + $signed(x[39:32]);
-  assign n34_hi = $signed(n33_hi[8:1]) - $signed(n22);
-  assign \$1  = $signed(7'h40) - $signed({ n34_hi, n33_hi[0], n32[4:0] });
-  assign n14 = $signed(x[31:24]) + $signed(x[63:56]);
-  assign n25_hi = $signed(x[7:2]) - $signed(n14);
+  assign n32_hi = $signed({ n31_hi, n30_hi[0] }) + $signed({ n9_hi, x[32] });
+  assign n33 = $signed({ n18_hi[7:0], n12[3:0] }) + $signed({ n32_hi, n29[1:0] });
+  assign n22_hi = $signed(x[55:52]) + $signed(x[55:48]);
+  assign n34_hi = $signed(n33[13:1]) + $signed({ n22_hi, x[51:48] });
+  assign n35_hi = $signed(n34_hi[12:5]) - $signed(x[31:24]);
+  assign n36_hi = $signed(n35_hi) - $signed(x[39:32]);
+  assign \$1  = $signed(7'h40) - $signed({ n36_hi, n34_hi[4:0], n33[0] });
+  assign n13 = $signed(x[31:24]) + $signed(x[63:56]);
+  assign n24_hi = $signed(x[7:2]) - $signed(n13);
   assign n8_hi = $signed(x[55:50]) + $signed(x[47:40]);
-  assign n37_hi = $signed(x[47:41]) - $signed(n13);
-  assign n38 = $signed({ n8_hi, x[49:48] }) + $signed({ n37_hi, x[40] });
-  assign n39 = $signed({ n25_hi, x[1:0] }) - $signed(n38);
-  assign n41_hi = $signed(n39[12:3]) + $signed({ n9_hi, x[32] });
-  assign n19_hi = $signed(x[7:3]) + $signed(x[7:0]);
-  assign n43_hi = $signed({ n41_hi, n39[2] }) + $signed({ n19_hi, x[2:0] });
-  assign n11_hi = $signed(x[15:9]) - $signed(x[55:48]);
-  assign n40_hi = $signed(n11_hi) - $signed(x[31:24]);
+  assign n39_hi = $signed({ n8_hi, x[49] }) - $signed(n12);
+  assign n40 = $signed({ n24_hi, x[1:0] }) - $signed({ n39_hi, x[48] });
+  assign n17_hi = $signed(x[7:3]) + $signed(x[7:0]);
+  assign \$2  = $signed(n40[12:2]) + $signed({ n17_hi, x[2:0] });
+  assign n21_hi = $signed(x[47:43]) + $signed(x[15:8]);
+  assign n27_hi = $signed(n21_hi[8:1]) - $signed(x[55:48]);
+  assign n41_hi = $signed({ n27_hi, n21_hi[0] }) - $signed({ n9_hi, x[32] });
+  assign n43 = $signed({ \$2 [11:0], n40[1:0] }) - $signed({ n41_hi, x[42:40] });
   assign n10_hi = $signed(x[47:41]) + $signed(x[63:56]);
-  assign n42_hi = $signed(n40_hi) - $signed({ n10_hi, x[40] });
-  assign n44_hi = $signed(n43_hi[12:1]) - $signed({ n42_hi, x[8] });
-  assign \$2  = $signed(13'h0a20) - $signed({ n44_hi, n43_hi[0], n39[1:0] });
-  assign n24_hi = $signed(x[7:4]) - $signed(x[15:8]);
-  assign \$3  = $signed({ n24_hi, x[3:2] }) - $signed({ n25_hi, x[1:0] });
-  assign \$4  = $signed(x[31:24]) - $signed({ n10_hi, x[40] });
-  assign \$5  = $signed(\$4 [9:3]) - $signed({ n9_hi, x[32] });
+  assign \$3  = $signed(x[31:24]) + $signed({ n10_hi, x[40] });
+  assign n44_hi = $signed(n43[14:4]) + $signed(\$3 [9:0]);
+  assign \$4  = $signed(13'h0a20) - $signed({ n44_hi, n43[3:0] });
+  assign n23_hi = $signed(x[7:4]) - $signed(x[15:8]);
+  assign n51_hi = $signed({ n23_hi, x[3] }) + $signed({ n9_hi, x[32] });
+  assign \$5  = $signed(x[31:24]) - $signed({ n10_hi, x[40] });
+  assign n26_hi = $signed(\$5 [9:1]) + $signed(x[55:48]);
   assign n47 = $signed(x[23:16]) + $signed(x[39:32]);
-  assign n48_hi = $signed(x[55:49]) + $signed(x[47:40]);
-  assign n49 = $signed(n47) + $signed({ n48_hi, x[48] });
-  assign n50_hi = $signed(n49[10:3]) - $signed(x[7:0]);
-  assign n51_hi = $signed({ \$5 [9:0], \$4 [2:1] }) + $signed({ n50_hi, n49[2:0] });
-  assign n53 = $signed({ \$3 [11:0], x[1:0] }) - $signed({ n51_hi, \$4 [0] });
+  assign n48_hi = $signed(n47[8:1]) + $signed(x[47:40]);
+  assign n49_hi = $signed(n26_hi) + $signed({ n48_hi, n47[0] });
+  assign n50_hi = $signed(n49_hi[10:3]) - $signed(x[7:0]);
+  assign \$6  = $signed({ n50_hi, n49_hi[2:1] }) + $signed({ n24_hi, x[1:0] });
+  assign n53 = $signed({ n51_hi, x[2:0] }) - $signed({ \$6 [11:0], n49_hi[0], \$5 [0] });
   assign n54_hi = $signed(n53[14:6]) - $signed(x[23:16]);
-  assign \$6  = $signed(7'h20) - $signed({ n54_hi[8:0], n53[5:0] });
-  assign \$7  = $signed(x[23:16]) + $signed({ n11_hi, x[8] });
-  assign n58_hi = $signed(\$7 [9:1]) + $signed({ n9_hi, x[32] });
-  assign n59_hi = $signed(n58_hi[10:1]) + $signed(\$4 [9:0]);
-  assign n61 = $signed({ n24_hi, x[3:0] }) + $signed({ n59_hi, n58_hi[0], \$7 [0] });
-  assign n60_hi = $signed(\$5 [9:0]) + $signed({ n17_hi[7:0], x[49:48] });
-  assign n62_hi = $signed(n60_hi[10:1]) + $signed({ n10_hi, x[40] });
-  assign \$8  = $signed(n61) + $signed({ n62_hi, n60_hi[0], \$4 [2:0] });
-  assign \$9  = $signed(\$8 [14:7]) + $signed(4'h5);
-  assign n18_hi = $signed(x[7:1]) + $signed(x[31:24]);
-  assign \$10  = $signed(n18_hi[8:1]) - $signed({ n18_hi, x[0] });
-  assign n15_hi = $signed(n8_hi) - $signed(x[63:56]);
-  assign n67 = $signed({ \$10 [9:0], n18_hi[0], x[0] }) - $signed({ n15_hi, x[49:48] });
-  assign n70 = $signed(n67) - $signed({ n20_hi[7:0], n13[3:0] });
-  assign n68_hi = $signed(n11_hi) + $signed(x[63:56]);
-  assign n71_hi = $signed(n68_hi[9:1]) - $signed(x[7:0]);
-  assign \$11  = $signed(n70[13:3]) - $signed({ n71_hi, n68_hi[0], x[8] });
-  assign n23_hi = $signed(x[47:45]) - $signed(x[31:24]);
-  assign n12_hi = $signed(x[15:11]) - $signed(x[23:16]);
-  assign n69_hi = $signed({ n12_hi, x[10:9] }) - $signed({ n8_hi, x[49:48] });
-  assign n72_hi = $signed({ n23_hi, x[44:41] }) - $signed({ n69_hi, x[8] });
-  assign n74 = $signed({ \$11 [11:0], n70[2:0] }) - $signed({ n72_hi, x[40] });
-  assign \$12  = $signed(9'h0e0) - $signed(n74);
-  assign n77_hi = $signed(n14[8:1]) - $signed(x[15:8]);
+  assign \$7  = $signed(7'h20) - $signed({ n54_hi[8:0], n53[5:0] });
+  assign n57 = $signed(x[15:8]) + $signed(x[23:16]);
+  assign n58 = $signed(\$5 [9:0]) + $signed(n57);
+  assign n59_hi = $signed(n58[10:1]) + $signed({ n9_hi, x[32] });
+  assign n60_hi = $signed(n59_hi[10:2]) - $signed({ n9_hi, x[32] });
+  assign n62_hi = $signed(n60_hi[9:1]) + $signed({ n10_hi, x[40] });
+  assign n61_hi = $signed({ n23_hi, x[3:2] }) + $signed({ n26_hi, \$5 [0] });
+  assign n63_hi = $signed({ n61_hi, x[1] }) - $signed({ n22_hi, x[51:48] });
+  assign n64 = $signed({ n62_hi[9:0], n60_hi[0], n59_hi[1:0], n58[0] }) + $signed({ n63_hi[12:0], x[0] });
+  assign \$8  = $signed(n64[14:7]) + $signed(4'h5);
+  assign n16_hi = $signed(x[7:1]) + $signed(x[31:24]);
+  assign \$9  = $signed(n16_hi[8:1]) - $signed({ n16_hi, x[0] });
+  assign n14_hi = $signed(n8_hi) - $signed(x[63:56]);
+  assign n68 = $signed({ \$9 [9:0], n16_hi[0], x[0] }) - $signed({ n14_hi, x[49:48] });
+  assign n71_hi = $signed(n68[12:5]) + $signed(x[7:0]);
+  assign n70 = $signed({ n18_hi[7:0], n12[3:0] }) + $signed({ n27_hi, n21_hi[0], x[42:40] });
+  assign n73 = $signed({ n71_hi, n68[4:0] }) - $signed(n70);
+  assign n11_hi = $signed(x[15:11]) - $signed(x[23:16]);
+  assign n25_hi = $signed(n11_hi[8:1]) + $signed(x[31:24]);
+  assign n69_hi = $signed(n8_hi) + $signed(x[63:56]);
+  assign n72_hi = $signed({ n25_hi, n11_hi[0], x[10:9] }) - $signed({ n69_hi, x[49:48] });
+  assign n74_hi = $signed(n73[14:1]) + $signed({ n72_hi, x[8] });
+  assign \$10  = $signed(9'h0e0) - $signed({ n74_hi, n73[0] });
+  assign n77_hi = $signed(n13[8:1]) - $signed(x[15:8]);
   assign n78_hi = $signed(n77_hi[8:1]) - $signed(x[39:32]);
-  assign n79_hi = $signed(n78_hi[8:1]) + $signed(x[15:8]);
-  assign n81_hi = $signed(n79_hi[8:1]) - $signed(x[23:16]);
-  assign n80_hi = $signed({ n8_hi, x[49] }) + $signed({ n18_hi, x[0] });
-  assign n82_hi = $signed({ n20_hi[7:0], n13[3:1] }) - $signed({ n80_hi, x[48] });
-  assign n83 = $signed({ n81_hi, n79_hi[0], n78_hi[0], n77_hi[0], n14[0] }) - $signed({ n82_hi, n13[0] });
-  assign n84_hi = $signed(n15_hi) + $signed({ n11_hi, x[8] });
-  assign \$13  = $signed(n83[14:3]) + $signed({ n84_hi, x[49:48] });
-  assign \$14  = $signed(9'h140) - $signed({ \$13 [12:0], n83[2:0] });
-  assign n88 = $signed({ n9_hi, x[32] }) - $signed(n14);
-  assign n89_hi = $signed(n88[10:2]) + $signed(n21);
-  assign n26 = $signed({ n12_hi, x[10:8] }) - $signed({ n19_hi, x[2:0] });
-  assign \$15  = $signed({ n89_hi, n88[1:0] }) + $signed(n26);
-  assign n91_hi = $signed(\$15 [12:5]) - $signed(x[7:0]);
-  assign n92_hi = $signed({ n23_hi, x[44:42] }) - $signed({ n15_hi, x[49:48] });
-  assign \$16  = $signed({ n91_hi, \$15 [4:0] }) - $signed({ n92_hi, x[41:40] });
-  assign \$17  = $signed(10'h2e0) - $signed(\$16 [14:0]);
-  assign n96_hi = $signed(x[63:57]) + $signed(n22);
-  assign n97_hi = $signed(n96_hi) + $signed({ n10_hi, x[40] });
-  assign n98_hi = $signed(n97_hi[10:3]) + $signed(x[31:24]);
-  assign n99 = $signed(n26) + $signed({ n98_hi, n97_hi[2:0], x[56] });
-  assign n101_hi = $signed(n99[13:6]) + $signed(x[39:32]);
-  assign n100_hi = $signed({ n12_hi, x[10] }) + $signed({ n11_hi, x[8] });
-  assign n102_hi = $signed({ n100_hi, x[9] }) + $signed({ n15_hi, x[49:48] });
-  assign \$18  = $signed({ n101_hi, n99[5:2] }) - $signed({ n102_hi, x[8] });
-  assign \$19  = $signed(13'h0a20) - $signed({ \$18 [13:0], n99[1:0] });
-  assign \$20  = ~ \$1 [15];
-  assign \$21  = | \$1 [14:13];
-  assign \$22  = \$20  & \$21 ;
-  assign \$23  = & \$1 [14:13];
-  assign \$24  = ~ \$23 ;
-  assign \$25  = \$1 [15] & \$24 ;
-  assign \$26  = \$25  ? 10'h380 : \$1 [15:6];
-  assign \$27  = \$22  ? 10'h07f : \$26 ;
-  assign \$28  = $signed(\$27 [7:0]) < $signed(1'h0);
-  assign \$29  = ~ \$1 [15];
-  assign \$30  = | \$1 [14:13];
-  assign \$31  = \$29  & \$30 ;
-  assign \$32  = & \$1 [14:13];
-  assign \$33  = ~ \$32 ;
-  assign \$34  = \$1 [15] & \$33 ;
-  assign \$35  = \$34  ? 10'h380 : \$1 [15:6];
-  assign \$36  = \$31  ? 10'h07f : \$35 ;
-  assign \$37  = \$28  ? 8'h00 : \$36 [7:0];
-  assign \$38  = ~ \$2 [15];
-  assign \$39  = | \$2 [14:13];
-  assign \$40  = \$38  & \$39 ;
-  assign \$41  = & \$2 [14:13];
-  assign \$42  = ~ \$41 ;
-  assign \$43  = \$2 [15] & \$42 ;
-  assign \$44  = \$43  ? 10'h380 : \$2 [15:6];
-  assign \$45  = \$40  ? 10'h07f : \$44 ;
-  assign \$46  = $signed(\$45 [7:0]) < $signed(1'h0);
-  assign \$47  = ~ \$2 [15];
-  assign \$48  = | \$2 [14:13];
-  assign \$49  = \$47  & \$48 ;
-  assign \$50  = & \$2 [14:13];
-  assign \$51  = ~ \$50 ;
-  assign \$52  = \$2 [15] & \$51 ;
-  assign \$53  = \$52  ? 10'h380 : \$2 [15:6];
-  assign \$54  = \$49  ? 10'h07f : \$53 ;
-  assign \$55  = \$46  ? 8'h00 : \$54 [7:0];
-  assign \$56  = ~ \$6 [14];
-  assign \$58  = \$56  & \$57 ;
-  assign \$60  = ~ \$59 ;
-  assign \$61  = \$6 [14] & \$60 ;
-  assign \$62  = \$61  ? 9'h180 : \$6 [14:6];
-  assign \$63  = \$58  ? 10'h07f : { \$62 [8], \$62  };
-  assign \$64  = $signed(\$63 [7:0]) < $signed(1'h0);
-  assign \$65  = ~ \$6 [14];
-  assign \$67  = \$65  & \$66 ;
-  assign \$69  = ~ \$68 ;
-  assign \$70  = \$6 [14] & \$69 ;
-  assign \$71  = \$70  ? 9'h180 : \$6 [14:6];
-  assign \$72  = \$67  ? 10'h07f : { \$71 [8], \$71  };
-  assign \$73  = \$64  ? 8'h00 : \$72 [7:0];
-  assign \$74  = ~ \$9 [7];
-  assign \$76  = \$74  & \$75 ;
-  assign \$78  = ~ \$77 ;
-  assign \$79  = \$9 [7] & \$78 ;
-  assign \$80  = \$79  ? 9'h180 : { \$9 [7:0], \$8 [6] };
-  assign \$81  = \$76  ? 10'h07f : { \$80 [8], \$80  };
-  assign \$82  = $signed(\$81 [7:0]) < $signed(1'h0);
-  assign \$83  = ~ \$9 [7];
-  assign \$85  = \$83  & \$84 ;
-  assign \$87  = ~ \$86 ;
-  assign \$88  = \$9 [7] & \$87 ;
-  assign \$89  = \$88  ? 9'h180 : { \$9 [7:0], \$8 [6] };
-  assign \$90  = \$85  ? 10'h07f : { \$89 [8], \$89  };
-  assign \$91  = \$82  ? 8'h00 : \$90 [7:0];
-  assign \$92  = ~ \$12 [15];
-  assign \$93  = | \$12 [14:13];
-  assign \$94  = \$92  & \$93 ;
-  assign \$95  = & \$12 [14:13];
-  assign \$96  = ~ \$95 ;
-  assign \$97  = \$12 [15] & \$96 ;
-  assign \$98  = \$97  ? 10'h380 : \$12 [15:6];
-  assign \$99  = \$94  ? 10'h07f : \$98 ;
-  assign \$100  = $signed(\$99 [7:0]) < $signed(1'h0);
-  assign \$101  = ~ \$12 [15];
-  assign \$102  = | \$12 [14:13];
-  assign \$103  = \$101  & \$102 ;
-  assign \$104  = & \$12 [14:13];
-  assign \$105  = ~ \$104 ;
-  assign \$106  = \$12 [15] & \$105 ;
-  assign \$107  = \$106  ? 10'h380 : \$12 [15:6];
-  assign \$108  = \$103  ? 10'h07f : \$107 ;
-  assign \$109  = \$100  ? 8'h00 : \$108 [7:0];
-  assign \$110  = ~ \$14 [15];
-  assign \$111  = | \$14 [14:13];
-  assign \$112  = \$110  & \$111 ;
-  assign \$113  = & \$14 [14:13];
-  assign \$114  = ~ \$113 ;
-  assign \$115  = \$14 [15] & \$114 ;
-  assign \$116  = \$115  ? 10'h380 : \$14 [15:6];
-  assign \$117  = \$112  ? 10'h07f : \$116 ;
-  assign \$118  = $signed(\$117 [7:0]) < $signed(1'h0);
-  assign \$119  = ~ \$14 [15];
-  assign \$120  = | \$14 [14:13];
-  assign \$121  = \$119  & \$120 ;
-  assign \$122  = & \$14 [14:13];
-  assign \$123  = ~ \$122 ;
-  assign \$124  = \$14 [15] & \$123 ;
-  assign \$125  = \$124  ? 10'h380 : \$14 [15:6];
-  assign \$126  = \$121  ? 10'h07f : \$125 ;
-  assign \$127  = \$118  ? 8'h00 : \$126 [7:0];
-  assign \$128  = ~ \$17 [14];
-  assign \$130  = \$128  & \$129 ;
-  assign \$132  = ~ \$131 ;
-  assign \$133  = \$17 [14] & \$132 ;
-  assign \$134  = \$133  ? 9'h180 : \$17 [14:6];
-  assign \$135  = \$130  ? 10'h07f : { \$134 [8], \$134  };
-  assign \$136  = $signed(\$135 [7:0]) < $signed(1'h0);
-  assign \$137  = ~ \$17 [14];
-  assign \$139  = \$137  & \$138 ;
-  assign \$141  = ~ \$140 ;
-  assign \$142  = \$17 [14] & \$141 ;
-  assign \$143  = \$142  ? 9'h180 : \$17 [14:6];
-  assign \$144  = \$139  ? 10'h07f : { \$143 [8], \$143  };
-  assign \$145  = \$136  ? 8'h00 : \$144 [7:0];
-  assign \$146  = ~ \$19 [15];
-  assign \$147  = | \$19 [14:13];
-  assign \$148  = \$146  & \$147 ;
-  assign \$149  = & \$19 [14:13];
-  assign \$150  = ~ \$149 ;
-  assign \$151  = \$19 [15] & \$150 ;
-  assign \$152  = \$151  ? 10'h380 : \$19 [15:6];
-  assign \$153  = \$148  ? 10'h07f : \$152 ;
-  assign \$154  = $signed(\$153 [7:0]) < $signed(1'h0);
-  assign \$155  = ~ \$19 [15];
-  assign \$156  = | \$19 [14:13];
-  assign \$157  = \$155  & \$156 ;
-  assign \$158  = & \$19 [14:13];
-  assign \$159  = ~ \$158 ;
-  assign \$160  = \$19 [15] & \$159 ;
-  assign \$161  = \$160  ? 10'h380 : \$19 [15:6];
-  assign \$162  = \$157  ? 10'h07f : \$161 ;
-  assign \$163  = \$154  ? 8'h00 : \$162 [7:0];
+  assign n79_hi = $signed(n78_hi) + $signed({ n16_hi, x[0] });
+  assign n82_hi = $signed(n79_hi[10:3]) + $signed(x[15:8]);
+  assign n80_hi = $signed(n8_hi[8:1]) - $signed(x[23:16]);
+  assign n81_hi = $signed({ n18_hi[7:0], n12[3:1] }) - $signed({ n80_hi, n8_hi[0], x[49:48] });
+  assign n83 = $signed({ n82_hi, n79_hi[2:0], n77_hi[0], n13[0] }) - $signed({ n81_hi, n12[0] });
+  assign \$11  = $signed(x[15:8]) + $signed({ n14_hi, x[49:48] });
+  assign n84_hi = $signed(\$11 [11:3]) - $signed(x[55:48]);
+  assign n85_hi = $signed(n83[14:3]) + $signed({ n84_hi[8:0], \$11 [2:0] });
+  assign \$12  = $signed(9'h140) - $signed({ n85_hi, n83[2:0] });
+  assign \$13  = $signed({ n9_hi, x[32] }) - $signed(x[47:40]);
+  assign n89 = $signed(\$13 [9:0]) - $signed(n13);
+  assign n90_hi = $signed(n89[10:2]) - $signed(x[47:40]);
+  assign n91 = $signed({ n11_hi, x[10:8] }) - $signed({ n17_hi, x[2:0] });
+  assign \$14  = $signed({ n90_hi, n89[1:0] }) + $signed(n91);
+  assign n93_hi = $signed(\$14 [12:5]) - $signed(x[7:0]);
+  assign n94_hi = $signed(\$11 [11:3]) + $signed(x[31:24]);
+  assign \$15  = $signed({ n93_hi, \$14 [4:2] }) + $signed({ n94_hi, \$11 [2:0] });
+  assign \$16  = $signed(10'h2e0) - $signed({ \$15 [12:0], \$14 [1:0] });
+  assign n98_hi = $signed(x[63:57]) + $signed(x[39:32]);
+  assign n99_hi = $signed(n98_hi) + $signed(\$3 [9:0]);
+  assign n100 = $signed({ n99_hi, x[56] }) - $signed({ n17_hi, x[2:0] });
+  assign n102_hi = $signed(n100[12:5]) + $signed(x[55:48]);
+  assign n101_hi = $signed(n25_hi) - $signed(x[15:8]);
+  assign n103_hi = $signed({ n101_hi, n11_hi[0], x[10] }) - $signed({ n11_hi, x[10:8] });
+  assign n104 = $signed({ n102_hi, n100[4:0] }) + $signed({ n103_hi[11:0], x[9:8] });
+  assign n105_hi = $signed(n14_hi[9:1]) - $signed(x[39:32]);
+  assign \$17  = $signed(n104[14:3]) - $signed({ n105_hi, n14_hi[0], x[49:48] });
+  assign \$18  = $signed(13'h0a20) - $signed({ \$17 [12:0], n104[2:0] });
+  assign \$19  = ~ \$1 [15];
+  assign \$20  = | \$1 [14:13];
+  assign \$21  = \$19  & \$20 ;
+  assign \$22  = & \$1 [14:13];
+  assign \$23  = ~ \$22 ;
+  assign \$24  = \$1 [15] & \$23 ;
+  assign \$25  = \$24  ? 10'h380 : \$1 [15:6];
+  assign \$26  = \$21  ? 10'h07f : \$25 ;
+  assign \$27  = $signed(\$26 [7:0]) < $signed(1'h0);
+  assign \$28  = ~ \$1 [15];
+  assign \$29  = | \$1 [14:13];
+  assign \$30  = \$28  & \$29 ;
+  assign \$31  = & \$1 [14:13];
+  assign \$32  = ~ \$31 ;
+  assign \$33  = \$1 [15] & \$32 ;
+  assign \$34  = \$33  ? 10'h380 : \$1 [15:6];
+  assign \$35  = \$30  ? 10'h07f : \$34 ;
+  assign \$36  = \$27  ? 8'h00 : \$35 [7:0];
+  assign \$37  = ~ \$4 [15];
+  assign \$38  = | \$4 [14:13];
+  assign \$39  = \$37  & \$38 ;
+  assign \$40  = & \$4 [14:13];
+  assign \$41  = ~ \$40 ;
+  assign \$42  = \$4 [15] & \$41 ;
+  assign \$43  = \$42  ? 10'h380 : \$4 [15:6];
+  assign \$44  = \$39  ? 10'h07f : \$43 ;
+  assign \$45  = $signed(\$44 [7:0]) < $signed(1'h0);
+  assign \$46  = ~ \$4 [15];
+  assign \$47  = | \$4 [14:13];
+  assign \$48  = \$46  & \$47 ;
+  assign \$49  = & \$4 [14:13];
+  assign \$50  = ~ \$49 ;
+  assign \$51  = \$4 [15] & \$50 ;
+  assign \$52  = \$51  ? 10'h380 : \$4 [15:6];
+  assign \$53  = \$48  ? 10'h07f : \$52 ;
+  assign \$54  = \$45  ? 8'h00 : \$53 [7:0];
+  assign \$55  = ~ \$7 [14];
+  assign \$57  = \$55  & \$56 ;
+  assign \$59  = ~ \$58 ;
+  assign \$60  = \$7 [14] & \$59 ;
+  assign \$61  = \$60  ? 9'h180 : \$7 [14:6];
+  assign \$62  = \$57  ? 10'h07f : { \$61 [8], \$61  };
+  assign \$63  = $signed(\$62 [7:0]) < $signed(1'h0);
+  assign \$64  = ~ \$7 [14];
+  assign \$66  = \$64  & \$65 ;
+  assign \$68  = ~ \$67 ;
+  assign \$69  = \$7 [14] & \$68 ;
+  assign \$70  = \$69  ? 9'h180 : \$7 [14:6];
+  assign \$71  = \$66  ? 10'h07f : { \$70 [8], \$70  };
+  assign \$72  = \$63  ? 8'h00 : \$71 [7:0];
+  assign \$73  = ~ \$8 [7];
+  assign \$75  = \$73  & \$74 ;
+  assign \$77  = ~ \$76 ;
+  assign \$78  = \$8 [7] & \$77 ;
+  assign \$79  = \$78  ? 9'h180 : { \$8 [7:0], n64[6] };
+  assign \$80  = \$75  ? 10'h07f : { \$79 [8], \$79  };
+  assign \$81  = $signed(\$80 [7:0]) < $signed(1'h0);
+  assign \$82  = ~ \$8 [7];
+  assign \$84  = \$82  & \$83 ;
+  assign \$86  = ~ \$85 ;
+  assign \$87  = \$8 [7] & \$86 ;
+  assign \$88  = \$87  ? 9'h180 : { \$8 [7:0], n64[6] };
+  assign \$89  = \$84  ? 10'h07f : { \$88 [8], \$88  };
+  assign \$90  = \$81  ? 8'h00 : \$89 [7:0];
+  assign \$91  = ~ \$10 [15];
+  assign \$92  = | \$10 [14:13];
+  assign \$93  = \$91  & \$92 ;
+  assign \$94  = & \$10 [14:13];
+  assign \$95  = ~ \$94 ;
+  assign \$96  = \$10 [15] & \$95 ;
+  assign \$97  = \$96  ? 10'h380 : \$10 [15:6];
+  assign \$98  = \$93  ? 10'h07f : \$97 ;
+  assign \$99  = $signed(\$98 [7:0]) < $signed(1'h0);
+  assign \$100  = ~ \$10 [15];
+  assign \$101  = | \$10 [14:13];
+  assign \$102  = \$100  & \$101 ;
+  assign \$103  = & \$10 [14:13];
+  assign \$104  = ~ \$103 ;
+  assign \$105  = \$10 [15] & \$104 ;
+  assign \$106  = \$105  ? 10'h380 : \$10 [15:6];
+  assign \$107  = \$102  ? 10'h07f : \$106 ;
+  assign \$108  = \$99  ? 8'h00 : \$107 [7:0];
+  assign \$109  = ~ \$12 [15];
+  assign \$110  = | \$12 [14:13];
+  assign \$111  = \$109  & \$110 ;
+  assign \$112  = & \$12 [14:13];
+  assign \$113  = ~ \$112 ;
+  assign \$114  = \$12 [15] & \$113 ;
+  assign \$115  = \$114  ? 10'h380 : \$12 [15:6];
+  assign \$116  = \$111  ? 10'h07f : \$115 ;
+  assign \$117  = $signed(\$116 [7:0]) < $signed(1'h0);
+  assign \$118  = ~ \$12 [15];
+  assign \$119  = | \$12 [14:13];
+  assign \$120  = \$118  & \$119 ;
+  assign \$121  = & \$12 [14:13];
+  assign \$122  = ~ \$121 ;
+  assign \$123  = \$12 [15] & \$122 ;
+  assign \$124  = \$123  ? 10'h380 : \$12 [15:6];
+  assign \$125  = \$120  ? 10'h07f : \$124 ;
+  assign \$126  = \$117  ? 8'h00 : \$125 [7:0];
+  assign \$127  = ~ \$16 [14];
+  assign \$129  = \$127  & \$128 ;
+  assign \$131  = ~ \$130 ;
+  assign \$132  = \$16 [14] & \$131 ;
+  assign \$133  = \$132  ? 9'h180 : \$16 [14:6];
+  assign \$134  = \$129  ? 10'h07f : { \$133 [8], \$133  };
+  assign \$135  = $signed(\$134 [7:0]) < $signed(1'h0);
+  assign \$136  = ~ \$16 [14];
+  assign \$138  = \$136  & \$137 ;
+  assign \$140  = ~ \$139 ;
+  assign \$141  = \$16 [14] & \$140 ;
+  assign \$142  = \$141  ? 9'h180 : \$16 [14:6];
+  assign \$143  = \$138  ? 10'h07f : { \$142 [8], \$142  };
+  assign \$144  = \$135  ? 8'h00 : \$143 [7:0];
+  assign \$145  = ~ \$18 [15];
+  assign \$146  = | \$18 [14:13];
+  assign \$147  = \$145  & \$146 ;
+  assign \$148  = & \$18 [14:13];
+  assign \$149  = ~ \$148 ;
+  assign \$150  = \$18 [15] & \$149 ;
+  assign \$151  = \$150  ? 10'h380 : \$18 [15:6];
+  assign \$152  = \$147  ? 10'h07f : \$151 ;
+  assign \$153  = $signed(\$152 [7:0]) < $signed(1'h0);
+  assign \$154  = ~ \$18 [15];
+  assign \$155  = | \$18 [14:13];
+  assign \$156  = \$154  & \$155 ;
+  assign \$157  = & \$18 [14:13];
+  assign \$158  = ~ \$157 ;
+  assign \$159  = \$18 [15] & \$158 ;
+  assign \$160  = \$159  ? 10'h380 : \$18 [15:6];
+  assign \$161  = \$156  ? 10'h07f : \$160 ;
+  assign \$162  = \$153  ? 8'h00 : \$161 [7:0];
   always @(posedge clk)
-    y0_d0 <= \$164 ;
+    y0_d0 <= \$163 ;
   always @(posedge clk)
-    y1_d0 <= \$165 ;
+    y1_d0 <= \$164 ;
   always @(posedge clk)
-    y2_d0 <= \$166 ;
+    y2_d0 <= \$165 ;
   always @(posedge clk)
-    y3_d0 <= \$167 ;
+    y3_d0 <= \$166 ;
   always @(posedge clk)
-    y4_d0 <= \$168 ;
+    y4_d0 <= \$167 ;
   always @(posedge clk)
-    y5_d0 <= \$169 ;
+    y5_d0 <= \$168 ;
   always @(posedge clk)
-    y6_d0 <= \$170 ;
+    y6_d0 <= \$169 ;
   always @(posedge clk)
-    y7_d0 <= \$171 ;
+    y7_d0 <= \$170 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$164  = y0_d0;
+    \$163  = y0_d0;
     if (en) begin
-      \$164  = \$37 ;
+      \$163  = \$36 ;
+    end
+    if (rst) begin
+      \$163  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$164  = y1_d0;
+    if (en) begin
+      \$164  = \$54 ;
     end
     if (rst) begin
       \$164  = 8'h00;
@@ -2315,9 +2372,9 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$165  = y1_d0;
+    \$165  = y2_d0;
     if (en) begin
-      \$165  = \$55 ;
+      \$165  = \$72 ;
     end
     if (rst) begin
       \$165  = 8'h00;
@@ -2325,9 +2382,9 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$166  = y2_d0;
+    \$166  = y3_d0;
     if (en) begin
-      \$166  = \$73 ;
+      \$166  = \$90 ;
     end
     if (rst) begin
       \$166  = 8'h00;
@@ -2335,9 +2392,9 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$167  = y3_d0;
+    \$167  = y4_d0;
     if (en) begin
-      \$167  = \$91 ;
+      \$167  = \$108 ;
     end
     if (rst) begin
       \$167  = 8'h00;
@@ -2345,9 +2402,9 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$168  = y4_d0;
+    \$168  = y5_d0;
     if (en) begin
-      \$168  = \$109 ;
+      \$168  = \$126 ;
     end
     if (rst) begin
       \$168  = 8'h00;
@@ -2355,9 +2412,9 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = y5_d0;
+    \$169  = y6_d0;
     if (en) begin
-      \$169  = \$127 ;
+      \$169  = \$144 ;
     end
     if (rst) begin
       \$169  = 8'h00;
@@ -2365,102 +2422,93 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = y6_d0;
+    \$170  = y7_d0;
     if (en) begin
-      \$170  = \$145 ;
+      \$170  = \$162 ;
     end
     if (rst) begin
       \$170  = 8'h00;
     end
   end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = y7_d0;
-    if (en) begin
-      \$171  = \$163 ;
-    end
-    if (rst) begin
-      \$171  = 8'h00;
-    end
-  end
-  assign n20 = { n20_hi[7:0], n13[3:0] };
-  assign n29 = { n29_hi, n28[1:0] };
-  assign n17 = { n17_hi[7:0], x[49:48] };
-  assign n30 = { n30_hi, n28[0] };
+  assign n18 = { n18_hi[7:0], n12[3:0] };
+  assign n30 = { n30_hi, n29[1:0] };
+  assign n31 = { n31_hi, n30_hi[0], n29[1:0] };
   assign n9 = { n9_hi, x[32] };
-  assign n31 = { n31_hi, n30_hi[0], n28[0] };
-  assign n33 = { n33_hi[8:0], n32[4:0] };
-  assign n34 = { n34_hi, n33_hi[0], n32[4:0] };
-  assign n36 = \$1 [15:0];
-  assign n25 = { n25_hi, x[1:0] };
+  assign n32 = { n32_hi, n29[1:0] };
+  assign n22 = { n22_hi, x[51:48] };
+  assign n34 = { n34_hi[12:0], n33[0] };
+  assign n35 = { n35_hi, n34_hi[4:0], n33[0] };
+  assign n36 = { n36_hi, n34_hi[4:0], n33[0] };
+  assign n38 = \$1 [15:0];
+  assign n24 = { n24_hi, x[1:0] };
   assign n8 = { n8_hi, x[49:48] };
-  assign n37 = { n37_hi, x[40] };
-  assign n41 = { n41_hi, n39[2:0] };
-  assign n19 = { n19_hi, x[2:0] };
-  assign n43 = { n43_hi, n39[1:0] };
-  assign n11 = { n11_hi, x[8] };
-  assign n40 = { n40_hi, x[8] };
+  assign n39 = { n39_hi, x[48] };
+  assign n17 = { n17_hi, x[2:0] };
+  assign n42_hi = \$2 [11:0];
+  assign n42 = { \$2 [11:0], n40[1:0] };
+  assign n21 = { n21_hi, x[42:40] };
+  assign n27 = { n27_hi, n21_hi[0], x[42:40] };
+  assign n41 = { n41_hi, x[42:40] };
   assign n10 = { n10_hi, x[40] };
-  assign n42 = { n42_hi, x[8] };
-  assign n44 = { n44_hi, n43_hi[0], n39[1:0] };
-  assign n46 = \$2 [15:0];
-  assign n24 = { n24_hi, x[3:0] };
-  assign n52_hi = \$3 [11:0];
-  assign n52 = { \$3 [11:0], x[1:0] };
-  assign n16 = \$4 [9:0];
-  assign n27_hi = \$5 [9:0];
-  assign n27 = { \$5 [9:0], \$4 [2:0] };
-  assign n48 = { n48_hi, x[48] };
-  assign n50 = { n50_hi, n49[2:0] };
-  assign n51 = { n51_hi, \$4 [0] };
+  assign n20 = \$3 [9:0];
+  assign n44 = { n44_hi, n43[3:0] };
+  assign n46 = \$4 [15:0];
+  assign n23 = { n23_hi, x[3:0] };
+  assign n51 = { n51_hi, x[2:0] };
+  assign n15 = \$5 [9:0];
+  assign n26 = { n26_hi, \$5 [0] };
+  assign n48 = { n48_hi, n47[0] };
+  assign n49 = { n49_hi, \$5 [0] };
+  assign n50 = { n50_hi, n49_hi[2:0], \$5 [0] };
+  assign n52_hi = \$6 [11:0];
+  assign n52 = { \$6 [11:0], n49_hi[0], \$5 [0] };
   assign n54 = { n54_hi[8:0], n53[5:0] };
-  assign n56 = \$6 [14:0];
-  assign n57 = \$7 [9:0];
-  assign n58 = { n58_hi, \$7 [0] };
-  assign n59 = { n59_hi, n58_hi[0], \$7 [0] };
-  assign n60 = { n60_hi, \$4 [2:0] };
-  assign n62 = { n62_hi, n60_hi[0], \$4 [2:0] };
-  assign n63 = \$8 [14:0];
-  assign n65_hi = \$9 [7:0];
-  assign n65 = { \$9 [7:0], \$8 [6:0] };
-  assign n18 = { n18_hi, x[0] };
-  assign n66_hi = \$10 [9:0];
-  assign n66 = { \$10 [9:0], n18_hi[0], x[0] };
-  assign n15 = { n15_hi, x[49:48] };
-  assign n68 = { n68_hi, x[8] };
-  assign n71 = { n71_hi, n68_hi[0], x[8] };
-  assign n73_hi = \$11 [11:0];
-  assign n73 = { \$11 [11:0], n70[2:0] };
-  assign n23 = { n23_hi, x[44:40] };
-  assign n12 = { n12_hi, x[10:8] };
-  assign n69 = { n69_hi, x[8] };
-  assign n72 = { n72_hi, x[40] };
-  assign n76 = \$12 [15:0];
-  assign n77 = { n77_hi, n14[0] };
-  assign n78 = { n78_hi, n77_hi[0], n14[0] };
-  assign n79 = { n79_hi, n78_hi[0], n77_hi[0], n14[0] };
-  assign n81 = { n81_hi, n79_hi[0], n78_hi[0], n77_hi[0], n14[0] };
-  assign n80 = { n80_hi, x[48] };
-  assign n82 = { n82_hi, n13[0] };
-  assign n84 = { n84_hi, x[49:48] };
-  assign n85_hi = \$13 [12:0];
-  assign n85 = { \$13 [12:0], n83[2:0] };
-  assign n87 = \$14 [15:0];
-  assign n89 = { n89_hi, n88[1:0] };
-  assign n90 = \$15 [12:0];
-  assign n91 = { n91_hi, \$15 [4:0] };
-  assign n92 = { n92_hi, x[41:40] };
-  assign n93 = \$16 [14:0];
-  assign n95 = \$17 [14:0];
-  assign n96 = { n96_hi, x[56] };
-  assign n97 = { n97_hi, x[56] };
-  assign n98 = { n98_hi, n97_hi[2:0], x[56] };
-  assign n101 = { n101_hi, n99[5:0] };
-  assign n100 = { n100_hi, x[9:8] };
-  assign n102 = { n102_hi, x[8] };
-  assign n103_hi = \$18 [13:0];
-  assign n103 = { \$18 [13:0], n99[1:0] };
-  assign n104 = \$19 [15:0];
+  assign n56 = \$7 [14:0];
+  assign n59 = { n59_hi, n58[0] };
+  assign n60 = { n60_hi[9:0], n59_hi[1:0], n58[0] };
+  assign n62 = { n62_hi[9:0], n60_hi[0], n59_hi[1:0], n58[0] };
+  assign n61 = { n61_hi, x[1:0] };
+  assign n63 = { n63_hi[12:0], x[0] };
+  assign n66_hi = \$8 [7:0];
+  assign n66 = { \$8 [7:0], n64[6:0] };
+  assign n16 = { n16_hi, x[0] };
+  assign n67_hi = \$9 [9:0];
+  assign n67 = { \$9 [9:0], n16_hi[0], x[0] };
+  assign n14 = { n14_hi, x[49:48] };
+  assign n71 = { n71_hi, n68[4:0] };
+  assign n11 = { n11_hi, x[10:8] };
+  assign n25 = { n25_hi, n11_hi[0], x[10:8] };
+  assign n69 = { n69_hi, x[49:48] };
+  assign n72 = { n72_hi, x[8] };
+  assign n74 = { n74_hi, n73[0] };
+  assign n76 = \$10 [15:0];
+  assign n77 = { n77_hi, n13[0] };
+  assign n78 = { n78_hi, n77_hi[0], n13[0] };
+  assign n79 = { n79_hi, n77_hi[0], n13[0] };
+  assign n82 = { n82_hi, n79_hi[2:0], n77_hi[0], n13[0] };
+  assign n80 = { n80_hi, n8_hi[0], x[49:48] };
+  assign n81 = { n81_hi, n12[0] };
+  assign n19 = \$11 [11:0];
+  assign n84 = { n84_hi[8:0], \$11 [2:0] };
+  assign n85 = { n85_hi, n83[2:0] };
+  assign n87 = \$12 [15:0];
+  assign n88 = \$13 [9:0];
+  assign n90 = { n90_hi, n89[1:0] };
+  assign n92 = \$14 [12:0];
+  assign n93 = { n93_hi, \$14 [4:0] };
+  assign n94 = { n94_hi, \$11 [2:0] };
+  assign n95_hi = \$15 [12:0];
+  assign n95 = { \$15 [12:0], \$14 [1:0] };
+  assign n97 = \$16 [14:0];
+  assign n98 = { n98_hi, x[56] };
+  assign n99 = { n99_hi, x[56] };
+  assign n102 = { n102_hi, n100[4:0] };
+  assign n101 = { n101_hi, n11_hi[0], x[10:8] };
+  assign n103 = { n103_hi[11:0], x[9:8] };
+  assign n105 = { n105_hi, n14_hi[0], x[49:48] };
+  assign n106_hi = \$17 [12:0];
+  assign n106 = { \$17 [12:0], n104[2:0] };
+  assign n107 = \$18 [15:0];
   assign \x[0]  = x[7:0];
   assign \x[1]  = x[15:8];
   assign \x[2]  = x[23:16];
@@ -2485,18 +2533,18 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   assign y[23:16] = y2_d0;
   assign y[15:8] = y1_d0;
   assign y[7:0] = y0_d0;
-  assign \$57  = \$6 [13];
-  assign \$59  = \$6 [13];
-  assign \$66  = \$6 [13];
-  assign \$68  = \$6 [13];
-  assign \$75  = \$9 [6];
-  assign \$77  = \$9 [6];
-  assign \$84  = \$9 [6];
-  assign \$86  = \$9 [6];
-  assign \$129  = \$17 [13];
-  assign \$131  = \$17 [13];
-  assign \$138  = \$17 [13];
-  assign \$140  = \$17 [13];
+  assign \$56  = \$7 [13];
+  assign \$58  = \$7 [13];
+  assign \$65  = \$7 [13];
+  assign \$67  = \$7 [13];
+  assign \$74  = \$8 [6];
+  assign \$76  = \$8 [6];
+  assign \$83  = \$8 [6];
+  assign \$85  = \$8 [6];
+  assign \$128  = \$16 [13];
+  assign \$130  = \$16 [13];
+  assign \$137  = \$16 [13];
+  assign \$139  = \$16 [13];
 endmodule
 
 /* Generated by Amaranth Yosys 0.50 (PyPI ver 0.50.0.0.post130, git sha1 b5170e139) */
@@ -2505,117 +2553,118 @@ endmodule
 module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [11:0] \$1 ;
-  wire [11:0] \$10 ;
+  wire [18:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
-  wire [9:0] \$103 ;
+  wire \$103 ;
   wire [9:0] \$104 ;
-  reg [7:0] \$105 ;
+  wire [9:0] \$105 ;
   reg [7:0] \$106 ;
   reg [7:0] \$107 ;
   reg [7:0] \$108 ;
   reg [7:0] \$109 ;
-  wire [17:0] \$11 ;
+  wire [11:0] \$11 ;
   reg [7:0] \$110 ;
   reg [7:0] \$111 ;
   reg [7:0] \$112 ;
   reg [7:0] \$113 ;
   reg [7:0] \$114 ;
-  wire [12:0] \$12 ;
-  wire [17:0] \$13 ;
+  reg [7:0] \$115 ;
+  wire [13:0] \$12 ;
+  wire [15:0] \$13 ;
   wire [17:0] \$14 ;
-  wire [11:0] \$15 ;
-  wire [14:0] \$16 ;
-  wire [11:0] \$17 ;
-  wire [11:0] \$18 ;
+  wire [10:0] \$15 ;
+  wire [17:0] \$16 ;
+  wire [10:0] \$17 ;
+  wire [13:0] \$18 ;
   wire [17:0] \$19 ;
-  wire [12:0] \$2 ;
-  wire [10:0] \$20 ;
-  wire [14:0] \$21 ;
-  wire [14:0] \$22 ;
-  wire [10:0] \$23 ;
-  wire [17:0] \$24 ;
-  wire \$25 ;
+  wire [11:0] \$2 ;
+  wire [17:0] \$20 ;
+  wire [17:0] \$21 ;
+  wire [17:0] \$22 ;
+  wire [16:0] \$23 ;
+  wire [14:0] \$24 ;
+  wire [17:0] \$25 ;
   wire \$26 ;
   wire \$27 ;
   wire \$28 ;
   wire \$29 ;
   wire [17:0] \$3 ;
   wire \$30 ;
-  wire [9:0] \$31 ;
+  wire \$31 ;
   wire [9:0] \$32 ;
-  wire \$33 ;
+  wire [9:0] \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire [9:0] \$39 ;
-  wire [11:0] \$4 ;
+  wire \$39 ;
+  wire [10:0] \$4 ;
   wire [9:0] \$40 ;
-  wire \$41 ;
+  wire [9:0] \$41 ;
   wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
-  wire [10:0] \$47 ;
+  wire \$47 ;
   wire [10:0] \$48 ;
-  wire \$49 ;
+  wire [10:0] \$49 ;
   wire [11:0] \$5 ;
   wire \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
-  wire [9:0] \$55 ;
+  wire \$55 ;
   wire [9:0] \$56 ;
-  wire \$57 ;
+  wire [9:0] \$57 ;
   wire \$58 ;
   wire \$59 ;
-  wire [17:0] \$6 ;
+  wire [15:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
-  wire [9:0] \$63 ;
+  wire \$63 ;
   wire [9:0] \$64 ;
-  wire \$65 ;
+  wire [9:0] \$65 ;
   wire \$66 ;
   wire \$67 ;
   wire \$68 ;
   wire \$69 ;
-  wire [10:0] \$7 ;
+  wire [17:0] \$7 ;
   wire \$70 ;
-  wire [9:0] \$71 ;
+  wire \$71 ;
   wire [9:0] \$72 ;
-  wire \$73 ;
+  wire [9:0] \$73 ;
   wire \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
-  wire [9:0] \$79 ;
+  wire \$79 ;
   wire [10:0] \$8 ;
   wire [9:0] \$80 ;
-  wire \$81 ;
+  wire [9:0] \$81 ;
   wire \$82 ;
   wire \$83 ;
   wire \$84 ;
   wire \$85 ;
   wire \$86 ;
-  wire [9:0] \$87 ;
+  wire \$87 ;
   wire [9:0] \$88 ;
-  wire \$89 ;
-  wire [18:0] \$9 ;
+  wire [9:0] \$89 ;
+  wire [12:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
   wire \$94 ;
-  wire [9:0] \$95 ;
+  wire \$95 ;
   wire [9:0] \$96 ;
-  wire \$97 ;
+  wire [9:0] \$97 ;
   wire \$98 ;
   wire \$99 ;
   input clk;
@@ -2625,99 +2674,103 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [8:0] n10;
   (* keep = 32'd1 *)
-  wire [15:0] n100;
+  wire [10:0] n100;
   (* keep = 32'd1 *)
-  wire [10:0] n100_hi;
+  wire [8:0] n100_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n101;
+  wire [13:0] n101;
   (* keep = 32'd1 *)
-  wire [16:0] n102;
+  wire [12:0] n101_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n102_hi;
+  wire [8:0] n102;
   (* keep = 32'd1 *)
-  wire [16:0] n104;
+  wire [14:0] n103;
   (* keep = 32'd1 *)
-  wire [13:0] n104_hi;
+  wire [8:0] n103_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n105;
+  wire [9:0] n104;
   (* keep = 32'd1 *)
-  wire [8:0] n105_hi;
+  wire [8:0] n104_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n106;
+  wire [12:0] n105;
   (* keep = 32'd1 *)
-  wire [11:0] n107;
+  wire [10:0] n105_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n108;
+  wire [15:0] n106;
   (* keep = 32'd1 *)
-  wire [9:0] n108_hi;
+  wire [8:0] n106_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n109;
+  wire [13:0] n107;
   (* keep = 32'd1 *)
-  wire [11:0] n109_hi;
+  wire [11:0] n107_hi;
+  (* keep = 32'd1 *)
+  wire [16:0] n108;
+  (* keep = 32'd1 *)
+  wire [14:0] n108_hi;
   (* keep = 32'd1 *)
   wire [8:0] n11;
   (* keep = 32'd1 *)
-  wire [15:0] n110;
+  wire [16:0] n110;
   (* keep = 32'd1 *)
-  wire [10:0] n110_hi;
+  wire [9:0] n111;
   (* keep = 32'd1 *)
-  wire [10:0] n111;
+  wire [8:0] n111_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n112;
+  wire [8:0] n112;
   (* keep = 32'd1 *)
-  wire [10:0] n112_hi;
+  wire [10:0] n113;
   (* keep = 32'd1 *)
-  wire [16:0] n114;
+  wire [9:0] n113_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n115;
+  wire [11:0] n114;
   (* keep = 32'd1 *)
-  wire [9:0] n115_hi;
+  wire [9:0] n114_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n116;
+  wire [12:0] n115;
+  (* keep = 32'd1 *)
+  wire [13:0] n116;
   (* keep = 32'd1 *)
   wire [9:0] n116_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n117;
+  wire [15:0] n117;
   (* keep = 32'd1 *)
-  wire [12:0] n118;
+  wire [12:0] n117_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n118_hi;
+  wire [16:0] n118;
   (* keep = 32'd1 *)
-  wire [13:0] n119;
+  wire [13:0] n118_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n119_hi;
+  wire [16:0] n119;
   (* keep = 32'd1 *)
   wire [9:0] n12;
   (* keep = 32'd1 *)
-  wire [11:0] n120;
-  (* keep = 32'd1 *)
-  wire [10:0] n120_hi;
-  (* keep = 32'd1 *)
-  wire [14:0] n121;
-  (* keep = 32'd1 *)
-  wire [12:0] n121_hi;
+  wire [16:0] n121;
   (* keep = 32'd1 *)
   wire [9:0] n122;
   (* keep = 32'd1 *)
-  wire [12:0] n123;
+  wire [8:0] n122_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n123_hi;
+  wire [10:0] n123;
   (* keep = 32'd1 *)
-  wire [16:0] n124;
+  wire [8:0] n123_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n124_hi;
+  wire [11:0] n124;
   (* keep = 32'd1 *)
-  wire [16:0] n125;
+  wire [8:0] n125;
   (* keep = 32'd1 *)
-  wire [13:0] n125_hi;
+  wire [12:0] n126;
   (* keep = 32'd1 *)
-  wire [16:0] n127;
+  wire [9:0] n126_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n127_hi;
+  wire [13:0] n127;
   (* keep = 32'd1 *)
-  wire [9:0] n128;
+  wire [8:0] n127_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n129;
+  wire [10:0] n128;
+  (* keep = 32'd1 *)
+  wire [9:0] n128_hi;
+  (* keep = 32'd1 *)
+  wire [14:0] n129;
   (* keep = 32'd1 *)
   wire [8:0] n129_hi;
   (* keep = 32'd1 *)
@@ -2725,37 +2778,69 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [11:0] n130;
   (* keep = 32'd1 *)
-  wire [10:0] n130_hi;
+  wire [9:0] n130_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n131;
+  wire [14:0] n131;
   (* keep = 32'd1 *)
-  wire [10:0] n131_hi;
+  wire [11:0] n131_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n132;
+  wire [16:0] n132;
   (* keep = 32'd1 *)
-  wire [10:0] n132_hi;
+  wire [12:0] n132_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n133;
+  wire [16:0] n133;
   (* keep = 32'd1 *)
-  wire [13:0] n133_hi;
-  (* keep = 32'd1 *)
-  wire [15:0] n134;
-  (* keep = 32'd1 *)
-  wire [10:0] n134_hi;
+  wire [15:0] n133_hi;
   (* keep = 32'd1 *)
   wire [16:0] n135;
   (* keep = 32'd1 *)
-  wire [10:0] n135_hi;
+  wire [13:0] n135_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n137;
+  wire [9:0] n136;
   (* keep = 32'd1 *)
-  wire [8:0] n13_hi;
+  wire [8:0] n136_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n14;
+  wire [10:0] n137;
   (* keep = 32'd1 *)
-  wire [10:0] n15;
+  wire [8:0] n137_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n15_hi;
+  wire [11:0] n138;
+  (* keep = 32'd1 *)
+  wire [10:0] n138_hi;
+  (* keep = 32'd1 *)
+  wire [12:0] n139;
+  (* keep = 32'd1 *)
+  wire [9:0] n13_hi;
+  (* keep = 32'd1 *)
+  wire [9:0] n14;
+  (* keep = 32'd1 *)
+  wire [12:0] n140;
+  (* keep = 32'd1 *)
+  wire [10:0] n140_hi;
+  (* keep = 32'd1 *)
+  wire [14:0] n141;
+  (* keep = 32'd1 *)
+  wire [13:0] n141_hi;
+  (* keep = 32'd1 *)
+  wire [10:0] n142;
+  (* keep = 32'd1 *)
+  wire [9:0] n142_hi;
+  (* keep = 32'd1 *)
+  wire [15:0] n143;
+  (* keep = 32'd1 *)
+  wire [9:0] n143_hi;
+  (* keep = 32'd1 *)
+  wire [16:0] n144;
+  (* keep = 32'd1 *)
+  wire [11:0] n144_hi;
+  (* keep = 32'd1 *)
+  wire [16:0] n146;
+  (* keep = 32'd1 *)
+  wire [8:0] n14_hi;
+  (* keep = 32'd1 *)
+  wire [13:0] n15;
+  (* keep = 32'd1 *)
+  wire [8:0] n15_hi;
   (* keep = 32'd1 *)
   wire [9:0] n16;
   (* keep = 32'd1 *)
@@ -2765,269 +2850,267 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [8:0] n17_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n18;
+  wire [11:0] n18;
   (* keep = 32'd1 *)
   wire [8:0] n18_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n19;
+  wire [12:0] n19;
   (* keep = 32'd1 *)
   wire [8:0] n19_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n20;
+  wire [11:0] n20;
   (* keep = 32'd1 *)
-  wire [9:0] n20_hi;
+  wire [8:0] n20_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n21;
+  wire [11:0] n21;
+  (* keep = 32'd1 *)
+  wire [8:0] n21_hi;
   (* keep = 32'd1 *)
   wire [9:0] n22;
   (* keep = 32'd1 *)
-  wire [8:0] n22_hi;
+  wire [10:0] n23;
   (* keep = 32'd1 *)
-  wire [11:0] n23;
-  (* keep = 32'd1 *)
-  wire [8:0] n23_hi;
+  wire [9:0] n23_hi;
   (* keep = 32'd1 *)
   wire [10:0] n24;
   (* keep = 32'd1 *)
-  wire [8:0] n24_hi;
+  wire [9:0] n24_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n25;
+  wire [14:0] n25;
   (* keep = 32'd1 *)
-  wire [8:0] n25_hi;
+  wire [10:0] n25_hi;
   (* keep = 32'd1 *)
   wire [10:0] n26;
   (* keep = 32'd1 *)
   wire [8:0] n26_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n27;
+  wire [15:0] n27;
   (* keep = 32'd1 *)
-  wire [10:0] n28;
+  wire [9:0] n27_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n28_hi;
+  wire [12:0] n28;
   (* keep = 32'd1 *)
-  wire [9:0] n29;
+  wire [9:0] n28_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n30;
+  wire [11:0] n29;
+  (* keep = 32'd1 *)
+  wire [9:0] n29_hi;
+  (* keep = 32'd1 *)
+  wire [11:0] n30;
   (* keep = 32'd1 *)
   wire [9:0] n30_hi;
   (* keep = 32'd1 *)
   wire [10:0] n31;
   (* keep = 32'd1 *)
-  wire [9:0] n31_hi;
+  wire [8:0] n31_hi;
   (* keep = 32'd1 *)
   wire [11:0] n32;
   (* keep = 32'd1 *)
   wire [10:0] n32_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n33;
+  wire [13:0] n33;
   (* keep = 32'd1 *)
-  wire [10:0] n33_hi;
+  wire [12:0] n33_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n34;
+  wire [12:0] n34;
   (* keep = 32'd1 *)
-  wire [8:0] n34_hi;
+  wire [9:0] n34_hi;
   (* keep = 32'd1 *)
   wire [10:0] n35;
   (* keep = 32'd1 *)
-  wire [12:0] n36;
+  wire [11:0] n36;
   (* keep = 32'd1 *)
   wire [10:0] n36_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n37;
+  wire [12:0] n37;
   (* keep = 32'd1 *)
-  wire [12:0] n37_hi;
+  wire [8:0] n37_hi;
   (* keep = 32'd1 *)
   wire [14:0] n38;
   (* keep = 32'd1 *)
-  wire [10:0] n38_hi;
+  wire [8:0] n38_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n39;
+  wire [14:0] n39;
   (* keep = 32'd1 *)
-  wire [9:0] n39_hi;
+  wire [12:0] n39_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n40;
+  wire [15:0] n40;
   (* keep = 32'd1 *)
-  wire [11:0] n40_hi;
+  wire [15:0] n40_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n42;
+  wire [16:0] n41;
   (* keep = 32'd1 *)
-  wire [9:0] n43;
+  wire [16:0] n43;
   (* keep = 32'd1 *)
-  wire [8:0] n43_hi;
+  wire [8:0] n44;
   (* keep = 32'd1 *)
-  wire [10:0] n44;
+  wire [10:0] n45;
   (* keep = 32'd1 *)
-  wire [12:0] n45;
-  (* keep = 32'd1 *)
-  wire [11:0] n45_hi;
+  wire [9:0] n45_hi;
   (* keep = 32'd1 *)
   wire [13:0] n46;
   (* keep = 32'd1 *)
-  wire [8:0] n46_hi;
+  wire [12:0] n46_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n47;
+  wire [13:0] n47;
   (* keep = 32'd1 *)
-  wire [12:0] n47_hi;
+  wire [9:0] n47_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n48;
+  wire [14:0] n48;
   (* keep = 32'd1 *)
-  wire [15:0] n49;
+  wire [8:0] n48_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n49_hi;
+  wire [13:0] n49;
   (* keep = 32'd1 *)
-  wire [10:0] n50;
+  wire [12:0] n49_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n51;
+  wire [15:0] n50;
   (* keep = 32'd1 *)
-  wire [10:0] n51_hi;
+  wire [14:0] n51;
   (* keep = 32'd1 *)
-  wire [16:0] n53;
+  wire [9:0] n51_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n54;
+  wire [16:0] n52;
   (* keep = 32'd1 *)
-  wire [11:0] n55;
+  wire [14:0] n52_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n55_hi;
+  wire [16:0] n54;
   (* keep = 32'd1 *)
-  wire [13:0] n56;
+  wire [9:0] n55;
   (* keep = 32'd1 *)
-  wire [10:0] n56_hi;
+  wire [11:0] n56;
   (* keep = 32'd1 *)
-  wire [14:0] n57;
+  wire [12:0] n57;
   (* keep = 32'd1 *)
-  wire [11:0] n57_hi;
+  wire [8:0] n57_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n58;
+  wire [13:0] n58;
   (* keep = 32'd1 *)
-  wire [9:0] n58_hi;
+  wire [14:0] n59;
   (* keep = 32'd1 *)
-  wire [15:0] n59;
+  wire [8:0] n59_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n59_hi;
+  wire [12:0] n60;
   (* keep = 32'd1 *)
-  wire [13:0] n60;
+  wire [10:0] n60_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n60_hi;
+  wire [15:0] n61;
   (* keep = 32'd1 *)
-  wire [16:0] n61;
+  wire [9:0] n61_hi;
   (* keep = 32'd1 *)
-  wire [17:0] n62;
+  wire [16:0] n62;
   (* keep = 32'd1 *)
-  wire [14:0] n62_hi;
+  wire [13:0] n62_hi;
   (* keep = 32'd1 *)
-  wire [17:0] n64;
+  wire [17:0] n63;
   (* keep = 32'd1 *)
-  wire [9:0] n65;
+  wire [10:0] n63_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n66;
+  wire [17:0] n65;
+  (* keep = 32'd1 *)
+  wire [9:0] n66;
   (* keep = 32'd1 *)
   wire [11:0] n67;
   (* keep = 32'd1 *)
-  wire [9:0] n67_hi;
+  wire [8:0] n67_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n68;
+  wire [12:0] n68;
   (* keep = 32'd1 *)
   wire [10:0] n68_hi;
   (* keep = 32'd1 *)
   wire [13:0] n69;
   (* keep = 32'd1 *)
-  wire [9:0] n69_hi;
+  wire [8:0] n69_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n70;
+  wire [14:0] n70;
   (* keep = 32'd1 *)
-  wire [10:0] n70_hi;
+  wire [9:0] n70_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n71;
+  wire [10:0] n71;
   (* keep = 32'd1 *)
-  wire [10:0] n71_hi;
+  wire [9:0] n71_hi;
   (* keep = 32'd1 *)
   wire [16:0] n72;
   (* keep = 32'd1 *)
-  wire [13:0] n72_hi;
+  wire [11:0] n72_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n74;
+  wire [16:0] n73;
   (* keep = 32'd1 *)
-  wire [10:0] n75;
+  wire [14:0] n73_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n76;
+  wire [16:0] n75;
   (* keep = 32'd1 *)
-  wire [12:0] n77;
+  wire [8:0] n76;
   (* keep = 32'd1 *)
-  wire [10:0] n77_hi;
+  wire [9:0] n77;
   (* keep = 32'd1 *)
-  wire [8:0] n78;
+  wire [8:0] n77_hi;
   (* keep = 32'd1 *)
-  wire [13:0] n79;
+  wire [10:0] n78;
   (* keep = 32'd1 *)
-  wire [10:0] n79_hi;
+  wire [8:0] n78_hi;
+  (* keep = 32'd1 *)
+  wire [11:0] n79;
+  (* keep = 32'd1 *)
+  wire [8:0] n79_hi;
   (* keep = 32'd1 *)
   wire [8:0] n8;
   (* keep = 32'd1 *)
-  wire [14:0] n80;
+  wire [12:0] n80;
   (* keep = 32'd1 *)
-  wire [10:0] n80_hi;
+  wire [8:0] n81;
   (* keep = 32'd1 *)
-  wire [15:0] n81;
+  wire [13:0] n82;
   (* keep = 32'd1 *)
-  wire [9:0] n81_hi;
+  wire [8:0] n82_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n82;
+  wire [14:0] n83;
   (* keep = 32'd1 *)
-  wire [10:0] n82_hi;
+  wire [10:0] n83_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n83;
+  wire [15:0] n84;
   (* keep = 32'd1 *)
-  wire [11:0] n83_hi;
+  wire [9:0] n84_hi;
   (* keep = 32'd1 *)
-  wire [16:0] n85;
+  wire [15:0] n85;
   (* keep = 32'd1 *)
-  wire [10:0] n86;
+  wire [9:0] n85_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n87;
+  wire [16:0] n86;
   (* keep = 32'd1 *)
-  wire [12:0] n88;
+  wire [16:0] n88;
   (* keep = 32'd1 *)
-  wire [10:0] n88_hi;
-  (* keep = 32'd1 *)
-  wire [13:0] n89;
-  (* keep = 32'd1 *)
-  wire [10:0] n89_hi;
+  wire [10:0] n89;
   (* keep = 32'd1 *)
   wire [8:0] n9;
   (* keep = 32'd1 *)
-  wire [13:0] n90;
+  wire [12:0] n90;
   (* keep = 32'd1 *)
-  wire [9:0] n90_hi;
+  wire [8:0] n90_hi;
   (* keep = 32'd1 *)
-  wire [14:0] n91;
+  wire [13:0] n91;
   (* keep = 32'd1 *)
-  wire [8:0] n91_hi;
+  wire [12:0] n92;
   (* keep = 32'd1 *)
-  wire [11:0] n92;
+  wire [9:0] n92_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n92_hi;
-  (* keep = 32'd1 *)
-  wire [16:0] n93;
+  wire [14:0] n93;
   (* keep = 32'd1 *)
   wire [12:0] n93_hi;
   (* keep = 32'd1 *)
+  wire [15:0] n94;
+  (* keep = 32'd1 *)
+  wire [13:0] n94_hi;
+  (* keep = 32'd1 *)
   wire [16:0] n95;
   (* keep = 32'd1 *)
-  wire [11:0] n96;
+  wire [13:0] n95_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n96_hi;
+  wire [16:0] n97;
   (* keep = 32'd1 *)
-  wire [12:0] n97;
+  wire [8:0] n98;
   (* keep = 32'd1 *)
-  wire [9:0] n97_hi;
-  (* keep = 32'd1 *)
-  wire [13:0] n98;
-  (* keep = 32'd1 *)
-  wire [8:0] n98_hi;
-  (* keep = 32'd1 *)
-  wire [14:0] n99;
-  (* keep = 32'd1 *)
-  wire [11:0] n99_hi;
+  wire [9:0] n99;
   input rst;
   wire rst;
   input [63:0] x;
@@ -3062,241 +3145,240 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   wire [7:0] \y[7] ;
   wire [7:0] \y[8] ;
   wire [7:0] \y[9] ;
-  assign n8 = $signed(x[23:16]) + $signed(x[55:48]);
-  assign n29 = $signed(x[47:40]) - $signed(n8);
+  assign n11 = $signed(x[15:8]) + $signed(x[47:40]);
+  assign n27_hi = $signed(x[47:46]) + $signed(n11);
   assign n10 = $signed(x[31:24]) + $signed(x[63:56]);
-  assign n35 = $signed(n29) + $signed(n10);
-  assign n24_hi = $signed(x[15:10]) - $signed(x[55:48]);
-  assign \$1  = $signed(n35[10:2]) - $signed({ n24_hi, x[9:8] });
-  assign n13_hi = $signed(x[7:2]) - $signed(x[31:24]);
+  assign n8 = $signed(x[23:16]) + $signed(x[55:48]);
+  assign n31_hi = $signed(n8[8:2]) + $signed(x[15:8]);
+  assign \$1  = $signed(n10) - $signed({ n31_hi, n8[1:0] });
   assign n12 = $signed(x[39:32]) - $signed(n8);
-  assign n32_hi = $signed({ n13_hi, x[1] }) + $signed(n12);
-  assign n37_hi = $signed({ \$1 [10:0], n35[1] }) - $signed({ n32_hi, x[0] });
+  assign n36_hi = $signed(\$1 [10:2]) - $signed(n12);
+  assign n37_hi = $signed(n36_hi[9:2]) + $signed(x[55:48]);
+  assign n38_hi = $signed(n37_hi[8:2]) - $signed(x[63:56]);
+  assign n15_hi = $signed(x[7:5]) + $signed(x[55:48]);
   assign n9 = $signed(x[7:0]) + $signed(x[39:32]);
-  assign n38_hi = $signed(n37_hi[12:3]) - $signed(n9);
-  assign n21 = $signed(x[47:40]) - $signed(x[63:56]);
-  assign n39_hi = $signed(n38_hi[10:2]) + $signed(n21);
-  assign n15_hi = $signed(x[31:25]) - $signed(n9);
-  assign n11 = $signed(x[15:8]) - $signed(x[55:48]);
-  assign n33_hi = $signed(n15_hi) - $signed(n11);
-  assign \$2  = $signed({ n39_hi, n38_hi[1] }) - $signed({ n33_hi, x[24] });
-  assign \$3  = $signed(8'h70) - $signed({ \$2 [11:0], n38_hi[0], n37_hi[2:0], n35[0] });
-  assign n43_hi = $signed(x[7:1]) - $signed(x[63:56]);
-  assign n20_hi = $signed(x[39:33]) - $signed(n11);
-  assign \$4  = $signed({ n43_hi, x[0] }) - $signed({ n20_hi, x[32] });
-  assign n14 = $signed(x[15:8]) + $signed(x[47:40]);
-  assign n30_hi = $signed(x[47:42]) - $signed(n14);
-  assign n45_hi = $signed(\$4 [10:1]) - $signed({ n30_hi[8:0], x[41:40] });
-  assign n46_hi = $signed(n45_hi[11:4]) - $signed(x[7:0]);
-  assign n47_hi = $signed({ n46_hi, n45_hi[3:1] }) + $signed({ n32_hi, x[0] });
-  assign n49_hi = $signed(n47_hi[12:5]) + $signed(x[7:0]);
-  assign n27 = $signed(x[47:40]) - $signed(x[55:48]);
-  assign n48 = $signed(n27) + $signed(x[23:16]);
-  assign n50 = $signed(n10) - $signed(n48);
-  assign \$5  = $signed({ n49_hi, n47_hi[4] }) + $signed(n50);
-  assign \$6  = $signed(9'h160) - $signed({ \$5 [10:0], n47_hi[3:0], n45_hi[0], \$4 [0] });
-  assign \$7  = $signed(n12) - $signed(x[31:24]);
-  assign \$8  = $signed(\$7 [9:2]) - $signed(n12);
-  assign n16_hi = $signed(x[63:57]) - $signed(x[47:40]);
-  assign n56_hi = $signed(\$8 [9:1]) - $signed({ n16_hi, x[56] });
-  assign n57_hi = $signed(n56_hi) + $signed({ n13_hi, x[1:0] });
-  assign n59_hi = $signed(n57_hi[11:3]) + $signed(n8);
-  assign n34_hi = $signed(n21[8:7]) - $signed(x[31:24]);
-  assign n61 = $signed({ n59_hi, n57_hi[2:0], \$8 [0], \$7 [1:0] }) - $signed({ n34_hi, n21[6:0] });
-  assign n23_hi = $signed(x[15:11]) + $signed(x[15:8]);
-  assign n58_hi = $signed(n23_hi) + $signed(x[63:56]);
-  assign n31_hi = $signed(n9[8:2]) - $signed(n9);
-  assign n60_hi = $signed({ n58_hi, x[10] }) + $signed({ n31_hi[8:0], n9[1:0] });
-  assign n62_hi = $signed(n61[16:3]) - $signed({ n60_hi, x[9:8] });
-  assign \$9  = $signed(8'h98) - $signed({ n62_hi, n61[2:0] });
-  assign n65 = $signed(n10) + $signed(n8);
-  assign n66 = $signed(x[7:0]) + $signed(x[47:40]);
-  assign n67_hi = $signed(n65[9:2]) + $signed(n66);
-  assign n68_hi = $signed(n67_hi[9:1]) - $signed({ n16_hi, x[56] });
-  assign n69_hi = $signed(n68_hi[10:2]) - $signed(x[55:48]);
-  assign n22_hi = $signed(n10[8:1]) - $signed(x[23:16]);
-  assign n70_hi = $signed(n69_hi[8:0]) - $signed({ n22_hi, n10[0] });
-  assign n25_hi = $signed(x[23:19]) - $signed(x[47:40]);
-  assign \$10  = $signed({ n25_hi, x[18] }) + $signed({ n24_hi, x[9:8] });
-  assign n72_hi = $signed({ n70_hi, n68_hi[1:0] }) - $signed({ \$10 [10:0], x[17:16] });
-  assign \$11  = $signed(7'h4c) - $signed({ n72_hi, n67_hi[0], n65[1:0] });
-  assign n75 = $signed(n11) - $signed({ n16_hi, x[56] });
-  assign n26_hi = $signed(x[39:34]) + $signed(x[55:48]);
-  assign n76 = $signed(n75) - $signed({ n26_hi, x[33:32] });
-  assign n18_hi = $signed(x[31:25]) - $signed(x[63:56]);
-  assign n77_hi = $signed(n76[11:2]) - $signed({ n18_hi, x[24] });
-  assign n19_hi = $signed(x[39:33]) + $signed(x[23:16]);
-  assign n79_hi = $signed(n77_hi[10:1]) - $signed({ n19_hi, x[32] });
-  assign n78 = $signed(x[7:0]) + $signed(x[31:24]);
-  assign n80_hi = $signed(n79_hi[10:1]) - $signed(n78);
-  assign n81_hi = $signed(n80_hi[10:2]) + $signed(x[47:40]);
-  assign n82_hi = $signed(n20_hi) - $signed(n10);
-  assign \$12  = $signed({ n81_hi, n80_hi[1] }) - $signed({ n82_hi, x[32] });
-  assign \$13  = $signed(10'h2e4) - $signed({ \$12 [11:0], n80_hi[0], n79_hi[0], n77_hi[0], n76[1:0] });
-  assign n86 = $signed({ n22_hi, n10[0] }) - $signed(n9);
-  assign n87 = $signed(n86) - $signed({ n30_hi[8:0], x[41:40] });
-  assign n17_hi = $signed(x[7:1]) - $signed(x[31:24]);
-  assign n88_hi = $signed(n87[11:2]) - $signed({ n17_hi, x[0] });
-  assign n89_hi = $signed(n88_hi[10:1]) + $signed(n12);
-  assign n90_hi = $signed(n89_hi[10:2]) + $signed(x[55:48]);
-  assign n91_hi = $signed(n90_hi[8:1]) - $signed(x[7:0]);
-  assign n28_hi = $signed(x[47:42]) - $signed(x[63:56]);
-  assign n92_hi = $signed({ n28_hi, x[41] }) - $signed({ n19_hi, x[32] });
-  assign n93_hi = $signed({ n91_hi, n90_hi[0], n89_hi[1] }) - $signed({ n92_hi, x[40] });
-  assign \$14  = $signed(10'h16c) - $signed({ n93_hi, n89_hi[0], n88_hi[0], n87[1:0] });
-  assign \$15  = $signed({ n26_hi, x[33] }) - $signed({ n15_hi, x[24] });
-  assign n97_hi = $signed(\$15 [10:2]) + $signed(n14);
-  assign n98_hi = $signed(n97_hi[9:2]) - $signed(x[23:16]);
-  assign n99_hi = $signed({ n98_hi, n97_hi[1:0] }) + $signed({ n15_hi, x[24] });
-  assign n100_hi = $signed(n99_hi[11:2]) - $signed({ n16_hi, x[56] });
-  assign n101 = $signed({ n34_hi, n21[6:0] }) + $signed({ n100_hi, n99_hi[1:0], \$15 [1:0], x[32] });
-  assign n102_hi = $signed(n101[16:5]) + $signed({ n33_hi, x[24] });
-  assign \$16  = $signed({ n102_hi[11:0], n101[4:3] }) + $signed(2'h1);
-  assign n105_hi = $signed(x[47:41]) + $signed(x[23:16]);
-  assign \$17  = $signed({ n105_hi, x[40] }) - $signed({ n20_hi, x[32] });
-  assign n107 = $signed({ n13_hi, x[1:0] }) + $signed(\$17 [10:0]);
-  assign n108_hi = $signed(n107[11:3]) + $signed(n27);
-  assign n109_hi = $signed({ n108_hi, n107[2] }) + $signed({ n31_hi[8:0], n9[1:0] });
-  assign n110_hi = $signed(n109_hi[11:3]) - $signed({ n18_hi, x[24] });
-  assign n111 = $signed(n14) - $signed(n12);
-  assign \$18  = $signed(n110_hi[10:1]) + $signed(n111);
-  assign \$19  = $signed(10'h2c8) - $signed({ \$18 [10:0], n110_hi[0], n109_hi[2:0], n107[1:0] });
-  assign n115_hi = $signed(n18_hi) + $signed(x[15:8]);
-  assign \$20  = $signed(n8[8:1]) - $signed({ n17_hi, x[0] });
-  assign n117 = $signed({ n115_hi, x[24] }) + $signed({ \$20 [9:0], n8[0] });
-  assign n118_hi = $signed(n117[11:3]) + $signed(x[39:32]);
-  assign n119_hi = $signed(n118_hi[9:2]) + $signed(x[39:32]);
-  assign n121_hi = $signed({ n119_hi, n118_hi[1:0], n117[2] }) + $signed({ n25_hi, x[18:16] });
-  assign n122 = $signed(x[7:0]) - $signed(n11);
-  assign n124_hi = $signed(n121_hi[12:4]) - $signed(n122);
-  assign n120_hi = $signed({ n28_hi, x[41] }) + $signed(n8);
-  assign n123_hi = $signed(n120_hi) + $signed({ n13_hi, x[1:0] });
-  assign \$21  = $signed({ n124_hi, n121_hi[3:1] }) + $signed({ n123_hi, x[40] });
-  assign \$22  = $signed(\$21 [13:0]) + $signed(7'h29);
-  assign \$23  = $signed(x[55:48]) - $signed({ n19_hi, x[32] });
-  assign n129_hi = $signed(\$23 [9:2]) + $signed(x[55:48]);
-  assign n130_hi = $signed({ n129_hi, \$23 [1] }) + $signed(n10);
-  assign n131_hi = $signed(n130_hi[10:1]) + $signed(n9);
-  assign n132_hi = $signed({ n23_hi, x[10] }) + $signed({ n22_hi, n10[0] });
-  assign n133_hi = $signed({ n131_hi, n130_hi[0] }) + $signed({ n132_hi, x[9:8] });
-  assign n134_hi = $signed(n133_hi[13:4]) + $signed({ n17_hi, x[0] });
-  assign n135_hi = $signed(n134_hi[10:1]) - $signed(n29);
-  assign \$24  = $signed(9'h140) - $signed({ n135_hi, n134_hi[0], n133_hi[3:0], \$23 [0] });
-  assign \$25  = ~ \$3 [16];
-  assign \$26  = | \$3 [15:14];
-  assign \$27  = \$25  & \$26 ;
-  assign \$28  = & \$3 [15:14];
-  assign \$29  = ~ \$28 ;
-  assign \$30  = \$3 [16] & \$29 ;
-  assign \$31  = \$30  ? 10'h380 : \$3 [16:7];
-  assign \$32  = \$27  ? 10'h07f : \$31 ;
-  assign \$33  = ~ \$6 [16];
-  assign \$34  = | \$6 [15:14];
-  assign \$35  = \$33  & \$34 ;
-  assign \$36  = & \$6 [15:14];
-  assign \$37  = ~ \$36 ;
-  assign \$38  = \$6 [16] & \$37 ;
-  assign \$39  = \$38  ? 10'h380 : \$6 [16:7];
-  assign \$40  = \$35  ? 10'h07f : \$39 ;
-  assign \$41  = ~ \$9 [17];
-  assign \$42  = | \$9 [16:14];
-  assign \$43  = \$41  & \$42 ;
-  assign \$44  = & \$9 [16:14];
-  assign \$45  = ~ \$44 ;
-  assign \$46  = \$9 [17] & \$45 ;
-  assign \$47  = \$46  ? 11'h780 : \$9 [17:7];
-  assign \$48  = \$43  ? 11'h07f : \$47 ;
-  assign \$49  = ~ \$11 [16];
-  assign \$50  = | \$11 [15:14];
-  assign \$51  = \$49  & \$50 ;
-  assign \$52  = & \$11 [15:14];
-  assign \$53  = ~ \$52 ;
-  assign \$54  = \$11 [16] & \$53 ;
-  assign \$55  = \$54  ? 10'h380 : \$11 [16:7];
-  assign \$56  = \$51  ? 10'h07f : \$55 ;
-  assign \$57  = ~ \$13 [16];
-  assign \$58  = | \$13 [15:14];
-  assign \$59  = \$57  & \$58 ;
-  assign \$60  = & \$13 [15:14];
-  assign \$61  = ~ \$60 ;
-  assign \$62  = \$13 [16] & \$61 ;
-  assign \$63  = \$62  ? 10'h380 : \$13 [16:7];
-  assign \$64  = \$59  ? 10'h07f : \$63 ;
-  assign \$65  = ~ \$14 [16];
-  assign \$66  = | \$14 [15:14];
-  assign \$67  = \$65  & \$66 ;
-  assign \$68  = & \$14 [15:14];
-  assign \$69  = ~ \$68 ;
-  assign \$70  = \$14 [16] & \$69 ;
-  assign \$71  = \$70  ? 10'h380 : \$14 [16:7];
-  assign \$72  = \$67  ? 10'h07f : \$71 ;
-  assign \$73  = ~ \$16 [13];
-  assign \$74  = | \$16 [12:11];
-  assign \$75  = \$73  & \$74 ;
-  assign \$76  = & \$16 [12:11];
-  assign \$77  = ~ \$76 ;
-  assign \$78  = \$16 [13] & \$77 ;
-  assign \$79  = \$78  ? 10'h380 : \$16 [13:4];
-  assign \$80  = \$75  ? 10'h07f : \$79 ;
-  assign \$81  = ~ \$19 [16];
-  assign \$82  = | \$19 [15:14];
-  assign \$83  = \$81  & \$82 ;
-  assign \$84  = & \$19 [15:14];
-  assign \$85  = ~ \$84 ;
-  assign \$86  = \$19 [16] & \$85 ;
-  assign \$87  = \$86  ? 10'h380 : \$19 [16:7];
-  assign \$88  = \$83  ? 10'h07f : \$87 ;
-  assign \$89  = ~ \$22 [13];
-  assign \$90  = | \$22 [12:11];
-  assign \$91  = \$89  & \$90 ;
-  assign \$92  = & \$22 [12:11];
-  assign \$93  = ~ \$92 ;
-  assign \$94  = \$22 [13] & \$93 ;
-  assign \$95  = \$94  ? 10'h380 : \$22 [13:4];
-  assign \$96  = \$91  ? 10'h07f : \$95 ;
-  assign \$97  = ~ \$24 [16];
-  assign \$98  = | \$24 [15:14];
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = & \$24 [15:14];
-  assign \$101  = ~ \$100 ;
-  assign \$102  = \$24 [16] & \$101 ;
-  assign \$103  = \$102  ? 10'h380 : \$24 [16:7];
-  assign \$104  = \$99  ? 10'h07f : \$103 ;
+  assign n13_hi = $signed(x[31:25]) - $signed(n9);
+  assign \$2  = $signed(n13_hi[9:1]) - $signed({ n13_hi, x[24] });
+  assign n39_hi = $signed({ n15_hi, x[4:2] }) - $signed({ \$2 [9:0], n13_hi[0], x[24] });
+  assign n40_hi = $signed({ n38_hi, n37_hi[1:0], n36_hi[1:0], \$1 [1] }) - $signed({ n39_hi, x[1:0] });
+  assign n41 = $signed({ n27_hi, x[45:40] }) + $signed({ n40_hi[14:0], \$1 [0] });
+  assign \$3  = $signed(8'h70) - $signed(n41);
+  assign n14_hi = $signed(x[7:1]) - $signed(x[47:40]);
+  assign n44 = $signed(x[15:8]) - $signed(x[55:48]);
+  assign n45_hi = $signed(n14_hi) + $signed(n44);
+  assign \$4  = $signed(x[63:58]) - $signed(n12);
+  assign n46_hi = $signed(n45_hi) - $signed({ \$4 [9:0], x[57:56] });
+  assign n47_hi = $signed(n46_hi[12:4]) - $signed(x[7:0]);
+  assign n48_hi = $signed(n47_hi[8:1]) - $signed(x[47:40]);
+  assign n23_hi = $signed(x[31:26]) - $signed(n10);
+  assign \$5  = $signed(x[39:36]) + $signed({ n23_hi[8:0], x[25:24] });
+  assign n50 = $signed({ n48_hi, n47_hi[0], n46_hi[3:0], x[0] }) - $signed({ \$5 [10:0], x[35:32] });
+  assign n19_hi = $signed(x[7:4]) - $signed(x[23:16]);
+  assign n18_hi = $signed(n11[8:3]) + $signed(x[55:48]);
+  assign n49_hi = $signed({ n19_hi, x[3:1] }) + $signed({ n18_hi, n11[2:0] });
+  assign n51_hi = $signed(n49_hi[12:4]) + $signed(x[7:0]);
+  assign \$6  = $signed(n50[15:2]) + $signed({ n51_hi, n49_hi[3:0], x[0] });
+  assign \$7  = $signed(9'h160) - $signed({ \$6 [14:0], n50[1:0] });
+  assign \$8  = $signed(n12) - $signed(x[47:40]);
+  assign \$9  = $signed(\$8 [9:0]) + $signed({ \$4 [9:0], x[57:56] });
+  assign n57_hi = $signed(\$9 [11:4]) + $signed(x[47:40]);
+  assign n21_hi = $signed(x[31:27]) + $signed(x[63:56]);
+  assign n34_hi = $signed(n21_hi) - $signed(x[7:0]);
+  assign n58 = $signed({ n57_hi, \$9 [3:0] }) - $signed({ n34_hi, x[26:24] });
+  assign n59_hi = $signed(n58[13:6]) - $signed(x[63:56]);
+  assign n61_hi = $signed(n59_hi) + $signed(n8);
+  assign n20_hi = $signed(x[15:11]) + $signed(x[15:8]);
+  assign n22 = $signed(x[31:24]) + $signed(n9);
+  assign n60_hi = $signed({ n20_hi, x[10] }) + $signed(n22);
+  assign n62_hi = $signed({ n61_hi, n58[5:3] }) - $signed({ n60_hi, x[9:8] });
+  assign n63_hi = $signed(n62_hi[13:4]) + $signed(n22);
+  assign \$10  = $signed(8'h98) - $signed({ n63_hi, n62_hi[3:0], n58[2:0] });
+  assign n66 = $signed(n8) + $signed(n10);
+  assign n67_hi = $signed(n66[9:3]) - $signed(x[63:56]);
+  assign n26_hi = $signed(x[47:42]) + $signed(x[47:40]);
+  assign \$11  = $signed({ n67_hi, n66[2] }) + $signed({ n26_hi, x[41:40] });
+  assign n69_hi = $signed(\$11 [10:3]) - $signed(x[15:8]);
+  assign n70_hi = $signed(n69_hi) - $signed(x[55:48]);
+  assign n17_hi = $signed(n10[8:1]) - $signed(x[23:16]);
+  assign n71_hi = $signed(n17_hi) - $signed(x[47:40]);
+  assign n72_hi = $signed(n70_hi) - $signed({ n71_hi, n10[0] });
+  assign \$12  = $signed({ n15_hi, x[4:1] }) - $signed(x[23:16]);
+  assign \$13  = $signed({ n72_hi, \$11 [2:0] }) + $signed({ \$12 [12:0], x[0] });
+  assign \$14  = $signed(7'h4c) - $signed({ \$13 [14:0], n66[1:0] });
+  assign n76 = $signed(x[15:8]) - $signed(x[63:56]);
+  assign n77_hi = $signed(n76[8:1]) + $signed(x[47:40]);
+  assign n78_hi = $signed(n77_hi[8:1]) - $signed(x[55:48]);
+  assign n79_hi = $signed(n78_hi[8:1]) - $signed(x[39:32]);
+  assign n16_hi = $signed(x[31:25]) - $signed(x[63:56]);
+  assign \$15  = $signed(x[55:50]) + $signed({ n16_hi, x[24] });
+  assign n80 = $signed({ n79_hi, n78_hi[0], n77_hi[0], n76[0] }) - $signed({ \$15 [9:0], x[49:48] });
+  assign n82_hi = $signed(n80[12:5]) - $signed(x[39:32]);
+  assign n81 = $signed(x[7:0]) + $signed(x[23:16]);
+  assign n83_hi = $signed({ n82_hi, n80[4] }) - $signed(n81);
+  assign n85_hi = $signed(n83_hi[10:2]) + $signed(n11);
+  assign n84_hi = $signed(\$5 [10:2]) + $signed(x[55:48]);
+  assign n86 = $signed({ n85_hi, n83_hi[1:0], n80[3:0] }) - $signed({ n84_hi, \$5 [1:0], x[35:32] });
+  assign \$16  = $signed(10'h2e4) - $signed(n86);
+  assign n89 = $signed({ n17_hi, n10[0] }) - $signed(n9);
+  assign n90_hi = $signed(n89[10:4]) - $signed(x[47:40]);
+  assign \$17  = $signed(x[47:43]) - $signed(n12);
+  assign n91 = $signed({ n90_hi, n89[3:0] }) - $signed({ \$17 [9:0], x[42:40] });
+  assign \$18  = $signed(n91[13:2]) - $signed({ n19_hi, x[3:0] });
+  assign n92_hi = $signed(n18_hi) + $signed(x[39:32]);
+  assign n94_hi = $signed(\$18 [12:0]) + $signed({ n92_hi, n11[2:0] });
+  assign n95_hi = $signed(n94_hi[13:1]) + $signed({ n34_hi, x[26:24] });
+  assign \$19  = $signed(10'h16c) - $signed({ n95_hi, n94_hi[0], n91[1:0] });
+  assign n98 = $signed(x[39:32]) + $signed(x[47:40]);
+  assign n99 = $signed(x[63:56]) - $signed(n98);
+  assign n100_hi = $signed(n99[9:2]) - $signed(x[55:48]);
+  assign n101_hi = $signed({ n100_hi, n99[1] }) + $signed({ \$2 [9:0], n13_hi[0], x[24] });
+  assign n103_hi = $signed(n101_hi[12:5]) + $signed(x[15:8]);
+  assign n106_hi = $signed(n103_hi[8:1]) + $signed(x[31:24]);
+  assign n102 = $signed(x[23:16]) + $signed(x[63:56]);
+  assign n104_hi = $signed(n102[8:1]) - $signed(x[47:40]);
+  assign n105_hi = $signed({ n18_hi, n11[2] }) - $signed({ n104_hi, n102[0] });
+  assign n107_hi = $signed(n105_hi) + $signed({ n13_hi, x[24] });
+  assign n108_hi = $signed({ n106_hi, n103_hi[0], n101_hi[4:2] }) - $signed({ n107_hi, n11[1:0] });
+  assign \$20  = $signed(5'h08) - $signed({ n108_hi[13:0], n101_hi[1:0], n99[0] });
+  assign n111_hi = $signed(x[7:1]) + $signed(x[15:8]);
+  assign n112 = $signed(x[23:16]) - $signed(x[55:48]);
+  assign n113_hi = $signed(n111_hi) + $signed(n112);
+  assign n24_hi = $signed(x[39:34]) - $signed(n9);
+  assign n114_hi = $signed(n24_hi[8:0]) + $signed(x[31:24]);
+  assign n115 = $signed({ n113_hi, x[0] }) - $signed({ n114_hi, x[33:32] });
+  assign n116_hi = $signed(n115[12:4]) - $signed(n9);
+  assign n117_hi = $signed({ n116_hi, n115[3] }) - $signed({ \$15 [9:0], x[49:48] });
+  assign n118_hi = $signed({ n27_hi, x[45:43] }) + $signed({ \$17 [9:0], x[42:40] });
+  assign \$21  = $signed({ n117_hi, n115[2:0] }) + $signed({ n118_hi, x[42:40] });
+  assign \$22  = $signed(10'h2c8) - $signed(\$21 [16:0]);
+  assign n122_hi = $signed(n8[8:1]) + $signed(x[15:8]);
+  assign n123_hi = $signed(n16_hi[8:1]) + $signed(x[31:24]);
+  assign n124 = $signed({ n122_hi, n8[0] }) + $signed({ n123_hi, n16_hi[0], x[24] });
+  assign n125 = $signed(x[39:32]) + $signed(x[47:40]);
+  assign n126_hi = $signed(n124[11:3]) + $signed(n125);
+  assign n127_hi = $signed(n126_hi[9:2]) + $signed(x[39:32]);
+  assign n129_hi = $signed(n127_hi[8:1]) - $signed(x[7:0]);
+  assign n130_hi = $signed(n31_hi) - $signed(x[31:24]);
+  assign n132_hi = $signed({ n129_hi, n127_hi[0], n126_hi[1] }) + $signed({ n130_hi, n8[1:0] });
+  assign n128_hi = $signed(n14_hi) - $signed(x[63:56]);
+  assign n131_hi = $signed(\$12 [12:2]) - $signed({ n128_hi, x[0] });
+  assign \$23  = $signed({ n132_hi, n126_hi[0], n124[2:1] }) - $signed({ n131_hi, \$12 [1:0], x[0] });
+  assign \$24  = $signed(\$23 [15:2]) + $signed(7'h29);
+  assign n136_hi = $signed(x[55:49]) - $signed(x[23:16]);
+  assign n137_hi = $signed(n136_hi[8:1]) + $signed(x[55:48]);
+  assign n138_hi = $signed({ n24_hi[8:0], x[33] }) - $signed(n10);
+  assign n139 = $signed({ n137_hi, n136_hi[0], x[48] }) - $signed({ n138_hi, x[32] });
+  assign n140_hi = $signed({ n20_hi, x[10] }) + $signed({ n17_hi, n10[0] });
+  assign n141_hi = $signed(n139[12:1]) + $signed({ n140_hi, x[9:8] });
+  assign n143_hi = $signed(n141_hi[13:5]) + $signed(n8);
+  assign n142_hi = $signed(n14_hi) - $signed(x[31:24]);
+  assign n144_hi = $signed({ n143_hi, n141_hi[4] }) + $signed({ n142_hi, x[0] });
+  assign \$25  = $signed(9'h140) - $signed({ n144_hi, n141_hi[3:0], n139[0] });
+  assign \$26  = ~ \$3 [16];
+  assign \$27  = | \$3 [15:14];
+  assign \$28  = \$26  & \$27 ;
+  assign \$29  = & \$3 [15:14];
+  assign \$30  = ~ \$29 ;
+  assign \$31  = \$3 [16] & \$30 ;
+  assign \$32  = \$31  ? 10'h380 : \$3 [16:7];
+  assign \$33  = \$28  ? 10'h07f : \$32 ;
+  assign \$34  = ~ \$7 [16];
+  assign \$35  = | \$7 [15:14];
+  assign \$36  = \$34  & \$35 ;
+  assign \$37  = & \$7 [15:14];
+  assign \$38  = ~ \$37 ;
+  assign \$39  = \$7 [16] & \$38 ;
+  assign \$40  = \$39  ? 10'h380 : \$7 [16:7];
+  assign \$41  = \$36  ? 10'h07f : \$40 ;
+  assign \$42  = ~ \$10 [17];
+  assign \$43  = | \$10 [16:14];
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = & \$10 [16:14];
+  assign \$46  = ~ \$45 ;
+  assign \$47  = \$10 [17] & \$46 ;
+  assign \$48  = \$47  ? 11'h780 : \$10 [17:7];
+  assign \$49  = \$44  ? 11'h07f : \$48 ;
+  assign \$50  = ~ \$14 [16];
+  assign \$51  = | \$14 [15:14];
+  assign \$52  = \$50  & \$51 ;
+  assign \$53  = & \$14 [15:14];
+  assign \$54  = ~ \$53 ;
+  assign \$55  = \$14 [16] & \$54 ;
+  assign \$56  = \$55  ? 10'h380 : \$14 [16:7];
+  assign \$57  = \$52  ? 10'h07f : \$56 ;
+  assign \$58  = ~ \$16 [16];
+  assign \$59  = | \$16 [15:14];
+  assign \$60  = \$58  & \$59 ;
+  assign \$61  = & \$16 [15:14];
+  assign \$62  = ~ \$61 ;
+  assign \$63  = \$16 [16] & \$62 ;
+  assign \$64  = \$63  ? 10'h380 : \$16 [16:7];
+  assign \$65  = \$60  ? 10'h07f : \$64 ;
+  assign \$66  = ~ \$19 [16];
+  assign \$67  = | \$19 [15:14];
+  assign \$68  = \$66  & \$67 ;
+  assign \$69  = & \$19 [15:14];
+  assign \$70  = ~ \$69 ;
+  assign \$71  = \$19 [16] & \$70 ;
+  assign \$72  = \$71  ? 10'h380 : \$19 [16:7];
+  assign \$73  = \$68  ? 10'h07f : \$72 ;
+  assign \$74  = ~ \$20 [16];
+  assign \$75  = | \$20 [15:14];
+  assign \$76  = \$74  & \$75 ;
+  assign \$77  = & \$20 [15:14];
+  assign \$78  = ~ \$77 ;
+  assign \$79  = \$20 [16] & \$78 ;
+  assign \$80  = \$79  ? 10'h380 : \$20 [16:7];
+  assign \$81  = \$76  ? 10'h07f : \$80 ;
+  assign \$82  = ~ \$22 [16];
+  assign \$83  = | \$22 [15:14];
+  assign \$84  = \$82  & \$83 ;
+  assign \$85  = & \$22 [15:14];
+  assign \$86  = ~ \$85 ;
+  assign \$87  = \$22 [16] & \$86 ;
+  assign \$88  = \$87  ? 10'h380 : \$22 [16:7];
+  assign \$89  = \$84  ? 10'h07f : \$88 ;
+  assign \$90  = ~ \$24 [13];
+  assign \$91  = | \$24 [12:11];
+  assign \$92  = \$90  & \$91 ;
+  assign \$93  = & \$24 [12:11];
+  assign \$94  = ~ \$93 ;
+  assign \$95  = \$24 [13] & \$94 ;
+  assign \$96  = \$95  ? 10'h380 : \$24 [13:4];
+  assign \$97  = \$92  ? 10'h07f : \$96 ;
+  assign \$98  = ~ \$25 [16];
+  assign \$99  = | \$25 [15:14];
+  assign \$100  = \$98  & \$99 ;
+  assign \$101  = & \$25 [15:14];
+  assign \$102  = ~ \$101 ;
+  assign \$103  = \$25 [16] & \$102 ;
+  assign \$104  = \$103  ? 10'h380 : \$25 [16:7];
+  assign \$105  = \$100  ? 10'h07f : \$104 ;
   always @(posedge clk)
-    y0_d0 <= \$105 ;
+    y0_d0 <= \$106 ;
   always @(posedge clk)
-    y1_d0 <= \$106 ;
+    y1_d0 <= \$107 ;
   always @(posedge clk)
-    y2_d0 <= \$107 ;
+    y2_d0 <= \$108 ;
   always @(posedge clk)
-    y3_d0 <= \$108 ;
+    y3_d0 <= \$109 ;
   always @(posedge clk)
-    y4_d0 <= \$109 ;
+    y4_d0 <= \$110 ;
   always @(posedge clk)
-    y5_d0 <= \$110 ;
+    y5_d0 <= \$111 ;
   always @(posedge clk)
-    y6_d0 <= \$111 ;
+    y6_d0 <= \$112 ;
   always @(posedge clk)
-    y7_d0 <= \$112 ;
+    y7_d0 <= \$113 ;
   always @(posedge clk)
-    y8_d0 <= \$113 ;
+    y8_d0 <= \$114 ;
   always @(posedge clk)
-    y9_d0 <= \$114 ;
+    y9_d0 <= \$115 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$105  = y0_d0;
+    \$106  = y0_d0;
     if (en) begin
-      \$105  = \$32 [7:0];
-    end
-    if (rst) begin
-      \$105  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$106  = y1_d0;
-    if (en) begin
-      \$106  = \$40 [7:0];
+      \$106  = \$33 [7:0];
     end
     if (rst) begin
       \$106  = 8'h00;
@@ -3304,9 +3386,9 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$107  = y2_d0;
+    \$107  = y1_d0;
     if (en) begin
-      \$107  = \$48 [7:0];
+      \$107  = \$41 [7:0];
     end
     if (rst) begin
       \$107  = 8'h00;
@@ -3314,9 +3396,9 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = y3_d0;
+    \$108  = y2_d0;
     if (en) begin
-      \$108  = \$56 [7:0];
+      \$108  = \$49 [7:0];
     end
     if (rst) begin
       \$108  = 8'h00;
@@ -3324,9 +3406,9 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = y4_d0;
+    \$109  = y3_d0;
     if (en) begin
-      \$109  = \$64 [7:0];
+      \$109  = \$57 [7:0];
     end
     if (rst) begin
       \$109  = 8'h00;
@@ -3334,9 +3416,9 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = y5_d0;
+    \$110  = y4_d0;
     if (en) begin
-      \$110  = \$72 [7:0];
+      \$110  = \$65 [7:0];
     end
     if (rst) begin
       \$110  = 8'h00;
@@ -3344,9 +3426,9 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = y6_d0;
+    \$111  = y5_d0;
     if (en) begin
-      \$111  = \$80 [7:0];
+      \$111  = \$73 [7:0];
     end
     if (rst) begin
       \$111  = 8'h00;
@@ -3354,9 +3436,9 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = y7_d0;
+    \$112  = y6_d0;
     if (en) begin
-      \$112  = \$88 [7:0];
+      \$112  = \$81 [7:0];
     end
     if (rst) begin
       \$112  = 8'h00;
@@ -3364,9 +3446,9 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = y8_d0;
+    \$113  = y7_d0;
     if (en) begin
-      \$113  = \$96 [7:0];
+      \$113  = \$89 [7:0];
     end
     if (rst) begin
       \$113  = 8'h00;
@@ -3374,121 +3456,140 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = y9_d0;
+    \$114  = y8_d0;
     if (en) begin
-      \$114  = \$104 [7:0];
+      \$114  = \$97 [7:0];
     end
     if (rst) begin
       \$114  = 8'h00;
     end
   end
-  assign n24 = { n24_hi, x[9:8] };
-  assign n36_hi = \$1 [10:0];
-  assign n36 = { \$1 [10:0], n35[1:0] };
-  assign n13 = { n13_hi, x[1:0] };
-  assign n32 = { n32_hi, x[0] };
-  assign n37 = { n37_hi, n35[0] };
-  assign n38 = { n38_hi, n37_hi[2:0], n35[0] };
-  assign n39 = { n39_hi, n38_hi[1:0], n37_hi[2:0], n35[0] };
-  assign n15 = { n15_hi, x[24] };
-  assign n33 = { n33_hi, x[24] };
-  assign n40_hi = \$2 [11:0];
-  assign n40 = { \$2 [11:0], n38_hi[0], n37_hi[2:0], n35[0] };
-  assign n42 = \$3 [16:0];
-  assign n43 = { n43_hi, x[0] };
-  assign n20 = { n20_hi, x[32] };
-  assign n44 = \$4 [10:0];
-  assign n30 = { n30_hi[8:0], x[41:40] };
-  assign n45 = { n45_hi, \$4 [0] };
-  assign n46 = { n46_hi, n45_hi[3:0], \$4 [0] };
-  assign n47 = { n47_hi, n45_hi[0], \$4 [0] };
-  assign n49 = { n49_hi, n47_hi[4:0], n45_hi[0], \$4 [0] };
-  assign n51_hi = \$5 [10:0];
-  assign n51 = { \$5 [10:0], n47_hi[3:0], n45_hi[0], \$4 [0] };
-  assign n53 = \$6 [16:0];
-  assign n54 = \$7 [9:0];
-  assign n55_hi = \$8 [9:0];
-  assign n55 = { \$8 [9:0], \$7 [1:0] };
-  assign n16 = { n16_hi, x[56] };
-  assign n56 = { n56_hi, \$8 [0], \$7 [1:0] };
-  assign n57 = { n57_hi, \$8 [0], \$7 [1:0] };
-  assign n59 = { n59_hi, n57_hi[2:0], \$8 [0], \$7 [1:0] };
-  assign n34 = { n34_hi, n21[6:0] };
-  assign n23 = { n23_hi, x[10:8] };
-  assign n58 = { n58_hi, x[10:8] };
-  assign n31 = { n31_hi[8:0], n9[1:0] };
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$115  = y9_d0;
+    if (en) begin
+      \$115  = \$105 [7:0];
+    end
+    if (rst) begin
+      \$115  = 8'h00;
+    end
+  end
+  assign n27 = { n27_hi, x[45:40] };
+  assign n31 = { n31_hi, n8[1:0] };
+  assign n35 = \$1 [10:0];
+  assign n36 = { n36_hi[9:0], \$1 [1:0] };
+  assign n37 = { n37_hi, n36_hi[1:0], \$1 [1:0] };
+  assign n38 = { n38_hi, n37_hi[1:0], n36_hi[1:0], \$1 [1:0] };
+  assign n15 = { n15_hi, x[4:0] };
+  assign n13 = { n13_hi, x[24] };
+  assign n32_hi = \$2 [10:0];
+  assign n32 = { \$2 [9:0], n13_hi[0], x[24] };
+  assign n39 = { n39_hi, x[1:0] };
+  assign n40 = { n40_hi[14:0], \$1 [0] };
+  assign n43 = \$3 [16:0];
+  assign n14 = { n14_hi, x[0] };
+  assign n45 = { n45_hi, x[0] };
+  assign n30_hi = \$4 [9:0];
+  assign n30 = { \$4 [9:0], x[57:56] };
+  assign n46 = { n46_hi, x[0] };
+  assign n47 = { n47_hi[8:0], n46_hi[3:0], x[0] };
+  assign n48 = { n48_hi, n47_hi[0], n46_hi[3:0], x[0] };
+  assign n23 = { n23_hi[8:0], x[25:24] };
+  assign n25_hi = \$5 [10:0];
+  assign n25 = { \$5 [10:0], x[35:32] };
+  assign n19 = { n19_hi, x[3:0] };
+  assign n18 = { n18_hi, n11[2:0] };
+  assign n49 = { n49_hi, x[0] };
+  assign n51 = { n51_hi, n49_hi[3:0], x[0] };
+  assign n52_hi = \$6 [14:0];
+  assign n52 = { \$6 [14:0], n50[1:0] };
+  assign n54 = \$7 [16:0];
+  assign n55 = \$8 [9:0];
+  assign n56 = \$9 [11:0];
+  assign n57 = { n57_hi, \$9 [3:0] };
+  assign n21 = { n21_hi, x[26:24] };
+  assign n34 = { n34_hi, x[26:24] };
+  assign n59 = { n59_hi, n58[5:0] };
+  assign n61 = { n61_hi, n58[5:0] };
+  assign n20 = { n20_hi, x[10:8] };
   assign n60 = { n60_hi, x[9:8] };
-  assign n62 = { n62_hi, n61[2:0] };
-  assign n64 = \$9 [17:0];
-  assign n67 = { n67_hi, n65[1:0] };
-  assign n68 = { n68_hi, n67_hi[0], n65[1:0] };
-  assign n69 = { n69_hi[8:0], n68_hi[1:0], n67_hi[0], n65[1:0] };
-  assign n22 = { n22_hi, n10[0] };
-  assign n70 = { n70_hi, n68_hi[1:0], n67_hi[0], n65[1:0] };
-  assign n25 = { n25_hi, x[18:16] };
-  assign n71_hi = \$10 [10:0];
-  assign n71 = { \$10 [10:0], x[17:16] };
-  assign n72 = { n72_hi, n67_hi[0], n65[1:0] };
-  assign n74 = \$11 [16:0];
-  assign n26 = { n26_hi, x[33:32] };
-  assign n18 = { n18_hi, x[24] };
-  assign n77 = { n77_hi, n76[1:0] };
-  assign n19 = { n19_hi, x[32] };
-  assign n79 = { n79_hi, n77_hi[0], n76[1:0] };
-  assign n80 = { n80_hi, n79_hi[0], n77_hi[0], n76[1:0] };
-  assign n81 = { n81_hi, n80_hi[1:0], n79_hi[0], n77_hi[0], n76[1:0] };
-  assign n82 = { n82_hi, x[32] };
-  assign n83_hi = \$12 [11:0];
-  assign n83 = { \$12 [11:0], n80_hi[0], n79_hi[0], n77_hi[0], n76[1:0] };
-  assign n85 = \$13 [16:0];
-  assign n17 = { n17_hi, x[0] };
-  assign n88 = { n88_hi, n87[1:0] };
-  assign n89 = { n89_hi, n88_hi[0], n87[1:0] };
-  assign n90 = { n90_hi[8:0], n89_hi[1:0], n88_hi[0], n87[1:0] };
-  assign n91 = { n91_hi, n90_hi[0], n89_hi[1:0], n88_hi[0], n87[1:0] };
-  assign n28 = { n28_hi, x[41:40] };
-  assign n92 = { n92_hi, x[40] };
-  assign n93 = { n93_hi, n89_hi[0], n88_hi[0], n87[1:0] };
-  assign n95 = \$14 [16:0];
-  assign n96_hi = \$15 [10:0];
-  assign n96 = { \$15 [10:0], x[32] };
-  assign n97 = { n97_hi, \$15 [1:0], x[32] };
-  assign n98 = { n98_hi, n97_hi[1:0], \$15 [1:0], x[32] };
-  assign n99 = { n99_hi, \$15 [1:0], x[32] };
-  assign n100 = { n100_hi, n99_hi[1:0], \$15 [1:0], x[32] };
-  assign n102 = { n102_hi[11:0], n101[4:0] };
-  assign n104_hi = \$16 [13:0];
-  assign n104 = { \$16 [13:0], n101[2:0] };
-  assign n105 = { n105_hi, x[40] };
-  assign n106 = \$17 [10:0];
-  assign n108 = { n108_hi, n107[2:0] };
-  assign n109 = { n109_hi, n107[1:0] };
-  assign n110 = { n110_hi, n109_hi[2:0], n107[1:0] };
-  assign n112_hi = \$18 [10:0];
-  assign n112 = { \$18 [10:0], n110_hi[0], n109_hi[2:0], n107[1:0] };
-  assign n114 = \$19 [16:0];
-  assign n115 = { n115_hi, x[24] };
-  assign n116_hi = \$20 [9:0];
-  assign n116 = { \$20 [9:0], n8[0] };
-  assign n118 = { n118_hi, n117[2:0] };
-  assign n119 = { n119_hi, n118_hi[1:0], n117[2:0] };
-  assign n121 = { n121_hi, n117[1:0] };
-  assign n124 = { n124_hi, n121_hi[3:0], n117[1:0] };
-  assign n120 = { n120_hi, x[40] };
-  assign n123 = { n123_hi, x[40] };
-  assign n125_hi = \$21 [13:0];
-  assign n125 = { \$21 [13:0], n121_hi[0], n117[1:0] };
-  assign n127_hi = \$22 [13:0];
-  assign n127 = { \$22 [13:0], n121_hi[0], n117[1:0] };
-  assign n128 = \$23 [9:0];
-  assign n129 = { n129_hi, \$23 [1:0] };
-  assign n130 = { n130_hi, \$23 [0] };
-  assign n131 = { n131_hi, n130_hi[0], \$23 [0] };
-  assign n132 = { n132_hi, x[9:8] };
-  assign n133 = { n133_hi, \$23 [0] };
-  assign n134 = { n134_hi, n133_hi[3:0], \$23 [0] };
-  assign n135 = { n135_hi, n134_hi[0], n133_hi[3:0], \$23 [0] };
-  assign n137 = \$24 [16:0];
+  assign n62 = { n62_hi, n58[2:0] };
+  assign n63 = { n63_hi, n62_hi[3:0], n58[2:0] };
+  assign n65 = \$10 [17:0];
+  assign n67 = { n67_hi, n66[2:0] };
+  assign n26 = { n26_hi, x[41:40] };
+  assign n68_hi = \$11 [10:0];
+  assign n68 = { \$11 [10:0], n66[1:0] };
+  assign n69 = { n69_hi, \$11 [2:0], n66[1:0] };
+  assign n70 = { n70_hi, \$11 [2:0], n66[1:0] };
+  assign n17 = { n17_hi, n10[0] };
+  assign n71 = { n71_hi, n10[0] };
+  assign n72 = { n72_hi, \$11 [2:0], n66[1:0] };
+  assign n33_hi = \$12 [12:0];
+  assign n33 = { \$12 [12:0], x[0] };
+  assign n73_hi = \$13 [14:0];
+  assign n73 = { \$13 [14:0], n66[1:0] };
+  assign n75 = \$14 [16:0];
+  assign n77 = { n77_hi, n76[0] };
+  assign n78 = { n78_hi, n77_hi[0], n76[0] };
+  assign n79 = { n79_hi, n78_hi[0], n77_hi[0], n76[0] };
+  assign n16 = { n16_hi, x[24] };
+  assign n29_hi = \$15 [9:0];
+  assign n29 = { \$15 [9:0], x[49:48] };
+  assign n82 = { n82_hi, n80[4:0] };
+  assign n83 = { n83_hi, n80[3:0] };
+  assign n85 = { n85_hi, n83_hi[1:0], n80[3:0] };
+  assign n84 = { n84_hi, \$5 [1:0], x[35:32] };
+  assign n88 = \$16 [16:0];
+  assign n90 = { n90_hi, n89[3:0] };
+  assign n28_hi = \$17 [9:0];
+  assign n28 = { \$17 [9:0], x[42:40] };
+  assign n93_hi = \$18 [12:0];
+  assign n93 = { \$18 [12:0], n91[1:0] };
+  assign n92 = { n92_hi, n11[2:0] };
+  assign n94 = { n94_hi, n91[1:0] };
+  assign n95 = { n95_hi, n94_hi[0], n91[1:0] };
+  assign n97 = \$19 [16:0];
+  assign n100 = { n100_hi, n99[1:0] };
+  assign n101 = { n101_hi, n99[0] };
+  assign n103 = { n103_hi, n101_hi[4:0], n99[0] };
+  assign n106 = { n106_hi, n103_hi[0], n101_hi[4:0], n99[0] };
+  assign n104 = { n104_hi, n102[0] };
+  assign n105 = { n105_hi, n11[1:0] };
+  assign n107 = { n107_hi, n11[1:0] };
+  assign n108 = { n108_hi[13:0], n101_hi[1:0], n99[0] };
+  assign n110 = \$20 [16:0];
+  assign n111 = { n111_hi, x[0] };
+  assign n113 = { n113_hi, x[0] };
+  assign n24 = { n24_hi[8:0], x[33:32] };
+  assign n114 = { n114_hi, x[33:32] };
+  assign n116 = { n116_hi, n115[3:0] };
+  assign n117 = { n117_hi, n115[2:0] };
+  assign n118 = { n118_hi, x[42:40] };
+  assign n119 = \$21 [16:0];
+  assign n121 = \$22 [16:0];
+  assign n122 = { n122_hi, n8[0] };
+  assign n123 = { n123_hi, n16_hi[0], x[24] };
+  assign n126 = { n126_hi, n124[2:0] };
+  assign n127 = { n127_hi, n126_hi[1:0], n124[2:0] };
+  assign n129 = { n129_hi, n127_hi[0], n126_hi[1:0], n124[2:0] };
+  assign n130 = { n130_hi, n8[1:0] };
+  assign n132 = { n132_hi, n126_hi[0], n124[2:0] };
+  assign n128 = { n128_hi, x[0] };
+  assign n131 = { n131_hi, \$12 [1:0], x[0] };
+  assign n133_hi = \$23 [15:0];
+  assign n133 = { \$23 [15:0], n124[0] };
+  assign n135_hi = \$24 [13:0];
+  assign n135 = { \$24 [13:0], \$23 [1:0], n124[0] };
+  assign n136 = { n136_hi, x[48] };
+  assign n137 = { n137_hi, n136_hi[0], x[48] };
+  assign n138 = { n138_hi, x[32] };
+  assign n140 = { n140_hi, x[9:8] };
+  assign n141 = { n141_hi, n139[0] };
+  assign n143 = { n143_hi, n141_hi[4:0], n139[0] };
+  assign n142 = { n142_hi, x[0] };
+  assign n144 = { n144_hi, n141_hi[3:0], n139[0] };
+  assign n146 = \$25 [16:0];
   assign \x[0]  = x[7:0];
   assign \x[1]  = x[15:8];
   assign \x[2]  = x[23:16];
