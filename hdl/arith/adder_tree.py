@@ -171,6 +171,37 @@ class Graph:
         return self.sum_terms(self.const_mul_terms(x, c))
 
 
+def needed_bits(g: Graph, demands: Iterable[tuple[Node, int | None]]) -> dict[int, int]:
+    """Low bits each node must compute so that every demanded node is right in its low bits.
+
+    ``demands``: (node, bits), ``None`` meaning all bits.  Addition modulo ``2**n``
+    only needs its operands modulo ``2**n`` (``b << d`` modulo ``2**(n - d)``),
+    so a wrapping output lets every adder below it drop its high bits.  Nodes
+    absent from the result need all their bits (or are not needed at all).
+    """
+    need: dict[int, int | None] = {}
+
+    def ask(node: Node, bits: int | None) -> None:
+        if bits is not None and bits <= 0:
+            return
+        old = need.get(node.ident, 0)
+        need[node.ident] = None if old is None or bits is None else max(old, bits)
+
+    for node, bits in demands:
+        ask(node, bits)
+    for node in reversed(g.nodes):  # every node comes after its operands
+        if node.ident not in need:
+            continue
+        n = need[node.ident]
+        if node.op == "add":
+            a, b, d, _ = node.args
+            ask(a, n)
+            ask(b, None if n is None else n - d)
+        elif node.op in ("neg", "mul"):
+            ask(node.args[0], n)
+    return {i: n for i, n in need.items() if n is not None}
+
+
 def _level(a: Node, b: Node) -> int:
     return 1 + max(a.level, b.level)
 
@@ -187,6 +218,8 @@ def low_bits(v: Value, n: int) -> Value:
 class Emitter:
     """Writes graph nodes into ``m``; ``stage_of_level`` places pipeline registers.
 
+    ``needs`` (from :func:`needed_bits`) truncates nodes whose high bits nobody uses.
+
     A node at level ``L`` is computed in stage ``stage_of_level(L)``; asking for
     it in a later stage inserts (and shares) registers in the ``sync`` domain.
     """
@@ -197,8 +230,10 @@ class Emitter:
         inputs: Sequence[Value],
         stage_of_level: Callable[[int], int] = lambda level: 0,
         name: str = "n",
+        needs: dict[int, int] | None = None,
     ):
         self.m, self.inputs, self.stage_of_level, self.name = m, inputs, stage_of_level, name
+        self.needs = needs or {}
         self._memo: dict[tuple[int, int], Value] = {}
 
     def value(self, node: Node, stage: int | None = None) -> Value:
@@ -230,7 +265,9 @@ class Emitter:
     def _compute(self, node: Node, stage: int) -> Value:
         if node.op == "in":
             return self.inputs[node.args[0]]
-        out = Signal(shape_for(node.lo, node.hi), name=f"{self.name}{node.ident}", attrs=KEEP)
+        out = Signal(
+            self._shape(node.ident, node.lo, node.hi), name=f"{self.name}{node.ident}", attrs=KEEP
+        )
         if node.op == "mul":
             x, c = node.args
             expr = self.value(x, stage) * Const(c, shape_for(c, c))
@@ -241,6 +278,14 @@ class Emitter:
         self.m.d.comb += out.eq(expr)
         return out
 
+    def _shape(self, ident: int, lo: int, hi: int, drop: int = 0) -> Shape:
+        """The exact shape of ``[lo, hi]``, cut to the node's needed bits (less ``drop``)."""
+        shape = shape_for(lo, hi)
+        n = self.needs.get(ident)
+        if n is not None and n - drop < shape.width:
+            return Shape(n - drop, shape.signed)
+        return shape
+
     def _add(self, node: Node, stage: int) -> Value:
         a, b, d, sub = node.args
         va, vb = self.value(a, stage), self.value(b, stage)
@@ -250,11 +295,13 @@ class Emitter:
         if a.lo >= 0 and a.hi < (1 << d) and not sub:
             cat = Cat(low_bits(va, d), vb)  # no overlap: plain concatenation
             return cat.as_signed() if vb.shape().signed else cat
+        n = self.needs.get(node.ident)
+        if n is not None and n <= d:  # only a's low bits are needed
+            return low_bits(va, d)
         hlo, hhi = a.lo >> d, a.hi >> d
         blo, bhi = (-b.hi, -b.lo) if sub else (b.lo, b.hi)
-        high = Signal(
-            shape_for(hlo + blo, hhi + bhi), name=f"{self.name}{node.ident}_hi", attrs=KEEP
-        )
+        shape = self._shape(node.ident, hlo + blo, hhi + bhi, drop=d)
+        high = Signal(shape, name=f"{self.name}{node.ident}_hi", attrs=KEEP)
         ha = va.shift_right(d)
         self.m.d.comb += high.eq(ha - vb if sub else ha + vb)
         cat = Cat(low_bits(va, d), high)

@@ -25,11 +25,11 @@ from amaranth.lib import data
 from amaranth.lib.wiring import In, Out
 
 from qspec import fixed as sw
-from qspec.fixed import FixedFormat, Rounding, check_int
+from qspec.fixed import FixedFormat, Overflow, Rounding, check_int
 from qspec.network import LayerSpec, LinearSpec
 
 from ..arith import fixed as hwfixed
-from ..arith.adder_tree import Emitter, Graph, Term
+from ..arith.adder_tree import Emitter, Graph, Term, needed_bits
 from ..arith.cse import share_pairs
 from .checked import CheckedComponent
 from .elementwise import ELEMENTWISE, Bounds, _overflow_bounds, elementwise
@@ -167,17 +167,24 @@ class LinearLayer(CheckedComponent):
         m = Module()
         spec = self.spec
         graph, roots = build_graph(spec, self.impl)
-        depth = max(t.node.level + t.neg for t in roots)
+        nodes = [graph.term_node(t) for t in roots]
+        depth = max(n.level for n in nodes)
         tail_level = depth + 1  # shift, saturation and activations count as one level
         cuts = cut_levels(tail_level, self.stages) if self.stages else []
 
         def stage_of_level(level: int) -> int:
             return sum(c < level for c in cuts)
 
-        em = Emitter(m, [self.x[j] for j in range(spec.in_features)], stage_of_level)
+        needs = {}
+        if spec.overflow == Overflow.WRAP:  # only the low bits of each sum reach the output
+            out_w = spec.out_fmt.width
+            needs = needed_bits(
+                graph, [(n, self._drop(t.shift) + out_w) for n, t in zip(nodes, roots, strict=True)]
+            )
+        inputs = [self.x[j] for j in range(spec.in_features)]
+        em = Emitter(m, inputs, stage_of_level, needs=needs)
         tail_stage = stage_of_level(tail_level)
-        for k, root in enumerate(roots):
-            node = graph.term_node(root)
+        for k, (node, root) in enumerate(zip(nodes, roots, strict=True)):
             v, bounds = self._requantise(em.value(node, tail_stage), node, root.shift)
             for i, layer in enumerate(self.layers[1:], 1):
                 v, bounds = elementwise(m, layer, v, bounds, f"y{k}_l{i}")
@@ -185,10 +192,14 @@ class LinearLayer(CheckedComponent):
             m.d.comb += self.y[k].eq(v)
         return EnableInserter(self.en)(m) if self.stages else m
 
+    def _drop(self, shift: int) -> int:
+        """Low bits of a root node (of weight ``2**shift``) below the output's LSB."""
+        return self.spec.acc_fmt.frac_width - self.spec.out_fmt.frac_width - shift
+
     def _requantise(self, v, node, shift: int) -> tuple[object, Bounds]:
         """``floor(node * 2**shift / 2**r)`` then overflow (the rounding offset is in the sum)."""
         spec = self.spec
-        r = spec.acc_fmt.frac_width - spec.out_fmt.frac_width - shift
+        r = self._drop(shift)
         v = hwfixed.shift_right(v, r, Rounding.FLOOR)
         bounds = (sw.shift_right(node.lo, r, "floor"), sw.shift_right(node.hi, r, "floor"))
         y = hwfixed.handle_overflow(v, spec.out_fmt, spec.overflow, bounds)
