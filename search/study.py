@@ -643,7 +643,8 @@ def render_page(result: dict[str, Any], pngs: list[Path], page_path: Path) -> st
         "```sh",
         "nox -s study                      # the full study (this page)",
         "python -m search study [--models jsc-toy jsc-s] [--seeds 5] [--bits 8 6 4] "
-        "[--hw-seeds 1] [--no-hw]",
+        "[--hw-seeds 1] [--hw-budget MIN] [--no-hw]",
+        "python -m search study --render-only  # rebuild this page from the JSON",
         "python -m search study --quick    # jsc-toy, 2 seeds, 8/4 bits, short training",
         "```",
         "",
