@@ -5,17 +5,18 @@ resumed runs and parallel workers.  Optuna's ``BruteForceSampler`` cannot: with
 parallel workers it stops early unless ``avoid_premature_stop=True``, which then
 admits duplicates, and it stops the study as soon as a parameter-less trial (a
 skipped duplicate) finishes.  So brute force runs on Optuna's trial queue: the
-points are enumerated and enqueued
-(:func:`enqueue_missing`), each with its deterministic key as the ``point`` user
-attribute, set when the trial is created.  Taking a WAITING trial is atomic in
-every Optuna storage, so a point runs twice only if it was enqueued twice (two
+points are enumerated and enqueued (:func:`enqueue_missing`), each with its
+deterministic key as the ``point`` user attribute, set when the trial is created.
+Taking a WAITING trial is atomic in every Optuna storage, so a point runs twice
+only if it was enqueued twice (two
 processes starting at once); :func:`duplicate_of` resolves that the same way in
 every process: of the live trials carrying a key, the lowest-numbered one is
 the point's trial and the others are skipped (PRUNED, ``duplicate_of`` attr).
 A trial that died without a recorded error (a killed worker) is not live, so
 its point is enqueued again on the next start.
 
-Constraints (``[metrics.NAME]`` bounds) are set with ``Trial.set_constraint``:
+Constraints (``[metrics.NAME]`` bounds) are set with ``Trial.set_constraint``
+(Optuna 5 deprecates the samplers' ``constraints_func`` in its favour):
 ``tpe`` and ``nsga2`` steer away from infeasible points; ``random``, ``grid``,
 ``brute_force`` and ``qmc`` sample as if unconstrained.  In every case the best
 trial and the Pareto front are chosen from feasible trials only.
