@@ -8,10 +8,10 @@ skipped duplicate) finishes.  So brute force runs on Optuna's trial queue: the
 points are enumerated and enqueued (:func:`enqueue_missing`), each with its
 deterministic key as the ``point`` user attribute, set when the trial is created.
 Taking a WAITING trial is atomic in every Optuna storage, so a point runs twice
-only if it was enqueued twice (two
-processes starting at once); :func:`duplicate_of` resolves that the same way in
-every process: of the live trials carrying a key, the lowest-numbered one is
-the point's trial and the others are skipped (PRUNED, ``duplicate_of`` attr).
+only if it was enqueued twice (two processes starting at once); :func:`duplicate_of`
+resolves that the same way in every process: of the live trials carrying a key,
+the lowest-numbered one is the point's trial and the others are skipped (PRUNED,
+``duplicate_of`` attr).
 A trial that died without a recorded error (a killed worker) is not live, so
 its point is enqueued again on the next start.
 
