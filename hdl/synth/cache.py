@@ -18,7 +18,10 @@ Two backends, one interface:
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import importlib.metadata
+import importlib.util
 import json
 import os
 import sqlite3
@@ -42,6 +45,26 @@ def default_cache_dir() -> Path:
 
 def cache_key(parts: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+@functools.cache
+def source_fingerprint(*packages: str) -> str:
+    """SHA-256 over the ``.py`` sources (and installed versions) of ``packages``: a key for
+    results derived from a spec rather than from the Verilog, which any change to the
+    generator's code must invalidate."""
+    h = hashlib.sha256()
+    for name in packages:
+        spec = importlib.util.find_spec(name)
+        if spec is None:
+            raise ValueError(f"no package {name!r}")
+        if spec.submodule_search_locations:  # a source package: hash its files
+            for root in spec.submodule_search_locations:
+                for f in sorted(Path(root).rglob("*.py")):
+                    h.update(f"{name}/{f.relative_to(root)}".encode())
+                    h.update(f.read_bytes())
+        with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+            h.update(f"{name}=={importlib.metadata.version(name)}".encode())
+    return h.hexdigest()
 
 
 def libpq_url(url: str) -> str:
