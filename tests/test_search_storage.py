@@ -220,3 +220,30 @@ def test_cli_workers_with_sqlite_is_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert "--workers 2 needs --storage journal" in err and "\n" not in err
     assert not (tmp_path / "a.db").exists()
+
+
+def test_repeated_design_skips_export_and_synthesis(tmp_path, monkeypatch):
+    """hardware_metrics of a design seen before comes from the cache: no export, no Yosys;
+    another pipeline depth is another key."""
+    import types
+
+    import hdl.synth.network as synth_network
+    from hdl.resources import Resources
+    from qspec.network import QuantisedNetwork
+    from search.hardware import HardwareParams, hardware_metrics
+
+    monkeypatch.setenv("HWFIRST_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("HWFIRST_CACHE_URL", raising=False)
+    calls = []
+
+    def fake(net, target, **kw):
+        calls.append(kw["stages"])
+        return types.SimpleNamespace(total=Resources("ecp5", luts=10 + kw["stages"], cells=1))
+
+    monkeypatch.setattr(synth_network, "synthesise_network", fake)
+    data = Path(__file__).parent / "data" / "jsc-tiny-4bit.spec.json"
+    net = QuantisedNetwork.from_json(data.read_text())
+    a = hardware_metrics(net, HardwareParams(stages=0))
+    assert hardware_metrics(net, HardwareParams(stages=0)) == a and calls == [0]
+    b = hardware_metrics(net, HardwareParams(stages=1))
+    assert calls == [0, 1] and b["lut4"] == 11.0 and a["lut4"] == 10.0
