@@ -142,9 +142,13 @@ def main(argv=None) -> int:
     p.add_argument("--timeout", type=float, default=1800.0)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--readme", action="store_true", help="rewrite the README network table")
+    p.add_argument("--table-only", action="store_true", help="only rewrite the README table")
     p.add_argument("--out", type=Path, default=OUT)
     args = p.parse_args(argv)
     data = json.loads(args.out.read_text()) if args.out.exists() else {}
+    if args.table_only:
+        write_readme(list(data.get("networks", {}).values()))
+        return 0
     data["meta"] = {
         "what": "adder_tree, stages 0, dsp off; per-layer sum via synthesise_network; "
         "cold = fresh cache; flat = whole exported top; Fmax: flat top on LFE5U-85F",
