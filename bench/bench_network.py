@@ -107,7 +107,8 @@ def bench_one(model, bits, target, *, flat, fmax, timeout) -> dict:
 def readme_table(rows: list[dict]) -> str:
     head = "| model | bits | test acc | LUT-eq | LUT4 | CCU2C | FF | DSP | latency | Fmax (MHz) |"
     lines = [head, "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
+    order = {"jsc-tiny": 0, "jsc-toy": 1, "jsc-s": 2}
+    for r in sorted(rows, key=lambda r: (order.get(r["model"], 9), r["model"], r["bits"])):
         if r.get("target") != "ecp5" or "lut_eq" not in r:
             continue
         fmax = "–" if r.get("fmax_mhz") is None else f"{r['fmax_mhz']:.0f}"
