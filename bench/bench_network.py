@@ -107,18 +107,19 @@ def bench_one(model, bits, target, *, flat, fmax, timeout) -> dict:
 def readme_table(rows: list[dict]) -> str:
     head = (
         "| model | bits | test acc | LUT-eq | LUT4 | CCU2C | FF | DSP | latency | Fmax (MHz) "
-        "| Yosys s (cold, all layers) |"
+        "| flat top LUT-eq / FF | Yosys s (cold, all layers) |"
     )
-    lines = [head, "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [head, "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     order = {"jsc-tiny": 0, "jsc-toy": 1, "jsc-s": 2}
     for r in sorted(rows, key=lambda r: (order.get(r["model"], 9), r["model"], r["bits"])):
         if r.get("target") != "ecp5" or "lut_eq" not in r:
             continue
         fmax = "–" if r.get("fmax_mhz") is None else f"{r['fmax_mhz']:.0f}"
         acc = "–" if r.get("accuracy") is None else f"{r['accuracy']:.3f}"
+        flat = f"{r['flat_lut_eq']} / {r['flat_ffs']}" if "flat_lut_eq" in r else "–"
         lines.append(
             f"| {r['model']} | {r['bits']} | {acc} | {r['lut_eq']} | {r['luts']} | "
-            f"{r['carries']} | {r['ffs']} | {r['dsps']} | {r['latency']} | {fmax} | "
+            f"{r['carries']} | {r['ffs']} | {r['dsps']} | {r['latency']} | {fmax} | {flat} | "
             f"{r['cold_layers_s']:.0f} |"
         )
     return "\n".join(lines)
