@@ -219,6 +219,9 @@ class Emitter:
     """Writes graph nodes into ``m``; ``stage_of_level`` places pipeline registers.
 
     ``needs`` (from :func:`needed_bits`) truncates nodes whose high bits nobody uses.
+    ``keep`` marks every adder output ``keep``, so that Yosys maps each adder to its own
+    carry chain instead of merging chains of them into one ``$macc`` (LUT compressors);
+    ``free`` nodes (outputs, read by no adder) stay unmarked, so logic can absorb them.
 
     A node at level ``L`` is computed in stage ``stage_of_level(L)``; asking for
     it in a later stage inserts (and shares) registers in the ``sync`` domain.
@@ -231,9 +234,12 @@ class Emitter:
         stage_of_level: Callable[[int], int] = lambda level: 0,
         name: str = "n",
         needs: dict[int, int] | None = None,
+        keep: bool = True,
+        free: Iterable[Node] = (),
     ):
         self.m, self.inputs, self.stage_of_level, self.name = m, inputs, stage_of_level, name
-        self.needs = needs or {}
+        self.needs, self.keep = needs or {}, keep
+        self.free = {n.ident for n in free}
         self._memo: dict[tuple[int, int], Value] = {}
 
     def value(self, node: Node, stage: int | None = None) -> Value:
@@ -265,9 +271,11 @@ class Emitter:
     def _compute(self, node: Node, stage: int) -> Value:
         if node.op == "in":
             return self.inputs[node.args[0]]
-        out = Signal(
-            self._shape(node.ident, node.lo, node.hi), name=f"{self.name}{node.ident}", attrs=KEEP
-        )
+        # a node made by concatenation has its adder (if any) in its kept high part
+        concat = node.op == "add" and node.args[2] > 0
+        attrs = KEEP if self.keep and not concat and node.ident not in self.free else {}
+        shape = self._shape(node.ident, node.lo, node.hi)
+        out = Signal(shape, name=f"{self.name}{node.ident}", attrs=attrs)
         if node.op == "mul":
             x, c = node.args
             expr = self.value(x, stage) * Const(c, shape_for(c, c))
@@ -298,10 +306,10 @@ class Emitter:
         n = self.needs.get(node.ident)
         if n is not None and n <= d:  # only a's low bits are needed
             return low_bits(va, d)
-        hlo, hhi = a.lo >> d, a.hi >> d
-        blo, bhi = (-b.hi, -b.lo) if sub else (b.lo, b.hi)
-        shape = self._shape(node.ident, hlo + blo, hhi + bhi, drop=d)
-        high = Signal(shape, name=f"{self.name}{node.ident}_hi", attrs=KEEP)
+        # high = floor(node / 2^d) exactly, so its range follows from the node's exact one
+        shape = self._shape(node.ident, node.lo >> d, node.hi >> d, drop=d)
+        keep = self.keep and node.ident not in self.free
+        high = Signal(shape, name=f"{self.name}{node.ident}_hi", attrs=KEEP if keep else {})
         ha = va.shift_right(d)
         self.m.d.comb += high.eq(ha - vb if sub else ha + vb)
         cat = Cat(low_bits(va, d), high)
@@ -318,5 +326,6 @@ def const_mul(m: Module, x: Value, c: int, name: str = "cm") -> Value:
     g = Graph([(lo, lo + (1 << shape.width) - 1)])
     t = g.const_mul(g.input(0), c)
     node = g.term_node(t)
-    v = Emitter(m, [x], name=name).value(node)
+    # unkept: with only a few adders Yosys maps them as well or better (fewer iCE40 LUTs)
+    v = Emitter(m, [x], name=name, keep=False).value(node)
     return v.shift_left(t.shift) if t.shift else v

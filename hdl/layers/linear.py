@@ -182,7 +182,9 @@ class LinearLayer(CheckedComponent):
                 graph, [(n, self._drop(t.shift) + out_w) for n, t in zip(nodes, roots, strict=True)]
             )
         inputs = [self.x[j] for j in range(spec.in_features)]
-        em = Emitter(m, inputs, stage_of_level, needs=needs)
+        # mul is the baseline: Yosys may merge its sums however it likes
+        keep = self.impl == "adder_tree"
+        em = Emitter(m, inputs, stage_of_level, needs=needs, keep=keep, free=nodes)
         tail_stage = stage_of_level(tail_level)
         for k, (node, root) in enumerate(zip(nodes, roots, strict=True)):
             v, bounds = self._requantise(em.value(node, tail_stage), node, root.shift)
