@@ -250,7 +250,7 @@ def _quantise_scalar(value: Any, fmt: FixedFormat, rounding: Rounding, overflow:
 
 
 def _quantise_array(value: Any, fmt: FixedFormat, rounding: Rounding, overflow: Overflow) -> Any:
-    if not (fmt.min_code >= -(1 << 63) and fmt.max_code < (1 << 63)):
+    if fmt.width > (64 if fmt.signed else 63):
         raise ValueError(f"fmt {fmt} is too wide for int64 arrays (at most s64 or u63)")
     if hasattr(value, "astype"):  # numpy
         import numpy as np
@@ -280,17 +280,21 @@ def _int64_range_floats(xp: Any, x: Any, fmt: FixedFormat, rounding: Rounding, o
     if rounding == Rounding.NEAREST:
         fl = fl + (scaled - fl >= 0.5)  # adds 1 only below 2**52, where it is exact
     if overflow == Overflow.SATURATE:
-        # clip in float before the cast (out-of-range casts are undefined); min_code is
-        # a power of two or 0, so exact; max_code rounds to at most 2**63 (not int64)
-        hi = min(float(fmt.max_code), math.nextafter(2.0**63, 0.0))
-        return fl.clip(float(fmt.min_code), hi), fl > hi
+        # decide in float before the cast (out-of-range casts are undefined): min_code is
+        # a power of two or 0, so exact; max_code may round up (to 2**63, not an int64),
+        # and no float lies in (hi, max_code] when hi is the largest float below it
+        lo, hi = float(fmt.min_code), float(fmt.max_code)
+        if hi > fmt.max_code:
+            hi = math.nextafter(hi, 0.0)
+        over = fl > hi
+        return xp.where(over, hi, xp.where(fl < lo, lo, fl)), over
     # wrap: fmod is exact and keeps the residue mod 2**width.  An infinite ``scaled``
     # came from a finite value times 2**frac beyond 2**1024, a multiple of 2**width.
     modulus = 2.0**fmt.width
     r = xp.fmod(fl, modulus)
     r = xp.where(xp.isfinite(r), r, 0.0)
-    if fmt.width == 64:  # (-2**64, 2**64) into int64; exact as the operands are within 2x
-        r = xp.where(r >= 2.0**63, r - modulus, xp.where(r < -(2.0**63), r + modulus, r))
+    # into int64 (only s64 reaches beyond it); exact, as the operands are within 2x
+    r = xp.where(r >= 2.0**63, r - modulus, xp.where(r < -(2.0**63), r + modulus, r))
     return r, r != r  # all False
 
 

@@ -121,9 +121,9 @@ def test_bad_formats(kwargs, message):
 
 
 def test_bad_modes():
-    with pytest.raises(ValueError, match="rounding must be one of floor|nearest, got 'half'"):
+    with pytest.raises(ValueError, match=r"^rounding must be one of floor\|nearest, got 'half'$"):
         quantise(1.0, FixedFormat(8, 0), "half")
-    with pytest.raises(ValueError, match="overflow must be one of saturate|wrap"):
+    with pytest.raises(ValueError, match=r"^overflow must be one of saturate\|wrap, got 'clamp'$"):
         requantise(1, FixedFormat(8, 0), FixedFormat(8, 0), "floor", "clamp")
 
 
@@ -274,3 +274,62 @@ def test_range_format_is_the_narrowest_exhaustive():
                 assert lo < 0
     with pytest.raises(ValueError, match="lo must be <= hi"):
         range_format(1, 0, 0)
+
+
+# --- edges found by mutation testing (docs/mutants.md) ------------------------------------
+
+
+def _both(values, dtype="float64"):
+    import torch
+
+    return np.array(values, dtype=dtype), torch.tensor(values, dtype=getattr(torch, dtype))
+
+
+def test_array_edges_of_int64_saturation_and_wrap():
+    s64 = FixedFormat(64, 0)
+    values = [2.0**63, 2.0**63 - 1024, -(2.0**63), -(2.0**63) - 2048, 1e19, -1e19, 2.0**64]
+    for wrap in (False, True):
+        overflow = "wrap" if wrap else "saturate"
+        want = [quantise(v, s64, "floor", overflow) for v in values]
+        for arr in _both(values):
+            assert quantise(arr, s64, "floor", overflow).tolist() == want, overflow
+    assert quantise(2.0**63, s64) == 2**63 - 1 and quantise(2.0**63, s64, "floor", "wrap") == -(
+        2**63
+    )
+    with pytest.raises(ValueError, match=r"^fmt s65.0 is too wide for int64 arrays"):
+        quantise(np.array([1.0]), FixedFormat(65, 0))
+
+
+def test_array_nearest_rounds_half_up_and_narrow_floats_are_widened():
+    halves = [-2.5, -1.5, -0.5, 0.5, 1.5, 2.5]
+    for arr in _both(halves):
+        assert quantise(arr, FixedFormat(8, 0), "nearest").tolist() == [-2, -1, 0, 1, 2, 3]
+    # float16 * 2**8 would overflow float16: the scaling must happen in float64
+    for arr in _both([1000.0, -1000.0], "float16"):
+        assert quantise(arr, FixedFormat(32, 8)).tolist() == [256000, -256000]
+
+
+def test_array_quantise_is_quiet_and_errors_are_exact():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # inf - inf and float overflow are expected, not noisy
+        got = quantise(np.array([np.inf, -np.inf, 1e308]), FixedFormat(8, 100), "nearest")
+    assert got.tolist() == [127, -128, 127]
+    for arr in _both([1.0, np.inf]):
+        with pytest.raises(ValueError, match=r"^cannot quantise inf with overflow=wrap$"):
+            quantise(arr, FixedFormat(8, 0), "floor", "wrap")
+    for arr in _both([np.nan]):
+        with pytest.raises(ValueError, match=r"^cannot quantise NaN$"):
+            quantise(arr, FixedFormat(8, 0))
+    with pytest.raises(ValueError, match=r"^rounding must be one of floor\|nearest, got 'half'$"):
+        quantise(np.array([1.0]), FixedFormat(8, 0), "half")
+    with pytest.raises(ValueError, match=r"^overflow must be one of saturate\|wrap, got 'clip'$"):
+        quantise(1.0, FixedFormat(8, 0), "floor", "clip")
+
+
+def test_dequantise_arrays_and_str():
+    for arr in _both([3, -4], "int64"):
+        assert dequantise(arr, FixedFormat(8, 2)).tolist() == [0.75, -1.0]
+    assert dequantise(np.array([3]), FixedFormat(8, -2)).tolist() == [12.0]
+    assert (str(FixedFormat(8, 4, False)), str(FixedFormat(3, -2))) == ("u8.4", "s3.-2")

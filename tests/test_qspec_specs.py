@@ -229,3 +229,31 @@ def test_leaky_from_dict_validates_like_the_constructor():
         LeakyReLUSpec.from_dict({**d, "kind": "relu"})
     with pytest.raises(ValueError, match=r"^x.slope_fmt is missing$"):
         LeakyReLUSpec.from_dict({**d, "impl": "mult"}, "x")
+
+
+def test_layer_from_dict_without_a_path_names_bare_keys():
+    """At the top level the key itself is the path (no stray prefix)."""
+    lin = _linear().to_dict()
+    for parse in (LinearSpec.from_dict, layer_from_dict):
+        with pytest.raises(ValueError, match=r"^weight\[0\]\[1\] must be in \[-128, 127\]"):
+            parse({**lin, "weight": [[1, 999]]})
+        with pytest.raises(ValueError, match=r"^bias is missing$"):
+            parse({k: v for k, v in lin.items() if k != "bias"})
+    req = RequantiseSpec(F8, F8).to_dict()
+    with pytest.raises(ValueError, match=r"^overflow must be one of saturate\|wrap, got 'x'$"):
+        RequantiseSpec.from_dict({**req, "overflow": "x"})
+    with pytest.raises(ValueError, match=r"^fmt.width must be in \[1, 128\], got 0$"):
+        ReLUSpec.from_dict({"kind": "relu", "fmt": {"width": 0, "frac_width": 0}})
+    with pytest.raises(ValueError, match=r"^kind must be one of linear\|relu"):
+        layer_from_dict({"kind": 3})
+    with pytest.raises(ValueError, match=r"^in_fmt must be a FixedFormat, got 's8.4'$"):
+        RequantiseSpec("s8.4", F8)
+
+
+def test_network_dict_defaults_and_json_text():
+    net = _network()
+    d = net.to_dict()
+    del d["name"]
+    assert QuantisedNetwork.from_dict(d).name == ""
+    assert net.to_json() == json.dumps(net.to_dict(), indent=1)
+    assert ReLUSpec.from_dict({"fmt": {"width": 8, "frac_width": 4}}) == ReLUSpec(F8)  # kind opt.
