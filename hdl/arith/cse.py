@@ -51,13 +51,14 @@ class _Rows:
                 for t2 in r[i + 1 :]:
                     self.total[_key(t1, t2)] += 1
         self.total.pop(None, None)
-        self.heap = [(-n, key) for key, n in self.total.items() if n >= 2]
+        self.heap = [(-n, key[2], key) for key, n in self.total.items() if n >= 2]
         heapq.heapify(self.heap)
 
     def best(self) -> Key | None:
-        """The most frequent pattern occurring at least twice (ties: smallest key)."""
+        """The most frequent pattern occurring at least twice; ties: the smallest shift
+        between its terms (a narrower shared adder), then the smallest key."""
         while self.heap:
-            n, key = self.heap[0]
+            n, _, key = self.heap[0]
             if -n == self.total.get(key, 0) and -n >= 2:
                 return key
             heapq.heappop(self.heap)  # stale entry
@@ -80,7 +81,7 @@ class _Rows:
         for key, n in delta.items():
             total[key] += n
             if n > 0 and total[key] >= 2:
-                heapq.heappush(heap, (-total[key], key))
+                heapq.heappush(heap, (-total[key], key[2], key))
         row[(new.node.ident, new.shift)] = new
         self.holding.setdefault(new.node.ident, set()).add(k)
         for t in (a, b):  # a row may still hold the node at other shifts
