@@ -263,10 +263,14 @@ def simulate_pipelined(dut, xs, seed=0):
 
 
 @pytest.mark.parametrize("impl", IMPLS)
-@pytest.mark.parametrize("stages", [1, 2, 3, 5])
-def test_pipelined_with_random_enable(stages, impl):
+@pytest.mark.parametrize(
+    "stages, overflow", [(1, "saturate"), (2, "wrap"), (3, "saturate"), (5, "wrap")]
+)
+def test_pipelined_with_random_enable(stages, overflow, impl):
     rng = random.Random(stages)
-    spec = random_linear(rng, 6, 3, wbits=8, out_fmt=FixedFormat(7, 2), rounding="nearest")
+    spec = random_linear(
+        rng, 6, 3, wbits=8, out_fmt=FixedFormat(7, 2), rounding="nearest", overflow=overflow
+    )
     layers = [spec, ReLUSpec(spec.out_fmt)]
     dut = LinearLayer(layers, impl=impl, stages=stages)
     assert dut.latency == stages
