@@ -25,7 +25,7 @@ def fmt_bounds(fmt: FixedFormat) -> Bounds:
     return fmt.min_code, fmt.max_code
 
 
-def _overflow_bounds(b: Bounds, fmt: FixedFormat, overflow: Overflow) -> Bounds:
+def overflow_bounds(b: Bounds, fmt: FixedFormat, overflow: Overflow) -> Bounds:
     """Range after overflow handling of values in ``b`` (wrap scrambles an out-of-range one)."""
     if fmt.contains(b[0]) and fmt.contains(b[1]):
         return b
@@ -37,7 +37,7 @@ def _overflow_bounds(b: Bounds, fmt: FixedFormat, overflow: Overflow) -> Bounds:
 def requantise_bounds(b: Bounds, src: FixedFormat, dst: FixedFormat, rounding, overflow) -> Bounds:
     shift = src.frac_width - dst.frac_width
     shifted = sw.shift_right(b[0], shift, rounding), sw.shift_right(b[1], shift, rounding)
-    return _overflow_bounds(shifted, dst, overflow)
+    return overflow_bounds(shifted, dst, overflow)
 
 
 def leaky_bounds(spec: LeakyReLUSpec, b: Bounds) -> Bounds:

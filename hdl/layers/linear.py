@@ -1,13 +1,14 @@
 """The constant-weight Linear layer (plus its element-wise tail) as one component.
 
 ``impl="adder_tree"``: every product ``x[j] * W[k][j]`` is the canonical
-signed digits of the weight applied as shifts of ``x[j]``; all terms of a
-neuron, the bias and the rounding offset (one folded constant) are summed by a
-Huffman tree of two-input adders, each exactly as wide as its exact value range
-(see :mod:`hdl.arith.adder_tree`).  ``impl="mul"``: ``x[j] * Const(w)`` per
-product, the synthesiser's baseline.  Both then shift to the output format,
-saturate only where the neuron's exact range can leave it, and apply the
-element-wise layers in order.
+signed digits of the weight applied as shifts of ``x[j]``; digit pairs that
+recur across the matrix become shared adders (:mod:`hdl.arith.cse`); all terms
+of a neuron are summed by a Huffman tree of two-input adders, each exactly as
+wide as its exact value range, and the bias plus the rounding offset is one
+constant added last (:mod:`hdl.arith.adder_tree`).  ``impl="mul"``:
+``x[j] * Const(w)`` per product, the synthesiser's baseline.  Both then shift
+to the output format, saturate only where the neuron's exact range can leave
+it, and apply the element-wise layers in order.
 
 With ``stages > 0`` registers cut the adder trees at evenly spaced levels; the
 tail (shift, saturation, activations) sits in the last stage, whose register
@@ -32,7 +33,7 @@ from ..arith import fixed as hwfixed
 from ..arith.adder_tree import Emitter, Graph, Term, needed_bits
 from ..arith.cse import share_pairs
 from .checked import CheckedComponent
-from .elementwise import ELEMENTWISE, Bounds, _overflow_bounds, elementwise
+from .elementwise import ELEMENTWISE, Bounds, elementwise, overflow_bounds
 
 IMPLS = ("adder_tree", "mul")
 MAX_STAGES = 16
@@ -205,4 +206,4 @@ class LinearLayer(CheckedComponent):
         v = hwfixed.shift_right(v, r, Rounding.FLOOR)
         bounds = (sw.shift_right(node.lo, r, "floor"), sw.shift_right(node.hi, r, "floor"))
         y = hwfixed.handle_overflow(v, spec.out_fmt, spec.overflow, bounds)
-        return y, _overflow_bounds(bounds, spec.out_fmt, spec.overflow)
+        return y, overflow_bounds(bounds, spec.out_fmt, spec.overflow)
