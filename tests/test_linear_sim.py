@@ -440,3 +440,38 @@ def test_saturation_check_detects_missing_lower_clip(monkeypatch):
         hdl.arith.fixed, "_out_of_range", lambda v, fmt: (real(v, fmt)[0], Const(0, 1))
     )
     assert saturation_errors() != []
+
+
+# --- random formats ----------------------------------------------------------------
+
+
+def random_spec(rng):
+    """Any formats: negative fractions, left shifts to the output, unsigned ends."""
+    in_fmt = FixedFormat(rng.randint(2, 10), rng.randint(-2, 8), rng.random() < 0.7)
+    wf = FixedFormat(rng.randint(2, 8), rng.randint(-2, 8))
+    pf = in_fmt.frac_width + wf.frac_width
+    bf = FixedFormat(rng.randint(2, 10), rng.randint(pf - 6, pf))
+    out = FixedFormat(rng.randint(2, 12), rng.randint(pf - 10, pf + 3), rng.random() < 0.8)
+    n_in, n_out = rng.randint(1, 6), rng.randint(1, 4)
+    return random_linear(
+        rng,
+        n_in,
+        n_out,
+        weight_fmt=wf,
+        in_fmt=in_fmt,
+        bias_fmt=bf,
+        out_fmt=out,
+        density=rng.choice([0.3, 0.8, 1.0]),
+        rounding=rng.choice(["floor", "nearest"]),
+        overflow=rng.choice(["saturate", "wrap"]),
+    )
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_random_formats(seed):
+    rng = random.Random(seed)
+    for _ in range(3):
+        spec = random_spec(rng)
+        xs = vectors(spec.in_fmt, spec.in_features, 30, seed=seed)
+        for impl in IMPLS:
+            assert mismatches([spec], xs, impl) == [], spec
