@@ -34,7 +34,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def export(session: nox.Session) -> None:
-    """Regenerate the canonical Verilog set and manifest in verilog_out/ (no torch needed)."""
+    """Regenerate verilog_out/: LeakyReLU modules, jsc-tiny/toy network tops (no torch needed)."""
     session.install(*CONSTRAINTS, "-e", ".")
     session.run("python", "-m", "hdl.canonical", "verilog_out")
 
