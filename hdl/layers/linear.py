@@ -185,7 +185,10 @@ class LinearLayer(CheckedComponent):
         inputs = [self.x[j] for j in range(spec.in_features)]
         # mul is the baseline: Yosys may merge its sums however it likes
         keep = self.impl == "adder_tree"
-        em = Emitter(m, inputs, stage_of_level, needs=needs, keep=keep, free=nodes)
+        # outputs read by no adder need no keep: the tail logic may absorb them
+        operands = {a.ident for n in graph.nodes if n.op == "add" for a in n.args[:2]}
+        free = [n for n in nodes if n.ident not in operands]
+        em = Emitter(m, inputs, stage_of_level, needs=needs, keep=keep, free=free)
         tail_stage = stage_of_level(tail_level)
         for k, (node, root) in enumerate(zip(nodes, roots, strict=True)):
             v, bounds = self._requantise(em.value(node, tail_stage), node, root.shift)
