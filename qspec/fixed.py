@@ -106,8 +106,8 @@ def range_format(lo: int, hi: int, frac_width: int) -> FixedFormat:
     if lo >= 0:
         return FixedFormat(max(hi.bit_length(), 1), frac_width, signed=False)
     # a signed w-bit code holds [-2**(w-1), 2**(w-1) - 1]
-    bits = max((-lo - 1).bit_length(), hi.bit_length() if hi > 0 else 0)
-    return FixedFormat(bits + 1, frac_width, signed=True)
+    bits = max((-lo - 1).bit_length(), max(hi, 0).bit_length())
+    return FixedFormat(bits + 1, frac_width)
 
 
 def _is_fixed_int_array(x: Any) -> bool:

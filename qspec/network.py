@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any, ClassVar
 
 from .fixed import (
@@ -310,7 +311,7 @@ class QuantisedNetwork:
         lin = self.linear_layers
         if not lin:
             raise ValueError("layers must contain at least one linear layer")
-        for a, b in zip(lin, lin[1:], strict=False):
+        for a, b in pairwise(lin):
             if a.out_features != b.in_features:
                 i = self.layers.index(b)
                 raise ValueError(

@@ -333,3 +333,26 @@ def test_dequantise_arrays_and_str():
         assert dequantise(arr, FixedFormat(8, 2)).tolist() == [0.75, -1.0]
     assert dequantise(np.array([3]), FixedFormat(8, -2)).tolist() == [12.0]
     assert (str(FixedFormat(8, 4, False)), str(FixedFormat(3, -2))) == ("u8.4", "s3.-2")
+
+
+def test_left_shift_on_int64_wraps_saturates_and_keeps_the_array_type():
+    import torch
+
+    s64 = FixedFormat(64, 0)
+    cases = [  # (codes, dst, overflow, want)
+        ([1, -1, 3], FixedFormat(8, 64), "wrap", [0, 0, 0]),  # a shift by the dtype width
+        ([1, -1, 3], FixedFormat(64, 64), "wrap", [0, 0, 0]),
+        ([3], FixedFormat(64, 62), "wrap", [-(2**62)]),  # 3 * 2**62 wraps in 64 bits
+        ([3], FixedFormat(64, 62), "saturate", [2**63 - 1]),
+        ([-(2**61) - 1], FixedFormat(64, 1), "saturate", [-(2**62) - 2]),
+        ([-(2**61) - 1], FixedFormat(64, 2), "saturate", [-(2**63)]),
+    ]
+    for codes, dst, overflow, want in cases:
+        for arr in (np.array(codes, dtype=np.int64), torch.tensor(codes, dtype=torch.int64)):
+            got = requantise(arr, s64, dst, "floor", overflow)
+            assert type(got) is type(arr) and got.tolist() == want, (codes, dst, overflow)
+    with pytest.raises(ValueError, match=r"^requantise into s70.2 gives codes beyond int64"):
+        requantise(np.array([-(2**62)]), s64, FixedFormat(70, 2))
+    with pytest.raises(ValueError, match=r"^requantise into s70.2 gives codes beyond int64"):
+        requantise(np.array([2**62]), s64, FixedFormat(70, 2), "floor", "wrap")
+    assert requantise(np.array([-(2**60)]), s64, FixedFormat(70, 2)).tolist() == [-(2**62)]

@@ -6,12 +6,13 @@ but the sum reaches 3 * 255 * 255 (+ bias) = 195330 > 2**17 - 1.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 import qspec.fixed
-from qspec.fixed import FixedFormat
-from qspec.network import min_accumulator_format
+from qspec.fixed import FixedFormat, product_format, range_format
+from qspec.network import accumulator_range, min_accumulator_format
 from tests.fraction_model import fits, fmt_range, model_sum_range
 
 small_formats = st.builds(
@@ -60,3 +61,26 @@ def test_unsigned_regression_and_mixed_signedness():
 
 def test_there_is_one_rule():
     assert not hasattr(qspec.fixed, "accumulator_format")
+
+
+def test_accumulator_range_and_errors():
+    s8 = FixedFormat(8, 0)
+    assert accumulator_range(s8, s8, FixedFormat(8, -8), 2) == (
+        2 * -16256 + -128 * 256,
+        2 * 16384 + 127 * 256,
+    )
+    assert product_format(FixedFormat(8, 1, False), s8) == FixedFormat(16, 1)
+    assert product_format(FixedFormat(8, 1, False), FixedFormat(3, -2, False)) == FixedFormat(
+        11, -1, False
+    )
+    with pytest.raises(ValueError, match=r"^terms must be in \[1, inf\], got 0$"):
+        min_accumulator_format(s8, s8, s8, 0)
+    with pytest.raises(ValueError, match=r"^terms must be an integer in \[1, inf\], got 2.0$"):
+        min_accumulator_format(s8, s8, s8, 2.0)
+    message = r"^bias_fmt.frac_width must be <= input\+weight frac width 6, got 7$"
+    with pytest.raises(ValueError, match=message):
+        min_accumulator_format(FixedFormat(8, 4), FixedFormat(8, 2), FixedFormat(8, 7), 1)
+    with pytest.raises(ValueError, match=r"^lo must be an integer in \[-inf, inf\], got 0.5$"):
+        range_format(0.5, 1, 0)
+    with pytest.raises(ValueError, match=r"^hi must be an integer in \[-inf, inf\], got '1'$"):
+        range_format(0, "1", 0)

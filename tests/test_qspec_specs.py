@@ -257,3 +257,38 @@ def test_network_dict_defaults_and_json_text():
     assert QuantisedNetwork.from_dict(d).name == ""
     assert net.to_json() == json.dumps(net.to_dict(), indent=1)
     assert ReLUSpec.from_dict({"fmt": {"width": 8, "frac_width": 4}}) == ReLUSpec(F8)  # kind opt.
+
+
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda: _linear(bias=5), r"^bias must be a list of integer codes, got 5$"),
+        (lambda: _linear(weight=[]), r"^weight must be a non-empty rectangular matrix$"),
+        (lambda: _linear(weight=[[]]), r"^weight must be a non-empty rectangular matrix$"),
+        (lambda: _linear(bias=[300]), r"^bias\[0\] must be in \[-128, 127\] for bias format s8.8"),
+        (
+            lambda: _linear(acc_fmt=FixedFormat(18, 8, signed=False)),
+            r"^acc_fmt must hold \[-32640, 32895\] with frac_width 8 \(at least s17.8\), got u18",
+        ),
+        (lambda: dataclasses.replace(_network(), layers=5), r"^layers must be a list of layer"),
+        (
+            lambda: dataclasses.replace(_network(), layers=[ReLUSpec(F8)]),
+            r"^layers must contain at least one linear layer$",
+        ),
+    ],
+    ids=safe_id,
+)
+def test_exact_constructor_messages(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_constructor_normalises_codes_and_counts():
+    import numpy as np
+
+    lin = _linear(weight=np.array([[1, 2]]), bias=[np.int64(3)])
+    assert lin.weight == ((1, 2),) and lin.bias == (3,)
+    assert type(lin.weight[0][0]) is int and type(lin.bias[0]) is int
+    assert hash(lin) == hash(_linear())
+    net = dataclasses.replace(_network(), num_classes=np.int64(1))
+    assert type(net.num_classes) is int and net == _network()
