@@ -279,6 +279,8 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     os.environ["HWFIRST_CACHE_DIR"] = str(work / "cache")  # cold at the start of this run
     result: dict = {"cpu_count": os.cpu_count(), "load_at_start": os.getloadavg()}
+    if skip and OUT.exists():  # a partial rerun keeps the other steps' numbers
+        result = json.loads(OUT.read_text()) | {f"load_at_start_{args.skip}": os.getloadavg()}
     steps = [
         ("run", lambda: bench_run(cfg, work)),
         ("pipeline", lambda: bench_pipeline(cfg, work)),

@@ -170,7 +170,8 @@ def run_study(
 
     store = open_storage(url)
     attrs = existing_study_attrs(store, name)
-    if attrs is not None and attrs.get(FINGERPRINT_ATTR) != cfg.fingerprint:
+    # no fingerprint yet: another worker created the study a moment ago and is setting it
+    if attrs is not None and attrs.get(FINGERPRINT_ATTR, cfg.fingerprint) != cfg.fingerprint:
         raise ValueError(
             f"study {name!r} in {url} was created from a different config (model, space, "
             f"metrics, score or hardware); pass another --study or --storage"

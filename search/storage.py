@@ -106,7 +106,9 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         return JournalStorage(JournalFileBackend(str(path)))
     if kind(url) == "sqlite":
         # SQLite is one process (see the module doc), but reports may read while it writes
-        return RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+        store = RDBStorage(url, engine_kwargs={"connect_args": {"timeout": 60}})
+        _fast_sqlite(store.engine)
+        return store
     interval, grace = heartbeat()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -117,6 +119,23 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
             grace_period=grace,
             heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY),
         )
+
+
+def _sqlite_pragmas(con, _record) -> None:
+    # WAL + synchronous=NORMAL: a commit no longer waits for fsync (a trial writes ~15
+    # attributes, each its own commit: ~0.8 s -> ~0.3 s per trial on a busy disk).  A
+    # killed process still loses no committed trial; only a power cut may lose the last.
+    cur = con.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.close()
+
+
+def _fast_sqlite(engine) -> None:
+    from sqlalchemy import event
+
+    event.listen(engine, "connect", _sqlite_pragmas)
+    engine.dispose()  # the connection made while creating the tables predates the listener
 
 
 def rdb_url(url: str) -> str:
