@@ -241,7 +241,7 @@ def _quantise_scalar(value: Any, fmt: FixedFormat, rounding: Rounding, overflow:
     if isinstance(value, float) and not math.isfinite(value):
         if math.isnan(value) or overflow == Overflow.WRAP:
             raise ValueError(f"cannot quantise {value} with overflow={overflow.value}")
-        return fmt.max_code if value > 0 else fmt.min_code
+        return fmt.max_code if value == math.inf else fmt.min_code
     scaled = Fraction(value) * Fraction(2) ** fmt.frac_width
     code = math.floor(scaled)
     if rounding == Rounding.NEAREST:

@@ -356,3 +356,40 @@ def test_left_shift_on_int64_wraps_saturates_and_keeps_the_array_type():
     with pytest.raises(ValueError, match=r"^requantise into s70.2 gives codes beyond int64"):
         requantise(np.array([2**62]), s64, FixedFormat(70, 2), "floor", "wrap")
     assert requantise(np.array([-(2**60)]), s64, FixedFormat(70, 2)).tolist() == [-(2**62)]
+
+
+def test_shift_right_int64_boundaries():
+    """Right shifts around the dtype width, where the int64 formulas change."""
+    import torch
+
+    codes = [2**63 - 1, 2**62, 2**62 - 1, 2**61, -(2**61), -(2**62), -(2**62) - 1, -(2**63), 5, -5]
+    for shift in range(58, 68):
+        for rounding in ("floor", "nearest"):
+            want = [shift_right(c, shift, rounding) for c in codes]
+            for arr in (np.array(codes, dtype=np.int64), torch.tensor(codes, dtype=torch.int64)):
+                assert shift_right(arr, shift, rounding).tolist() == want, (shift, rounding)
+
+
+def test_handle_overflow_int64_with_formats_wider_than_the_dtype():
+    import torch
+
+    for arr in (np.array([5, -(2**63), 2**63 - 1]), torch.tensor([5, -(2**63), 2**63 - 1])):
+        for fmt in (FixedFormat(70, 0), FixedFormat(64, 0)):
+            assert handle_overflow(arr, fmt, "saturate").tolist() == [5, -(2**63), 2**63 - 1]
+            assert handle_overflow(arr, fmt, "wrap").tolist() == [5, -(2**63), 2**63 - 1]
+
+
+def test_mode_and_parameter_errors_name_the_parameter():
+    f = FixedFormat(8, 0)
+    with pytest.raises(ValueError, match=r"^overflow must be one of saturate\|wrap, got 'clip'$"):
+        handle_overflow(1, f, "clip")
+    with pytest.raises(ValueError, match=r"^overflow must be one of saturate\|wrap, got 'clip'$"):
+        requantise(np.array([1]), f, FixedFormat(8, 2), "floor", "clip")
+    with pytest.raises(ValueError, match=r"^rounding must be one of floor\|nearest, got 'up'$"):
+        shift_right(1, 2, "up")
+    with pytest.raises(ValueError, match=r"^shift must be an integer in \[-inf, inf\], got 1.5$"):
+        shift_right(1, 1.5, "floor")
+    with pytest.raises(ValueError, match=r"^frac_width must be in \[-128, 256\], got 257$"):
+        FixedFormat(8, 257)
+    f = FixedFormat(np.int64(8), np.int32(-3))
+    assert type(f.width) is int and type(f.frac_width) is int
