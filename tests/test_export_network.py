@@ -194,3 +194,20 @@ def test_argmax_sits_above_the_logits(tmp_path: Path) -> None:
     entry = read_manifest(tmp_path)["modules"][name]
     assert entry["params"]["argmax"] is True
     assert json.loads((tmp_path / f"{name}.vectors.json").read_text())["argmax"] is True
+
+
+def test_leading_elementwise_group_exports(tmp_path: Path) -> None:
+    """A ReLU before the first Linear becomes its own (combinational) module in the file."""
+    from qspec.network import ReLUSpec
+    from tests.test_verilator_lint import lint
+
+    net = load_net("jsc-toy")
+    net = dataclasses.replace(net, layers=(ReLUSpec(net.input_fmt), *net.layers))
+    mod = export_network(net, stages=[0, 1, 1, 1])
+    first = mod.layer_modules[0]
+    assert first.kind == "elementwise_layer" and first.name.startswith("elementwise_n16_")
+    assert re.search(rf"^\s*{first.name} pre \(", mod.verilog, re.M)
+    path = tmp_path / f"{mod.name}.v"
+    path.write_text(mod.verilog)
+    result = lint(path, mod.name)
+    assert result.returncode == 0, result.stderr[-3000:]
