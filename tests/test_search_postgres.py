@@ -6,7 +6,6 @@ Without one the tests skip with a one-line reason; under ``CI=true`` they fail i
 
 from __future__ import annotations
 
-import contextlib
 import multiprocessing
 import os
 import signal
@@ -130,8 +129,8 @@ def test_killed_worker_heartbeat_then_resume(pg_url, tmp_path, monkeypatch):
     from search.workers import run_workers
 
     monkeypatch.setenv("HWFIRST_HEARTBEAT", "1")  # grace 3 s
-    monkeypatch.setenv("FAKE_HW_SLEEP", "0.6")
-    monkeypatch.setenv("FAKE_HW_DIR", str(tmp_path))
+    monkeypatch.setenv("FAKE_HW_SLEEP", "0.3")
+    monkeypatch.setenv("FAKE_HW_STALL", str(tmp_path))  # one point's trial never returns
     name = f"pg-{uuid.uuid4().hex[:8]}"
     cfg = tiny_cfg()
     out: dict = {}
@@ -145,14 +144,10 @@ def test_killed_worker_heartbeat_then_resume(pg_url, tmp_path, monkeypatch):
     th = threading.Thread(target=launch)
     th.start()
     deadline = time.monotonic() + 120
-    while True:  # both workers inside a trial
-        assert time.monotonic() < deadline, "the two workers did not both start trials"
+    while not list(tmp_path.glob("stall-*")):
+        assert time.monotonic() < deadline, "no worker reached the stalling point"
         time.sleep(0.05)
-        with contextlib.suppress(KeyError):
-            if len(_load(pg_url, name).get_trials(states=(TrialState.RUNNING,))) == 2:
-                break
-    newest = max(tmp_path.glob("[0-9]*-*"), key=lambda m: int(m.name.split("-")[1]))
-    os.kill(int(newest.name.split("-")[0]), signal.SIGKILL)
+    os.kill(int(next(tmp_path.glob("stall-*")).name.removeprefix("stall-")), signal.SIGKILL)
     th.join(timeout=180)
     assert not th.is_alive() and out["res"].died == 1
     before = {
@@ -161,6 +156,7 @@ def test_killed_worker_heartbeat_then_resume(pg_url, tmp_path, monkeypatch):
 
     time.sleep(heartbeat()[1] + 1)  # the dead trial's heartbeat is now stale
     monkeypatch.setenv("FAKE_HW_SLEEP", "0")
+    monkeypatch.delenv("FAKE_HW_STALL")
     res = run_workers(
         cfg, 1, storage=pg_url, study_name=name, out_dir=tmp_path,
         hardware=fake_hw, progress=False, reports=False,
