@@ -269,7 +269,9 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=None, help="per compare run (default: grid)")
     ap.add_argument("--skip", default="", help="comma-separated: run,compare,workers")
     ap.add_argument("--work", default=None, help="keep the studies here (default: a temp dir)")
+    ap.add_argument("--out", default=str(OUT), help=f"the JSON (default {OUT.relative_to(ROOT)})")
     args = ap.parse_args()
+    out = Path(args.out)
     skip = set(filter(None, args.skip.split(",")))
     from search.config import load_config
 
@@ -279,8 +281,8 @@ def main() -> int:
     work.mkdir(parents=True, exist_ok=True)
     os.environ["HWFIRST_CACHE_DIR"] = str(work / "cache")  # cold at the start of this run
     result: dict = {"cpu_count": os.cpu_count(), "load_at_start": os.getloadavg()}
-    if skip and OUT.exists():  # a partial rerun keeps the other steps' numbers
-        result = json.loads(OUT.read_text()) | {f"load_at_start_{args.skip}": os.getloadavg()}
+    if skip and out.exists():  # a partial rerun keeps the other steps' numbers
+        result = json.loads(out.read_text()) | {f"load_at_start_{args.skip}": os.getloadavg()}
     steps = [
         ("run", lambda: bench_run(cfg, work)),
         ("pipeline", lambda: bench_pipeline(cfg, work)),
@@ -300,8 +302,8 @@ def main() -> int:
         print(
             f"{key}: {time.perf_counter() - t0:.0f} s", json.dumps(result[key], default=str)[:400]
         )
-        atomic_write(OUT, json.dumps(result, indent=1, default=str) + "\n")  # keep partial results
-    print(f"wrote {OUT}")
+        atomic_write(out, json.dumps(result, indent=1, default=str) + "\n")  # keep partial results
+    print(f"wrote {out}")
     return 0
 
 
