@@ -14,6 +14,8 @@ from qspec.leaky import LeakyReLUSpec
 SHIFT8 = export_leaky(LeakyReLUSpec.shift_variant(8, 4, 2))
 SHIFT16 = export_leaky(LeakyReLUSpec.shift_variant(16, 8, 3))
 MULT8 = export_leaky(LeakyReLUSpec.mult_variant(8, 4, 5 / 16))
+# a constant slope becomes shift-adds (hdl.arith.adder_tree.const_mul); a runtime one is a `*`
+RUNTIME8 = export_leaky(LeakyReLUSpec.mult_variant(8, 4, 5 / 16), runtime_slope=True)
 
 
 @pytest.mark.parametrize("target", ["ecp5", "ice40"])
@@ -26,14 +28,21 @@ def test_shift_variant_is_w_minus_1_luts(mod, target, tmp_path):
     assert r.depth == 1
 
 
-def test_mult_on_ecp5_uses_one_dsp():
-    r = synthesise(MULT8.verilog, MULT8.name, "ecp5", cache=False)
+def test_constant_slope_is_multiplierless():
+    """5/16 = 4/16 + 1/16: two shifted copies and one adder, no DSP on either target."""
+    for target in ("ecp5", "ice40"):
+        r = synthesise(MULT8.verilog, MULT8.name, target, cache=False)
+        assert r.dsps == 0 and r.carries > 0, target
+
+
+def test_runtime_slope_on_ecp5_uses_one_dsp():
+    r = synthesise(RUNTIME8.verilog, RUNTIME8.name, "ecp5", cache=False)
     assert r.dsps == 1 and r.cell_types["MULT18X18D"] == 1
 
 
 def test_ice40_dsp_option_maps_the_multiplier():
-    plain = synthesise(MULT8.verilog, MULT8.name, "ice40", cache=False)
-    dsp = synthesise(MULT8.verilog, MULT8.name, "ice40", dsp=True, cache=False)
+    plain = synthesise(RUNTIME8.verilog, RUNTIME8.name, "ice40", cache=False)
+    dsp = synthesise(RUNTIME8.verilog, RUNTIME8.name, "ice40", dsp=True, cache=False)
     assert plain.dsps == 0 and plain.carries > 0
     assert dsp.dsps == 1 and dsp.luts < plain.luts
 
