@@ -346,6 +346,8 @@ def test_left_shift_on_int64_wraps_saturates_and_keeps_the_array_type():
         ([3], FixedFormat(64, 62), "saturate", [2**63 - 1]),
         ([-(2**61) - 1], FixedFormat(64, 1), "saturate", [-(2**62) - 2]),
         ([-(2**61) - 1], FixedFormat(64, 2), "saturate", [-(2**63)]),
+        ([-1, 1, 0], FixedFormat(64, 63), "saturate", [-(2**63), 2**63 - 1, 0]),  # shift 63
+        ([-1, 1, 0], FixedFormat(64, 64), "saturate", [-(2**63), 2**63 - 1, 0]),
     ]
     for codes, dst, overflow, want in cases:
         for arr in (np.array(codes, dtype=np.int64), torch.tensor(codes, dtype=torch.int64)):
@@ -355,6 +357,9 @@ def test_left_shift_on_int64_wraps_saturates_and_keeps_the_array_type():
         requantise(np.array([-(2**62)]), s64, FixedFormat(70, 2))
     with pytest.raises(ValueError, match=r"^requantise into s70.2 gives codes beyond int64"):
         requantise(np.array([2**62]), s64, FixedFormat(70, 2), "floor", "wrap")
+    for fmt in (FixedFormat(70, 1), FixedFormat(64, 1, signed=False)):  # 2**63: not an int64
+        with pytest.raises(ValueError, match=r"gives codes beyond int64"):
+            requantise(np.array([2**62]), s64, fmt)
     assert requantise(np.array([-(2**60)]), s64, FixedFormat(70, 2)).tolist() == [-(2**62)]
 
 
