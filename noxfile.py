@@ -77,11 +77,13 @@ for meta in sorted(pathlib.Path("mutants/qspec").glob("*.py.meta")):
     codes = list(json.loads(meta.read_text())["exit_code_by_key"].values())
     killed = sum(c in KILLED for c in codes)
     survived = sum(c == 0 for c in codes)
+    unchecked = sum(c is None for c in codes)
     total["killed"] += killed
     total["all"] += len(codes)
     rate = 100 * killed / len(codes) if codes else 100.0
     name = meta.name[: -len(".meta")]
-    print(f"qspec/{name:20} {killed:4}/{len(codes):<4} killed {rate:5.1f} %  survived {survived}")
+    print(f"qspec/{name:20} {killed:4}/{len(codes):<4} killed {rate:5.1f} %  survived {survived}"
+          f"  not run {unchecked}")
 print(f"{'total':26} {total['killed']:4}/{total['all']:<4} killed")
 """
 
