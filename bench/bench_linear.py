@@ -126,32 +126,30 @@ def ratios(cases: dict) -> dict:
 
 
 def summarise(results: dict) -> dict:
-    """Per target and comparison: ratio of sums over the layers where both finished, and the
-    worst (largest) per-layer ratio, with the number of layers compared."""
+    """Per run, target and comparison: ratio of sums over the layers where both finished (in
+    that run), the worst per-layer ratio, and the layers compared."""
     out: dict = {}
     for target in TARGETS:
         for other in ("mul", "da4ml"):
-            pairs = [
-                (c["adder_tree"], c[other])
-                for entry in results.values()
-                if (c := entry.get(target))
-                and c.get("adder_tree", {}).get("status") == "ok"
-                and c.get(other, {}).get("status") == "ok"
-                and c["adder_tree"].get("run") == c[other].get("run")
-            ]
-            if not pairs:
-                continue
-            out.setdefault(target, {})[f"adder_tree/{other}"] = {
-                "layers": len(pairs),
-                "lut_eq_sum_ratio": round(
-                    sum(a["lut_eq"] for a, _ in pairs) / sum(b["lut_eq"] for _, b in pairs), 3
-                ),
-                "time_sum_ratio": round(
-                    sum(a["yosys_s"] for a, _ in pairs) / sum(b["yosys_s"] for _, b in pairs), 3
-                ),
-                "lut_eq_worst": round(max(a["lut_eq"] / b["lut_eq"] for a, b in pairs), 3),
-                "time_worst": round(max(a["yosys_s"] / b["yosys_s"] for a, b in pairs), 3),
-            }
+            pairs: dict = {}
+            for key, entry in results.items():
+                c = entry.get(target) or {}
+                a, b = c.get("adder_tree", {}), c.get(other, {})
+                if a.get("status") == b.get("status") == "ok" and a.get("run") == b.get("run"):
+                    pairs.setdefault(a.get("run") or "first", []).append((key, a, b))
+            for run, ps in pairs.items():
+                out.setdefault(run, {}).setdefault(target, {})[f"adder_tree/{other}"] = {
+                    "layers": [k for k, _, _ in ps],
+                    "lut_eq_sum_ratio": round(
+                        sum(a["lut_eq"] for _, a, _ in ps) / sum(b["lut_eq"] for _, _, b in ps), 3
+                    ),
+                    "time_sum_ratio": round(
+                        sum(a["yosys_s"] for _, a, _ in ps) / sum(b["yosys_s"] for _, _, b in ps),
+                        3,
+                    ),
+                    "lut_eq_worst": round(max(a["lut_eq"] / b["lut_eq"] for _, a, b in ps), 3),
+                    "time_worst": round(max(a["yosys_s"] / b["yosys_s"] for _, a, b in ps), 3),
+                }
     return out
 
 
