@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_network import load_spec  # noqa: E402
+from bench_network import hdl_version, load_spec  # noqa: E402
 from da4ml_ref import check_on_vectors, da4ml_linear  # noqa: E402
 
 from hdl.export import export_layer  # noqa: E402
@@ -60,21 +60,6 @@ def check_da4ml(layer, seed: int = 0) -> int:
     x[0], x[1] = f.min_code, f.max_code
     with tempfile.TemporaryDirectory(prefix="da4ml-check-") as tmp:
         return check_on_vectors(layer, ref, x, Path(tmp))
-
-
-def hdl_version() -> str:
-    """The commit the generators come from (``+dirty`` when hdl/ has local changes)."""
-    import subprocess
-
-    root = Path(__file__).resolve().parent.parent
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
-        ).stdout.strip()
-        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "hdl"], cwd=root)
-        return head + ("+dirty" if dirty.returncode else "")
-    except OSError:
-        return "unknown"
 
 
 HDL_VERSION = hdl_version()

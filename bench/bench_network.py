@@ -33,6 +33,19 @@ README = ROOT / "README.md"
 SPEC_DIR = Path(tempfile.gettempdir()) / "hwfirst-bench-specs"
 
 
+def hdl_version() -> str:
+    """The commit the generators come from (``+dirty`` when hdl/ has local changes)."""
+    root = ROOT
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "diff", "--quiet", "HEAD", "--", "hdl"], cwd=root)
+        return head + ("+dirty" if dirty.returncode else "")
+    except OSError:
+        return "unknown"
+
+
 def spec_path(model: str, bits: int) -> Path:
     return SPEC_DIR / f"{model}-relu-{bits}bit.json"
 
@@ -65,7 +78,8 @@ def bench_one(model, bits, target, *, flat, fmax, timeout) -> dict:
     from hdl.synth.network import synthesise_network
 
     net = load_spec(model, bits)
-    entry = {"model": model, "bits": bits, "target": target, "accuracy": test_accuracy(model, bits)}
+    entry = {"model": model, "bits": bits, "target": target, "hdl": hdl_version()}
+    entry["accuracy"] = test_accuracy(model, bits)
     with tempfile.TemporaryDirectory(prefix="hwfirst-cold-cache-") as tmp:
         cold = SynthCache(tmp)  # cold: every distinct layer synthesised in this call
         t0 = time.perf_counter()
