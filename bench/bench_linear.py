@@ -138,6 +138,43 @@ def summarise(results: dict) -> dict:
     return out
 
 
+def readme_table(results: dict, target: str = "ecp5") -> str:
+    """Layers where all three designs finished in one run: LUT-eq and Yosys seconds."""
+    lines = [
+        "| layer | in→out | adder_tree LUT-eq | mul | da4ml | ÷ mul | ÷ da4ml "
+        "| Yosys s adder_tree / mul / da4ml | ÷ mul | ÷ da4ml |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, entry in results.items():
+        c = entry.get(target) or {}
+        d = [c.get(x, {}) for x in ("adder_tree", "mul", "da4ml")]
+        if any(x.get("status") != "ok" for x in d) or len({x.get("run") for x in d}) != 1:
+            continue
+        a, m, q = d
+        lines.append(
+            f"| {key} | {entry['shape']} | {a['lut_eq']} | {m['lut_eq']} | {q['lut_eq']} | "
+            f"{a['lut_eq'] / m['lut_eq']:.2f} | {a['lut_eq'] / q['lut_eq']:.2f} | "
+            f"{a['yosys_s']:.1f} / {m['yosys_s']:.1f} / {q['yosys_s']:.1f} | "
+            f"{a['yosys_s'] / m['yosys_s']:.2f} | {a['yosys_s'] / q['yosys_s']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def write_readme(results: dict) -> None:
+    import re
+
+    readme = Path(__file__).resolve().parent.parent / "README.md"
+    text, n = re.subn(
+        r"(<!-- linear-table:begin -->\n).*?(<!-- linear-table:end -->)",
+        lambda mt: mt.group(1) + readme_table(results) + "\n" + mt.group(2),
+        readme.read_text(),
+        flags=re.S,
+    )
+    if n != 1:
+        raise SystemExit("README.md lacks the linear-table markers")
+    atomic_write(readme, text)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="jsc-toy,jsc-s")
@@ -148,7 +185,11 @@ def main(argv=None) -> int:
     p.add_argument("--resume", action="store_true", help="keep finished entries of the JSON")
     p.add_argument("--redo", default="", help="designs to re-run even with --resume")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--table-only", action="store_true", help="only rewrite the README table")
     args = p.parse_args(argv)
+    if args.table_only:
+        write_readme(json.loads(args.out.read_text())["layers"])
+        return 0
     data = json.loads(args.out.read_text()) if args.resume and args.out.exists() else {}
     data.setdefault("meta", {})
     data["meta"].update(
