@@ -63,9 +63,17 @@ def test_hardware_rounding_floor_instead_of_nearest_is_caught(
 class BrokenStream(LeakyReLUStream):
     """One-lane streamed LeakyReLU with a protocol bug."""
 
+    @classmethod
+    def check(cls, spec: LeakyReLUSpec, bug: str) -> None:  # the constructor's own signature
+        super().check(spec, lanes=1, stages=cls._stages(bug))
+
+    @staticmethod
+    def _stages(bug: str) -> int:
+        return 0 if bug == "valid_needs_ready" else 1
+
     def __init__(self, spec: LeakyReLUSpec, bug: str):
         self.bug = bug
-        super().__init__(spec, lanes=1, stages=0 if bug == "valid_needs_ready" else 1)
+        super().__init__(spec, lanes=1, stages=self._stages(bug))
 
     def elaborate(self, platform):
         m = Module()
