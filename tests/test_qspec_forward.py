@@ -191,3 +191,14 @@ def test_forward_input_validation():
         integer_forward(net, np.array([[0.5] * net.in_features], dtype=object))
     x = np.zeros((3, net.in_features), dtype=np.int64)
     assert predict(net, x).tolist() == np.argmax(integer_forward(net, x), axis=1).tolist()
+
+
+def test_int64_limit_is_inclusive_and_messages_are_exact():
+    u63 = _linear_net(FixedFormat(4, 0), FixedFormat(4, 0), FixedFormat(63, 0, False), [[1]])
+    assert intermediate_bound(u63) == INT64_MAX and int64_is_exact(u63)
+    assert integer_forward(u63, [[-8], [7]]).dtype == np.int64
+    net = random_network(1)
+    with pytest.raises(ValueError, match=r"^x must hold integer codes, got a non-integer object$"):
+        integer_forward(net, np.array([[0.5] * net.in_features], dtype=object))
+    with pytest.raises(ValueError, match=r"^x must hold integer codes, got dtype float64$"):
+        integer_forward(net, np.zeros((1, net.in_features)))
