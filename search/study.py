@@ -86,6 +86,7 @@ class StudyConfig:
     impl: str = "adder_tree"
     stages: int = 1  # registers per layer, so Fmax is measured between registers
     hw_budget: float | None = None  # seconds of synthesis; networks not started by then: skipped
+    hw_timeout: float = 3600.0  # seconds per tool run (jsc-s layers exceed hdl's 600 s default)
     quick: bool = False
 
     def __post_init__(self) -> None:
@@ -269,8 +270,9 @@ def hardware_of(spec, cfg: StudyConfig, cache=None) -> dict[str, Any]:
         from hdl.synth.network import synthesise_network
 
         result = synthesise_network(
-            spec, cfg.target, impl=cfg.impl, stages=cfg.stages, fmax=True, cache=cache
-        )
+            spec, cfg.target, impl=cfg.impl, stages=cfg.stages, fmax=True, cache=cache,
+            timeout=cfg.hw_timeout,
+        )  # fmt: skip
     except ImportError as e:  # also raised lazily inside, by the exporter
         raise HardwarePending(f"network synthesis is not importable: {e}") from None
     total = result.total
@@ -502,9 +504,13 @@ def plot(summary: list[dict], hw_status: str, out_dir: Path, stem: str) -> list[
     axes[0][-1].legend(fontsize=7)
     save(fig, "accuracy")
 
-    if hw_status == "ok" and any(r["lut_equivalents"] is not None for r in summary):
-        fig, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 4), squeeze=False)
-        for ax, model in zip(axes[0], models, strict=True):
+    hw_models = [m for m in models if any(
+        r["lut_equivalents"] is not None for r in summary if r["model"] == m)]  # fmt: skip
+    if hw_status == "ok" and hw_models:
+        fig, axes = plt.subplots(
+            1, len(hw_models), figsize=(5.2 * len(hw_models), 4), squeeze=False
+        )
+        for ax, model in zip(axes[0], hw_models, strict=True):
             for variant in VARIANTS:
                 rs = [r for r in summary if (r["model"], r["variant"]) == (model, variant)
                       and r["lut_equivalents"] is not None]  # fmt: skip
