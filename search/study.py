@@ -727,13 +727,20 @@ def verdict_text(result: dict[str, Any]) -> list[str]:
         out += ["", "**Hardware claim**: no mult/shift pair was synthesised (see above)."]
     else:
         dl, dd = v["hw_shift_minus_mult_luteq"], v["hw_shift_minus_mult_dsps"]
+        hd = [h for h in result["hw_deltas"] if h["delta"]["lut_equivalents"] is not None]
+        rel = [-h["delta"]["lut_equivalents"] / h["mult"]["lut_equivalents"] for h in hd]
+        fm = [h["shift"]["fmax_mhz"] / h["mult"]["fmax_mhz"] for h in hd
+              if h["shift"]["fmax_mhz"] and h["mult"]["fmax_mhz"]]  # fmt: skip
+        fmax = (f"; the shift network's Fmax is {min(fm):.2f}-{max(fm):.2f}x the "
+                "multiplier's" if fm else "")  # fmt: skip
         out += [
             "",
-            f"**Hardware claim** (shift almost free, multiplier costs area and delay): the "
-            f"multiplier's whole-network cost (shift − mult, same weights) is {min(dl):+d} to "
-            f"{max(dl):+d} LUT-eq and {min(dd):+d} to {max(dd):+d} DSPs over "
-            f"{len(dl)} networks; the shift is "
-            + ("never larger." if v["hw_shift_never_larger"] else "larger in some networks.")
+            f"**Hardware claim** (shift almost free, multiplier costs area and delay): over "
+            f"{len(dl)} mult/shift pairs with identical weights the multiplier costs "
+            f"{-max(dl):+d} to {-min(dl):+d} LUT-eq ({100 * min(rel):.0f}-{100 * max(rel):.0f} % "
+            f"of the multiplier network) and {-max(dd):+d} to {-min(dd):+d} DSPs{fmax}; the "
+            "shift network is "
+            + ("never larger." if v["hw_shift_never_larger"] else "larger in some pairs.")
         ]  # fmt: skip
     return out
 
