@@ -50,7 +50,9 @@ def designs() -> list[Design]:
                 m = export_leaky(LeakyReLUSpec.shift_variant(w, f, n), lanes=lanes, stages=stages)
                 out.append(Design(w, "shift", f"2^-{n}", stages, m.verilog, m.name))
             for slope, rt in ((0.25, False), (0.3, False), (0.3, True)):
-                spec = LeakyReLUSpec.mult_variant(w, f, slope)
+                # the slope format the baseline assumes (W bits, F fractional); qspec's default
+                # is now the finest format, which the baseline's ">>> F" would misread
+                spec = LeakyReLUSpec.mult_variant(w, f, slope, slope_width=w, slope_frac_width=f)
                 m = export_leaky(spec, lanes=lanes, stages=stages, runtime_slope=rt)
                 shown = "runtime" if rt else f"{spec.slope_code}/2^{f}"
                 out.append(Design(w, "mult", shown, stages, m.verilog, m.name))
