@@ -26,6 +26,8 @@ import cocotb
 import numpy as np
 from cocotb.triggers import Timer
 
+from tests.tb_common import phase_prob
+
 MAX_REPORTED = 8
 STUCK_CYCLES = 300  # no handshake on either side for this long: give up
 
@@ -198,20 +200,6 @@ def check_outputs(tr: Trace, vec: Vectors) -> None:
         tr.error(f"{len(bad)} of {n} beats mismatch")
 
 
-def phase_prob(seed: int, choices: tuple[float, ...], phase: int = 64):
-    """A probability that changes every ``phase`` cycles: bursts, stalls and full rate."""
-    table: dict[int, float] = {}
-    rng = random.Random(seed)
-
-    def p(cycle: int) -> float:
-        ph = cycle // phase
-        if ph not in table:
-            table[ph] = rng.choice(choices)
-        return table[ph]
-
-    return p
-
-
 @cocotb.test()
 async def stream_random_stalls(dut):
     """Random valid/ready stalls on both sides; every beat arrives, in order, intact."""
@@ -221,8 +209,8 @@ async def stream_random_stalls(dut):
     seed = int(os.environ.get("HWFIRST_TB_SEED", "1"))
     tr = await h.run(
         random.Random(seed),
-        phase_prob(seed + 1, (0.2, 0.6, 0.9, 1.0)),
-        phase_prob(seed + 2, (0.1, 0.5, 0.8, 1.0)),
+        phase_prob(seed + 1, (0.2, 0.6, 0.9, 1.0), 64),
+        phase_prob(seed + 2, (0.1, 0.5, 0.8, 1.0), 64),
     )
     check_outputs(tr, vec)
     assert not tr.errors, "\n".join(tr.errors)

@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import cocotb
 from cocotb.triggers import Timer
 
+from tests.tb_common import phase_prob
+
 MAX_REPORTED = 8
 STUCK_CYCLES = 300  # no handshake on either side for this long: give up
 
@@ -204,20 +206,6 @@ def check_outputs(tr: Trace, vec: Vectors, beats: int) -> None:
         tr.error(f"beat {k}: x={vec.codes[k]} -> {tr.outputs[k]}, want {vec.expected[k]}")
 
 
-def phase_prob(seed: int, choices: tuple[float, ...], phase: int = 48):
-    """A probability that changes every ``phase`` cycles: bursts, stalls and full rate."""
-    table: dict[int, float] = {}
-    rng = random.Random(seed)
-
-    def p(cycle: int) -> float:
-        ph = cycle // phase
-        if ph not in table:
-            table[ph] = rng.choice(choices)
-        return table[ph]
-
-    return p
-
-
 @cocotb.test()
 async def network_random_stalls(dut):
     """Random stalls on both streams; bit-exact, in order, once; accuracy = reference."""
@@ -229,8 +217,8 @@ async def network_random_stalls(dut):
     tr = await h.run(
         n,
         random.Random(seed),
-        phase_prob(seed + 1, (0.2, 0.6, 0.9, 1.0)),
-        phase_prob(seed + 2, (0.1, 0.5, 0.8, 1.0)),
+        phase_prob(seed + 1, (0.2, 0.6, 0.9, 1.0), 48),
+        phase_prob(seed + 2, (0.1, 0.5, 0.8, 1.0), 48),
     )
     check_outputs(tr, vec, n)
     labelled = len(vec.labels)
