@@ -18,3 +18,19 @@ def phase_prob(seed: int, choices: tuple[float, ...], phase: int) -> Callable[[i
         return table[ph]
 
     return p
+
+
+def pack(values: list[int], width: int) -> int:
+    """Two's-complement codes packed LSB first, ``width`` bits each (the payload layout)."""
+    mask = (1 << width) - 1
+    return sum((v & mask) << (k * width) for k, v in enumerate(values))
+
+
+def unpack(word: int, width: int, n: int) -> list[int]:
+    """The ``n`` signed ``width``-bit codes packed in ``word`` (inverse of :func:`pack`)."""
+    mask, sign = (1 << width) - 1, 1 << (width - 1)
+    out = []
+    for k in range(n):
+        v = (word >> (k * width)) & mask
+        out.append(v - (1 << width) if v & sign else v)
+    return out

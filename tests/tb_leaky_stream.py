@@ -26,7 +26,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import Timer
 
-from tests.tb_common import phase_prob
+from tests.tb_common import pack, phase_prob, unpack
 
 MAX_REPORTED = 8
 STUCK_CYCLES = 300  # no handshake on either side for this long: give up
@@ -54,20 +54,6 @@ def load_vectors() -> Vectors:
             int(f["lanes"]),
             int(f["stages"]),
         )
-
-
-def pack(values: list[int], width: int) -> int:
-    mask = (1 << width) - 1
-    return sum((v & mask) << (k * width) for k, v in enumerate(values))
-
-
-def unpack(word: int, width: int, lanes: int) -> list[int]:
-    mask, sign = (1 << width) - 1, 1 << (width - 1)
-    out = []
-    for k in range(lanes):
-        v = (word >> (k * width)) & mask
-        out.append(v - (1 << width) if v & sign else v)
-    return out
 
 
 @dataclass

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import cocotb
 from cocotb.triggers import Timer
 
-from tests.tb_common import phase_prob
+from tests.tb_common import pack, phase_prob, unpack
 
 MAX_REPORTED = 8
 STUCK_CYCLES = 300  # no handshake on either side for this long: give up
@@ -57,20 +57,6 @@ def load_vectors() -> Vectors:
         d["latency"],
         d.get("argmax", False),
     )
-
-
-def pack(values: list[int], width: int) -> int:
-    mask = (1 << width) - 1
-    return sum((v & mask) << (k * width) for k, v in enumerate(values))
-
-
-def unpack(word: int, width: int, n: int) -> list[int]:
-    mask, sign = (1 << width) - 1, 1 << (width - 1)
-    out = []
-    for k in range(n):
-        v = (word >> (k * width)) & mask
-        out.append(v - (1 << width) if v & sign else v)
-    return out
 
 
 def argmax(values: list[int]) -> int:
