@@ -13,7 +13,8 @@ from hdl.synth.cache import SynthCache
 from hdl.synth.network import synthesise_network
 
 # A hand-checkable "network": layer a (x[2k] & x[2k+1], 4 outputs -> 4 LUT4) used twice,
-# then layer b (a 4-bit register, 4 FFs and no LUTs).
+# then layer b (a 4-bit register, 4 FFs and no LUTs); the top's own glue ORs a0 and a1
+# (4 LUT4).
 AND4 = """module and4(input [7:0] x, output [3:0] y);
   assign y = {x[7] & x[6], x[5] & x[4], x[3] & x[2], x[1] & x[0]};
 endmodule
@@ -67,16 +68,19 @@ def test_exact_counts_and_repeated_layer_synthesised_once(target, tmp_path, yosy
     assert r.instances == ("and4", "and4", "reg4")
     assert (r.layers["and4"].luts, r.layers["and4"].ffs) == (4, 0)
     assert (r.layers["reg4"].luts, r.layers["reg4"].ffs) == (0, 4)
-    assert (r.total.luts, r.total.ffs, r.total.carries, r.total.dsps) == (8, 4, 0, 0)
-    assert r.total.lut_equivalents == 8 and r.total.latency == 1
-    assert r.synthesised == 2 and len(yosys_runs) == 2  # and4 once although used twice
+    # the glue: the top with its layers as black boxes, which count as nothing
+    assert (r.glue.luts, r.glue.ffs, r.glue.cells) == (4, 0, 4)
+    assert (r.total.luts, r.total.ffs, r.total.carries, r.total.dsps) == (12, 4, 0, 0)
+    assert r.total.lut_equivalents == 12 and r.total.latency == 1
+    # and4 once although used twice, reg4, the glue
+    assert r.synthesised == 2 and len(yosys_runs) == 3
 
 
 def test_second_call_runs_no_yosys(tmp_path, yosys_runs):
     cache = SynthCache(tmp_path)
     first = synthesise_network(None, "ecp5", exported=stub_network(), cache=cache, flat=True)
     n = len(yosys_runs)
-    assert n == 3  # two distinct layers + the flat top
+    assert n == 4  # two distinct layers + the glue + the flat top
     again = synthesise_network(None, "ecp5", exported=stub_network(), cache=cache, flat=True)
     assert len(yosys_runs) == n and again.synthesised == 0
     assert again.total == first.total and again.flat == first.flat
@@ -115,7 +119,7 @@ def test_crash_falls_back_and_names_the_flow(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ysys, "run_child", crash_in_abc9)
     r = synthesise_network(None, "ecp5", exported=stub_network(), cache=SynthCache(tmp_path))
-    assert r.total.luts == 8
+    assert r.total.luts == 12
     assert any("classic abc" in n for n in r.total.notes)
 
 

@@ -156,9 +156,16 @@ def _synth_cmd(target: str, top: str, dsp: bool, flow: str = "abc9") -> str:
     return f"{base} -run :map_luts\n{_CLASSIC_LUTS[target]}{base} -run map_cells:"
 
 
-def _read_cmds(top: str, params: dict[str, int], files: str, hier_top: str | None = None) -> str:
+def _read_cmds(
+    top: str,
+    params: dict[str, int],
+    files: str,
+    hier_top: str | None = None,
+    blackboxes: tuple[str, ...] = (),
+) -> str:
     chparams = "".join(f"chparam -set {k} {int(v)} {top}\n" for k, v in params.items())
-    return f"read_verilog -sv {files}\n{chparams}hierarchy -check -top {hier_top or top}\n"
+    boxes = f"blackbox {' '.join(blackboxes)}\n" if blackboxes else ""
+    return f"read_verilog -sv {files}\n{chparams}{boxes}hierarchy -check -top {hier_top or top}\n"
 
 
 def _run(script, sources, outputs, timeout, backend):
@@ -189,6 +196,7 @@ def synthesise(
     backend: str | None = None,
     timeout: float | None = DEFAULT_TIMEOUT,
     cache: SynthCache | bool | None = None,
+    blackboxes: tuple[str, ...] = (),
 ) -> Resources:
     """Synthesise ``top`` of ``verilog`` for ``target`` (``ecp5``: LFE5U-25F; ``ice40``: UP5K).
 
@@ -197,7 +205,9 @@ def synthesise(
     nextpnr-ice40 does not time). ``device``: the part nextpnr places on for
     Fmax (:data:`hdl.synth.nextpnr.PARTS`, e.g. ``LFE5U-85F`` for a network).
     ``params`` override Verilog parameters. ``cache``: a :class:`SynthCache`,
-    ``None`` for the default one, ``False`` for none. If ABC9 crashes the run
+    ``None`` for the default one, ``False`` for none. ``blackboxes``: modules
+    left out (counted as nothing), e.g. a network's layers to measure its own
+    glue; not with ``fmax``. If ABC9 crashes the run
     falls back to ``-dff``, then to classic ``abc`` (named in ``notes``).
     Raises ``ValueError`` for bad input and :class:`SynthError` for tool
     failures or timeouts; failures are never cached.
@@ -212,6 +222,12 @@ def synthesise(
             f"{', '.join(module_names(verilog)) or '(none)'}"
         )
     params = dict(sorted((params or {}).items()))
+    blackboxes = tuple(sorted(set(blackboxes)))
+    unknown = sorted(set(blackboxes) - set(module_names(verilog)) | {top} & set(blackboxes))
+    if unknown:
+        raise ValueError(f"blackboxes must name non-top modules of the input, got {unknown}")
+    if blackboxes and fmax:
+        raise ValueError("fmax cannot be measured with blackboxes (nothing to place)")
     backend = resolve_backend(backend)
     store = SynthCache() if cache is None or cache is True else (cache or None)
     key = cache_key(
@@ -226,6 +242,7 @@ def synthesise(
             **({"nodsp": True} if target == "ecp5" and not dsp else {}),
             **({"device": device} if fmax and device != nextpnr.default_device(target) else {}),
             "params": params,
+            **({"blackboxes": list(blackboxes)} if blackboxes else {}),
             "yosys": backend_version(backend),
             "nextpnr": nextpnr.nextpnr_version(target) if fmax else None,
         }
@@ -234,7 +251,9 @@ def synthesise(
     if hit is not None:
         res = dataclasses.replace(Resources.from_dict(hit), cached=True)
     else:
-        res = _synthesise(verilog, top, target, fmax, dsp, device, params, backend, timeout)
+        res = _synthesise(
+            verilog, top, target, fmax, dsp, device, params, backend, timeout, blackboxes
+        )
         if store is not None:
             store.put(key, res.to_dict())
     return dataclasses.replace(res, latency=latency, initiation_interval=initiation_interval)
@@ -260,10 +279,12 @@ def _synth_run(script_of, sources, outputs, timeout, backend, flows=None):
     raise AssertionError("unreachable")
 
 
-def _synthesise(verilog, top, target, fmax, dsp, device, params, backend, timeout) -> Resources:
+def _synthesise(
+    verilog, top, target, fmax, dsp, device, params, backend, timeout, blackboxes=()
+) -> Resources:
     def metrics_script(flow: str) -> str:
         return (
-            _read_cmds(top, params, "design.v")
+            _read_cmds(top, params, "design.v", blackboxes=blackboxes)
             + _synth_cmd(target, top, dsp, flow)
             + "\ntee -q -o stat.json stat -json\nltp -noff\nportlist\n"
         )
@@ -271,7 +292,9 @@ def _synthesise(verilog, top, target, fmax, dsp, device, params, backend, timeou
     run, flow = _synth_run(metrics_script, {"design.v": verilog}, ("stat.json",), timeout, backend)
     notes = (FLOW_NOTES[flow],) if flow in FLOW_NOTES else ()
     depths = {m: int(n) for m, n in _LTP.findall(run.log)}
-    res = resources_from(target, cell_counts(run.outputs["stat.json"], top), depths.get(top))
+    counts = cell_counts(run.outputs["stat.json"], top)
+    counts = {c: n for c, n in counts.items() if c not in blackboxes}
+    res = resources_from(target, counts, depths.get(top))
     if dsp and res.dsps and target == "ice40":
         notes += ("nextpnr-ice40 does not time SB_MAC16: Fmax is optimistic",)
     if not fmax:

@@ -6,7 +6,9 @@ layer already synthesised in this or any other network costs no Yosys run -- and
 the layers in network order (a repeated module counts each time it is instantiated).
 ``flat=True`` also synthesises the exported top as one design: it adds the stream
 handshake and the valid pipeline, and lets Yosys optimise across layer boundaries,
-so ``flat - total`` measures what the per-layer sum leaves out.
+so ``flat - total`` measures what the per-layer sum leaves out.  The top's own logic
+(stream handshake, valid and output registers, argmax) is synthesised once with the
+layers as black boxes and counted as ``glue``, part of ``total``.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ class NetworkResources:
     """Per-layer and total resources of one network on one target.
 
     ``layers``: each distinct layer module (by module name, network order);
-    ``instances``: the module of every layer group in network order; ``total``:
-    the sum over ``instances`` with the network's latency and II; ``flat``: the
+    ``instances``: the module of every layer group in network order; ``glue``: the
+    top without its layers (handshake, registers, argmax); ``total``: ``glue`` plus
+    the sum over ``instances``, with the network's latency and II; ``flat``: the
     whole top synthesised at once (when asked); ``synthesised``: layer modules
     this call actually ran Yosys for (0 when all came from the cache).
     """
@@ -41,6 +44,7 @@ class NetworkResources:
     instances: tuple[str, ...]
     total: Resources
     flat: Resources | None = None
+    glue: Resources | None = None
     synthesised: int = 0
     seconds: float = 0.0
     layer_seconds: dict[str, float] = field(default_factory=dict)
@@ -60,6 +64,7 @@ class NetworkResources:
             "instances": list(self.instances),
             "total": res(self.total),
             "flat": None if self.flat is None else res(self.flat),
+            "glue": None if self.glue is None else res(self.glue),
             "synthesised": self.synthesised,
             "seconds": self.seconds,
             "layer_seconds": self.layer_seconds,
@@ -112,7 +117,12 @@ def synthesise_network(
         t0 = time.perf_counter()
         layers[name] = synthesise(mod.verilog, name, target, latency=mod.latency, **opts)
         seconds[name] = time.perf_counter() - t0
-    total = sum(layers[n] for n in instances)
+    glue_opts = {k: v for k, v in opts.items() if k not in ("fmax", "device")}
+    glue = synthesise(
+        exported.verilog, exported.name, target, blackboxes=tuple(modules), **glue_opts
+    )
+    # the glue is not placed: the total's Fmax stays the slowest layer's
+    total = sum((layers[n] for n in instances), dataclasses.replace(glue, fmax_mhz=None))
     total = dataclasses.replace(
         total,
         latency=exported.latency,
@@ -135,6 +145,7 @@ def synthesise_network(
         instances,
         total,
         flat_res,
+        glue,
         synthesised=sum(not r.cached for r in layers.values()),
         seconds=time.perf_counter() - start,
         layer_seconds=seconds,
