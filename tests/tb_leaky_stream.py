@@ -26,7 +26,7 @@ import cocotb
 import numpy as np
 from cocotb.triggers import Timer
 
-from tests.tb_common import pack, phase_prob, unpack
+from hdl.hdlsim.tb_common import pack, phase_prob, unpack
 
 MAX_REPORTED = 8
 STUCK_CYCLES = 300  # no handshake on either side for this long: give up

@@ -1,7 +1,8 @@
 """cocotb on the *exported* network tops (Verilator/Icarus via ``SIM``), and that it can fail.
 
 The reference outputs come from ``qspec.integer_forward`` here in pytest and go
-to the testbench (``tests/tb_network.py``) in a file.  Beats: the shipped
+to the testbench (``hdl/hdlsim/tb_network.py``, the one ``python -m hdl verify
+network`` runs) in a file.  Beats: the shipped
 dataset's whole test split (with labels, so the hardware's accuracy is checked
 against the reference's) plus seeded random input codes (edge-heavy) up to
 ``BEATS``, under random stalls on both streams; then a full-rate run for
@@ -61,7 +62,8 @@ def run_network(
     seed: int = 1,
 ) -> tuple[simlib.Result, dict, dict]:
     """Build ``mod`` (or ``(top, verilog, latency)``) and run both network tests against
-    the reference for spec ``name``; returns the result, the vectors and the tb's report."""
+    the reference for spec ``name``; returns the result, the vectors and the tb's reports
+    (per cocotb test)."""
     top, verilog, latency = (
         (mod.name, mod.verilog, mod.latency) if isinstance(mod, ExportedModule) else mod
     )
@@ -74,7 +76,7 @@ def run_network(
         "HWFIRST_TB_RESULT": str(test_dir / "result.json"),
         "HWFIRST_TB_SEED": str(seed),
     }
-    result = simlib.run(build, "tests.tb_network", test_dir, env, seed=seed)
+    result = simlib.run(build, "hdl.hdlsim.tb_network", test_dir, env, seed=seed)
     report_file = test_dir / "result.json"
     report = json.loads(report_file.read_text()) if report_file.exists() else {}
     return result, vec, report
@@ -105,8 +107,12 @@ def test_exported_network(
     result, vec, report = run_network(sim, name, mod, tmp_path)
     simlib.assert_passed(result, expected_tests=2)
     assert len(vec["codes"]) >= 1000 and len(vec["labels"]) > 300
-    assert report["beats_out"] == len(vec["codes"])
-    assert report["hardware_accuracy"] == vec["reference_accuracy"] > 0.8
+    stalls, full = report["network_random_stalls"], report["network_full_rate"]
+    assert stalls["beats_out"] == stalls["beats"] == len(vec["codes"])
+    assert stalls["mismatches"] == stalls["class_mismatches"] == 0
+    assert stalls["hardware_accuracy"] == vec["reference_accuracy"] > 0.8
+    assert stalls["labelled"] == len(vec["labels"]) and not stalls["errors"]
+    assert full["beats_out"] == full["beats"] == 200 and full["latencies"] == [mod.latency]
 
 
 # --- the checks can fail -----------------------------------------------------
@@ -125,8 +131,9 @@ def test_wrong_weight_is_caught(sim: str, tmp_path: Path) -> None:
     net = load_net("jsc-tiny")
     wrong = export_network(net, stages=1, layer_factory=wrong_weight_factory("fc1", 4, 7))
     assert wrong.verilog != export_network(net, stages=1).verilog
-    result, _, _ = run_network(sim, "jsc-tiny", wrong, tmp_path, beats=400)
+    result, _, report = run_network(sim, "jsc-tiny", wrong, tmp_path, beats=400)
     assert_caught(result, "beats mismatch")
+    assert report["network_random_stalls"]["mismatches"] > 0
 
 
 @pytest.mark.cocotb

@@ -1,4 +1,4 @@
-"""Helpers shared by the cocotb testbenches (``tests/tb_*.py``)."""
+"""Helpers shared by the cocotb testbenches (``tb_*.py``)."""
 
 from __future__ import annotations
 
