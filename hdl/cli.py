@@ -1,4 +1,4 @@
-"""``python -m hdl``: export generators to Verilog (and, via sub-modules, more).
+"""``python -m hdl``: export generators to Verilog, synthesise it, simulate it (verify).
 
 Errors are one line on stderr naming the option and what is allowed; exit 2.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from pathlib import Path
 
 from qspec.cli import CliError, OneLineParser, run_cli
@@ -23,6 +24,7 @@ from .export import (
     write_modules,
     write_network,
 )
+from .hdlsim.runner import SIMULATORS
 from .network import IMPLS
 from .synth.cli import add_synth_parser, run_synth
 
@@ -56,6 +58,123 @@ def _add_export(sub) -> None:
     nw.add_argument("--argmax", action="store_true", help="class index above the logits")
     nw.add_argument("--inputs", type=Path, help="input codes (default: SPEC stem + .inputs.json)")
     nw.add_argument("--out", type=Path, default=Path("verilog_out"), help="output directory")
+
+
+def _count(option: str):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = -1
+        if v < 0:
+            raise CliError(f"{option} must be an integer >= 0, got {text!r}")
+        return v
+
+    return parse
+
+
+def _add_verify(sub) -> None:
+    ver = sub.add_parser("verify", help="simulate exported Verilog against the integer reference")
+    kinds = ver.add_subparsers(dest="kind", required=True, parser_class=OneLineParser)
+    nw = kinds.add_parser(
+        "network", help="an exported network top on the test split + random codes (cocotb)"
+    )
+    nw.add_argument(
+        "design",
+        type=Path,
+        metavar="SPEC.json|DIR|FILE.v",
+        help="a spec (exported here), or what `hdl export network`/`search` wrote",
+    )
+    nw.add_argument(
+        "--sim",
+        choices=SIMULATORS,
+        help="the simulator (default: verilator if usable, else icarus)",
+    )
+    nw.add_argument(
+        "--impl", help="with SPEC.json: Linear layers adder_tree|mul (default adder_tree)"
+    )
+    nw.add_argument(
+        "--stages", help="with SPEC.json: registers per layer, K or K1,K2,.. (default 0)"
+    )
+    nw.add_argument(
+        "--argmax", action="store_true", default=None, help="with SPEC.json: class index port"
+    )
+    nw.add_argument(
+        "--inputs", type=Path, help="test split codes+labels (default: the vectors beside DESIGN)"
+    )
+    nw.add_argument("--samples", type=_count("--samples"), help="the first N test samples (all)")
+    nw.add_argument(
+        "--random", type=_count("--random"), default=200, help="random input codes after them (200)"
+    )
+    nw.add_argument(
+        "--stalls",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="random valid/ready stalls on both streams (default), else full rate only",
+    )
+    nw.add_argument("--seed", type=_count("--seed"), default=1, help="stalls and random codes (1)")
+    nw.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+# verify_network's parameters, as the options that set them
+_VERIFY_OPTIONS = {
+    "sim": "--sim", "impl": "--impl", "stages": "--stages", "argmax": "--argmax",
+    "inputs": "--inputs", "samples": "--samples", "random_codes": "--random", "seed": "--seed",
+    "layer": "--layer",
+}  # fmt: skip
+
+
+def _option_message(msg: str) -> str:
+    """A ``ValueError`` of the API, whose first word names a parameter, as the option's."""
+    for param, option in _VERIFY_OPTIONS.items():
+        for sep in (" ", ":"):
+            if msg.startswith(param + sep):
+                return option + msg[len(param) :]
+    return msg
+
+
+def _verify_network(args) -> int:
+    from .hdlsim import SimulationError, cocotb_problem, format_result, verify_network
+    from .hdlsim.verify import NoVectors
+
+    problem = cocotb_problem()
+    if problem is not None:
+        raise CliError(problem)
+    if args.impl is not None and args.impl not in IMPLS:
+        raise CliError(f"--impl must be one of {'|'.join(IMPLS)}, got {args.impl!r}")
+    stages = None if args.stages is None else _parse_stages(args.stages)
+    if args.samples == 0 and args.random == 0:
+        raise CliError("--samples 0 and --random 0: nothing to simulate")
+    try:
+        result = verify_network(
+            args.design,
+            sim=args.sim,
+            impl=args.impl,
+            stages=stages,
+            argmax=args.argmax,
+            inputs=args.inputs,
+            samples=args.samples,
+            random_codes=args.random,
+            stalls=args.stalls,
+            seed=args.seed,
+        )
+    except SimulationError as e:  # not the design's fault: no results at all
+        first = str(e).splitlines()[0]
+        if args.json:
+            print(json.dumps({"passed": False, "error": first}))
+        else:
+            print(f"{PROG}: simulation failed: {first}", file=sys.stderr)
+        return 1
+    except NoVectors as e:
+        raise CliError(
+            f"--inputs: no test vectors ({e.args[1]}): pass --inputs FILE (the .inputs.json "
+            "`python -m models spec` writes; `python -m search verify` finds a study's), "
+            "or --samples 0 for random codes only"
+        ) from None
+    except ValueError as e:
+        raise CliError(_option_message(str(e).splitlines()[0])) from None
+    print(json.dumps(result.to_dict()) if args.json else format_result(result))
+    return 0 if result.passed else 1
 
 
 def _export_leaky(args) -> int:
@@ -169,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     _add_export(sub)
     add_synth_parser(sub)
+    _add_verify(sub)
     return parser
 
 
@@ -177,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
         if args.command == "export":
             return _export_network(args) if args.kind == "network" else _export_leaky(args)
+        if args.command == "verify":
+            return _verify_network(args)
         return run_synth(args)
 
     return run_cli(PROG, body)
