@@ -1,4 +1,4 @@
-"""``python -m search``: ``run CONFIG``, ``report STORAGE --study NAME`` and ``study``.
+"""``python -m search``: ``run CONFIG``, ``report STORAGE --study NAME``, ``verify`` and ``study``.
 
 Bad input prints one line naming the option or config key and what is allowed,
 and exits 2 (``qspec.cli``); reports are written atomically.
@@ -6,6 +6,8 @@ and exits 2 (``qspec.cli``); reports are written atomically.
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -75,10 +77,172 @@ def _parser() -> OneLineParser:
     g.add_argument("--study", required=True, help="the study name")
     g.add_argument("--out", default="results", help="reports go to OUT/<study>/")
     g.add_argument("--no-export", action="store_true", help="skip rebuilding the best Verilog")
+    _add_verify(sub)
     from .study import add_arguments as add_study_arguments  # stdlib-only at import
 
     add_study_arguments(sub.add_parser("study", help="LeakyReLU study -> docs/leaky_study.md"))
     return p
+
+
+def _count(option: str):
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = -1
+        if v < 0:
+            raise CliError(f"{PROG}: error: {option} must be an integer >= 0, got {text!r}")
+        return v
+
+    return parse
+
+
+def _add_verify(sub) -> None:
+    v = sub.add_parser(
+        "verify",
+        help="simulate a finished study's best design on the test split (hdl verify network)",
+    )
+    v.add_argument(
+        "--config", help="the study's TOML config (default: search/configs/default.toml)"
+    )
+    v.add_argument("--study-dir", help="results/<study> (holds best.json; default: OUT/<study>)")
+    v.add_argument("--out", default="results", help="with --config: results are in OUT/<study>/")
+    v.add_argument("--trial", type=_count("--trial"), help="which best trial (default: all)")
+    v.add_argument("--sim", choices=["verilator", "icarus"], help="default: verilator if usable")
+    v.add_argument("--samples", type=_count("--samples"), help="the first N test samples (all)")
+    v.add_argument("--random", type=_count("--random"), default=200, help="random codes (200)")
+    v.add_argument(
+        "--stalls",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="random valid/ready stalls on both streams (default), else full rate only",
+    )
+    v.add_argument("--seed", type=_count("--seed"), default=1, help="stalls and random codes")
+    v.add_argument("--json", action="store_true", help="print one JSON object")
+
+
+def _study_config(study_dir: Path, doc: dict):
+    """The config stored with the study of ``study_dir`` (its dataset names the test split)."""
+    import optuna
+
+    from .run import config_of_study
+    from .storage import local_file, open_storage
+
+    urls = [doc.get("storage"), f"sqlite:///{(study_dir / 'study.db').resolve()}"]
+    for url in (u for u in urls if u):
+        path = local_file(url)
+        if path is not None and not path.is_file():
+            continue
+        try:
+            study = optuna.load_study(study_name=doc["study"], storage=open_storage(url))
+            return config_of_study(study)
+        except Exception:  # another storage may still know it
+            continue
+    raise CliError(
+        f"{PROG}: error: --study-dir {str(study_dir)!r}: cannot open the study's storage "
+        f"({doc.get('storage')}) to read its config; pass --config"
+    )
+
+
+def _best_designs(study_dir: Path, doc: dict, trial: int | None) -> list[tuple[int, Path]]:
+    entries = doc.get("best") or []
+    if not entries:
+        raise CliError(f"{PROG}: error: {study_dir / 'best.json'}: no feasible best trial")
+    if trial is not None:
+        numbers = [e.get("trial") for e in entries]
+        if trial not in numbers:
+            raise CliError(
+                f"{PROG}: error: --trial must be one of {', '.join(map(str, numbers))} "
+                f"(the best trials in {study_dir / 'best.json'}), got {trial}"
+            )
+        entries = [e for e in entries if e.get("trial") == trial]
+    out = []
+    for e in entries:
+        n, v = e.get("trial"), e.get("verilog")
+        if not v:
+            why = e.get("verilog_error") or "none was exported (search report --no-export?)"
+            raise CliError(f"{PROG}: error: best trial {n} has no Verilog: {why}")
+        path = Path(v)
+        if not path.is_file():  # written relative to where the study ran: look in study_dir
+            path = study_dir / "best" / f"trial_{n}" / Path(v).name
+        if not path.is_file():
+            raise CliError(f"{PROG}: error: best trial {n}: Verilog {v!r} not found")
+        out.append((n, path))
+    return out
+
+
+def _test_split(cfg, net) -> dict:
+    """The test split's input codes (quantised as the host does) and labels for ``net``."""
+    from models.data import load_dataset
+    from qspec.integer_forward import quantise_input
+    from qspec.schema import fmt_to_dict
+
+    ds = load_dataset(cfg.model.dataset, cfg.model.data_file)
+    return {
+        "dataset": ds.name,
+        "split": "test",
+        "input_fmt": fmt_to_dict(net.input_fmt),
+        "codes": [[int(c) for c in row] for row in quantise_input(net, ds.test.x)],
+        "labels": [int(y) for y in ds.test.y],
+    }
+
+
+def _verify(args) -> int:
+    """``hdl verify network`` on each best design of a finished study (``best.json``)."""
+    from hdl.hdlsim import SimulationError, cocotb_problem, format_result, verify_network
+    from hdl.hdlsim.verify import load_design
+
+    problem = cocotb_problem()
+    if problem is not None:
+        raise CliError(f"{PROG}: error: {problem}")
+    cfg = None
+    if args.config is not None or args.study_dir is None:
+        default = Path(__file__).resolve().parent / "configs" / "default.toml"
+        cfg = load_config(args.config or default)
+    study_dir = Path(args.study_dir) if args.study_dir else Path(args.out) / cfg.storage.study
+    best_file = study_dir / "best.json"
+    if not best_file.is_file():
+        option = "--study-dir" if args.study_dir else "--config"
+        raise CliError(
+            f"{PROG}: error: {option}: no {best_file}: run `python -m search run` "
+            "(or `python -m search report`) first"
+        )
+    try:
+        doc = json.loads(best_file.read_text())
+    except (OSError, ValueError) as e:
+        raise CliError(f"{PROG}: error: {best_file}: cannot read: {e}") from None
+    designs = _best_designs(study_dir, doc, args.trial)
+    if cfg is None:
+        cfg = _study_config(study_dir, doc)
+    results, failed = [], False
+    for n, path in designs:
+        try:
+            inputs = _test_split(cfg, load_design(path).net)
+            r = verify_network(
+                path, sim=args.sim, inputs=inputs, samples=args.samples,
+                random_codes=args.random, stalls=args.stalls, seed=args.seed,
+            )  # fmt: skip
+        except SimulationError as e:
+            failed = True
+            first = str(e).splitlines()[0]
+            results.append({"trial": n, "passed": False, "error": first})
+            if not args.json:
+                print(f"{PROG}: trial {n}: simulation failed: {first}", file=sys.stderr)
+            continue
+        except ValueError as e:
+            msg = str(e).splitlines()[0]
+            if msg.startswith("sim "):
+                msg = "--" + msg
+            raise CliError(f"{PROG}: error: {msg}") from None
+        failed |= not r.passed
+        results.append({"trial": n, **r.to_dict()})
+        if not args.json:
+            print(f"study {doc.get('study')}, best trial {n}:")
+            print(format_result(r))
+    if args.json:
+        print(json.dumps({"study": doc.get("study"), "study_dir": str(study_dir),
+                          "passed": not failed, "results": results}))  # fmt: skip
+    return 1 if failed else 0
 
 
 def _summary(study, cfg, reports, console) -> None:
@@ -205,6 +369,8 @@ def main(argv: list[str] | None = None) -> int:
             return run_from_args(args)
         if args.command == "compare":
             return _compare(args)
+        if args.command == "verify":
+            return _verify(args)
         return _run(args) if args.command == "run" else _report(args)
 
     try:
