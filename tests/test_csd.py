@@ -8,7 +8,7 @@ from amaranth.hdl import Fragment, Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
 import hdl.arith.adder_tree
-from hdl.arith.adder_tree import Graph, const_mul
+from hdl.arith.adder_tree import Graph, Term, const_mul
 from hdl.arith.csd import csd, csd_value
 from hdl.arith.cse import share_pairs
 
@@ -129,3 +129,22 @@ def test_share_pairs_keeps_every_row_and_saves_adders():
     adders_before = sum(len(r) - 1 for r in rows)
     adders_after = sum(len(r) - 1 for r in shared) + sum(n.op == "add" for n in g.nodes)
     assert adders_after < 0.8 * adders_before
+
+
+@pytest.mark.parametrize("group", [True, False])
+def test_sum_subtracts_once_when_signs_are_grouped(group):
+    """iCE40 carry cells pay a LUT per subtracted bit: a row of mixed signs gets exactly one
+    subtraction (positives and negatives summed apart), and the value stays exact."""
+    g = Graph([(0, 15)] * 6)
+    signs = [False, True, False, True, True, False]
+    terms = [Term(g.input(j), j % 3, neg) for j, neg in enumerate(signs)]
+    root = g.sum_terms(terms, group_signs=group)
+    subs = [n for n in g.nodes if n.op == "add" and n.args[3]]
+    want = {j: (-1 if neg else 1) << (j % 3) for j, neg in enumerate(signs)}
+    node = root.node
+    got = {j: (-1 if root.neg else 1) * c << root.shift for j, c in node.form.items()}
+    assert got == want
+    if group:
+        assert len(subs) == 1
+    else:  # the magnitude-only Huffman tree subtracts wherever signs meet
+        assert len(subs) > 1

@@ -129,8 +129,8 @@ endmodule
 (* generator = "Amaranth" *)
 module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire [8:0] \$1 ;
-  wire [13:0] \$10 ;
+  wire [11:0] \$1 ;
+  wire [17:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
@@ -141,56 +141,64 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
-  wire [13:0] \$11 ;
+  wire [17:0] \$11 ;
   wire \$110 ;
   wire \$111 ;
   wire \$112 ;
   wire [9:0] \$113 ;
   wire [9:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [7:0] \$116 ;
-  reg [7:0] \$117 ;
-  reg [7:0] \$118 ;
-  reg [7:0] \$119 ;
-  wire [17:0] \$12 ;
-  reg [7:0] \$120 ;
-  reg [7:0] \$121 ;
-  reg [7:0] \$122 ;
+  wire \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [10:0] \$12 ;
+  wire \$120 ;
+  wire [9:0] \$121 ;
+  wire [9:0] \$122 ;
   reg [7:0] \$123 ;
   reg [7:0] \$124 ;
-  wire [10:0] \$13 ;
+  reg [7:0] \$125 ;
+  reg [7:0] \$126 ;
+  reg [7:0] \$127 ;
+  reg [7:0] \$128 ;
+  reg [7:0] \$129 ;
+  wire [12:0] \$13 ;
+  reg [7:0] \$130 ;
+  reg [7:0] \$131 ;
+  reg [7:0] \$132 ;
   wire [11:0] \$14 ;
-  wire [14:0] \$15 ;
+  wire [11:0] \$15 ;
   wire [17:0] \$16 ;
-  wire [11:0] \$17 ;
-  wire [12:0] \$18 ;
-  wire [11:0] \$19 ;
-  wire [10:0] \$2 ;
-  wire [10:0] \$20 ;
-  wire [18:0] \$21 ;
-  wire [11:0] \$22 ;
-  wire [10:0] \$23 ;
+  wire [17:0] \$17 ;
+  wire [11:0] \$18 ;
+  wire [12:0] \$19 ;
+  wire [8:0] \$2 ;
+  wire [12:0] \$20 ;
+  wire [11:0] \$21 ;
+  wire [10:0] \$22 ;
+  wire [16:0] \$23 ;
   wire [18:0] \$24 ;
-  wire [10:0] \$25 ;
-  wire [13:0] \$26 ;
-  wire [17:0] \$27 ;
-  wire [13:0] \$28 ;
-  wire [17:0] \$29 ;
-  wire [11:0] \$3 ;
-  wire [11:0] \$30 ;
-  wire [12:0] \$31 ;
-  wire [17:0] \$32 ;
+  wire [11:0] \$25 ;
+  wire [10:0] \$26 ;
+  wire [18:0] \$27 ;
+  wire [10:0] \$28 ;
+  wire [11:0] \$29 ;
+  wire [10:0] \$3 ;
+  wire [17:0] \$30 ;
+  wire [17:0] \$31 ;
+  wire [13:0] \$32 ;
   wire [11:0] \$33 ;
-  wire [17:0] \$34 ;
-  wire \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire [12:0] \$4 ;
-  wire \$40 ;
-  wire [10:0] \$41 ;
-  wire [10:0] \$42 ;
+  wire [11:0] \$34 ;
+  wire [17:0] \$35 ;
+  wire [17:0] \$36 ;
+  wire [13:0] \$37 ;
+  wire [12:0] \$38 ;
+  wire [17:0] \$39 ;
+  wire [13:0] \$4 ;
+  wire [12:0] \$40 ;
+  wire [14:0] \$41 ;
+  wire [17:0] \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
@@ -198,7 +206,7 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   wire \$47 ;
   wire \$48 ;
   wire [10:0] \$49 ;
-  wire [11:0] \$5 ;
+  wire [18:0] \$5 ;
   wire [10:0] \$50 ;
   wire \$51 ;
   wire \$52 ;
@@ -206,10 +214,10 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire [9:0] \$57 ;
-  wire [9:0] \$58 ;
+  wire [10:0] \$57 ;
+  wire [10:0] \$58 ;
   wire \$59 ;
-  wire [18:0] \$6 ;
+  wire [10:0] \$6 ;
   wire \$60 ;
   wire \$61 ;
   wire \$62 ;
@@ -224,14 +232,14 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
-  wire [10:0] \$73 ;
-  wire [10:0] \$74 ;
+  wire [9:0] \$73 ;
+  wire [9:0] \$74 ;
   wire \$75 ;
   wire \$76 ;
   wire \$77 ;
   wire \$78 ;
   wire \$79 ;
-  wire [10:0] \$8 ;
+  wire [14:0] \$8 ;
   wire \$80 ;
   wire [10:0] \$81 ;
   wire [10:0] \$82 ;
@@ -241,9 +249,9 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   wire \$86 ;
   wire \$87 ;
   wire \$88 ;
-  wire [9:0] \$89 ;
-  wire [14:0] \$9 ;
-  wire [9:0] \$90 ;
+  wire [10:0] \$89 ;
+  wire [13:0] \$9 ;
+  wire [10:0] \$90 ;
   wire \$91 ;
   wire \$92 ;
   wire \$93 ;
@@ -260,42 +268,41 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   (* keep = 32'd1 *)
   wire [9:0] n100;
   (* keep = 32'd1 *)
-  wire [9:0] n101;
-  wire [11:0] n102;
+  wire [10:0] n101;
+  wire [12:0] n102;
   (* keep = 32'd1 *)
   wire [10:0] n102_hi;
-  wire [11:0] n103;
+  wire [14:0] n103;
   (* keep = 32'd1 *)
-  wire [8:0] n103_hi;
-  wire [12:0] n104;
+  wire [9:0] n103_hi;
+  wire [15:0] n104;
   (* keep = 32'd1 *)
-  wire [11:0] n104_hi;
-  wire [12:0] n105;
+  wire [13:0] n104_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n105_hi;
+  wire [15:0] n105;
   (* keep = 32'd1 *)
-  wire [13:0] n106;
+  wire [16:0] n106;
   (* keep = 32'd1 *)
   wire [9:0] n107;
-  wire [14:0] n108;
+  wire [10:0] n108;
   (* keep = 32'd1 *)
-  wire [10:0] n108_hi;
-  wire [10:0] n109;
+  wire [8:0] n108_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n109_hi;
+  wire [11:0] n109;
   wire [13:0] n110;
   (* keep = 32'd1 *)
-  wire [11:0] n110_hi;
+  wire [9:0] n110_hi;
+  wire [10:0] n111;
   (* keep = 32'd1 *)
-  wire [15:0] n111;
-  wire [16:0] n112;
+  wire [8:0] n111_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n112_hi;
-  wire [16:0] n113;
+  wire [11:0] n112;
+  wire [15:0] n113;
   (* keep = 32'd1 *)
-  wire [14:0] n113_hi;
-  (* keep = 32'd1 *)
+  wire [12:0] n113_hi;
   wire [17:0] n114;
+  (* keep = 32'd1 *)
+  wire [16:0] n114_hi;
   wire [17:0] n116;
   wire [13:0] n116_hi;
   (* keep = 32'd1 *)
@@ -303,288 +310,294 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   wire [11:0] n118;
   (* keep = 32'd1 *)
   wire [9:0] n118_hi;
-  (* keep = 32'd1 *)
   wire [11:0] n119;
+  (* keep = 32'd1 *)
+  wire [8:0] n119_hi;
+  (* keep = 32'd1 *)
   wire [12:0] n120;
+  wire [13:0] n121;
   (* keep = 32'd1 *)
-  wire [9:0] n120_hi;
-  wire [12:0] n121;
+  wire [9:0] n121_hi;
+  wire [15:0] n122;
   (* keep = 32'd1 *)
-  wire [10:0] n121_hi;
-  wire [13:0] n122;
+  wire [11:0] n122_hi;
+  wire [16:0] n123;
   (* keep = 32'd1 *)
-  wire [12:0] n122_hi;
-  wire [13:0] n123;
-  (* keep = 32'd1 *)
-  wire [9:0] n123_hi;
+  wire [11:0] n123_hi;
   wire [12:0] n124;
   (* keep = 32'd1 *)
   wire [10:0] n124_hi;
+  wire [13:0] n125;
   (* keep = 32'd1 *)
-  wire [14:0] n125;
-  wire [11:0] n126;
+  wire [12:0] n125_hi;
+  wire [12:0] n126;
   (* keep = 32'd1 *)
   wire [10:0] n126_hi;
-  wire [14:0] n127;
+  wire [15:0] n127;
   (* keep = 32'd1 *)
-  wire [12:0] n127_hi;
+  wire [10:0] n127_hi;
+  wire [14:0] n128;
   (* keep = 32'd1 *)
-  wire [15:0] n128;
-  wire [12:0] n129;
+  wire [12:0] n128_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n129_hi;
+  wire [16:0] n129;
+  (* keep = 32'd1 *)
   wire [16:0] n130;
-  (* keep = 32'd1 *)
-  wire [12:0] n130_hi;
   wire [16:0] n132;
+  wire [9:0] n133;
   (* keep = 32'd1 *)
-  wire [8:0] n133;
-  wire [9:0] n134;
+  wire [8:0] n133_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n134_hi;
+  wire [10:0] n134;
+  wire [11:0] n135;
   (* keep = 32'd1 *)
-  wire [10:0] n135;
+  wire [9:0] n135_hi;
+  wire [12:0] n136;
   (* keep = 32'd1 *)
-  wire [8:0] n136;
-  wire [11:0] n137;
+  wire [10:0] n136_hi;
+  wire [13:0] n137;
   (* keep = 32'd1 *)
-  wire [9:0] n137_hi;
-  wire [11:0] n138;
+  wire [10:0] n137_hi;
+  wire [14:0] n138;
   (* keep = 32'd1 *)
-  wire [8:0] n138_hi;
-  wire [11:0] n139;
+  wire [12:0] n138_hi;
+  wire [15:0] n139;
   (* keep = 32'd1 *)
   wire [10:0] n139_hi;
+  wire [16:0] n140;
   (* keep = 32'd1 *)
-  wire [12:0] n140;
-  wire [13:0] n141;
+  wire [13:0] n140_hi;
+  wire [10:0] n141;
   (* keep = 32'd1 *)
-  wire [12:0] n141_hi;
-  wire [12:0] n142;
+  wire [8:0] n141_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n142_hi;
-  wire [14:0] n143;
+  wire [11:0] n142;
+  wire [11:0] n143;
   (* keep = 32'd1 *)
-  wire [8:0] n143_hi;
+  wire [9:0] n143_hi;
+  wire [12:0] n144;
   (* keep = 32'd1 *)
-  wire [10:0] n144;
-  wire [15:0] n145;
+  wire [11:0] n144_hi;
+  wire [14:0] n145;
   (* keep = 32'd1 *)
-  wire [13:0] n145_hi;
-  wire [13:0] n146;
+  wire [8:0] n145_hi;
+  wire [15:0] n146;
   (* keep = 32'd1 *)
-  wire [11:0] n146_hi;
+  wire [10:0] n146_hi;
+  (* keep = 32'd1 *)
   wire [16:0] n147;
-  (* keep = 32'd1 *)
-  wire [13:0] n147_hi;
   wire [16:0] n149;
+  wire [14:0] n150;
   (* keep = 32'd1 *)
-  wire [10:0] n150;
+  wire [9:0] n150_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n151;
+  wire [12:0] n151;
+  wire [13:0] n152;
   (* keep = 32'd1 *)
-  wire [12:0] n152;
-  wire [13:0] n153;
+  wire [12:0] n152_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n153_hi;
-  wire [12:0] n154;
+  wire [8:0] n153;
+  wire [14:0] n154;
   (* keep = 32'd1 *)
-  wire [9:0] n154_hi;
+  wire [13:0] n154_hi;
+  wire [15:0] n155;
   (* keep = 32'd1 *)
-  wire [12:0] n155;
-  wire [14:0] n156;
+  wire [9:0] n155_hi;
+  wire [15:0] n156;
   (* keep = 32'd1 *)
-  wire [13:0] n156_hi;
+  wire [11:0] n156_hi;
+  wire [16:0] n157;
   (* keep = 32'd1 *)
-  wire [8:0] n157;
+  wire [15:0] n157_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n158;
-  wire [13:0] n159;
+  wire [10:0] n158;
   (* keep = 32'd1 *)
-  wire [12:0] n159_hi;
+  wire [11:0] n159;
   wire [9:0] n16;
-  wire [15:0] n160;
+  wire [13:0] n160;
   (* keep = 32'd1 *)
-  wire [13:0] n160_hi;
-  wire [11:0] n161;
+  wire [8:0] n160_hi;
+  wire [14:0] n161;
   (* keep = 32'd1 *)
-  wire [10:0] n161_hi;
-  wire [16:0] n162;
+  wire [8:0] n161_hi;
+  wire [15:0] n162;
   (* keep = 32'd1 *)
-  wire [14:0] n162_hi;
+  wire [12:0] n162_hi;
+  (* keep = 32'd1 *)
   wire [17:0] n163;
-  (* keep = 32'd1 *)
-  wire [12:0] n163_hi;
   wire [17:0] n165;
-  wire [9:0] n166;
+  wire [11:0] n166;
   (* keep = 32'd1 *)
   wire [8:0] n166_hi;
+  wire [11:0] n167;
   (* keep = 32'd1 *)
-  wire [10:0] n167;
-  wire [10:0] n168;
+  wire [9:0] n167_hi;
+  wire [13:0] n168;
   (* keep = 32'd1 *)
   wire [9:0] n168_hi;
-  wire [11:0] n169;
+  wire [12:0] n169;
   (* keep = 32'd1 *)
   wire [8:0] n169_hi;
   (* keep = 32'd1 *)
   wire [7:0] n16_hi;
   wire [10:0] n17;
-  wire [11:0] n170;
+  wire [13:0] n170;
   (* keep = 32'd1 *)
-  wire [10:0] n170_hi;
-  wire [12:0] n171;
+  wire [9:0] n170_hi;
+  wire [15:0] n171;
   (* keep = 32'd1 *)
-  wire [8:0] n171_hi;
+  wire [14:0] n171_hi;
+  wire [9:0] n172;
   (* keep = 32'd1 *)
-  wire [8:0] n172;
-  wire [11:0] n173;
+  wire [8:0] n172_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n173_hi;
-  wire [13:0] n174;
+  wire [10:0] n173;
+  wire [11:0] n174;
   (* keep = 32'd1 *)
-  wire [12:0] n174_hi;
-  wire [12:0] n175;
+  wire [9:0] n174_hi;
+  wire [10:0] n175;
   (* keep = 32'd1 *)
   wire [9:0] n175_hi;
+  wire [12:0] n176;
   (* keep = 32'd1 *)
-  wire [14:0] n176;
+  wire [8:0] n176_hi;
+  wire [13:0] n177;
   (* keep = 32'd1 *)
-  wire [8:0] n177;
+  wire [11:0] n177_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n178;
-  wire [13:0] n179;
+  wire [14:0] n178;
   (* keep = 32'd1 *)
-  wire [9:0] n179_hi;
+  wire [8:0] n179;
   (* keep = 32'd1 *)
   wire [8:0] n17_hi;
   (* keep = 32'd1 *)
   wire [8:0] n18;
   (* keep = 32'd1 *)
   wire [15:0] n180;
-  wire [14:0] n181;
+  wire [16:0] n181;
   (* keep = 32'd1 *)
   wire [10:0] n181_hi;
   wire [17:0] n182;
   (* keep = 32'd1 *)
-  wire [15:0] n182_hi;
+  wire [16:0] n182_hi;
   wire [17:0] n183;
+  wire [10:0] n184;
   (* keep = 32'd1 *)
-  wire [8:0] n184;
+  wire [8:0] n184_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n185;
+  wire [11:0] n185;
+  wire [14:0] n186;
   (* keep = 32'd1 *)
-  wire [10:0] n186;
-  wire [11:0] n187;
+  wire [10:0] n186_hi;
+  wire [15:0] n187;
   (* keep = 32'd1 *)
-  wire [9:0] n187_hi;
-  wire [12:0] n188;
+  wire [10:0] n187_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n188_hi;
-  wire [12:0] n189;
+  wire [9:0] n188;
   (* keep = 32'd1 *)
-  wire [10:0] n189_hi;
+  wire [10:0] n189;
   (* keep = 32'd1 *)
   wire [8:0] n19;
   wire [12:0] n190;
   (* keep = 32'd1 *)
   wire [9:0] n190_hi;
-  wire [13:0] n191;
+  wire [12:0] n191;
   (* keep = 32'd1 *)
-  wire [12:0] n191_hi;
+  wire [10:0] n191_hi;
+  wire [12:0] n192;
   (* keep = 32'd1 *)
-  wire [13:0] n192;
-  wire [12:0] n193;
+  wire [10:0] n192_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n193_hi;
+  wire [13:0] n193;
+  wire [13:0] n194;
   (* keep = 32'd1 *)
-  wire [14:0] n194;
-  wire [11:0] n195;
+  wire [12:0] n194_hi;
+  wire [14:0] n195;
   (* keep = 32'd1 *)
-  wire [10:0] n195_hi;
-  wire [15:0] n196;
+  wire [9:0] n195_hi;
+  wire [14:0] n196;
   (* keep = 32'd1 *)
-  wire [13:0] n196_hi;
-  wire [12:0] n197;
+  wire [11:0] n196_hi;
+  wire [16:0] n197;
   (* keep = 32'd1 *)
-  wire [11:0] n197_hi;
+  wire [15:0] n197_hi;
+  (* keep = 32'd1 *)
   wire [16:0] n198;
-  (* keep = 32'd1 *)
-  wire [12:0] n198_hi;
   (* keep = 32'd1 *)
   wire [8:0] n20;
   wire [16:0] n200;
   (* keep = 32'd1 *)
-  wire [8:0] n201;
-  wire [9:0] n202;
+  wire [10:0] n201;
+  wire [13:0] n202;
   (* keep = 32'd1 *)
-  wire [8:0] n202_hi;
-  wire [10:0] n203;
+  wire [9:0] n202_hi;
+  wire [12:0] n203;
   (* keep = 32'd1 *)
   wire [8:0] n203_hi;
-  wire [11:0] n204;
+  wire [13:0] n204;
   (* keep = 32'd1 *)
-  wire [10:0] n204_hi;
+  wire [9:0] n204_hi;
+  wire [14:0] n205;
   (* keep = 32'd1 *)
-  wire [11:0] n205;
-  wire [12:0] n206;
+  wire [13:0] n205_hi;
+  wire [14:0] n206;
   (* keep = 32'd1 *)
-  wire [10:0] n206_hi;
-  wire [13:0] n207;
+  wire [11:0] n206_hi;
+  wire [16:0] n207;
   (* keep = 32'd1 *)
-  wire [9:0] n207_hi;
-  wire [13:0] n208;
+  wire [15:0] n207_hi;
+  wire [9:0] n208;
   (* keep = 32'd1 *)
-  wire [12:0] n208_hi;
+  wire [8:0] n208_hi;
+  wire [10:0] n209;
   (* keep = 32'd1 *)
-  wire [9:0] n209;
+  wire [8:0] n209_hi;
   (* keep = 32'd1 *)
   wire [8:0] n21;
-  wire [13:0] n210;
+  wire [11:0] n210;
   (* keep = 32'd1 *)
-  wire [12:0] n210_hi;
+  wire [10:0] n210_hi;
+  wire [12:0] n211;
   (* keep = 32'd1 *)
-  wire [14:0] n211;
-  wire [11:0] n212;
+  wire [10:0] n211_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n212_hi;
-  wire [15:0] n213;
+  wire [12:0] n212;
+  wire [14:0] n213;
   (* keep = 32'd1 *)
-  wire [14:0] n213_hi;
-  wire [12:0] n214;
+  wire [12:0] n213_hi;
+  wire [15:0] n214;
   (* keep = 32'd1 *)
-  wire [11:0] n214_hi;
+  wire [10:0] n214_hi;
+  (* keep = 32'd1 *)
   wire [16:0] n215;
-  (* keep = 32'd1 *)
-  wire [12:0] n215_hi;
   wire [16:0] n217;
   (* keep = 32'd1 *)
-  wire [10:0] n218;
-  wire [10:0] n219;
+  wire [11:0] n218;
   (* keep = 32'd1 *)
-  wire [9:0] n219_hi;
+  wire [8:0] n219;
   (* keep = 32'd1 *)
   wire [8:0] n22;
+  wire [12:0] n220;
   (* keep = 32'd1 *)
-  wire [11:0] n220;
+  wire [9:0] n220_hi;
+  wire [14:0] n221;
   (* keep = 32'd1 *)
-  wire [8:0] n221;
-  wire [12:0] n222;
+  wire [11:0] n221_hi;
+  wire [15:0] n222;
   (* keep = 32'd1 *)
   wire [11:0] n222_hi;
+  wire [10:0] n223;
   (* keep = 32'd1 *)
-  wire [12:0] n223;
-  wire [13:0] n224;
+  wire [8:0] n223_hi;
+  wire [11:0] n224;
   (* keep = 32'd1 *)
   wire [10:0] n224_hi;
-  wire [13:0] n225;
   (* keep = 32'd1 *)
-  wire [10:0] n225_hi;
+  wire [12:0] n225;
   (* keep = 32'd1 *)
-  wire [14:0] n226;
-  wire [15:0] n227;
+  wire [12:0] n226;
   (* keep = 32'd1 *)
-  wire [11:0] n227_hi;
+  wire [14:0] n227;
   wire [15:0] n228;
   (* keep = 32'd1 *)
   wire [11:0] n228_hi;
@@ -594,55 +607,56 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   wire [8:0] n23;
   wire [16:0] n231;
   (* keep = 32'd1 *)
-  wire [8:0] n232;
+  wire [9:0] n232;
+  wire [10:0] n233;
   (* keep = 32'd1 *)
-  wire [9:0] n233;
+  wire [9:0] n233_hi;
   wire [9:0] n234;
   (* keep = 32'd1 *)
   wire [8:0] n234_hi;
+  wire [11:0] n235;
   (* keep = 32'd1 *)
-  wire [10:0] n235;
-  wire [9:0] n236;
+  wire [10:0] n235_hi;
+  wire [12:0] n236;
   (* keep = 32'd1 *)
-  wire [8:0] n236_hi;
-  wire [11:0] n237;
+  wire [11:0] n236_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n237_hi;
-  wire [12:0] n238;
+  wire [8:0] n237;
   (* keep = 32'd1 *)
-  wire [11:0] n238_hi;
-  wire [12:0] n239;
+  wire [13:0] n238;
+  wire [9:0] n239;
   (* keep = 32'd1 *)
   wire [8:0] n239_hi;
   (* keep = 32'd1 *)
   wire [8:0] n24;
-  wire [10:0] n240;
+  wire [14:0] n240;
   (* keep = 32'd1 *)
-  wire [9:0] n240_hi;
+  wire [8:0] n240_hi;
   wire [13:0] n241;
   (* keep = 32'd1 *)
   wire [11:0] n241_hi;
+  wire [15:0] n242;
   (* keep = 32'd1 *)
-  wire [13:0] n242;
+  wire [13:0] n242_hi;
   (* keep = 32'd1 *)
   wire [8:0] n243;
   (* keep = 32'd1 *)
-  wire [9:0] n244;
-  wire [14:0] n245;
+  wire [11:0] n244;
+  wire [13:0] n245;
   (* keep = 32'd1 *)
-  wire [11:0] n245_hi;
-  wire [14:0] n246;
+  wire [10:0] n245_hi;
+  wire [11:0] n246;
   (* keep = 32'd1 *)
   wire [8:0] n246_hi;
-  wire [10:0] n247;
+  wire [12:0] n247;
   (* keep = 32'd1 *)
   wire [9:0] n247_hi;
-  wire [15:0] n248;
+  wire [14:0] n248;
   (* keep = 32'd1 *)
-  wire [13:0] n248_hi;
+  wire [8:0] n248_hi;
   wire [15:0] n249;
   (* keep = 32'd1 *)
-  wire [10:0] n249_hi;
+  wire [13:0] n249_hi;
   (* keep = 32'd1 *)
   wire [8:0] n25;
   (* keep = 32'd1 *)
@@ -797,48 +811,48 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   wire [9:0] n80;
   (* keep = 32'd1 *)
   wire [8:0] n80_hi;
+  (* keep = 32'd1 *)
   wire [10:0] n81;
   (* keep = 32'd1 *)
-  wire [9:0] n81_hi;
-  wire [10:0] n82;
+  wire [11:0] n82;
+  wire [12:0] n83;
   (* keep = 32'd1 *)
-  wire [8:0] n82_hi;
+  wire [10:0] n83_hi;
+  wire [14:0] n84;
   (* keep = 32'd1 *)
-  wire [10:0] n83;
-  (* keep = 32'd1 *)
-  wire [11:0] n84;
+  wire [10:0] n84_hi;
   wire [12:0] n85;
   (* keep = 32'd1 *)
-  wire [10:0] n85_hi;
-  wire [11:0] n86;
+  wire [11:0] n85_hi;
+  wire [15:0] n86;
   (* keep = 32'd1 *)
-  wire [10:0] n86_hi;
-  wire [12:0] n87;
+  wire [12:0] n86_hi;
+  wire [9:0] n87;
   (* keep = 32'd1 *)
-  wire [11:0] n87_hi;
+  wire [8:0] n87_hi;
+  wire [11:0] n88;
   (* keep = 32'd1 *)
-  wire [13:0] n88;
-  wire [12:0] n89;
+  wire [10:0] n88_hi;
+  wire [11:0] n89;
   (* keep = 32'd1 *)
   wire [10:0] n89_hi;
-  wire [14:0] n90;
+  wire [13:0] n90;
   (* keep = 32'd1 *)
-  wire [8:0] n90_hi;
-  wire [11:0] n91;
+  wire [12:0] n90_hi;
+  wire [14:0] n91;
   (* keep = 32'd1 *)
-  wire [10:0] n91_hi;
-  wire [13:0] n92;
+  wire [12:0] n91_hi;
+  wire [10:0] n92;
   (* keep = 32'd1 *)
-  wire [12:0] n92_hi;
+  wire [9:0] n92_hi;
   wire [15:0] n93;
   (* keep = 32'd1 *)
   wire [10:0] n93_hi;
-  wire [14:0] n94;
+  wire [16:0] n94;
   (* keep = 32'd1 *)
-  wire [12:0] n94_hi;
+  wire [11:0] n94_hi;
+  (* keep = 32'd1 *)
   wire [17:0] n95;
-  (* keep = 32'd1 *)
-  wire [15:0] n95_hi;
   wire [17:0] n97;
   (* keep = 32'd1 *)
   wire [8:0] n98;
@@ -888,273 +902,265 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   wire [7:0] \y[8] ;
   wire [7:0] \y[9] ;
   assign n17_hi = $signed(x[55:50]) + $signed(x[15:8]);
-  assign \$1  = $signed(x[63:58]) - $signed(x[63:56]);
-  assign \$2  = $signed(x[15:8]) - $signed({ \$1 [7:0], x[57:56] });
-  assign n52 = $signed(x[127:120]) + $signed(\$2 [9:0]);
-  assign \$3  = $signed({ n17_hi, x[49:48] }) - $signed(n52);
-  assign n29_hi = $signed(x[79:73]) + $signed(x[103:96]);
-  assign n85_hi = $signed(\$3 [10:2]) - $signed({ n29_hi, x[72] });
-  assign n20 = $signed(x[31:24]) - $signed(x[111:104]);
-  assign n51 = $signed(x[95:88]) + $signed(n20);
-  assign n81_hi = $signed(n51[9:1]) - $signed(x[119:112]);
-  assign n25 = $signed(x[39:32]) - $signed(x[79:72]);
-  assign n80_hi = $signed(n25[8:1]) + $signed(x[103:96]);
-  assign n82_hi = $signed(n80_hi[8:1]) - $signed(x[55:48]);
-  assign n84 = $signed({ n81_hi, n51[0] }) + $signed({ n82_hi, n80_hi[0], n25[0] });
+  assign n87_hi = $signed(x[119:113]) + $signed(x[55:48]);
+  assign n88_hi = $signed({ n17_hi, x[49] }) + $signed({ n87_hi, x[112] });
   assign n32_hi = $signed(x[71:66]) + $signed(x[39:32]);
+  assign n20 = $signed(x[31:24]) - $signed(x[111:104]);
   assign n58_hi = $signed(n20[8:1]) + $signed(x[95:88]);
-  assign n86_hi = $signed({ n32_hi, x[65] }) + $signed({ n58_hi, n20[0] });
-  assign \$4  = $signed(n84[11:1]) - $signed({ n86_hi, x[64] });
-  assign n88 = $signed({ n85_hi, \$3 [1:0] }) - $signed({ \$4 [11:0], n84[0] });
-  assign n90_hi = $signed(n88[13:6]) + $signed(x[31:24]);
-  assign n19 = $signed(x[71:64]) + $signed(x[95:88]);
-  assign n28 = $signed(x[103:96]) - $signed(n19);
-  assign n60_hi = $signed(n28[9:1]) + $signed(x[127:120]);
-  assign \$5  = $signed({ n90_hi, n88[5] }) + $signed({ n60_hi, n28[0] });
+  assign n89_hi = $signed({ n32_hi, x[65] }) + $signed({ n58_hi, n20[0] });
+  assign n90_hi = $signed(n88_hi) + $signed({ n89_hi, x[64] });
   assign n36_hi = $signed(x[23:17]) - $signed(x[47:40]);
   assign n62_hi = $signed(n36_hi) + $signed(x[87:80]);
   assign n77_hi = $signed(n62_hi[9:2]) + $signed(x[7:0]);
-  assign n44 = $signed(x[23:16]) - $signed(n20);
-  assign n89_hi = $signed({ n77_hi, n62_hi[1] }) - $signed(n44);
-  assign n71_hi = $signed(n32_hi) - $signed(x[87:80]);
-  assign n92_hi = $signed({ n89_hi, n62_hi[0] }) - $signed({ n71_hi, x[65:64] });
+  assign n91_hi = $signed(n90_hi[12:1]) + $signed({ n77_hi, n62_hi[1:0], x[16] });
+  assign n19 = $signed(x[71:64]) + $signed(x[95:88]);
+  assign n28 = $signed(x[103:96]) - $signed(n19);
+  assign n60_hi = $signed(n28[9:1]) + $signed(x[127:120]);
+  assign \$1  = $signed(n91_hi[12:3]) + $signed({ n60_hi, n28[0] });
   assign n38_hi = $signed(x[55:49]) - $signed(x[119:112]);
-  assign n91_hi = $signed(n52[10:1]) - $signed({ n38_hi, x[48] });
-  assign n94_hi = $signed(n92_hi[12:1]) - $signed({ n91_hi, n52[0] });
-  assign n95_hi = $signed({ \$5 [10:0], n88[4:2] }) + $signed({ n94_hi, n92_hi[0], x[16] });
-  assign \$6  = $signed(8'hb0) - $signed({ n95_hi, n88[1:0] });
-  assign n99_hi = $signed(x[95:89]) + $signed(x[15:8]);
-  assign n22 = $signed(x[87:80]) - $signed(x[119:112]);
-  assign n100 = $signed(x[63:56]) + $signed(n22);
-  assign n102_hi = $signed(n99_hi) - $signed(n100);
-  assign n104_hi = $signed(n102_hi) - $signed({ n32_hi, x[65:64] });
-  assign n24 = $signed(x[23:16]) + $signed(x[47:40]);
-  assign n98 = $signed(x[31:24]) + $signed(x[39:32]);
-  assign n101 = $signed(n24) + $signed(n98);
-  assign n103_hi = $signed(n101[9:3]) - $signed(x[79:72]);
-  assign n23 = $signed(x[7:0]) + $signed(x[95:88]);
-  assign n39_hi = $signed(x[103:97]) - $signed(n23);
-  assign \$7  = $signed({ n103_hi, n101[2] }) + $signed({ n39_hi, x[96] });
-  assign n106 = $signed({ n104_hi, x[88] }) + $signed({ \$7 [10:0], n101[1:0] });
-  assign n18 = $signed(x[23:16]) - $signed(x[47:40]);
-  assign n56_hi = $signed(n18[8:1]) + $signed(x[7:0]);
-  assign n108_hi = $signed(n106[13:4]) - $signed({ n56_hi, n18[0] });
-  assign n48 = $signed(x[71:64]) - $signed(x[127:120]);
+  assign n92_hi = $signed(n38_hi) + $signed(x[31:24]);
+  assign n94_hi = $signed(\$1 [10:0]) + $signed({ n92_hi, x[48] });
+  assign \$2  = $signed(x[63:58]) - $signed(x[63:56]);
+  assign \$3  = $signed(x[15:8]) - $signed({ \$2 [7:0], x[57:56] });
+  assign n52 = $signed(x[127:120]) + $signed(\$3 [9:0]);
+  assign n51 = $signed(x[95:88]) + $signed(n20);
+  assign n25 = $signed(x[39:32]) - $signed(x[79:72]);
+  assign n80_hi = $signed(n25[8:1]) + $signed(x[103:96]);
+  assign n81 = $signed(n51) + $signed({ n80_hi, n25[0] });
+  assign n82 = $signed(n52) + $signed(n81);
+  assign n29_hi = $signed(x[79:73]) + $signed(x[103:96]);
+  assign n83_hi = $signed(n82[11:2]) + $signed({ n29_hi, x[72] });
+  assign n44 = $signed(x[23:16]) - $signed(n20);
+  assign n84_hi = $signed(n83_hi[10:2]) + $signed(n44);
+  assign n71_hi = $signed(n32_hi) - $signed(x[87:80]);
+  assign n85_hi = $signed({ n71_hi, x[65] }) + $signed(n52);
+  assign \$4  = $signed({ n84_hi, n83_hi[1] }) + $signed({ n85_hi, x[64] });
+  assign n95 = $signed({ n94_hi, n91_hi[2:0], n90_hi[0], x[48] }) - $signed({ \$4 [12:0], n83_hi[0], n82[1:0] });
+  assign \$5  = $signed(8'hb0) - $signed(n95);
   assign n21 = $signed(x[79:72]) - $signed(x[103:96]);
-  assign n107 = $signed(n48) - $signed(n21);
-  assign n109_hi = $signed(n107[9:1]) + $signed(x[95:88]);
-  assign n112_hi = $signed(n108_hi[10:1]) - $signed({ n109_hi, n107[0] });
   assign n78_hi = $signed(n21[8:6]) + $signed(x[47:40]);
-  assign n26_hi = $signed(x[127:122]) - $signed(x[111:104]);
-  assign n79_hi = $signed(n26_hi[8:4]) + $signed(x[55:48]);
-  assign n111 = $signed({ n78_hi, n21[5:0] }) + $signed({ n79_hi, n26_hi[3:0], x[121:120] });
-  assign \$8  = $signed({ n17_hi, x[49] }) + $signed(x[31:24]);
+  assign \$6  = $signed({ n17_hi, x[49] }) + $signed(x[31:24]);
   assign n35 = $signed(x[87:80]) + $signed(x[119:112]);
   assign n61_hi = $signed(n35[8:1]) - $signed(x[63:56]);
-  assign n73_hi = $signed(\$8 [9:1]) + $signed({ n61_hi, n35[0] });
-  assign n110_hi = $signed(n73_hi) - $signed({ \$8 [9:0], x[48] });
-  assign n113_hi = $signed(n111[15:2]) + $signed({ n110_hi, \$8 [0], x[48] });
-  assign n114 = $signed({ n112_hi, n108_hi[0], n106[3:0] }) + $signed({ n113_hi, n111[1:0] });
-  assign \$9  = $signed(n114[17:4]) + $signed(5'h13);
+  assign n73_hi = $signed(\$6 [9:1]) + $signed({ n61_hi, n35[0] });
+  assign n104_hi = $signed({ n78_hi, n21[5:2] }) + $signed({ n73_hi, \$6 [0], x[48] });
+  assign n26_hi = $signed(x[127:122]) - $signed(x[111:104]);
+  assign n79_hi = $signed(n26_hi[8:4]) + $signed(x[55:48]);
+  assign n99_hi = $signed(x[95:89]) + $signed(x[15:8]);
+  assign n24 = $signed(x[23:16]) + $signed(x[47:40]);
+  assign n98 = $signed(x[31:24]) + $signed(x[39:32]);
+  assign n100 = $signed(n24) + $signed(n98);
+  assign n101 = $signed({ n99_hi, x[88] }) + $signed(n100);
+  assign n23 = $signed(x[7:0]) + $signed(x[95:88]);
+  assign n39_hi = $signed(x[103:97]) - $signed(n23);
+  assign \$7  = $signed(n101[10:2]) + $signed({ n39_hi, x[96] });
+  assign n103_hi = $signed(\$7 [10:3]) + $signed(n21);
+  assign n105 = $signed({ n79_hi, n26_hi[3:0], x[121:120] }) + $signed({ n103_hi, \$7 [2:0], n101[1:0] });
+  assign n106 = $signed({ n104_hi, n21[1:0] }) + $signed(n105);
+  assign n22 = $signed(x[87:80]) - $signed(x[119:112]);
+  assign n107 = $signed(x[63:56]) + $signed(n22);
+  assign n108_hi = $signed(n107[9:2]) + $signed(x[79:72]);
+  assign n109 = $signed({ n32_hi, x[65:64] }) + $signed({ n108_hi, n107[1:0] });
+  assign n48 = $signed(x[71:64]) - $signed(x[127:120]);
+  assign n110_hi = $signed(n109[11:4]) + $signed(n48);
+  assign n18 = $signed(x[23:16]) - $signed(x[47:40]);
+  assign n56_hi = $signed(n18[8:1]) + $signed(x[7:0]);
+  assign n111_hi = $signed(n56_hi[8:1]) + $signed(x[95:88]);
+  assign n112 = $signed({ \$6 [9:0], x[48] }) + $signed({ n111_hi, n56_hi[0], n18[0] });
+  assign n113_hi = $signed({ n110_hi, n109[3] }) + $signed(n112);
+  assign n114_hi = $signed(n106[16:1]) - $signed({ n113_hi, n109[2:0] });
+  assign \$8  = $signed(n114_hi[16:3]) + $signed(5'h13);
+  assign n34 = $signed(x[15:8]) - $signed(n24);
+  assign n126_hi = $signed(n71_hi) + $signed(n34);
+  assign \$9  = $signed({ n78_hi, n21[5:2] }) + $signed({ n126_hi, x[65:64] });
   assign n50 = $signed(x[87:80]) - $signed(n24);
-  assign n117 = $signed(n50) - $signed({ n38_hi, x[48] });
-  assign n119 = $signed(n117) - $signed({ n26_hi, x[121:120] });
-  assign n121_hi = $signed(n119[11:2]) + $signed(\$2 [9:0]);
-  assign n123_hi = $signed(n121_hi[10:2]) - $signed(n23);
-  assign n118_hi = $signed(n51[9:2]) + $signed(n21);
-  assign n120_hi = $signed(n118_hi[9:1]) + $signed(x[127:120]);
+  assign n124_hi = $signed(n50[9:2]) + $signed(\$3 [9:0]);
   assign n37_hi = $signed(x[39:33]) - $signed(n18);
   assign n72_hi = $signed(n37_hi[9:1]) + $signed(x[31:24]);
-  assign n122_hi = $signed({ n120_hi, n118_hi[0], n51[1] }) - $signed({ n72_hi, n37_hi[0], x[32] });
-  assign n125 = $signed({ n123_hi, n121_hi[1:0], n119[1:0] }) - $signed({ n122_hi, n51[0] });
-  assign n34 = $signed(x[15:8]) - $signed(n24);
-  assign n124_hi = $signed(n71_hi) + $signed(n34);
-  assign \$10  = $signed({ n78_hi, n21[5:2] }) + $signed({ n124_hi, x[65:64] });
-  assign n128 = $signed(n125) + $signed({ \$10 [12:0], n21[1:0] });
-  assign n126_hi = $signed({ n17_hi, x[49] }) - $signed({ n58_hi, n20[0] });
+  assign n125_hi = $signed({ n124_hi, n50[1] }) + $signed({ n72_hi, n37_hi[0], x[32] });
+  assign n127_hi = $signed(n125_hi[12:4]) + $signed({ n58_hi, n20[0] });
+  assign n129 = $signed({ \$9 [12:0], n21[1:0] }) + $signed({ n127_hi, n125_hi[3:0], n50[0] });
+  assign n118_hi = $signed(n26_hi) + $signed(n21);
+  assign n117 = $signed({ n38_hi, x[48] }) + $signed(n51);
+  assign n119_hi = $signed(n117[10:3]) + $signed(x[127:120]);
+  assign n120 = $signed({ n118_hi, x[121:120] }) + $signed({ n119_hi, n117[2:0] });
+  assign n121_hi = $signed(n120[12:4]) + $signed(n23);
+  assign n122_hi = $signed(n121_hi) + $signed({ n17_hi, x[49:48] });
   assign n40_hi = $signed(x[127:121]) - $signed(n22);
-  assign n129_hi = $signed(n126_hi) + $signed({ n40_hi, x[120] });
-  assign \$11  = $signed(n128[15:4]) - $signed({ n129_hi, x[48] });
-  assign \$12  = $signed(10'h2c0) - $signed({ \$11 [12:0], n128[3:0] });
-  assign n136 = $signed(x[39:32]) - $signed(x[87:80]);
-  assign n137_hi = $signed(n60_hi[9:1]) + $signed(n136);
-  assign n133 = $signed(x[39:32]) - $signed(x[119:112]);
-  assign n134_hi = $signed(n133[8:1]) - $signed(x[47:40]);
-  assign n135 = $signed({ n134_hi, n133[0] }) - $signed(n44);
-  assign n138_hi = $signed(n135[10:3]) + $signed(x[111:104]);
-  assign n140 = $signed({ n137_hi, n60_hi[0], n28[0] }) + $signed({ n138_hi, n135[2:0] });
-  assign \$13  = $signed({ n17_hi, x[49] }) - $signed(x[31:24]);
-  assign n139_hi = $signed(\$13 [9:0]) - $signed({ \$1 [7:0], x[57:56] });
-  assign n141_hi = $signed(n140[12:1]) + $signed({ n139_hi, x[48] });
-  assign n143_hi = $signed(n141_hi[12:5]) + $signed(x[79:72]);
+  assign n123_hi = $signed(n122_hi[11:1]) + $signed({ n40_hi, x[120] });
+  assign \$10  = $signed(n129) - $signed({ n123_hi, n122_hi[0], n120[3:0] });
+  assign \$11  = $signed(10'h2c0) - $signed(\$10 [16:0]);
+  assign n141_hi = $signed(x[39:34]) + $signed(x[39:32]);
+  assign n142 = $signed({ n60_hi, n28[0] }) + $signed({ n141_hi, x[33:32] });
+  assign \$12  = $signed({ n17_hi, x[49] }) - $signed(x[31:24]);
+  assign n143_hi = $signed(\$12 [9:1]) + $signed(x[111:104]);
+  assign \$13  = $signed(n142[11:1]) + $signed({ n143_hi, \$12 [0], x[48] });
+  assign n145_hi = $signed(\$13 [11:5]) + $signed(x[79:72]);
+  assign n49 = $signed(x[71:64]) - $signed(n23);
+  assign n146_hi = $signed({ n145_hi, \$13 [4] }) + $signed(n49);
+  assign n133_hi = $signed(x[119:113]) + $signed(x[47:40]);
+  assign n134 = $signed(n44) + $signed({ n133_hi, x[112] });
+  assign n135_hi = $signed(n134[10:2]) + $signed(x[87:80]);
+  assign n136_hi = $signed(n135_hi) + $signed({ \$2 [7:0], x[57:56] });
+  assign n53_hi = $signed(x[47:41]) - $signed(n25);
+  assign \$14  = $signed(n136_hi[10:1]) + $signed({ n53_hi, x[40] });
   assign n45 = $signed(x[23:16]) - $signed(n21);
   assign n31_hi = $signed(x[7:2]) + $signed(x[55:48]);
-  assign \$14  = $signed(n45[9:1]) - $signed({ n31_hi, x[1:0] });
-  assign n53_hi = $signed(x[47:41]) - $signed(n25);
-  assign n142_hi = $signed(\$14 [10:0]) + $signed({ n53_hi, x[40] });
-  assign n145_hi = $signed({ n143_hi, n141_hi[4:1] }) - $signed({ n142_hi, n45[0] });
-  assign n49 = $signed(x[71:64]) - $signed(n23);
-  assign n144 = $signed(n49) - $signed({ n36_hi, x[16] });
-  assign n146_hi = $signed(n73_hi) - $signed(n144);
-  assign \$15  = $signed(n145_hi[13:1]) - $signed({ n146_hi, \$8 [0], x[48] });
-  assign \$16  = $signed(9'h0f0) - $signed({ \$15 [13:0], n145_hi[0], n141_hi[0], n140[0] });
-  assign \$17  = $signed(x[55:49]) - $signed({ n40_hi, x[120] });
-  assign \$18  = $signed(x[111:104]) - $signed({ \$17 [10:0], x[48] });
+  assign \$15  = $signed(n45[9:1]) - $signed({ n31_hi, x[1:0] });
+  assign n138_hi = $signed({ \$14 [10:0], n136_hi[0] }) + $signed({ \$15 [10:0], n45[0] });
+  assign n139_hi = $signed(n138_hi[12:3]) + $signed({ n36_hi, x[16] });
+  assign n140_hi = $signed({ n139_hi, n138_hi[2:1] }) + $signed({ n73_hi, \$6 [0], x[48] });
+  assign \$16  = $signed({ n146_hi, \$13 [3:0], n142[0] }) - $signed({ n140_hi, n138_hi[0], n134[1:0] });
+  assign \$17  = $signed(9'h0f0) - $signed(\$16 [16:0]);
   assign n59_hi = $signed(n22[8:1]) - $signed(x[15:8]);
-  assign n150 = $signed(n28) - $signed({ n56_hi, n18[0] });
-  assign n151 = $signed({ n59_hi, n22[0] }) + $signed(n150);
-  assign n152 = $signed(\$18 [11:0]) + $signed(n151);
-  assign n153_hi = $signed(n152[12:5]) + $signed(x[119:112]);
-  assign \$19  = $signed(x[31:26]) + $signed({ n26_hi, x[121:120] });
-  assign n156_hi = $signed({ n153_hi, n152[4:1] }) - $signed({ \$19 [10:0], x[25:24] });
-  assign \$20  = $signed(x[71:66]) - $signed({ \$1 [7:0], x[57:56] });
-  assign n70_hi = $signed(\$13 [9:1]) - $signed(n21);
-  assign n155 = $signed({ \$20 [9:0], x[65:64] }) + $signed({ n70_hi, \$13 [0], x[48] });
-  assign n160_hi = $signed(n156_hi[13:1]) - $signed(n155);
-  assign n154_hi = $signed(\$14 [10:2]) + $signed(n48);
-  assign n159_hi = $signed({ n154_hi, \$14 [1:0] }) - $signed({ n72_hi, n37_hi[0], x[32] });
-  assign n162_hi = $signed(n160_hi) - $signed({ n159_hi, n45[0] });
-  assign n157 = $signed(x[15:8]) - $signed(x[79:72]);
-  assign n158 = $signed(n157) - $signed(x[87:80]);
-  assign n161_hi = $signed(n37_hi) - $signed(n158);
-  assign n163_hi = $signed(n162_hi[14:3]) - $signed({ n161_hi, x[32] });
-  assign \$21  = $signed(11'h4d0) - $signed({ n163_hi, n162_hi[2:0], n156_hi[0], n152[0] });
+  assign n158 = $signed(n28) + $signed({ n59_hi, n22[0] });
+  assign \$18  = $signed(x[55:49]) - $signed({ n40_hi, x[120] });
+  assign \$19  = $signed(x[111:104]) - $signed({ \$18 [10:0], x[48] });
+  assign \$20  = $signed(n158) + $signed(\$19 [11:0]);
+  assign n160_hi = $signed(\$20 [11:5]) + $signed(x[119:112]);
+  assign n161_hi = $signed(n160_hi[8:1]) + $signed(x[15:8]);
+  assign n162_hi = $signed({ n161_hi, n160_hi[0], \$20 [4:3] }) + $signed({ n72_hi, n37_hi[0], x[32] });
+  assign n150_hi = $signed(n56_hi[8:4]) + $signed(n48);
+  assign n153 = $signed(x[79:72]) + $signed(x[87:80]);
+  assign n155_hi = $signed(n150_hi[9:1]) + $signed(n153);
+  assign \$21  = $signed(x[31:26]) + $signed({ n26_hi, x[121:120] });
+  assign n70_hi = $signed(\$12 [9:1]) - $signed(n21);
+  assign n152_hi = $signed({ \$21 [10:0], x[25] }) + $signed({ n70_hi, \$12 [0], x[48] });
+  assign \$22  = $signed(x[71:66]) - $signed({ \$2 [7:0], x[57:56] });
+  assign n151 = $signed({ \$15 [10:0], n45[0] }) + $signed({ \$22 [9:0], x[65:64] });
+  assign n154_hi = $signed(n152_hi) + $signed(n151);
+  assign n156_hi = $signed(n154_hi[13:3]) + $signed({ n37_hi, x[32] });
+  assign \$23  = $signed({ n155_hi, n150_hi[0], n56_hi[3:0] }) + $signed({ n156_hi, n154_hi[2:0], x[24] });
+  assign n163 = $signed({ n162_hi, \$20 [2:0] }) - $signed({ \$23 [15:0], n18[0] });
+  assign \$24  = $signed(11'h4d0) - $signed(n163);
   assign n69_hi = $signed(n29_hi[8:1]) + $signed(x[47:40]);
-  assign \$22  = $signed(x[79:75]) - $signed({ n69_hi, n29_hi[0], x[72] });
+  assign \$25  = $signed(x[79:75]) - $signed({ n69_hi, n29_hi[0], x[72] });
   assign n46 = $signed(x[31:24]) + $signed(n18);
-  assign n166_hi = $signed(n22[8:1]) + $signed(x[71:64]);
-  assign n167 = $signed(n46) + $signed({ n166_hi, n22[0] });
-  assign n169_hi = $signed(n167[10:3]) + $signed(x[7:0]);
-  assign n171_hi = $signed(n169_hi[8:1]) - $signed(x[39:32]);
-  assign \$23  = $signed(x[7:0]) + $signed({ \$1 [7:0], x[57:56] });
-  assign n168_hi = $signed(\$23 [9:1]) - $signed(x[103:96]);
-  assign n170_hi = $signed(n168_hi) - $signed(n34);
-  assign n174_hi = $signed({ n171_hi, n169_hi[0], n167[2:1] }) - $signed({ n170_hi, \$23 [0] });
-  assign n176 = $signed({ \$22 [10:0], x[74:72] }) + $signed({ n174_hi, n167[0] });
-  assign n180 = $signed({ n79_hi, n26_hi[3:0], x[121:120] }) + $signed(n176);
+  assign n172_hi = $signed(n22[8:1]) + $signed(x[71:64]);
+  assign n173 = $signed(n46) + $signed({ n172_hi, n22[0] });
+  assign n174_hi = $signed(n173[10:2]) + $signed(x[103:96]);
+  assign n176_hi = $signed(n174_hi[9:2]) + $signed(x[95:88]);
+  assign n175_hi = $signed(n34[9:1]) + $signed(x[7:0]);
+  assign n177_hi = $signed({ n176_hi, n174_hi[1:0] }) + $signed({ n175_hi, n34[0] });
+  assign n178 = $signed({ \$25 [10:0], x[74:72] }) + $signed({ n177_hi, n173[1:0] });
+  assign n180 = $signed({ n79_hi, n26_hi[3:0], x[121:120] }) + $signed(n178);
+  assign n179 = $signed(x[63:56]) + $signed(x[79:72]);
+  assign n181_hi = $signed(n180[15:6]) + $signed(n179);
+  assign \$26  = $signed(x[7:0]) + $signed({ \$2 [7:0], x[57:56] });
+  assign n166_hi = $signed(\$26 [9:3]) + $signed(x[39:32]);
+  assign n168_hi = $signed(n166_hi[8:1]) + $signed(n20);
   assign n27 = $signed(x[95:88]) - $signed(x[127:120]);
   assign n47 = $signed(x[39:32]) - $signed(n27);
   assign n64_hi = $signed(n47[9:1]) + $signed(x[119:112]);
-  assign n172 = $signed(x[95:88]) - $signed(x[71:64]);
-  assign n173_hi = $signed(n64_hi[9:1]) - $signed(n172);
-  assign n175_hi = $signed(n173_hi[9:1]) + $signed(n20);
-  assign n177 = $signed(x[63:56]) - $signed(x[15:8]);
-  assign n179_hi = $signed(n175_hi[9:1]) - $signed(n177);
-  assign n178 = $signed(x[79:72]) - $signed(n27);
-  assign n181_hi = $signed(n179_hi) - $signed(n178);
-  assign n182_hi = $signed(n180[15:2]) - $signed({ n181_hi, n175_hi[0], n173_hi[0], n64_hi[0], n47[0] });
-  assign \$24  = $signed(9'h0f0) - $signed({ n182_hi, n180[1:0] });
-  assign n184 = $signed(x[71:64]) - $signed(x[63:56]);
-  assign n185 = $signed(n18) + $signed(n184);
-  assign n186 = $signed(n35) + $signed(n185);
-  assign n188_hi = $signed(n186[10:3]) + $signed(n27);
+  assign n167_hi = $signed(n64_hi[9:1]) + $signed(x[71:64]);
+  assign n169_hi = $signed(n167_hi[9:2]) + $signed(x[15:8]);
+  assign n170_hi = $signed(n169_hi) + $signed(n27);
+  assign n171_hi = $signed({ n168_hi, n166_hi[0], \$26 [2:1] }) + $signed({ n170_hi, n167_hi[1:0], n64_hi[0], n47[0] });
+  assign n182_hi = $signed({ n181_hi, n180[5:1] }) - $signed({ n171_hi, \$26 [0] });
+  assign \$27  = $signed(9'h0f0) - $signed({ n182_hi, n180[0] });
+  assign n188 = $signed(x[71:64]) + $signed(n18);
+  assign n189 = $signed(n35) + $signed(n188);
+  assign n190_hi = $signed(n189[10:3]) + $signed(n27);
+  assign n191_hi = $signed(\$19 [11:2]) + $signed(n34);
+  assign n193 = $signed({ n190_hi, n189[2:0] }) + $signed({ n191_hi, \$19 [1:0] });
+  assign \$28  = $signed(n193[13:5]) + $signed(n46);
   assign n42_hi = $signed(n25[8:3]) - $signed(x[111:104]);
-  assign n191_hi = $signed({ n188_hi, n186[2:1] }) + $signed({ n42_hi, n25[2:0] });
-  assign n189_hi = $signed(\$18 [11:2]) + $signed(n34);
-  assign n187_hi = $signed(n39_hi[9:1]) + $signed(x[31:24]);
-  assign \$25  = $signed(n187_hi[9:1]) - $signed({ n29_hi, x[72] });
-  assign n192 = $signed({ n189_hi, \$18 [1:0] }) - $signed({ \$25 [9:0], n187_hi[0], n39_hi[0], x[96] });
-  assign n194 = $signed({ n191_hi, n186[0] }) + $signed(n192);
-  assign n193_hi = $signed(\$20 [9:0]) - $signed({ n59_hi, n22[0] });
-  assign n196_hi = $signed(n194[14:2]) + $signed({ n193_hi, x[65:64] });
-  assign n195_hi = $signed({ n31_hi, x[1] }) + $signed(n46);
+  assign n192_hi = $signed({ n42_hi, n25[2] }) + $signed({ n29_hi, x[72] });
+  assign n194_hi = $signed({ n192_hi, n25[1] }) + $signed({ \$22 [9:0], x[65:64] });
+  assign n196_hi = $signed(n194_hi[12:2]) + $signed({ n31_hi, x[1:0] });
+  assign n197_hi = $signed({ \$28 [9:0], n193[4:1] }) + $signed({ n196_hi, n194_hi[1:0], n25[0] });
+  assign n184_hi = $signed(x[63:58]) + $signed(x[31:24]);
+  assign n185 = $signed({ n39_hi, x[96] }) + $signed({ n184_hi, x[57:56] });
+  assign n186_hi = $signed(n185[11:4]) + $signed({ n59_hi, n22[0] });
   assign n57_hi = $signed(n19[8:1]) + $signed(x[79:72]);
   assign n65_hi = $signed(n57_hi) + $signed(x[119:112]);
-  assign n197_hi = $signed(n195_hi) - $signed({ n65_hi, n19[0] });
-  assign \$26  = $signed(n196_hi[13:2]) + $signed({ n197_hi, x[0] });
-  assign \$27  = $signed(11'h5c0) - $signed({ \$26 [12:0], n196_hi[1:0], n194[1:0] });
-  assign n201 = $signed(x[71:64]) - $signed(x[15:8]);
-  assign n202_hi = $signed(n201[8:1]) + $signed(x[119:112]);
-  assign n203_hi = $signed(n202_hi[8:1]) + $signed(x[15:8]);
-  assign n205 = $signed({ n203_hi, n202_hi[0], n201[0] }) - $signed({ n53_hi, x[40] });
-  assign n207_hi = $signed(n205[11:4]) - $signed(n22);
-  assign n204_hi = $signed({ n26_hi, x[121] }) + $signed(\$23 [9:0]);
-  assign n206_hi = $signed(n204_hi[10:1]) + $signed(n28);
-  assign n208_hi = $signed({ n206_hi, n204_hi[0] }) - $signed({ n77_hi, n62_hi[1:0], x[16] });
-  assign n211 = $signed({ n207_hi, n205[3:0] }) + $signed({ n208_hi, x[120] });
-  assign n210_hi = $signed({ \$19 [10:0], x[25] }) - $signed({ n70_hi, \$13 [0], x[48] });
-  assign n213_hi = $signed(n211[14:1]) - $signed({ n210_hi, x[24] });
-  assign n209 = $signed(x[63:56]) + $signed(n18);
-  assign n212_hi = $signed({ n17_hi, x[49] }) + $signed(n209);
-  assign n214_hi = $signed(n212_hi) - $signed({ n64_hi, n47[0] });
-  assign \$28  = $signed(n213_hi[14:3]) - $signed({ n214_hi, x[48] });
-  assign \$29  = $signed(10'h210) - $signed({ \$28 [12:0], n213_hi[2:0], n211[0] });
-  assign n75_hi = $signed(x[103:99]) - $signed(x[87:80]);
-  assign n218 = $signed(n49) - $signed({ \$1 [7:0], x[57:56] });
-  assign n220 = $signed(n218) - $signed({ \$13 [9:0], x[48] });
-  assign n223 = $signed({ n75_hi, x[98:96] }) + $signed(n220);
-  assign \$30  = $signed(n223[12:3]) - $signed({ n31_hi, x[1:0] });
-  assign n227_hi = $signed(\$30 [10:1]) - $signed({ n65_hi, n19[0] });
+  assign \$29  = $signed(n186_hi[10:1]) + $signed({ n65_hi, n19[0] });
+  assign \$30  = $signed({ n197_hi, n193[0] }) - $signed({ \$29 [10:0], n186_hi[0], n185[3:0] });
+  assign \$31  = $signed(11'h5c0) - $signed(\$30 [16:0]);
+  assign n210_hi = $signed({ n26_hi, x[121] }) + $signed(\$26 [9:0]);
+  assign n208_hi = $signed(x[71:65]) + $signed(x[119:112]);
+  assign n209_hi = $signed(n208_hi[8:1]) + $signed(x[15:8]);
+  assign n211_hi = $signed(n209_hi) + $signed(n28);
+  assign \$32  = $signed({ n210_hi, x[120] }) + $signed({ n211_hi, n208_hi[0], x[64] });
+  assign n213_hi = $signed(\$32 [12:2]) + $signed({ n70_hi, \$12 [0], x[48] });
+  assign \$33  = $signed(n213_hi[12:3]) + $signed({ n64_hi, n47[0] });
+  assign \$34  = $signed(x[15:8]) + $signed({ n53_hi, x[40] });
+  assign n202_hi = $signed(\$34 [10:4]) + $signed(n22);
+  assign n203_hi = $signed(n77_hi[8:1]) + $signed(x[63:56]);
+  assign n205_hi = $signed({ n202_hi, \$34 [3:1] }) + $signed({ n203_hi, n77_hi[0], n62_hi[1:0], x[16] });
+  assign n204_hi = $signed(\$21 [10:2]) + $signed(n18);
+  assign n206_hi = $signed({ n204_hi, \$21 [1] }) + $signed({ n17_hi, x[49:48] });
+  assign n207_hi = $signed(n205_hi) + $signed({ n206_hi, \$21 [0], x[25:24] });
+  assign \$35  = $signed({ \$33 [10:0], n213_hi[2:0], \$32 [1:0] }) - $signed({ n207_hi, \$34 [0] });
+  assign \$36  = $signed(10'h210) - $signed(\$35 [16:0]);
+  assign n223_hi = $signed(n49[9:2]) + $signed(x[55:48]);
+  assign n224_hi = $signed({ n223_hi, n49[1] }) + $signed(n50);
   assign n68_hi = $signed(x[111:106]) + $signed(n19);
-  assign n219_hi = $signed(n50[9:1]) + $signed(x[55:48]);
-  assign n222_hi = $signed({ n68_hi, x[105] }) + $signed({ n219_hi, n50[0] });
-  assign n221 = $signed(x[23:16]) + $signed(x[127:120]);
-  assign n224_hi = $signed(n222_hi[11:2]) - $signed(n221);
-  assign n226 = $signed({ \$22 [10:0], x[74:72] }) + $signed({ n224_hi, n222_hi[1:0], x[104] });
-  assign \$31  = $signed(n226[14:4]) + $signed({ n68_hi, x[105:104] });
-  assign n229 = $signed({ n227_hi, \$30 [0], n223[2:0] }) + $signed({ \$31 [11:0], n226[3:0] });
-  assign \$32  = $signed(12'h430) - $signed(n229);
-  assign n236_hi = $signed(n19[8:1]) + $signed(x[15:8]);
-  assign n238_hi = $signed({ n75_hi, x[98:97] }) - $signed({ n236_hi, n19[0] });
-  assign n232 = $signed(x[7:0]) + $signed(x[63:56]);
-  assign n234_hi = $signed(n232[8:1]) - $signed(x[23:16]);
-  assign n233 = $signed(x[119:112]) + $signed(n20);
-  assign n235 = $signed({ n234_hi, n232[0] }) - $signed(n233);
-  assign n237_hi = $signed(n235[10:1]) - $signed({ n38_hi, x[48] });
-  assign n239_hi = $signed(n237_hi[10:3]) - $signed(x[71:64]);
-  assign n242 = $signed({ n238_hi, x[96] }) + $signed({ n239_hi, n237_hi[2:0], n235[0] });
-  assign n246_hi = $signed(n242[13:6]) - $signed(x[55:48]);
-  assign n243 = $signed(x[79:72]) - $signed(x[15:8]);
-  assign n244 = $signed(x[87:80]) + $signed(n243);
-  assign n247_hi = $signed(n244[9:1]) + $signed(x[71:64]);
-  assign \$33  = $signed({ n246_hi, n242[5] }) + $signed({ n247_hi, n244[0] });
+  assign n75_hi = $signed(x[103:99]) - $signed(x[87:80]);
+  assign n225 = $signed({ n68_hi, x[105:104] }) + $signed({ n75_hi, x[98:96] });
+  assign \$37  = $signed({ n224_hi, n49[0] }) + $signed(n225);
+  assign n227 = $signed(\$37 [12:0]) + $signed({ \$25 [10:0], x[74:72] });
+  assign \$38  = $signed(n227[14:4]) + $signed({ n68_hi, x[105:104] });
+  assign n218 = $signed({ \$2 [7:0], x[57:56] }) + $signed({ \$12 [9:0], x[48] });
+  assign n219 = $signed(x[23:16]) + $signed(x[127:120]);
+  assign n220_hi = $signed(n218[11:3]) + $signed(n219);
+  assign n221_hi = $signed(n220_hi) + $signed({ n31_hi, x[1:0] });
+  assign n222_hi = $signed(n221_hi[11:1]) + $signed({ n65_hi, n19[0] });
+  assign n229 = $signed({ \$38 [11:0], n227[3:0] }) - $signed({ n222_hi, n221_hi[0], n218[2:0] });
+  assign \$39  = $signed(12'h430) - $signed(n229);
+  assign n243 = $signed(x[7:0]) + $signed(x[63:56]);
+  assign \$40  = $signed(n243) + $signed({ n75_hi, x[98:96] });
+  assign n245_hi = $signed(\$40 [11:3]) + $signed({ \$2 [7:0], x[57:56] });
+  assign n248_hi = $signed(n245_hi[10:3]) + $signed(x[71:64]);
+  assign n246_hi = $signed(n39_hi[9:2]) + $signed(x[79:72]);
+  assign n247_hi = $signed(n246_hi) + $signed(x[87:80]);
+  assign n249_hi = $signed({ n248_hi, n245_hi[2:0], \$40 [2] }) + $signed({ n247_hi, n39_hi[1:0], x[96] });
   assign n76_hi = $signed(n42_hi) + $signed(x[47:40]);
-  assign n241_hi = $signed({ n76_hi, n25[2] }) - $signed({ n39_hi, x[96] });
-  assign n240_hi = $signed({ \$1 [7:0], x[57] }) - $signed(x[103:96]);
-  assign n245_hi = $signed(n241_hi[11:1]) - $signed({ n240_hi, x[56] });
-  assign n248_hi = $signed({ n245_hi, n241_hi[0] }) + $signed({ n76_hi, n25[2:0] });
-  assign n250 = $signed({ \$33 [10:0], n242[4:0] }) - $signed({ n248_hi, n25[1:0] });
-  assign \$34  = $signed(10'h1d0) - $signed(n250);
-  assign \$35  = ~ \$6 [17];
-  assign \$36  = | \$6 [16:14];
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = & \$6 [16:14];
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$6 [17] & \$39 ;
-  assign \$41  = \$40  ? 11'h780 : \$6 [17:7];
-  assign \$42  = \$37  ? 11'h07f : \$41 ;
-  assign \$43  = ~ \$9 [13];
-  assign \$44  = | \$9 [12:10];
+  assign n232 = $signed(x[119:112]) + $signed(n20);
+  assign n233_hi = $signed(n232[9:1]) + $signed(x[23:16]);
+  assign n235_hi = $signed(n233_hi) + $signed({ n38_hi, x[48] });
+  assign n234_hi = $signed(n19[8:1]) + $signed(x[15:8]);
+  assign n236_hi = $signed(n235_hi) + $signed({ n234_hi, n19[0] });
+  assign n238 = $signed({ n76_hi, n25[2:0] }) + $signed({ n236_hi, n232[0] });
+  assign n240_hi = $signed(n238[13:6]) + $signed(x[55:48]);
+  assign n237 = $signed(x[71:64]) + $signed(x[103:96]);
+  assign n239_hi = $signed(n237[8:1]) + $signed(x[15:8]);
+  assign n241_hi = $signed({ n76_hi, n25[2] }) + $signed({ n239_hi, n237[0] });
+  assign \$41  = $signed({ n240_hi, n238[5:2] }) + $signed({ n241_hi, n25[1:0] });
+  assign n250 = $signed({ n249_hi, \$40 [1:0] }) - $signed({ \$41 [13:0], n238[1:0] });
+  assign \$42  = $signed(10'h1d0) - $signed(n250);
+  assign \$43  = ~ \$5 [17];
+  assign \$44  = | \$5 [16:14];
   assign \$45  = \$43  & \$44 ;
-  assign \$46  = & \$9 [12:10];
+  assign \$46  = & \$5 [16:14];
   assign \$47  = ~ \$46 ;
-  assign \$48  = \$9 [13] & \$47 ;
-  assign \$49  = \$48  ? 11'h780 : \$9 [13:3];
+  assign \$48  = \$5 [17] & \$47 ;
+  assign \$49  = \$48  ? 11'h780 : \$5 [17:7];
   assign \$50  = \$45  ? 11'h07f : \$49 ;
-  assign \$51  = ~ \$12 [16];
-  assign \$52  = | \$12 [15:14];
+  assign \$51  = ~ \$8 [13];
+  assign \$52  = | \$8 [12:10];
   assign \$53  = \$51  & \$52 ;
-  assign \$54  = & \$12 [15:14];
+  assign \$54  = & \$8 [12:10];
   assign \$55  = ~ \$54 ;
-  assign \$56  = \$12 [16] & \$55 ;
-  assign \$57  = \$56  ? 10'h380 : \$12 [16:7];
-  assign \$58  = \$53  ? 10'h07f : \$57 ;
-  assign \$59  = ~ \$16 [16];
-  assign \$60  = | \$16 [15:14];
+  assign \$56  = \$8 [13] & \$55 ;
+  assign \$57  = \$56  ? 11'h780 : \$8 [13:3];
+  assign \$58  = \$53  ? 11'h07f : \$57 ;
+  assign \$59  = ~ \$11 [16];
+  assign \$60  = | \$11 [15:14];
   assign \$61  = \$59  & \$60 ;
-  assign \$62  = & \$16 [15:14];
+  assign \$62  = & \$11 [15:14];
   assign \$63  = ~ \$62 ;
-  assign \$64  = \$16 [16] & \$63 ;
-  assign \$65  = \$64  ? 10'h380 : \$16 [16:7];
+  assign \$64  = \$11 [16] & \$63 ;
+  assign \$65  = \$64  ? 10'h380 : \$11 [16:7];
   assign \$66  = \$61  ? 10'h07f : \$65 ;
-  assign \$67  = ~ \$21 [17];
-  assign \$68  = | \$21 [16:14];
+  assign \$67  = ~ \$17 [16];
+  assign \$68  = | \$17 [15:14];
   assign \$69  = \$67  & \$68 ;
-  assign \$70  = & \$21 [16:14];
+  assign \$70  = & \$17 [15:14];
   assign \$71  = ~ \$70 ;
-  assign \$72  = \$21 [17] & \$71 ;
-  assign \$73  = \$72  ? 11'h780 : \$21 [17:7];
-  assign \$74  = \$69  ? 11'h07f : \$73 ;
+  assign \$72  = \$17 [16] & \$71 ;
+  assign \$73  = \$72  ? 10'h380 : \$17 [16:7];
+  assign \$74  = \$69  ? 10'h07f : \$73 ;
   assign \$75  = ~ \$24 [17];
   assign \$76  = | \$24 [16:14];
   assign \$77  = \$75  & \$76 ;
@@ -1163,143 +1169,71 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   assign \$80  = \$24 [17] & \$79 ;
   assign \$81  = \$80  ? 11'h780 : \$24 [17:7];
   assign \$82  = \$77  ? 11'h07f : \$81 ;
-  assign \$83  = ~ \$27 [16];
-  assign \$84  = | \$27 [15:14];
+  assign \$83  = ~ \$27 [17];
+  assign \$84  = | \$27 [16:14];
   assign \$85  = \$83  & \$84 ;
-  assign \$86  = & \$27 [15:14];
+  assign \$86  = & \$27 [16:14];
   assign \$87  = ~ \$86 ;
-  assign \$88  = \$27 [16] & \$87 ;
-  assign \$89  = \$88  ? 10'h380 : \$27 [16:7];
-  assign \$90  = \$85  ? 10'h07f : \$89 ;
-  assign \$91  = ~ \$29 [16];
-  assign \$92  = | \$29 [15:14];
+  assign \$88  = \$27 [17] & \$87 ;
+  assign \$89  = \$88  ? 11'h780 : \$27 [17:7];
+  assign \$90  = \$85  ? 11'h07f : \$89 ;
+  assign \$91  = ~ \$31 [16];
+  assign \$92  = | \$31 [15:14];
   assign \$93  = \$91  & \$92 ;
-  assign \$94  = & \$29 [15:14];
+  assign \$94  = & \$31 [15:14];
   assign \$95  = ~ \$94 ;
-  assign \$96  = \$29 [16] & \$95 ;
-  assign \$97  = \$96  ? 10'h380 : \$29 [16:7];
+  assign \$96  = \$31 [16] & \$95 ;
+  assign \$97  = \$96  ? 10'h380 : \$31 [16:7];
   assign \$98  = \$93  ? 10'h07f : \$97 ;
-  assign \$99  = ~ \$32 [16];
-  assign \$100  = | \$32 [15:14];
+  assign \$99  = ~ \$36 [16];
+  assign \$100  = | \$36 [15:14];
   assign \$101  = \$99  & \$100 ;
-  assign \$102  = & \$32 [15:14];
+  assign \$102  = & \$36 [15:14];
   assign \$103  = ~ \$102 ;
-  assign \$104  = \$32 [16] & \$103 ;
-  assign \$105  = \$104  ? 10'h380 : \$32 [16:7];
+  assign \$104  = \$36 [16] & \$103 ;
+  assign \$105  = \$104  ? 10'h380 : \$36 [16:7];
   assign \$106  = \$101  ? 10'h07f : \$105 ;
-  assign \$107  = ~ \$34 [16];
-  assign \$108  = | \$34 [15:14];
+  assign \$107  = ~ \$39 [16];
+  assign \$108  = | \$39 [15:14];
   assign \$109  = \$107  & \$108 ;
-  assign \$110  = & \$34 [15:14];
+  assign \$110  = & \$39 [15:14];
   assign \$111  = ~ \$110 ;
-  assign \$112  = \$34 [16] & \$111 ;
-  assign \$113  = \$112  ? 10'h380 : \$34 [16:7];
+  assign \$112  = \$39 [16] & \$111 ;
+  assign \$113  = \$112  ? 10'h380 : \$39 [16:7];
   assign \$114  = \$109  ? 10'h07f : \$113 ;
+  assign \$115  = ~ \$42 [16];
+  assign \$116  = | \$42 [15:14];
+  assign \$117  = \$115  & \$116 ;
+  assign \$118  = & \$42 [15:14];
+  assign \$119  = ~ \$118 ;
+  assign \$120  = \$42 [16] & \$119 ;
+  assign \$121  = \$120  ? 10'h380 : \$42 [16:7];
+  assign \$122  = \$117  ? 10'h07f : \$121 ;
   always @(posedge clk)
-    y0_d0 <= \$115 ;
+    y0_d0 <= \$123 ;
   always @(posedge clk)
-    y1_d0 <= \$116 ;
+    y1_d0 <= \$124 ;
   always @(posedge clk)
-    y2_d0 <= \$117 ;
+    y2_d0 <= \$125 ;
   always @(posedge clk)
-    y3_d0 <= \$118 ;
+    y3_d0 <= \$126 ;
   always @(posedge clk)
-    y4_d0 <= \$119 ;
+    y4_d0 <= \$127 ;
   always @(posedge clk)
-    y5_d0 <= \$120 ;
+    y5_d0 <= \$128 ;
   always @(posedge clk)
-    y6_d0 <= \$121 ;
+    y6_d0 <= \$129 ;
   always @(posedge clk)
-    y7_d0 <= \$122 ;
+    y7_d0 <= \$130 ;
   always @(posedge clk)
-    y8_d0 <= \$123 ;
+    y8_d0 <= \$131 ;
   always @(posedge clk)
-    y9_d0 <= \$124 ;
+    y9_d0 <= \$132 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = y0_d0;
+    \$123  = y0_d0;
     if (en) begin
-      \$115  = \$42 [7:0];
-    end
-    if (rst) begin
-      \$115  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = y1_d0;
-    if (en) begin
-      \$116  = \$50 [7:0];
-    end
-    if (rst) begin
-      \$116  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = y2_d0;
-    if (en) begin
-      \$117  = \$58 [7:0];
-    end
-    if (rst) begin
-      \$117  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$118  = y3_d0;
-    if (en) begin
-      \$118  = \$66 [7:0];
-    end
-    if (rst) begin
-      \$118  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$119  = y4_d0;
-    if (en) begin
-      \$119  = \$74 [7:0];
-    end
-    if (rst) begin
-      \$119  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$120  = y5_d0;
-    if (en) begin
-      \$120  = \$82 [7:0];
-    end
-    if (rst) begin
-      \$120  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$121  = y6_d0;
-    if (en) begin
-      \$121  = \$90 [7:0];
-    end
-    if (rst) begin
-      \$121  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$122  = y7_d0;
-    if (en) begin
-      \$122  = \$98 [7:0];
-    end
-    if (rst) begin
-      \$122  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$123  = y8_d0;
-    if (en) begin
-      \$123  = \$106 [7:0];
+      \$123  = \$50 [7:0];
     end
     if (rst) begin
       \$123  = 8'h00;
@@ -1307,190 +1241,284 @@ module lin16x10_at_p1_b36db5c070a2(en, clk, rst, y, x);
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$124  = y9_d0;
+    \$124  = y1_d0;
     if (en) begin
-      \$124  = \$114 [7:0];
+      \$124  = \$58 [7:0];
     end
     if (rst) begin
       \$124  = 8'h00;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$125  = y2_d0;
+    if (en) begin
+      \$125  = \$66 [7:0];
+    end
+    if (rst) begin
+      \$125  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$126  = y3_d0;
+    if (en) begin
+      \$126  = \$74 [7:0];
+    end
+    if (rst) begin
+      \$126  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$127  = y4_d0;
+    if (en) begin
+      \$127  = \$82 [7:0];
+    end
+    if (rst) begin
+      \$127  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$128  = y5_d0;
+    if (en) begin
+      \$128  = \$90 [7:0];
+    end
+    if (rst) begin
+      \$128  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$129  = y6_d0;
+    if (en) begin
+      \$129  = \$98 [7:0];
+    end
+    if (rst) begin
+      \$129  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$130  = y7_d0;
+    if (en) begin
+      \$130  = \$106 [7:0];
+    end
+    if (rst) begin
+      \$130  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$131  = y8_d0;
+    if (en) begin
+      \$131  = \$114 [7:0];
+    end
+    if (rst) begin
+      \$131  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$132  = y9_d0;
+    if (en) begin
+      \$132  = \$122 [7:0];
+    end
+    if (rst) begin
+      \$132  = 8'h00;
+    end
+  end
   assign n17 = { n17_hi, x[49:48] };
-  assign n16_hi = \$1 [7:0];
-  assign n16 = { \$1 [7:0], x[57:56] };
-  assign n33 = \$2 [9:0];
-  assign n83 = \$3 [10:0];
-  assign n29 = { n29_hi, x[72] };
-  assign n85 = { n85_hi, \$3 [1:0] };
-  assign n81 = { n81_hi, n51[0] };
-  assign n80 = { n80_hi, n25[0] };
-  assign n82 = { n82_hi, n80_hi[0], n25[0] };
+  assign n87 = { n87_hi, x[112] };
+  assign n88 = { n88_hi, x[48] };
   assign n32 = { n32_hi, x[65:64] };
   assign n58 = { n58_hi, n20[0] };
-  assign n86 = { n86_hi, x[64] };
-  assign n87_hi = \$4 [11:0];
-  assign n87 = { \$4 [11:0], n84[0] };
-  assign n90 = { n90_hi, n88[5:0] };
-  assign n60 = { n60_hi, n28[0] };
-  assign n93_hi = \$5 [10:0];
-  assign n93 = { \$5 [10:0], n88[4:0] };
+  assign n89 = { n89_hi, x[64] };
+  assign n90 = { n90_hi, x[48] };
   assign n36 = { n36_hi, x[16] };
   assign n62 = { n62_hi, x[16] };
   assign n77 = { n77_hi, n62_hi[1:0], x[16] };
-  assign n89 = { n89_hi, n62_hi[0], x[16] };
-  assign n71 = { n71_hi, x[65:64] };
-  assign n92 = { n92_hi, x[16] };
+  assign n91 = { n91_hi, n90_hi[0], x[48] };
+  assign n60 = { n60_hi, n28[0] };
+  assign n93_hi = \$1 [10:0];
+  assign n93 = { \$1 [10:0], n91_hi[2:0], n90_hi[0], x[48] };
   assign n38 = { n38_hi, x[48] };
-  assign n91 = { n91_hi, n52[0] };
-  assign n94 = { n94_hi, n92_hi[0], x[16] };
-  assign n95 = { n95_hi, n88[1:0] };
-  assign n97 = \$6 [17:0];
-  assign n99 = { n99_hi, x[88] };
-  assign n102 = { n102_hi, x[88] };
-  assign n104 = { n104_hi, x[88] };
-  assign n103 = { n103_hi, n101[2:0] };
-  assign n39 = { n39_hi, x[96] };
-  assign n105_hi = \$7 [10:0];
-  assign n105 = { \$7 [10:0], n101[1:0] };
-  assign n56 = { n56_hi, n18[0] };
-  assign n108 = { n108_hi, n106[3:0] };
-  assign n109 = { n109_hi, n107[0] };
-  assign n112 = { n112_hi, n108_hi[0], n106[3:0] };
+  assign n92 = { n92_hi, x[48] };
+  assign n94 = { n94_hi, n91_hi[2:0], n90_hi[0], x[48] };
+  assign n16_hi = \$2 [7:0];
+  assign n16 = { \$2 [7:0], x[57:56] };
+  assign n33 = \$3 [9:0];
+  assign n80 = { n80_hi, n25[0] };
+  assign n29 = { n29_hi, x[72] };
+  assign n83 = { n83_hi, n82[1:0] };
+  assign n84 = { n84_hi, n83_hi[1:0], n82[1:0] };
+  assign n71 = { n71_hi, x[65:64] };
+  assign n85 = { n85_hi, x[64] };
+  assign n86_hi = \$4 [12:0];
+  assign n86 = { \$4 [12:0], n83_hi[0], n82[1:0] };
+  assign n97 = \$5 [17:0];
   assign n78 = { n78_hi, n21[5:0] };
+  assign n41_hi = \$6 [9:0];
+  assign n41 = { \$6 [9:0], x[48] };
+  assign n61 = { n61_hi, n35[0] };
+  assign n73 = { n73_hi, \$6 [0], x[48] };
+  assign n104 = { n104_hi, n21[1:0] };
   assign n26 = { n26_hi, x[121:120] };
   assign n79 = { n79_hi, n26_hi[3:0], x[121:120] };
-  assign n41_hi = \$8 [9:0];
-  assign n41 = { \$8 [9:0], x[48] };
-  assign n61 = { n61_hi, n35[0] };
-  assign n73 = { n73_hi, \$8 [0], x[48] };
-  assign n110 = { n110_hi, \$8 [0], x[48] };
-  assign n113 = { n113_hi, n111[1:0] };
-  assign n116_hi = \$9 [13:0];
-  assign n116 = { \$9 [13:0], n114[3:0] };
-  assign n121 = { n121_hi, n119[1:0] };
-  assign n123 = { n123_hi, n121_hi[1:0], n119[1:0] };
-  assign n118 = { n118_hi, n51[1:0] };
-  assign n120 = { n120_hi, n118_hi[0], n51[1:0] };
+  assign n99 = { n99_hi, x[88] };
+  assign n39 = { n39_hi, x[96] };
+  assign n102_hi = \$7 [10:0];
+  assign n102 = { \$7 [10:0], n101[1:0] };
+  assign n103 = { n103_hi, \$7 [2:0], n101[1:0] };
+  assign n108 = { n108_hi, n107[1:0] };
+  assign n110 = { n110_hi, n109[3:0] };
+  assign n56 = { n56_hi, n18[0] };
+  assign n111 = { n111_hi, n56_hi[0], n18[0] };
+  assign n113 = { n113_hi, n109[2:0] };
+  assign n114 = { n114_hi, n106[0] };
+  assign n116_hi = \$8 [13:0];
+  assign n116 = { \$8 [13:0], n114_hi[2:0], n106[0] };
+  assign n126 = { n126_hi, x[65:64] };
+  assign n128_hi = \$9 [12:0];
+  assign n128 = { \$9 [12:0], n21[1:0] };
+  assign n124 = { n124_hi, n50[1:0] };
   assign n37 = { n37_hi, x[32] };
   assign n72 = { n72_hi, n37_hi[0], x[32] };
-  assign n122 = { n122_hi, n51[0] };
-  assign n124 = { n124_hi, x[65:64] };
-  assign n127_hi = \$10 [12:0];
-  assign n127 = { \$10 [12:0], n21[1:0] };
-  assign n126 = { n126_hi, x[48] };
+  assign n125 = { n125_hi, n50[0] };
+  assign n127 = { n127_hi, n125_hi[3:0], n50[0] };
+  assign n118 = { n118_hi, x[121:120] };
+  assign n119 = { n119_hi, n117[2:0] };
+  assign n121 = { n121_hi, n120[3:0] };
+  assign n122 = { n122_hi, n120[3:0] };
   assign n40 = { n40_hi, x[120] };
-  assign n129 = { n129_hi, x[48] };
-  assign n130_hi = \$11 [12:0];
-  assign n130 = { \$11 [12:0], n128[3:0] };
-  assign n132 = \$12 [16:0];
-  assign n137 = { n137_hi, n60_hi[0], n28[0] };
-  assign n134 = { n134_hi, n133[0] };
-  assign n138 = { n138_hi, n135[2:0] };
-  assign n30_hi = \$13 [9:0];
-  assign n30 = { \$13 [9:0], x[48] };
-  assign n139 = { n139_hi, x[48] };
-  assign n141 = { n141_hi, n140[0] };
-  assign n143 = { n143_hi, n141_hi[4:0], n140[0] };
-  assign n31 = { n31_hi, x[1:0] };
-  assign n63_hi = \$14 [10:0];
-  assign n63 = { \$14 [10:0], n45[0] };
+  assign n123 = { n123_hi, n122_hi[0], n120[3:0] };
+  assign n130 = \$10 [16:0];
+  assign n132 = \$11 [16:0];
+  assign n141 = { n141_hi, x[33:32] };
+  assign n30_hi = \$12 [9:0];
+  assign n30 = { \$12 [9:0], x[48] };
+  assign n143 = { n143_hi, \$12 [0], x[48] };
+  assign n144_hi = \$13 [11:0];
+  assign n144 = { \$13 [11:0], n142[0] };
+  assign n145 = { n145_hi, \$13 [4:0], n142[0] };
+  assign n146 = { n146_hi, \$13 [3:0], n142[0] };
+  assign n133 = { n133_hi, x[112] };
+  assign n135 = { n135_hi, n134[1:0] };
+  assign n136 = { n136_hi, n134[1:0] };
   assign n53 = { n53_hi, x[40] };
-  assign n142 = { n142_hi, n45[0] };
-  assign n145 = { n145_hi, n141_hi[0], n140[0] };
-  assign n146 = { n146_hi, \$8 [0], x[48] };
-  assign n147_hi = \$15 [13:0];
-  assign n147 = { \$15 [13:0], n145_hi[0], n141_hi[0], n140[0] };
-  assign n149 = \$16 [16:0];
-  assign n54_hi = \$17 [10:0];
-  assign n54 = { \$17 [10:0], x[48] };
-  assign n55 = \$18 [11:0];
+  assign n137_hi = \$14 [10:0];
+  assign n137 = { \$14 [10:0], n136_hi[0], n134[1:0] };
+  assign n31 = { n31_hi, x[1:0] };
+  assign n63_hi = \$15 [10:0];
+  assign n63 = { \$15 [10:0], n45[0] };
+  assign n138 = { n138_hi, n134[1:0] };
+  assign n139 = { n139_hi, n138_hi[2:0], n134[1:0] };
+  assign n140 = { n140_hi, n138_hi[0], n134[1:0] };
+  assign n147 = \$16 [16:0];
+  assign n149 = \$17 [16:0];
   assign n59 = { n59_hi, n22[0] };
-  assign n153 = { n153_hi, n152[4:0] };
-  assign n66_hi = \$19 [10:0];
-  assign n66 = { \$19 [10:0], x[25:24] };
-  assign n156 = { n156_hi, n152[0] };
-  assign n67_hi = \$20 [9:0];
-  assign n67 = { \$20 [9:0], x[65:64] };
-  assign n70 = { n70_hi, \$13 [0], x[48] };
-  assign n160 = { n160_hi, n156_hi[0], n152[0] };
-  assign n154 = { n154_hi, \$14 [1:0], n45[0] };
-  assign n159 = { n159_hi, n45[0] };
-  assign n162 = { n162_hi, n156_hi[0], n152[0] };
-  assign n161 = { n161_hi, x[32] };
-  assign n163 = { n163_hi, n162_hi[2:0], n156_hi[0], n152[0] };
-  assign n165 = \$21 [17:0];
+  assign n54_hi = \$18 [10:0];
+  assign n54 = { \$18 [10:0], x[48] };
+  assign n55 = \$19 [11:0];
+  assign n159 = \$20 [11:0];
+  assign n160 = { n160_hi, \$20 [4:0] };
+  assign n161 = { n161_hi, n160_hi[0], \$20 [4:0] };
+  assign n162 = { n162_hi, \$20 [2:0] };
+  assign n150 = { n150_hi, n56_hi[3:0], n18[0] };
+  assign n155 = { n155_hi, n150_hi[0], n56_hi[3:0], n18[0] };
+  assign n66_hi = \$21 [10:0];
+  assign n66 = { \$21 [10:0], x[25:24] };
+  assign n70 = { n70_hi, \$12 [0], x[48] };
+  assign n152 = { n152_hi, x[24] };
+  assign n67_hi = \$22 [9:0];
+  assign n67 = { \$22 [9:0], x[65:64] };
+  assign n154 = { n154_hi, x[24] };
+  assign n156 = { n156_hi, n154_hi[2:0], x[24] };
+  assign n157_hi = \$23 [15:0];
+  assign n157 = { \$23 [15:0], n18[0] };
+  assign n165 = \$24 [17:0];
   assign n69 = { n69_hi, n29_hi[0], x[72] };
-  assign n74_hi = \$22 [10:0];
-  assign n74 = { \$22 [10:0], x[74:72] };
-  assign n166 = { n166_hi, n22[0] };
-  assign n169 = { n169_hi, n167[2:0] };
-  assign n171 = { n171_hi, n169_hi[0], n167[2:0] };
-  assign n43 = \$23 [9:0];
-  assign n168 = { n168_hi, \$23 [0] };
-  assign n170 = { n170_hi, \$23 [0] };
-  assign n174 = { n174_hi, n167[0] };
+  assign n74_hi = \$25 [10:0];
+  assign n74 = { \$25 [10:0], x[74:72] };
+  assign n172 = { n172_hi, n22[0] };
+  assign n174 = { n174_hi, n173[1:0] };
+  assign n176 = { n176_hi, n174_hi[1:0], n173[1:0] };
+  assign n175 = { n175_hi, n34[0] };
+  assign n177 = { n177_hi, n173[1:0] };
+  assign n181 = { n181_hi, n180[5:0] };
+  assign n43 = \$26 [9:0];
+  assign n166 = { n166_hi, \$26 [2:0] };
+  assign n168 = { n168_hi, n166_hi[0], \$26 [2:0] };
   assign n64 = { n64_hi, n47[0] };
-  assign n173 = { n173_hi, n64_hi[0], n47[0] };
-  assign n175 = { n175_hi, n173_hi[0], n64_hi[0], n47[0] };
-  assign n179 = { n179_hi, n175_hi[0], n173_hi[0], n64_hi[0], n47[0] };
-  assign n181 = { n181_hi, n175_hi[0], n173_hi[0], n64_hi[0], n47[0] };
-  assign n182 = { n182_hi, n180[1:0] };
-  assign n183 = \$24 [17:0];
-  assign n188 = { n188_hi, n186[2:0] };
+  assign n167 = { n167_hi, n64_hi[0], n47[0] };
+  assign n169 = { n169_hi, n167_hi[1:0], n64_hi[0], n47[0] };
+  assign n170 = { n170_hi, n167_hi[1:0], n64_hi[0], n47[0] };
+  assign n171 = { n171_hi, \$26 [0] };
+  assign n182 = { n182_hi, n180[0] };
+  assign n183 = \$27 [17:0];
+  assign n190 = { n190_hi, n189[2:0] };
+  assign n191 = { n191_hi, \$19 [1:0] };
+  assign n195_hi = \$28 [9:0];
+  assign n195 = { \$28 [9:0], n193[4:0] };
   assign n42 = { n42_hi, n25[2:0] };
-  assign n191 = { n191_hi, n186[0] };
-  assign n189 = { n189_hi, \$18 [1:0] };
-  assign n187 = { n187_hi, n39_hi[0], x[96] };
-  assign n190_hi = \$25 [9:0];
-  assign n190 = { \$25 [9:0], n187_hi[0], n39_hi[0], x[96] };
-  assign n193 = { n193_hi, x[65:64] };
-  assign n196 = { n196_hi, n194[1:0] };
-  assign n195 = { n195_hi, x[0] };
+  assign n192 = { n192_hi, n25[1:0] };
+  assign n194 = { n194_hi, n25[0] };
+  assign n196 = { n196_hi, n194_hi[1:0], n25[0] };
+  assign n197 = { n197_hi, n193[0] };
+  assign n184 = { n184_hi, x[57:56] };
+  assign n186 = { n186_hi, n185[3:0] };
   assign n57 = { n57_hi, n19[0] };
   assign n65 = { n65_hi, n19[0] };
-  assign n197 = { n197_hi, x[0] };
-  assign n198_hi = \$26 [12:0];
-  assign n198 = { \$26 [12:0], n196_hi[1:0], n194[1:0] };
-  assign n200 = \$27 [16:0];
-  assign n202 = { n202_hi, n201[0] };
-  assign n203 = { n203_hi, n202_hi[0], n201[0] };
-  assign n207 = { n207_hi, n205[3:0] };
-  assign n204 = { n204_hi, x[120] };
-  assign n206 = { n206_hi, n204_hi[0], x[120] };
-  assign n208 = { n208_hi, x[120] };
-  assign n210 = { n210_hi, x[24] };
-  assign n213 = { n213_hi, n211[0] };
-  assign n212 = { n212_hi, x[48] };
-  assign n214 = { n214_hi, x[48] };
-  assign n215_hi = \$28 [12:0];
-  assign n215 = { \$28 [12:0], n213_hi[2:0], n211[0] };
-  assign n217 = \$29 [16:0];
-  assign n75 = { n75_hi, x[98:96] };
-  assign n225_hi = \$30 [10:0];
-  assign n225 = { \$30 [10:0], n223[2:0] };
-  assign n227 = { n227_hi, \$30 [0], n223[2:0] };
+  assign n187_hi = \$29 [10:0];
+  assign n187 = { \$29 [10:0], n186_hi[0], n185[3:0] };
+  assign n198 = \$30 [16:0];
+  assign n200 = \$31 [16:0];
+  assign n210 = { n210_hi, x[120] };
+  assign n208 = { n208_hi, x[64] };
+  assign n209 = { n209_hi, n208_hi[0], x[64] };
+  assign n211 = { n211_hi, n208_hi[0], x[64] };
+  assign n212 = \$32 [12:0];
+  assign n213 = { n213_hi, \$32 [1:0] };
+  assign n214_hi = \$33 [10:0];
+  assign n214 = { \$33 [10:0], n213_hi[2:0], \$32 [1:0] };
+  assign n201 = \$34 [10:0];
+  assign n202 = { n202_hi, \$34 [3:0] };
+  assign n203 = { n203_hi, n77_hi[0], n62_hi[1:0], x[16] };
+  assign n205 = { n205_hi, \$34 [0] };
+  assign n204 = { n204_hi, \$21 [1:0], x[25:24] };
+  assign n206 = { n206_hi, \$21 [0], x[25:24] };
+  assign n207 = { n207_hi, \$34 [0] };
+  assign n215 = \$35 [16:0];
+  assign n217 = \$36 [16:0];
+  assign n223 = { n223_hi, n49[1:0] };
+  assign n224 = { n224_hi, n49[0] };
   assign n68 = { n68_hi, x[105:104] };
-  assign n219 = { n219_hi, n50[0] };
-  assign n222 = { n222_hi, x[104] };
-  assign n224 = { n224_hi, n222_hi[1:0], x[104] };
-  assign n228_hi = \$31 [11:0];
-  assign n228 = { \$31 [11:0], n226[3:0] };
-  assign n231 = \$32 [16:0];
-  assign n236 = { n236_hi, n19[0] };
-  assign n238 = { n238_hi, x[96] };
-  assign n234 = { n234_hi, n232[0] };
-  assign n237 = { n237_hi, n235[0] };
-  assign n239 = { n239_hi, n237_hi[2:0], n235[0] };
-  assign n246 = { n246_hi, n242[5:0] };
-  assign n247 = { n247_hi, n244[0] };
-  assign n249_hi = \$33 [10:0];
-  assign n249 = { \$33 [10:0], n242[4:0] };
+  assign n75 = { n75_hi, x[98:96] };
+  assign n226 = \$37 [12:0];
+  assign n228_hi = \$38 [11:0];
+  assign n228 = { \$38 [11:0], n227[3:0] };
+  assign n220 = { n220_hi, n218[2:0] };
+  assign n221 = { n221_hi, n218[2:0] };
+  assign n222 = { n222_hi, n221_hi[0], n218[2:0] };
+  assign n231 = \$39 [16:0];
+  assign n244 = \$40 [11:0];
+  assign n245 = { n245_hi, \$40 [2:0] };
+  assign n248 = { n248_hi, n245_hi[2:0], \$40 [2:0] };
+  assign n246 = { n246_hi, n39_hi[1:0], x[96] };
+  assign n247 = { n247_hi, n39_hi[1:0], x[96] };
+  assign n249 = { n249_hi, \$40 [1:0] };
   assign n76 = { n76_hi, n25[2:0] };
+  assign n233 = { n233_hi, n232[0] };
+  assign n235 = { n235_hi, n232[0] };
+  assign n234 = { n234_hi, n19[0] };
+  assign n236 = { n236_hi, n232[0] };
+  assign n240 = { n240_hi, n238[5:0] };
+  assign n239 = { n239_hi, n237[0] };
   assign n241 = { n241_hi, n25[1:0] };
-  assign n240 = { n240_hi, x[56] };
-  assign n245 = { n245_hi, n241_hi[0], n25[1:0] };
-  assign n248 = { n248_hi, n25[1:0] };
-  assign n252 = \$34 [16:0];
+  assign n242_hi = \$41 [13:0];
+  assign n242 = { \$41 [13:0], n238[1:0] };
+  assign n252 = \$42 [16:0];
   assign \x[0]  = x[7:0];
   assign \x[1]  = x[15:8];
   assign \x[2]  = x[23:16];

@@ -206,178 +206,186 @@ endmodule
 module lin16x8_at_p1_331b07f0a2cc(en, clk, rst, y, x);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [9:0] \$1 ;
-  wire [11:0] \$10 ;
+  wire [17:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire \$102 ;
+  wire [10:0] \$102 ;
   wire [10:0] \$103 ;
-  wire [10:0] \$104 ;
+  wire [7:0] \$104 ;
   wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
-  wire [9:0] \$11 ;
+  wire [10:0] \$11 ;
   wire \$110 ;
-  wire \$111 ;
+  wire [10:0] \$111 ;
   wire [10:0] \$112 ;
-  wire [10:0] \$113 ;
-  wire [7:0] \$114 ;
+  wire \$113 ;
+  wire \$114 ;
   wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [17:0] \$12 ;
-  wire \$120 ;
+  wire [12:0] \$12 ;
+  wire [10:0] \$120 ;
   wire [10:0] \$121 ;
-  wire [10:0] \$122 ;
+  wire [7:0] \$122 ;
   wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire \$129 ;
-  wire [11:0] \$13 ;
+  wire [10:0] \$129 ;
+  wire [10:0] \$13 ;
   wire [10:0] \$130 ;
-  wire [10:0] \$131 ;
-  wire [7:0] \$132 ;
+  wire \$131 ;
+  wire \$132 ;
   wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
-  wire \$138 ;
+  wire [10:0] \$138 ;
   wire [10:0] \$139 ;
-  wire [16:0] \$14 ;
-  wire [10:0] \$140 ;
+  wire [11:0] \$14 ;
+  wire [7:0] \$140 ;
   wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire \$147 ;
+  wire [10:0] \$147 ;
   wire [10:0] \$148 ;
-  wire [10:0] \$149 ;
-  wire [17:0] \$15 ;
-  wire [7:0] \$150 ;
+  wire \$149 ;
+  wire [15:0] \$15 ;
+  wire \$150 ;
   wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire \$156 ;
+  wire [10:0] \$156 ;
   wire [10:0] \$157 ;
-  wire [10:0] \$158 ;
+  wire [7:0] \$158 ;
   wire \$159 ;
-  wire [13:0] \$16 ;
+  wire [17:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire \$165 ;
+  wire [10:0] \$165 ;
   wire [10:0] \$166 ;
-  wire [10:0] \$167 ;
-  wire [7:0] \$168 ;
-  reg [7:0] \$169 ;
-  wire [17:0] \$17 ;
-  reg [7:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [7:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [7:0] \$175 ;
-  reg [7:0] \$176 ;
-  wire [17:0] \$18 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire [11:0] \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [10:0] \$174 ;
+  wire [10:0] \$175 ;
+  wire [7:0] \$176 ;
+  reg [7:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [7:0] \$179 ;
+  wire [10:0] \$18 ;
+  reg [7:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [7:0] \$182 ;
+  reg [7:0] \$183 ;
+  reg [7:0] \$184 ;
   wire [17:0] \$19 ;
-  wire [10:0] \$2 ;
-  wire [10:0] \$20 ;
-  wire [17:0] \$21 ;
+  wire [15:0] \$2 ;
+  wire [17:0] \$20 ;
+  wire [13:0] \$21 ;
   wire [17:0] \$22 ;
-  wire [9:0] \$23 ;
+  wire [16:0] \$23 ;
   wire [17:0] \$24 ;
-  wire \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire [17:0] \$25 ;
+  wire [11:0] \$26 ;
+  wire [10:0] \$27 ;
+  wire [17:0] \$28 ;
+  wire [17:0] \$29 ;
   wire [10:0] \$3 ;
-  wire \$30 ;
-  wire [10:0] \$31 ;
-  wire [10:0] \$32 ;
+  wire [10:0] \$30 ;
+  wire [17:0] \$31 ;
+  wire [17:0] \$32 ;
   wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire \$39 ;
-  wire [16:0] \$4 ;
+  wire [10:0] \$39 ;
+  wire [10:0] \$4 ;
   wire [10:0] \$40 ;
-  wire [10:0] \$41 ;
-  wire [7:0] \$42 ;
+  wire \$41 ;
+  wire \$42 ;
   wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire \$48 ;
+  wire [10:0] \$48 ;
   wire [10:0] \$49 ;
-  wire [17:0] \$5 ;
-  wire [10:0] \$50 ;
+  wire [12:0] \$5 ;
+  wire [7:0] \$50 ;
   wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
+  wire [10:0] \$57 ;
   wire [10:0] \$58 ;
-  wire [10:0] \$59 ;
-  wire [10:0] \$6 ;
-  wire [7:0] \$60 ;
+  wire \$59 ;
+  wire [17:0] \$6 ;
+  wire \$60 ;
   wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
+  wire [10:0] \$66 ;
   wire [10:0] \$67 ;
-  wire [10:0] \$68 ;
+  wire [7:0] \$68 ;
   wire \$69 ;
-  wire [16:0] \$7 ;
+  wire [10:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
+  wire [10:0] \$75 ;
   wire [10:0] \$76 ;
-  wire [10:0] \$77 ;
-  wire [7:0] \$78 ;
+  wire \$77 ;
+  wire \$78 ;
   wire \$79 ;
-  wire [17:0] \$8 ;
+  wire [10:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
+  wire [10:0] \$84 ;
   wire [10:0] \$85 ;
-  wire [10:0] \$86 ;
+  wire [7:0] \$86 ;
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire [10:0] \$9 ;
+  wire [15:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire \$93 ;
+  wire [10:0] \$93 ;
   wire [10:0] \$94 ;
-  wire [10:0] \$95 ;
-  wire [7:0] \$96 ;
+  wire \$95 ;
+  wire \$96 ;
   wire \$97 ;
   wire \$98 ;
   wire \$99 ;
@@ -385,251 +393,254 @@ module lin16x8_at_p1_331b07f0a2cc(en, clk, rst, y, x);
   wire clk;
   input en;
   wire en;
-  wire [11:0] n100;
+  wire [13:0] n100;
   (* keep = 32'd1 *)
-  wire [10:0] n100_hi;
+  wire [12:0] n100_hi;
+  wire [11:0] n101;
   (* keep = 32'd1 *)
-  wire [12:0] n101;
+  wire [9:0] n101_hi;
+  wire [15:0] n102;
   (* keep = 32'd1 *)
-  wire [10:0] n102;
-  wire [12:0] n103;
+  wire [12:0] n102_hi;
+  wire [15:0] n103;
   (* keep = 32'd1 *)
-  wire [11:0] n103_hi;
-  wire [14:0] n104;
+  wire [14:0] n103_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n104_hi;
+  wire [8:0] n104;
   (* keep = 32'd1 *)
-  wire [11:0] n105;
-  wire [14:0] n106;
+  wire [9:0] n105;
+  wire [11:0] n106;
   (* keep = 32'd1 *)
-  wire [13:0] n106_hi;
+  wire [10:0] n106_hi;
+  (* keep = 32'd1 *)
   wire [11:0] n107;
-  (* keep = 32'd1 *)
-  wire [8:0] n107_hi;
   wire [14:0] n108;
   (* keep = 32'd1 *)
   wire [12:0] n108_hi;
-  (* keep = 32'd1 *)
   wire [15:0] n109;
-  wire [16:0] n110;
   (* keep = 32'd1 *)
-  wire [15:0] n110_hi;
+  wire [9:0] n109_hi;
+  (* keep = 32'd1 *)
+  wire [16:0] n110;
   wire [16:0] n112;
   (* keep = 32'd1 *)
   wire [9:0] n113;
-  wire [10:0] n114;
   (* keep = 32'd1 *)
-  wire [9:0] n114_hi;
-  wire [10:0] n115;
+  wire [11:0] n114;
+  wire [13:0] n115;
   (* keep = 32'd1 *)
   wire [8:0] n115_hi;
+  wire [14:0] n116;
   (* keep = 32'd1 *)
-  wire [10:0] n116;
-  wire [11:0] n117;
+  wire [12:0] n116_hi;
+  wire [15:0] n117;
   (* keep = 32'd1 *)
-  wire [8:0] n117_hi;
+  wire [10:0] n117_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n118;
+  wire [9:0] n118;
+  wire [10:0] n119;
   (* keep = 32'd1 *)
-  wire [12:0] n119;
-  wire [11:0] n120;
+  wire [9:0] n119_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n120_hi;
-  wire [12:0] n121;
+  wire [10:0] n120;
   (* keep = 32'd1 *)
-  wire [11:0] n121_hi;
+  wire [11:0] n121;
+  wire [10:0] n122;
   (* keep = 32'd1 *)
-  wire [13:0] n122;
-  wire [10:0] n123;
+  wire [9:0] n122_hi;
+  wire [13:0] n123;
   (* keep = 32'd1 *)
   wire [9:0] n123_hi;
-  wire [13:0] n124;
+  wire [12:0] n124;
   (* keep = 32'd1 *)
-  wire [12:0] n124_hi;
-  wire [14:0] n125;
+  wire [11:0] n124_hi;
+  wire [13:0] n125;
   (* keep = 32'd1 *)
-  wire [9:0] n125_hi;
-  wire [11:0] n126;
+  wire [10:0] n125_hi;
+  wire [14:0] n126;
   (* keep = 32'd1 *)
-  wire [10:0] n126_hi;
+  wire [9:0] n126_hi;
   wire [14:0] n127;
   (* keep = 32'd1 *)
   wire [12:0] n127_hi;
   wire [16:0] n128;
   (* keep = 32'd1 *)
-  wire [12:0] n128_hi;
-  wire [16:0] n129;
+  wire [15:0] n128_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n129_hi;
+  wire [16:0] n129;
   wire [16:0] n131;
   (* keep = 32'd1 *)
   wire [8:0] n132;
   wire [10:0] n133;
   (* keep = 32'd1 *)
-  wire [9:0] n133_hi;
-  wire [10:0] n134;
+  wire [8:0] n133_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n134_hi;
-  wire [11:0] n135;
+  wire [12:0] n134;
+  wire [10:0] n135;
   (* keep = 32'd1 *)
-  wire [8:0] n135_hi;
-  wire [12:0] n136;
+  wire [9:0] n135_hi;
+  wire [13:0] n136;
   (* keep = 32'd1 *)
-  wire [11:0] n136_hi;
-  wire [12:0] n137;
+  wire [9:0] n136_hi;
+  wire [11:0] n137;
   (* keep = 32'd1 *)
-  wire [8:0] n137_hi;
-  wire [13:0] n138;
+  wire [10:0] n137_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n138_hi;
-  wire [13:0] n139;
+  wire [14:0] n138;
+  wire [15:0] n139;
   (* keep = 32'd1 *)
-  wire [8:0] n139_hi;
+  wire [12:0] n139_hi;
   (* keep = 32'd1 *)
   wire [10:0] n140;
+  wire [11:0] n141;
   (* keep = 32'd1 *)
-  wire [14:0] n141;
+  wire [9:0] n141_hi;
+  wire [12:0] n142;
   (* keep = 32'd1 *)
-  wire [14:0] n142;
-  wire [13:0] n143;
+  wire [8:0] n142_hi;
+  wire [14:0] n143;
   (* keep = 32'd1 *)
-  wire [11:0] n143_hi;
-  (* keep = 32'd1 *)
+  wire [13:0] n143_hi;
   wire [15:0] n144;
+  (* keep = 32'd1 *)
+  wire [13:0] n144_hi;
+  (* keep = 32'd1 *)
   wire [16:0] n145;
-  (* keep = 32'd1 *)
-  wire [14:0] n145_hi;
   wire [16:0] n147;
+  wire [12:0] n148;
   (* keep = 32'd1 *)
-  wire [10:0] n148;
-  wire [11:0] n149;
+  wire [9:0] n148_hi;
+  wire [13:0] n149;
   (* keep = 32'd1 *)
-  wire [9:0] n149_hi;
-  wire [12:0] n150;
+  wire [8:0] n149_hi;
+  wire [14:0] n150;
   (* keep = 32'd1 *)
-  wire [9:0] n150_hi;
-  wire [12:0] n151;
+  wire [10:0] n150_hi;
+  wire [10:0] n151;
   (* keep = 32'd1 *)
-  wire [10:0] n151_hi;
-  wire [13:0] n152;
+  wire [9:0] n151_hi;
+  wire [14:0] n152;
   (* keep = 32'd1 *)
-  wire [9:0] n152_hi;
-  wire [13:0] n153;
+  wire [11:0] n152_hi;
+  wire [16:0] n153;
   (* keep = 32'd1 *)
-  wire [8:0] n153_hi;
-  wire [14:0] n154;
+  wire [11:0] n153_hi;
+  wire [16:0] n154;
   (* keep = 32'd1 *)
-  wire [10:0] n154_hi;
-  wire [14:0] n155;
+  wire [15:0] n154_hi;
+  wire [10:0] n155;
   (* keep = 32'd1 *)
   wire [8:0] n155_hi;
-  wire [10:0] n156;
   (* keep = 32'd1 *)
-  wire [9:0] n156_hi;
-  wire [13:0] n157;
+  wire [11:0] n156;
+  wire [12:0] n157;
   (* keep = 32'd1 *)
-  wire [11:0] n157_hi;
-  wire [15:0] n158;
+  wire [10:0] n157_hi;
+  wire [13:0] n158;
   (* keep = 32'd1 *)
-  wire [14:0] n158_hi;
-  wire [16:0] n159;
+  wire [9:0] n158_hi;
+  wire [14:0] n159;
   (* keep = 32'd1 *)
-  wire [11:0] n159_hi;
+  wire [8:0] n159_hi;
   (* keep = 32'd1 *)
   wire [8:0] n16;
-  wire [16:0] n160;
+  wire [15:0] n160;
   (* keep = 32'd1 *)
-  wire [14:0] n160_hi;
+  wire [13:0] n160_hi;
   (* keep = 32'd1 *)
   wire [16:0] n161;
   wire [16:0] n163;
+  wire [9:0] n164;
   (* keep = 32'd1 *)
-  wire [8:0] n164;
-  wire [9:0] n165;
+  wire [8:0] n164_hi;
+  wire [12:0] n165;
   (* keep = 32'd1 *)
-  wire [8:0] n165_hi;
+  wire [9:0] n165_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n166;
+  wire [10:0] n166;
+  wire [13:0] n167;
   (* keep = 32'd1 *)
-  wire [10:0] n167;
+  wire [8:0] n167_hi;
+  wire [14:0] n168;
   (* keep = 32'd1 *)
-  wire [8:0] n168;
-  wire [11:0] n169;
+  wire [11:0] n168_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n169_hi;
+  wire [8:0] n169;
   (* keep = 32'd1 *)
   wire [8:0] n17;
-  wire [12:0] n170;
   (* keep = 32'd1 *)
-  wire [8:0] n170_hi;
-  (* keep = 32'd1 *)
+  wire [9:0] n170;
   wire [10:0] n171;
-  wire [13:0] n172;
   (* keep = 32'd1 *)
-  wire [10:0] n172_hi;
-  wire [11:0] n173;
+  wire [8:0] n171_hi;
+  wire [11:0] n172;
   (* keep = 32'd1 *)
-  wire [9:0] n173_hi;
+  wire [9:0] n172_hi;
+  wire [12:0] n173;
+  (* keep = 32'd1 *)
+  wire [8:0] n173_hi;
   (* keep = 32'd1 *)
   wire [14:0] n174;
-  wire [15:0] n175;
+  wire [14:0] n175;
   (* keep = 32'd1 *)
-  wire [11:0] n175_hi;
+  wire [10:0] n175_hi;
+  (* keep = 32'd1 *)
   wire [15:0] n176;
-  (* keep = 32'd1 *)
-  wire [12:0] n176_hi;
   wire [16:0] n177;
   (* keep = 32'd1 *)
   wire [11:0] n177_hi;
   (* keep = 32'd1 *)
   wire [16:0] n178;
   (* keep = 32'd1 *)
-  wire [8:0] n179;
+  wire [9:0] n179;
   (* keep = 32'd1 *)
   wire [8:0] n18;
   (* keep = 32'd1 *)
-  wire [9:0] n180;
-  (* keep = 32'd1 *)
+  wire [10:0] n180;
   wire [10:0] n181;
-  wire [10:0] n182;
   (* keep = 32'd1 *)
-  wire [8:0] n182_hi;
+  wire [9:0] n181_hi;
+  wire [12:0] n182;
   (* keep = 32'd1 *)
-  wire [10:0] n183;
+  wire [11:0] n182_hi;
+  wire [12:0] n183;
   (* keep = 32'd1 *)
-  wire [11:0] n184;
+  wire [9:0] n183_hi;
+  wire [13:0] n184;
   (* keep = 32'd1 *)
-  wire [11:0] n185;
-  wire [13:0] n186;
+  wire [11:0] n184_hi;
+  wire [10:0] n185;
   (* keep = 32'd1 *)
-  wire [9:0] n186_hi;
+  wire [9:0] n185_hi;
+  wire [14:0] n186;
   (* keep = 32'd1 *)
-  wire [10:0] n187;
-  wire [12:0] n188;
+  wire [13:0] n186_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n188_hi;
-  wire [10:0] n189;
+  wire [11:0] n187;
+  wire [15:0] n188;
   (* keep = 32'd1 *)
-  wire [9:0] n189_hi;
+  wire [8:0] n188_hi;
+  wire [16:0] n189;
+  (* keep = 32'd1 *)
+  wire [12:0] n189_hi;
   (* keep = 32'd1 *)
   wire [8:0] n19;
-  wire [13:0] n190;
   (* keep = 32'd1 *)
-  wire [10:0] n190_hi;
-  wire [14:0] n191;
+  wire [8:0] n190;
+  wire [10:0] n191;
   (* keep = 32'd1 *)
-  wire [8:0] n191_hi;
+  wire [9:0] n191_hi;
+  wire [12:0] n192;
   (* keep = 32'd1 *)
-  wire [11:0] n192;
-  wire [15:0] n193;
+  wire [10:0] n192_hi;
+  wire [14:0] n193;
   (* keep = 32'd1 *)
-  wire [14:0] n193_hi;
-  wire [11:0] n194;
+  wire [10:0] n193_hi;
+  wire [15:0] n194;
   (* keep = 32'd1 *)
-  wire [8:0] n194_hi;
+  wire [9:0] n194_hi;
+  (* keep = 32'd1 *)
   wire [16:0] n195;
-  (* keep = 32'd1 *)
-  wire [12:0] n195_hi;
   wire [16:0] n197;
   wire [16:0] n198;
   wire [9:0] n20;
@@ -742,92 +753,94 @@ module lin16x8_at_p1_331b07f0a2cc(en, clk, rst, y, x);
   wire [13:0] n62;
   (* keep = 32'd1 *)
   wire [8:0] n62_hi;
+  wire [10:0] n63;
   (* keep = 32'd1 *)
-  wire [9:0] n63;
+  wire [9:0] n63_hi;
+  (* keep = 32'd1 *)
   wire [10:0] n64;
   (* keep = 32'd1 *)
-  wire [8:0] n64_hi;
-  wire [10:0] n65;
+  wire [11:0] n65;
+  wire [12:0] n66;
   (* keep = 32'd1 *)
-  wire [9:0] n65_hi;
+  wire [10:0] n66_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n66;
-  wire [11:0] n67;
-  (* keep = 32'd1 *)
-  wire [8:0] n67_hi;
-  (* keep = 32'd1 *)
+  wire [13:0] n67;
   wire [11:0] n68;
-  wire [13:0] n69;
   (* keep = 32'd1 *)
-  wire [10:0] n69_hi;
+  wire [10:0] n68_hi;
+  wire [14:0] n69;
   (* keep = 32'd1 *)
-  wire [12:0] n70;
-  wire [14:0] n71;
+  wire [11:0] n69_hi;
   (* keep = 32'd1 *)
-  wire [10:0] n71_hi;
+  wire [9:0] n70;
+  wire [10:0] n71;
   (* keep = 32'd1 *)
-  wire [13:0] n72;
-  wire [14:0] n73;
+  wire [8:0] n71_hi;
+  wire [11:0] n72;
   (* keep = 32'd1 *)
-  wire [9:0] n73_hi;
+  wire [8:0] n72_hi;
+  wire [13:0] n73;
+  (* keep = 32'd1 *)
+  wire [12:0] n73_hi;
   wire [14:0] n74;
   (* keep = 32'd1 *)
-  wire [11:0] n74_hi;
+  wire [10:0] n74_hi;
   (* keep = 32'd1 *)
-  wire [15:0] n75;
+  wire [14:0] n75;
   wire [15:0] n76;
   (* keep = 32'd1 *)
-  wire [11:0] n76_hi;
+  wire [10:0] n76_hi;
   wire [16:0] n77;
   (* keep = 32'd1 *)
   wire [15:0] n77_hi;
   wire [16:0] n79;
-  wire [11:0] n80;
+  wire [10:0] n80;
   (* keep = 32'd1 *)
-  wire [9:0] n80_hi;
+  wire [8:0] n80_hi;
   wire [11:0] n81;
   (* keep = 32'd1 *)
-  wire [10:0] n81_hi;
+  wire [9:0] n81_hi;
+  (* keep = 32'd1 *)
   wire [12:0] n82;
   (* keep = 32'd1 *)
-  wire [8:0] n82_hi;
-  (* keep = 32'd1 *)
   wire [9:0] n83;
-  wire [12:0] n84;
+  wire [14:0] n84;
   (* keep = 32'd1 *)
-  wire [11:0] n84_hi;
+  wire [10:0] n84_hi;
+  wire [11:0] n85;
   (* keep = 32'd1 *)
-  wire [13:0] n85;
+  wire [9:0] n85_hi;
+  wire [12:0] n86;
   (* keep = 32'd1 *)
-  wire [10:0] n86;
+  wire [11:0] n86_hi;
   wire [13:0] n87;
   (* keep = 32'd1 *)
-  wire [10:0] n87_hi;
-  (* keep = 32'd1 *)
+  wire [9:0] n87_hi;
   wire [14:0] n88;
   (* keep = 32'd1 *)
-  wire [8:0] n89;
+  wire [10:0] n88_hi;
+  wire [14:0] n89;
   (* keep = 32'd1 *)
-  wire [9:0] n90;
-  wire [14:0] n91;
+  wire [10:0] n89_hi;
+  wire [14:0] n90;
   (* keep = 32'd1 *)
-  wire [11:0] n91_hi;
+  wire [8:0] n90_hi;
+  (* keep = 32'd1 *)
+  wire [15:0] n91;
+  (* keep = 32'd1 *)
   wire [16:0] n92;
-  (* keep = 32'd1 *)
-  wire [10:0] n92_hi;
   wire [16:0] n93;
   (* keep = 32'd1 *)
-  wire [15:0] n93_hi;
+  wire [14:0] n93_hi;
   wire [16:0] n95;
   (* keep = 32'd1 *)
   wire [9:0] n96;
-  wire [10:0] n97;
   (* keep = 32'd1 *)
-  wire [8:0] n97_hi;
+  wire [11:0] n97;
   wire [11:0] n98;
   (* keep = 32'd1 *)
-  wire [9:0] n98_hi;
-  wire [11:0] n99;
+  wire [10:0] n98_hi;
+  wire [12:0] n99;
   (* keep = 32'd1 *)
   wire [9:0] n99_hi;
   input rst;
@@ -868,547 +881,560 @@ module lin16x8_at_p1_331b07f0a2cc(en, clk, rst, y, x);
   wire [7:0] \y[5] ;
   wire [7:0] \y[6] ;
   wire [7:0] \y[7] ;
+  assign n31 = $signed(x[7:0]) + $signed(x[39:32]);
+  assign n70 = $signed(x[15:8]) + $signed(n31);
+  assign n71_hi = $signed(n70[9:2]) + $signed(x[103:96]);
+  assign n72_hi = $signed(n71_hi[8:1]) + $signed(x[79:72]);
+  assign n17 = $signed(x[31:24]) + $signed(x[71:64]);
+  assign \$1  = $signed(x[71:66]) - $signed(n17);
+  assign n56_hi = $signed({ \$1 [8:0], x[65] }) + $signed(n31);
+  assign n73_hi = $signed({ n72_hi, n71_hi[0], n70[1] }) + $signed({ n56_hi, x[64] });
   assign n25 = $signed(x[55:48]) + $signed(x[127:120]);
   assign n58_hi = $signed(x[47:43]) + $signed(n25);
   assign n16 = $signed(x[7:0]) - $signed(x[39:32]);
   assign n22 = $signed(x[23:16]) + $signed(n16);
-  assign n71_hi = $signed(n58_hi[9:1]) + $signed(n22);
-  assign n31 = $signed(x[7:0]) + $signed(x[39:32]);
-  assign n63 = $signed(x[15:8]) + $signed(n31);
-  assign n64_hi = $signed(n63[9:2]) + $signed(x[103:96]);
-  assign n67_hi = $signed(n64_hi[8:1]) + $signed(x[79:72]);
-  assign n33_hi = $signed(x[87:81]) + $signed(x[111:104]);
-  assign n69_hi = $signed(n67_hi) - $signed({ n33_hi, x[80] });
-  assign n18 = $signed(x[79:72]) + $signed(x[95:88]);
-  assign n73_hi = $signed(n69_hi[10:2]) - $signed(n18);
-  assign n75 = $signed({ n71_hi, n58_hi[0], x[42:40] }) + $signed({ n73_hi, n69_hi[1:0], n64_hi[0], n63[1:0] });
-  assign n17 = $signed(x[31:24]) + $signed(x[71:64]);
-  assign \$1  = $signed(x[71:66]) - $signed(n17);
-  assign n56_hi = $signed({ \$1 [8:0], x[65] }) + $signed(n31);
-  assign n24 = $signed(x[47:40]) - $signed(x[119:112]);
-  assign n65_hi = $signed(n25[8:1]) + $signed(n24);
-  assign n37 = $signed(x[31:24]) - $signed(n18);
-  assign n49_hi = $signed(x[63:57]) + $signed(x[111:104]);
-  assign n66 = $signed(n37) + $signed({ n49_hi, x[56] });
-  assign n68 = $signed({ n65_hi, n25[0] }) + $signed(n66);
-  assign n70 = $signed({ n56_hi, x[64] }) - $signed(n68);
-  assign n30_hi = $signed(x[23:20]) + $signed(x[119:112]);
-  assign n72 = $signed(n70) - $signed({ n30_hi, x[19:16] });
-  assign n27_hi = $signed(x[71:65]) - $signed(x[31:24]);
-  assign \$2  = $signed(x[63:57]) + $signed({ n27_hi, x[64] });
-  assign n74_hi = $signed(n72[13:3]) - $signed({ \$2 [9:0], x[56] });
+  assign n74_hi = $signed(n58_hi[9:1]) + $signed(n22);
+  assign \$2  = $signed({ n73_hi, n70[0] }) + $signed({ n74_hi, n58_hi[0], x[42:40] });
   assign n20_hi = $signed(x[127:121]) + $signed(x[55:48]);
   assign \$3  = $signed(x[15:8]) + $signed({ n20_hi, x[120] });
-  assign n76_hi = $signed(n74_hi[11:1]) + $signed(\$3 [9:0]);
-  assign \$4  = $signed(n75[15:1]) + $signed({ n76_hi, n74_hi[0], n72[2:0] });
-  assign \$5  = $signed(11'h280) - $signed({ \$4 [15:0], n75[0] });
-  assign n61_hi = $signed(x[87:85]) - $signed(x[111:104]);
+  assign n76_hi = $signed(\$2 [14:5]) + $signed(\$3 [9:0]);
+  assign n30_hi = $signed(x[23:20]) + $signed(x[119:112]);
+  assign n24 = $signed(x[47:40]) - $signed(x[119:112]);
+  assign n63_hi = $signed(n25[8:1]) + $signed(n24);
+  assign n18 = $signed(x[79:72]) + $signed(x[95:88]);
+  assign n37 = $signed(x[31:24]) - $signed(n18);
+  assign n49_hi = $signed(x[63:57]) + $signed(x[111:104]);
+  assign n64 = $signed(n37) + $signed({ n49_hi, x[56] });
+  assign n65 = $signed({ n63_hi, n25[0] }) + $signed(n64);
+  assign n33_hi = $signed(x[87:81]) + $signed(x[111:104]);
+  assign n66_hi = $signed(n65[11:2]) + $signed({ n33_hi, x[80] });
+  assign n67 = $signed({ n30_hi, x[19:16] }) + $signed({ n66_hi, n65[1:0] });
+  assign n27_hi = $signed(x[71:65]) - $signed(x[31:24]);
+  assign \$4  = $signed(x[63:57]) + $signed({ n27_hi, x[64] });
+  assign n68_hi = $signed(\$4 [9:0]) + $signed(n18);
+  assign \$5  = $signed(n67[13:3]) + $signed({ n68_hi, x[56] });
+  assign n77_hi = $signed({ n76_hi, \$2 [4:1] }) - $signed({ \$5 [11:0], n67[2:0] });
+  assign \$6  = $signed(11'h280) - $signed({ n77_hi, \$2 [0] });
   assign n47_hi = $signed(x[39:33]) + $signed(x[7:0]);
-  assign \$6  = $signed(x[15:8]) + $signed({ n47_hi, x[32] });
-  assign n60_hi = $signed(\$6 [9:4]) - $signed(x[95:88]);
+  assign \$7  = $signed(x[15:8]) + $signed({ n47_hi, x[32] });
+  assign n60_hi = $signed(\$7 [9:4]) - $signed(x[95:88]);
+  assign n39 = $signed(x[63:56]) - $signed(x[103:96]);
+  assign n87_hi = $signed(n60_hi) + $signed(n39);
+  assign n90_hi = $signed(n87_hi[9:2]) + $signed(x[23:16]);
   assign n21 = $signed(x[63:56]) + $signed(x[103:96]);
   assign n26 = $signed(n17) - $signed(n21);
   assign n42 = $signed(x[127:120]) - $signed(n26);
-  assign n80_hi = $signed(n42[10:2]) - $signed(x[119:112]);
-  assign n82_hi = $signed(n80_hi[9:2]) - $signed(x[23:16]);
-  assign n85 = $signed({ n60_hi, \$6 [3:0] }) + $signed({ n82_hi, n80_hi[1:0], n42[1:0] });
-  assign n88 = $signed({ n61_hi, x[84:80] }) + $signed(n85);
-  assign n89 = $signed(x[23:16]) - $signed(x[63:56]);
-  assign n40 = $signed(x[79:72]) - $signed(x[95:88]);
-  assign n90 = $signed(n89) - $signed(n40);
-  assign n92_hi = $signed(n88[14:6]) + $signed(n90);
-  assign n28_hi = $signed(x[95:89]) - $signed(x[79:72]);
-  assign n55_hi = $signed(n28_hi) + $signed(x[23:16]);
   assign n23 = $signed(x[47:40]) - $signed(x[111:104]);
   assign n32 = $signed(x[31:24]) - $signed(n23);
-  assign n81_hi = $signed(n55_hi) + $signed(n32);
-  assign n84_hi = $signed(n81_hi) - $signed({ \$2 [9:0], x[56] });
-  assign n39 = $signed(x[63:56]) - $signed(x[103:96]);
-  assign n83 = $signed(n39) - $signed(n24);
-  assign n87_hi = $signed(n84_hi[11:2]) + $signed(n83);
+  assign \$8  = $signed(n42[10:2]) + $signed(n32);
+  assign n28_hi = $signed(x[95:89]) - $signed(x[79:72]);
+  assign n55_hi = $signed(n28_hi) + $signed(x[23:16]);
+  assign n86_hi = $signed({ \$8 [9:0], n42[1] }) + $signed({ n55_hi, x[88] });
   assign n34_hi = $signed(x[127:121]) - $signed(x[55:48]);
+  assign n88_hi = $signed(n86_hi[11:3]) + $signed({ n34_hi, x[120] });
+  assign n61_hi = $signed(x[87:85]) - $signed(x[111:104]);
   assign n19 = $signed(x[15:8]) - $signed(x[87:80]);
   assign n43 = $signed(n16) - $signed(n19);
-  assign n86 = $signed({ n34_hi, x[120] }) + $signed(n43);
-  assign n91_hi = $signed(n87_hi) + $signed(n86);
-  assign \$7  = $signed({ n92_hi, n88[5:1] }) + $signed({ n91_hi, n84_hi[1:0], x[88] });
-  assign \$8  = $signed(10'h1f0) - $signed({ \$7 [15:0], n88[0] });
+  assign n89_hi = $signed({ n61_hi, x[84] }) + $signed(n43);
+  assign n91 = $signed({ n88_hi, n86_hi[2:0], n42[0] }) + $signed({ n89_hi, x[83:80] });
+  assign n92 = $signed({ n90_hi, n87_hi[1:0], \$7 [3:0] }) + $signed(n91);
+  assign n80_hi = $signed(x[119:114]) + $signed(x[23:16]);
+  assign n81_hi = $signed(\$4 [9:1]) + $signed(n24);
+  assign n82 = $signed({ n80_hi, x[113:112] }) + $signed({ n81_hi, \$4 [0], x[56] });
+  assign n40 = $signed(x[79:72]) - $signed(x[95:88]);
+  assign n83 = $signed(x[63:56]) + $signed(n40);
+  assign n84_hi = $signed(n82[12:4]) + $signed(n83);
+  assign \$9  = $signed(n92[16:2]) - $signed({ n84_hi, n82[3:0] });
+  assign \$10  = $signed(10'h1f0) - $signed({ \$9 [14:0], n92[1:0] });
   assign n38 = $signed(x[55:48]) - $signed(x[119:112]);
   assign n62_hi = $signed(n38[8:5]) - $signed(x[87:80]);
-  assign n29_hi = $signed(x[15:10]) + $signed(x[47:40]);
-  assign n100_hi = $signed({ n29_hi, x[9] }) + $signed({ n33_hi, x[80] });
-  assign \$9  = $signed(x[119:113]) + $signed({ n34_hi, x[120] });
-  assign n103_hi = $signed(n100_hi) - $signed({ \$9 [9:0], x[112] });
-  assign n106_hi = $signed({ n62_hi, n38[4:1] }) - $signed({ n103_hi, x[8] });
-  assign n98_hi = $signed(n42[10:2]) - $signed(x[39:32]);
+  assign n104 = $signed(x[31:24]) + $signed(x[39:32]);
+  assign n105 = $signed(n21) + $signed(n104);
+  assign \$11  = $signed(x[119:113]) + $signed({ n34_hi, x[120] });
+  assign n106_hi = $signed(\$11 [9:0]) + $signed(n18);
+  assign \$12  = $signed(n105) + $signed({ n106_hi, x[112] });
+  assign n108_hi = $signed({ n62_hi, n38[4:2] }) + $signed(\$12 [11:0]);
+  assign n109_hi = $signed(n108_hi[12:4]) + $signed(x[15:8]);
   assign n96 = $signed(n23) + $signed(n18);
-  assign n97_hi = $signed(n96[9:2]) - $signed(x[31:24]);
-  assign n99_hi = $signed(n97_hi) - $signed(n21);
-  assign n101 = $signed({ n98_hi, n42[1:0] }) + $signed({ n99_hi, n96[1:0] });
-  assign n104_hi = $signed(n101[12:5]) + $signed(n40);
-  assign n109 = $signed({ n106_hi, n38[0] }) - $signed({ n104_hi, n101[4:0] });
+  assign n97 = $signed(n96) + $signed(n42);
+  assign \$13  = $signed(n97[11:3]) + $signed({ n27_hi, x[64] });
+  assign n29_hi = $signed(x[15:10]) + $signed(x[47:40]);
+  assign n98_hi = $signed({ n29_hi, x[9] }) + $signed({ n33_hi, x[80] });
+  assign n100_hi = $signed({ \$13 [9:0], n97[2:1] }) + $signed({ n98_hi, x[8] });
+  assign n101_hi = $signed(n29_hi) + $signed(n40);
+  assign n102_hi = $signed(n100_hi[12:2]) + $signed({ n101_hi, x[9:8] });
   assign n54_hi = $signed(n22[9:1]) + $signed(x[71:64]);
-  assign \$10  = $signed(x[7:3]) - $signed({ n54_hi, n22[0] });
-  assign n102 = $signed(n18) - $signed({ n27_hi, x[64] });
-  assign n105 = $signed(n102) - $signed({ n29_hi, x[9:8] });
-  assign \$11  = $signed(n105[11:3]) + $signed(x[15:8]);
-  assign n108_hi = $signed({ \$10 [10:0], x[2] }) - $signed({ \$11 [8:0], n105[2:0] });
-  assign n110_hi = $signed(n109[15:1]) - $signed({ n108_hi, x[1:0] });
-  assign \$12  = $signed(11'h2e0) - $signed({ n110_hi, n109[0] });
-  assign n114_hi = $signed(n32[9:1]) + $signed(x[87:80]);
-  assign \$13  = $signed({ n29_hi, x[9:8] }) + $signed({ n114_hi, n32[0] });
-  assign n113 = $signed(x[103:96]) + $signed(n16);
-  assign n115_hi = $signed(n113[9:2]) - $signed(x[71:64]);
-  assign n117_hi = $signed(n115_hi[8:1]) + $signed(x[23:16]);
-  assign n119 = $signed(\$13 [10:0]) + $signed({ n117_hi, n115_hi[0], n113[1:0] });
-  assign n122 = $signed(n119) - $signed({ n30_hi, x[19:16] });
-  assign n125_hi = $signed(n122[13:5]) + $signed(n25);
-  assign n123_hi = $signed(n27_hi) - $signed(x[111:104]);
-  assign n126_hi = $signed(n123_hi) - $signed({ n28_hi, x[88] });
-  assign n128_hi = $signed({ n125_hi, n122[4] }) + $signed({ n126_hi, x[64] });
+  assign \$14  = $signed(x[7:3]) - $signed({ n54_hi, n22[0] });
+  assign \$15  = $signed({ n102_hi, n100_hi[1:0] }) + $signed({ \$14 [10:0], x[2:0] });
+  assign n110 = $signed({ n109_hi, n108_hi[3:0], n38[1:0] }) - $signed({ \$15 [14:0], n97[0] });
+  assign \$16  = $signed(11'h2e0) - $signed(n110);
+  assign n119_hi = $signed(n32[9:1]) + $signed(x[87:80]);
+  assign n118 = $signed(x[103:96]) + $signed(n16);
+  assign \$17  = $signed(n118) + $signed({ n29_hi, x[9:8] });
+  assign n121 = $signed({ n119_hi, n32[0] }) + $signed(\$17 [10:0]);
+  assign n123_hi = $signed(n121[11:4]) + $signed(n16);
+  assign n126_hi = $signed(n123_hi[9:1]) + $signed(n25);
   assign n59_hi = $signed(n18[8:3]) + $signed(x[63:56]);
-  assign n118 = $signed({ n20_hi, x[120] }) - $signed({ n49_hi, x[56] });
-  assign n121_hi = $signed({ n59_hi, n18[2:1] }) + $signed(n118);
-  assign n120_hi = $signed(n29_hi) - $signed(n16);
-  assign n124_hi = $signed(n121_hi) - $signed({ n120_hi, x[9:8] });
-  assign n127_hi = $signed(n124_hi[12:1]) + $signed({ n59_hi, n18[2:0] });
-  assign \$14  = $signed({ n128_hi, n122[3:1] }) + $signed({ n127_hi, n124_hi[0], n18[0] });
-  assign \$15  = $signed(11'h4a0) - $signed({ \$14 [15:0], n122[0] });
-  assign \$16  = $signed(x[79:73]) - $signed({ n30_hi, x[19:16] });
-  assign n141 = $signed({ n62_hi, n38[4:0] }) - $signed({ \$16 [12:0], x[72] });
-  assign n134_hi = $signed(n20_hi) - $signed(x[103:96]);
-  assign n136_hi = $signed(n56_hi) - $signed({ n134_hi, x[120] });
-  assign n41 = $signed(x[79:72]) + $signed(n19);
-  assign n138_hi = $signed(n136_hi[11:2]) + $signed(n41);
+  assign n122_hi = $signed(n20_hi) + $signed(x[23:16]);
+  assign n124_hi = $signed({ n59_hi, n18[2:1] }) + $signed({ n122_hi, x[120] });
+  assign n125_hi = $signed(n124_hi[11:2]) + $signed({ n27_hi, x[64] });
+  assign n127_hi = $signed({ n125_hi, n124_hi[1] }) + $signed({ n59_hi, n18[2:0] });
+  assign n128_hi = $signed({ n126_hi, n123_hi[0], n121[3:1] }) + $signed({ n127_hi, n124_hi[0], n18[0] });
+  assign n115_hi = $signed(n30_hi[8:1]) + $signed(x[111:104]);
+  assign \$18  = $signed(x[71:64]) + $signed({ n49_hi, x[56] });
+  assign n114 = $signed({ n29_hi, x[9:8] }) + $signed(\$18 [9:0]);
+  assign n116_hi = $signed({ n115_hi, n30_hi[0], x[19:18] }) + $signed(n114);
+  assign n117_hi = $signed(n116_hi[12:3]) + $signed({ n28_hi, x[88] });
+  assign \$19  = $signed({ n128_hi, n121[0] }) - $signed({ n117_hi, n116_hi[2:0], x[17:16] });
+  assign \$20  = $signed(11'h4a0) - $signed(\$19 [16:0]);
+  assign n140 = $signed(n19) + $signed({ n20_hi, x[120] });
+  assign n141_hi = $signed(n140[10:2]) + $signed(x[39:32]);
+  assign n142_hi = $signed(n141_hi[9:2]) + $signed(x[111:104]);
+  assign n143_hi = $signed({ n62_hi, n38[4:1] }) + $signed({ n142_hi, n141_hi[1:0], n140[1:0] });
+  assign n144_hi = $signed(n143_hi[13:1]) + $signed({ n58_hi, x[42:40] });
+  assign \$21  = $signed(x[79:73]) - $signed({ n30_hi, x[19:16] });
   assign n132 = $signed(x[103:96]) + $signed(x[111:104]);
-  assign n133_hi = $signed(n132[8:1]) - $signed(n19);
-  assign n135_hi = $signed(n133_hi[9:2]) - $signed(x[39:32]);
-  assign n137_hi = $signed(n135_hi[8:1]) + $signed(x[7:0]);
-  assign n139_hi = $signed(n137_hi[8:1]) - $signed(x[111:104]);
-  assign n142 = $signed({ n138_hi, n136_hi[1:0], x[64] }) + $signed({ n139_hi, n137_hi[0], n135_hi[0], n133_hi[1:0], n132[0] });
-  assign n144 = $signed(n141) - $signed(n142);
+  assign n133_hi = $signed(n132[8:2]) + $signed(x[103:96]);
+  assign n134 = $signed({ n133_hi, n132[1:0] }) + $signed({ n56_hi, x[64] });
+  assign n136_hi = $signed(n134[12:4]) + $signed(n17);
+  assign n138 = $signed({ \$21 [12:0], x[72] }) + $signed({ n136_hi, n134[3:0] });
+  assign n41 = $signed(x[79:72]) + $signed(n19);
+  assign n135_hi = $signed(n41[9:1]) + $signed(x[7:0]);
   assign n52_hi = $signed(x[95:89]) + $signed(x[79:72]);
-  assign n140 = $signed(n17) + $signed({ n52_hi, x[88] });
-  assign n143_hi = $signed({ n58_hi, x[42] }) - $signed(n140);
-  assign n145_hi = $signed(n144[15:2]) + $signed({ n143_hi, x[41:40] });
-  assign \$17  = $signed(12'h460) - $signed({ n145_hi, n144[1:0] });
-  assign n149_hi = $signed(\$9 [9:1]) + $signed(x[95:88]);
-  assign n151_hi = $signed(n149_hi) + $signed(n26);
-  assign n153_hi = $signed(n151_hi[10:3]) - $signed(x[71:64]);
-  assign n155_hi = $signed(n153_hi[8:1]) + $signed(x[47:40]);
-  assign n156_hi = $signed(n22[9:1]) + $signed(x[87:80]);
-  assign n159_hi = $signed({ n155_hi, n153_hi[0] }) - $signed({ n156_hi, n22[0] });
-  assign n148 = $signed(n43) - $signed(n26);
-  assign n150_hi = $signed(n148[10:3]) - $signed(n24);
-  assign n152_hi = $signed(n150_hi[9:1]) + $signed(x[103:96]);
-  assign n154_hi = $signed(n152_hi) - $signed(n37);
-  assign n158_hi = $signed({ n154_hi, n150_hi[0], n148[2:1] }) - $signed({ \$16 [12:0], x[72] });
+  assign n137_hi = $signed(n135_hi) + $signed({ n52_hi, x[88] });
+  assign n139_hi = $signed(n138[14:3]) + $signed({ n137_hi, n41[0] });
+  assign n145 = $signed({ n144_hi, n143_hi[0], n38[0] }) - $signed({ n139_hi, n138[2:0] });
+  assign \$22  = $signed(12'h460) - $signed(n145);
+  assign n155_hi = $signed(n43[9:2]) + $signed(x[95:88]);
+  assign n156 = $signed({ \$11 [9:0], x[112] }) + $signed({ n155_hi, n43[1:0] });
+  assign n157_hi = $signed(n156[11:2]) + $signed(n26);
+  assign n158_hi = $signed(n157_hi[10:2]) + $signed(x[103:96]);
+  assign n159_hi = $signed(n158_hi[9:2]) + $signed(x[47:40]);
+  assign n160_hi = $signed({ n159_hi, n158_hi[1:0], n157_hi[1:0] }) + $signed({ n60_hi, \$7 [3:0] });
+  assign n148_hi = $signed(n26[9:3]) + $signed(n24);
+  assign n149_hi = $signed(n148_hi[9:2]) + $signed(x[71:64]);
+  assign n150_hi = $signed({ n149_hi, n148_hi[1] }) + $signed(n37);
+  assign n151_hi = $signed(n22[9:1]) + $signed(x[87:80]);
+  assign n153_hi = $signed(n150_hi[10:1]) + $signed({ n151_hi, n22[0] });
   assign n44 = $signed(n19) - $signed({ n20_hi, x[120] });
-  assign n157_hi = $signed({ n60_hi, \$6 [3:2] }) - $signed(n44);
-  assign n160_hi = $signed(n158_hi[14:1]) + $signed({ n157_hi, \$6 [1:0] });
-  assign \$18  = $signed({ n159_hi, n151_hi[2:0], \$9 [0], x[112] }) + $signed({ n160_hi, n158_hi[0], n148[0] });
-  assign \$19  = $signed(8'h50) - $signed(\$18 [16:0]);
-  assign n174 = $signed({ \$10 [10:0], x[2:0] }) + $signed({ n61_hi, x[84:80] });
-  assign n171 = $signed(n21) + $signed(n32);
-  assign n173_hi = $signed(n171[10:2]) + $signed(x[127:120]);
-  assign n176_hi = $signed(n174[14:3]) - $signed({ n173_hi, n171[1:0] });
-  assign n165_hi = $signed(n24[8:1]) - $signed(x[111:104]);
-  assign n164 = $signed(x[63:56]) + $signed(x[127:120]);
-  assign n166 = $signed(n164) - $signed(n18);
-  assign n167 = $signed({ n165_hi, n24[0] }) + $signed(n166);
-  assign n168 = $signed(x[119:112]) + $signed(x[127:120]);
-  assign n169_hi = $signed(n167[10:2]) + $signed(n168);
-  assign n170_hi = $signed(n169_hi[9:2]) + $signed(x[55:48]);
-  assign n172_hi = $signed({ n170_hi, n169_hi[1] }) - $signed(n41);
-  assign n175_hi = $signed(n172_hi[10:1]) + $signed({ n55_hi, x[88] });
+  assign n152_hi = $signed(\$21 [12:2]) + $signed(n44);
+  assign \$23  = $signed({ n153_hi, n150_hi[0], n148_hi[0], n26[2:1] }) + $signed({ n152_hi, \$21 [1:0], x[72] });
+  assign \$24  = $signed({ n160_hi, n156[1:0] }) - $signed({ \$23 [15:0], n26[0] });
+  assign \$25  = $signed(8'h50) - $signed(\$24 [16:0]);
+  assign n169 = $signed(x[63:56]) + $signed(x[127:120]);
+  assign n170 = $signed(n24) + $signed(n169);
+  assign n171_hi = $signed(n170[9:2]) + $signed(x[119:112]);
+  assign n172_hi = $signed(n171_hi) + $signed(x[127:120]);
+  assign n173_hi = $signed(n172_hi[9:2]) + $signed(x[55:48]);
+  assign n174 = $signed({ n173_hi, n172_hi[1:0], n170[1:0] }) + $signed({ \$14 [10:0], x[2:0] });
+  assign \$26  = $signed({ n61_hi, x[84] }) + $signed({ n55_hi, x[88] });
+  assign n176 = $signed(n174) + $signed({ \$26 [10:0], x[83:80] });
   assign n45_hi = $signed(x[7:1]) + $signed(x[63:56]);
-  assign \$20  = $signed(x[103:96]) + $signed({ n45_hi, x[0] });
-  assign n177_hi = $signed(n175_hi[11:1]) + $signed(\$20 [9:0]);
-  assign \$21  = $signed({ n176_hi, n174[2:0] }) + $signed({ n177_hi, n175_hi[0], n172_hi[0], n169_hi[0], n167[1:0] });
-  assign \$22  = - $signed(\$21 [16:0]);
-  assign n179 = $signed(x[31:24]) - $signed(x[111:104]);
-  assign n181 = $signed(n179) - $signed({ n20_hi, x[120] });
-  assign n180 = $signed(x[119:112]) - $signed(n39);
-  assign n182_hi = $signed(n180[9:2]) - $signed(x[47:40]);
-  assign n184 = $signed(n181) + $signed({ n182_hi, n180[1:0] });
-  assign n186_hi = $signed(n184[11:4]) - $signed(n23);
-  assign n191_hi = $signed(n186_hi[9:2]) + $signed(x[119:112]);
-  assign n183 = $signed({ n52_hi, x[88] }) - $signed({ n33_hi, x[80] });
-  assign n185 = $signed(n183) - $signed({ \$1 [8:0], x[65:64] });
-  assign n187 = $signed(\$3 [9:0]) - $signed(\$20 [9:0]);
-  assign n188_hi = $signed(n185[11:1]) + $signed(n187);
-  assign n190_hi = $signed(n188_hi[11:2]) - $signed({ n28_hi, x[88] });
-  assign n193_hi = $signed({ n191_hi, n186_hi[1:0], n184[3:1] }) + $signed({ n190_hi, n188_hi[1:0], n185[0] });
-  assign n189_hi = $signed(n22[9:1]) - $signed(x[63:56]);
-  assign n192 = $signed({ n189_hi, n22[0] }) - $signed(n44);
-  assign \$23  = $signed(n192[11:3]) - $signed(x[55:48]);
-  assign n195_hi = $signed(n193_hi[14:3]) + $signed({ \$23 [8:0], n192[2:0] });
-  assign \$24  = $signed(12'h430) - $signed({ n195_hi, n193_hi[2:0], n184[0] });
-  assign \$25  = ~ \$5 [16];
-  assign \$26  = | \$5 [15:13];
-  assign \$27  = \$25  & \$26 ;
-  assign \$28  = & \$5 [15:13];
-  assign \$29  = ~ \$28 ;
-  assign \$30  = \$5 [16] & \$29 ;
-  assign \$31  = \$30  ? 11'h780 : \$5 [16:6];
-  assign \$32  = \$27  ? 11'h07f : \$31 ;
-  assign \$33  = $signed(\$32 [7:0]) < $signed(1'h0);
-  assign \$34  = ~ \$5 [16];
-  assign \$35  = | \$5 [15:13];
-  assign \$36  = \$34  & \$35 ;
-  assign \$37  = & \$5 [15:13];
-  assign \$38  = ~ \$37 ;
-  assign \$39  = \$5 [16] & \$38 ;
-  assign \$40  = \$39  ? 11'h780 : \$5 [16:6];
-  assign \$41  = \$36  ? 11'h07f : \$40 ;
-  assign \$42  = \$33  ? 8'h00 : \$41 [7:0];
-  assign \$43  = ~ \$8 [16];
-  assign \$44  = | \$8 [15:13];
-  assign \$45  = \$43  & \$44 ;
-  assign \$46  = & \$8 [15:13];
-  assign \$47  = ~ \$46 ;
-  assign \$48  = \$8 [16] & \$47 ;
-  assign \$49  = \$48  ? 11'h780 : \$8 [16:6];
-  assign \$50  = \$45  ? 11'h07f : \$49 ;
-  assign \$51  = $signed(\$50 [7:0]) < $signed(1'h0);
-  assign \$52  = ~ \$8 [16];
-  assign \$53  = | \$8 [15:13];
-  assign \$54  = \$52  & \$53 ;
-  assign \$55  = & \$8 [15:13];
-  assign \$56  = ~ \$55 ;
-  assign \$57  = \$8 [16] & \$56 ;
-  assign \$58  = \$57  ? 11'h780 : \$8 [16:6];
-  assign \$59  = \$54  ? 11'h07f : \$58 ;
-  assign \$60  = \$51  ? 8'h00 : \$59 [7:0];
-  assign \$61  = ~ \$12 [16];
-  assign \$62  = | \$12 [15:13];
-  assign \$63  = \$61  & \$62 ;
-  assign \$64  = & \$12 [15:13];
-  assign \$65  = ~ \$64 ;
-  assign \$66  = \$12 [16] & \$65 ;
-  assign \$67  = \$66  ? 11'h780 : \$12 [16:6];
-  assign \$68  = \$63  ? 11'h07f : \$67 ;
-  assign \$69  = $signed(\$68 [7:0]) < $signed(1'h0);
-  assign \$70  = ~ \$12 [16];
-  assign \$71  = | \$12 [15:13];
-  assign \$72  = \$70  & \$71 ;
-  assign \$73  = & \$12 [15:13];
-  assign \$74  = ~ \$73 ;
-  assign \$75  = \$12 [16] & \$74 ;
-  assign \$76  = \$75  ? 11'h780 : \$12 [16:6];
-  assign \$77  = \$72  ? 11'h07f : \$76 ;
-  assign \$78  = \$69  ? 8'h00 : \$77 [7:0];
-  assign \$79  = ~ \$15 [16];
-  assign \$80  = | \$15 [15:13];
-  assign \$81  = \$79  & \$80 ;
-  assign \$82  = & \$15 [15:13];
-  assign \$83  = ~ \$82 ;
-  assign \$84  = \$15 [16] & \$83 ;
-  assign \$85  = \$84  ? 11'h780 : \$15 [16:6];
-  assign \$86  = \$81  ? 11'h07f : \$85 ;
-  assign \$87  = $signed(\$86 [7:0]) < $signed(1'h0);
-  assign \$88  = ~ \$15 [16];
-  assign \$89  = | \$15 [15:13];
-  assign \$90  = \$88  & \$89 ;
-  assign \$91  = & \$15 [15:13];
-  assign \$92  = ~ \$91 ;
-  assign \$93  = \$15 [16] & \$92 ;
-  assign \$94  = \$93  ? 11'h780 : \$15 [16:6];
-  assign \$95  = \$90  ? 11'h07f : \$94 ;
-  assign \$96  = \$87  ? 8'h00 : \$95 [7:0];
-  assign \$97  = ~ \$17 [16];
-  assign \$98  = | \$17 [15:13];
-  assign \$99  = \$97  & \$98 ;
-  assign \$100  = & \$17 [15:13];
-  assign \$101  = ~ \$100 ;
-  assign \$102  = \$17 [16] & \$101 ;
-  assign \$103  = \$102  ? 11'h780 : \$17 [16:6];
-  assign \$104  = \$99  ? 11'h07f : \$103 ;
-  assign \$105  = $signed(\$104 [7:0]) < $signed(1'h0);
-  assign \$106  = ~ \$17 [16];
-  assign \$107  = | \$17 [15:13];
-  assign \$108  = \$106  & \$107 ;
-  assign \$109  = & \$17 [15:13];
-  assign \$110  = ~ \$109 ;
-  assign \$111  = \$17 [16] & \$110 ;
-  assign \$112  = \$111  ? 11'h780 : \$17 [16:6];
-  assign \$113  = \$108  ? 11'h07f : \$112 ;
-  assign \$114  = \$105  ? 8'h00 : \$113 [7:0];
-  assign \$115  = ~ \$19 [16];
-  assign \$116  = | \$19 [15:13];
-  assign \$117  = \$115  & \$116 ;
-  assign \$118  = & \$19 [15:13];
-  assign \$119  = ~ \$118 ;
-  assign \$120  = \$19 [16] & \$119 ;
-  assign \$121  = \$120  ? 11'h780 : \$19 [16:6];
-  assign \$122  = \$117  ? 11'h07f : \$121 ;
-  assign \$123  = $signed(\$122 [7:0]) < $signed(1'h0);
-  assign \$124  = ~ \$19 [16];
-  assign \$125  = | \$19 [15:13];
-  assign \$126  = \$124  & \$125 ;
-  assign \$127  = & \$19 [15:13];
-  assign \$128  = ~ \$127 ;
-  assign \$129  = \$19 [16] & \$128 ;
-  assign \$130  = \$129  ? 11'h780 : \$19 [16:6];
-  assign \$131  = \$126  ? 11'h07f : \$130 ;
-  assign \$132  = \$123  ? 8'h00 : \$131 [7:0];
-  assign \$133  = ~ \$22 [16];
-  assign \$134  = | \$22 [15:13];
-  assign \$135  = \$133  & \$134 ;
-  assign \$136  = & \$22 [15:13];
-  assign \$137  = ~ \$136 ;
-  assign \$138  = \$22 [16] & \$137 ;
-  assign \$139  = \$138  ? 11'h780 : \$22 [16:6];
-  assign \$140  = \$135  ? 11'h07f : \$139 ;
-  assign \$141  = $signed(\$140 [7:0]) < $signed(1'h0);
-  assign \$142  = ~ \$22 [16];
-  assign \$143  = | \$22 [15:13];
-  assign \$144  = \$142  & \$143 ;
-  assign \$145  = & \$22 [15:13];
-  assign \$146  = ~ \$145 ;
-  assign \$147  = \$22 [16] & \$146 ;
-  assign \$148  = \$147  ? 11'h780 : \$22 [16:6];
-  assign \$149  = \$144  ? 11'h07f : \$148 ;
-  assign \$150  = \$141  ? 8'h00 : \$149 [7:0];
-  assign \$151  = ~ \$24 [16];
-  assign \$152  = | \$24 [15:13];
-  assign \$153  = \$151  & \$152 ;
-  assign \$154  = & \$24 [15:13];
-  assign \$155  = ~ \$154 ;
-  assign \$156  = \$24 [16] & \$155 ;
-  assign \$157  = \$156  ? 11'h780 : \$24 [16:6];
-  assign \$158  = \$153  ? 11'h07f : \$157 ;
-  assign \$159  = $signed(\$158 [7:0]) < $signed(1'h0);
-  assign \$160  = ~ \$24 [16];
-  assign \$161  = | \$24 [15:13];
-  assign \$162  = \$160  & \$161 ;
-  assign \$163  = & \$24 [15:13];
-  assign \$164  = ~ \$163 ;
-  assign \$165  = \$24 [16] & \$164 ;
-  assign \$166  = \$165  ? 11'h780 : \$24 [16:6];
-  assign \$167  = \$162  ? 11'h07f : \$166 ;
-  assign \$168  = \$159  ? 8'h00 : \$167 [7:0];
+  assign \$27  = $signed(x[103:96]) + $signed({ n45_hi, x[0] });
+  assign n177_hi = $signed(n176[15:5]) + $signed(\$27 [9:0]);
+  assign n164_hi = $signed(n18[8:1]) + $signed(x[111:104]);
+  assign n165_hi = $signed(n164_hi[8:2]) + $signed(n21);
+  assign n167_hi = $signed(n165_hi[9:2]) + $signed(x[127:120]);
+  assign n166 = $signed(n32) + $signed(n41);
+  assign n168_hi = $signed({ n167_hi, n165_hi[1:0] }) + $signed(n166);
+  assign \$28  = $signed({ n177_hi, n176[4:0] }) - $signed({ n168_hi, n164_hi[1:0], n18[0] });
+  assign \$29  = - $signed(\$28 [16:0]);
+  assign n190 = $signed(x[31:24]) + $signed(x[119:112]);
+  assign \$30  = $signed(n190[8:1]) + $signed({ n52_hi, x[88] });
+  assign n192_hi = $signed(\$30 [9:1]) + $signed(\$3 [9:0]);
+  assign n193_hi = $signed(n192_hi[10:2]) + $signed(n22);
+  assign n194_hi = $signed(n193_hi[10:2]) + $signed(x[119:112]);
+  assign n179 = $signed(x[111:104]) + $signed(n39);
+  assign n180 = $signed({ n20_hi, x[120] }) + $signed(n179);
+  assign n182_hi = $signed(n180[10:1]) + $signed({ \$1 [8:0], x[65:64] });
+  assign n184_hi = $signed(n182_hi[11:1]) + $signed(\$27 [9:0]);
+  assign n181_hi = $signed(n33_hi) + $signed(x[47:40]);
+  assign n183_hi = $signed(n181_hi[9:2]) + $signed(n23);
+  assign n186_hi = $signed({ n184_hi, n182_hi[0] }) + $signed({ n183_hi, n181_hi[1:0], x[80] });
+  assign n188_hi = $signed(n186_hi[13:6]) + $signed(x[55:48]);
+  assign n185_hi = $signed(n28_hi) + $signed(x[63:56]);
+  assign n187 = $signed(n44) + $signed({ n185_hi, x[88] });
+  assign n189_hi = $signed({ n188_hi, n186_hi[5:3] }) + $signed(n187);
+  assign \$31  = $signed({ n194_hi, n193_hi[1:0], n192_hi[1:0], \$30 [0], n190[0] }) - $signed({ n189_hi, n186_hi[2:0], n180[0] });
+  assign \$32  = $signed(12'h430) - $signed(\$31 [16:0]);
+  assign \$33  = ~ \$6 [16];
+  assign \$34  = | \$6 [15:13];
+  assign \$35  = \$33  & \$34 ;
+  assign \$36  = & \$6 [15:13];
+  assign \$37  = ~ \$36 ;
+  assign \$38  = \$6 [16] & \$37 ;
+  assign \$39  = \$38  ? 11'h780 : \$6 [16:6];
+  assign \$40  = \$35  ? 11'h07f : \$39 ;
+  assign \$41  = $signed(\$40 [7:0]) < $signed(1'h0);
+  assign \$42  = ~ \$6 [16];
+  assign \$43  = | \$6 [15:13];
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = & \$6 [15:13];
+  assign \$46  = ~ \$45 ;
+  assign \$47  = \$6 [16] & \$46 ;
+  assign \$48  = \$47  ? 11'h780 : \$6 [16:6];
+  assign \$49  = \$44  ? 11'h07f : \$48 ;
+  assign \$50  = \$41  ? 8'h00 : \$49 [7:0];
+  assign \$51  = ~ \$10 [16];
+  assign \$52  = | \$10 [15:13];
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = & \$10 [15:13];
+  assign \$55  = ~ \$54 ;
+  assign \$56  = \$10 [16] & \$55 ;
+  assign \$57  = \$56  ? 11'h780 : \$10 [16:6];
+  assign \$58  = \$53  ? 11'h07f : \$57 ;
+  assign \$59  = $signed(\$58 [7:0]) < $signed(1'h0);
+  assign \$60  = ~ \$10 [16];
+  assign \$61  = | \$10 [15:13];
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = & \$10 [15:13];
+  assign \$64  = ~ \$63 ;
+  assign \$65  = \$10 [16] & \$64 ;
+  assign \$66  = \$65  ? 11'h780 : \$10 [16:6];
+  assign \$67  = \$62  ? 11'h07f : \$66 ;
+  assign \$68  = \$59  ? 8'h00 : \$67 [7:0];
+  assign \$69  = ~ \$16 [16];
+  assign \$70  = | \$16 [15:13];
+  assign \$71  = \$69  & \$70 ;
+  assign \$72  = & \$16 [15:13];
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$16 [16] & \$73 ;
+  assign \$75  = \$74  ? 11'h780 : \$16 [16:6];
+  assign \$76  = \$71  ? 11'h07f : \$75 ;
+  assign \$77  = $signed(\$76 [7:0]) < $signed(1'h0);
+  assign \$78  = ~ \$16 [16];
+  assign \$79  = | \$16 [15:13];
+  assign \$80  = \$78  & \$79 ;
+  assign \$81  = & \$16 [15:13];
+  assign \$82  = ~ \$81 ;
+  assign \$83  = \$16 [16] & \$82 ;
+  assign \$84  = \$83  ? 11'h780 : \$16 [16:6];
+  assign \$85  = \$80  ? 11'h07f : \$84 ;
+  assign \$86  = \$77  ? 8'h00 : \$85 [7:0];
+  assign \$87  = ~ \$20 [16];
+  assign \$88  = | \$20 [15:13];
+  assign \$89  = \$87  & \$88 ;
+  assign \$90  = & \$20 [15:13];
+  assign \$91  = ~ \$90 ;
+  assign \$92  = \$20 [16] & \$91 ;
+  assign \$93  = \$92  ? 11'h780 : \$20 [16:6];
+  assign \$94  = \$89  ? 11'h07f : \$93 ;
+  assign \$95  = $signed(\$94 [7:0]) < $signed(1'h0);
+  assign \$96  = ~ \$20 [16];
+  assign \$97  = | \$20 [15:13];
+  assign \$98  = \$96  & \$97 ;
+  assign \$99  = & \$20 [15:13];
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$20 [16] & \$100 ;
+  assign \$102  = \$101  ? 11'h780 : \$20 [16:6];
+  assign \$103  = \$98  ? 11'h07f : \$102 ;
+  assign \$104  = \$95  ? 8'h00 : \$103 [7:0];
+  assign \$105  = ~ \$22 [16];
+  assign \$106  = | \$22 [15:13];
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = & \$22 [15:13];
+  assign \$109  = ~ \$108 ;
+  assign \$110  = \$22 [16] & \$109 ;
+  assign \$111  = \$110  ? 11'h780 : \$22 [16:6];
+  assign \$112  = \$107  ? 11'h07f : \$111 ;
+  assign \$113  = $signed(\$112 [7:0]) < $signed(1'h0);
+  assign \$114  = ~ \$22 [16];
+  assign \$115  = | \$22 [15:13];
+  assign \$116  = \$114  & \$115 ;
+  assign \$117  = & \$22 [15:13];
+  assign \$118  = ~ \$117 ;
+  assign \$119  = \$22 [16] & \$118 ;
+  assign \$120  = \$119  ? 11'h780 : \$22 [16:6];
+  assign \$121  = \$116  ? 11'h07f : \$120 ;
+  assign \$122  = \$113  ? 8'h00 : \$121 [7:0];
+  assign \$123  = ~ \$25 [16];
+  assign \$124  = | \$25 [15:13];
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = & \$25 [15:13];
+  assign \$127  = ~ \$126 ;
+  assign \$128  = \$25 [16] & \$127 ;
+  assign \$129  = \$128  ? 11'h780 : \$25 [16:6];
+  assign \$130  = \$125  ? 11'h07f : \$129 ;
+  assign \$131  = $signed(\$130 [7:0]) < $signed(1'h0);
+  assign \$132  = ~ \$25 [16];
+  assign \$133  = | \$25 [15:13];
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = & \$25 [15:13];
+  assign \$136  = ~ \$135 ;
+  assign \$137  = \$25 [16] & \$136 ;
+  assign \$138  = \$137  ? 11'h780 : \$25 [16:6];
+  assign \$139  = \$134  ? 11'h07f : \$138 ;
+  assign \$140  = \$131  ? 8'h00 : \$139 [7:0];
+  assign \$141  = ~ \$29 [16];
+  assign \$142  = | \$29 [15:13];
+  assign \$143  = \$141  & \$142 ;
+  assign \$144  = & \$29 [15:13];
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$29 [16] & \$145 ;
+  assign \$147  = \$146  ? 11'h780 : \$29 [16:6];
+  assign \$148  = \$143  ? 11'h07f : \$147 ;
+  assign \$149  = $signed(\$148 [7:0]) < $signed(1'h0);
+  assign \$150  = ~ \$29 [16];
+  assign \$151  = | \$29 [15:13];
+  assign \$152  = \$150  & \$151 ;
+  assign \$153  = & \$29 [15:13];
+  assign \$154  = ~ \$153 ;
+  assign \$155  = \$29 [16] & \$154 ;
+  assign \$156  = \$155  ? 11'h780 : \$29 [16:6];
+  assign \$157  = \$152  ? 11'h07f : \$156 ;
+  assign \$158  = \$149  ? 8'h00 : \$157 [7:0];
+  assign \$159  = ~ \$32 [16];
+  assign \$160  = | \$32 [15:13];
+  assign \$161  = \$159  & \$160 ;
+  assign \$162  = & \$32 [15:13];
+  assign \$163  = ~ \$162 ;
+  assign \$164  = \$32 [16] & \$163 ;
+  assign \$165  = \$164  ? 11'h780 : \$32 [16:6];
+  assign \$166  = \$161  ? 11'h07f : \$165 ;
+  assign \$167  = $signed(\$166 [7:0]) < $signed(1'h0);
+  assign \$168  = ~ \$32 [16];
+  assign \$169  = | \$32 [15:13];
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = & \$32 [15:13];
+  assign \$172  = ~ \$171 ;
+  assign \$173  = \$32 [16] & \$172 ;
+  assign \$174  = \$173  ? 11'h780 : \$32 [16:6];
+  assign \$175  = \$170  ? 11'h07f : \$174 ;
+  assign \$176  = \$167  ? 8'h00 : \$175 [7:0];
   always @(posedge clk)
-    y0_d0 <= \$169 ;
+    y0_d0 <= \$177 ;
   always @(posedge clk)
-    y1_d0 <= \$170 ;
+    y1_d0 <= \$178 ;
   always @(posedge clk)
-    y2_d0 <= \$171 ;
+    y2_d0 <= \$179 ;
   always @(posedge clk)
-    y3_d0 <= \$172 ;
+    y3_d0 <= \$180 ;
   always @(posedge clk)
-    y4_d0 <= \$173 ;
+    y4_d0 <= \$181 ;
   always @(posedge clk)
-    y5_d0 <= \$174 ;
+    y5_d0 <= \$182 ;
   always @(posedge clk)
-    y6_d0 <= \$175 ;
+    y6_d0 <= \$183 ;
   always @(posedge clk)
-    y7_d0 <= \$176 ;
+    y7_d0 <= \$184 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$169  = y0_d0;
+    \$177  = y0_d0;
     if (en) begin
-      \$169  = \$42 ;
+      \$177  = \$50 ;
     end
     if (rst) begin
-      \$169  = 8'h00;
+      \$177  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = y1_d0;
+    \$178  = y1_d0;
     if (en) begin
-      \$170  = \$60 ;
+      \$178  = \$68 ;
     end
     if (rst) begin
-      \$170  = 8'h00;
+      \$178  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = y2_d0;
+    \$179  = y2_d0;
     if (en) begin
-      \$171  = \$78 ;
+      \$179  = \$86 ;
     end
     if (rst) begin
-      \$171  = 8'h00;
+      \$179  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = y3_d0;
+    \$180  = y3_d0;
     if (en) begin
-      \$172  = \$96 ;
+      \$180  = \$104 ;
     end
     if (rst) begin
-      \$172  = 8'h00;
+      \$180  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = y4_d0;
+    \$181  = y4_d0;
     if (en) begin
-      \$173  = \$114 ;
+      \$181  = \$122 ;
     end
     if (rst) begin
-      \$173  = 8'h00;
+      \$181  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = y5_d0;
+    \$182  = y5_d0;
     if (en) begin
-      \$174  = \$132 ;
+      \$182  = \$140 ;
     end
     if (rst) begin
-      \$174  = 8'h00;
+      \$182  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = y6_d0;
+    \$183  = y6_d0;
     if (en) begin
-      \$175  = \$150 ;
+      \$183  = \$158 ;
     end
     if (rst) begin
-      \$175  = 8'h00;
+      \$183  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = y7_d0;
+    \$184  = y7_d0;
     if (en) begin
-      \$176  = \$168 ;
+      \$184  = \$176 ;
     end
     if (rst) begin
-      \$176  = 8'h00;
+      \$184  = 8'h00;
     end
   end
-  assign n58 = { n58_hi, x[42:40] };
-  assign n71 = { n71_hi, n58_hi[0], x[42:40] };
-  assign n64 = { n64_hi, n63[1:0] };
-  assign n67 = { n67_hi, n64_hi[0], n63[1:0] };
-  assign n33 = { n33_hi, x[80] };
-  assign n69 = { n69_hi, n64_hi[0], n63[1:0] };
-  assign n73 = { n73_hi, n69_hi[1:0], n64_hi[0], n63[1:0] };
+  assign n71 = { n71_hi, n70[1:0] };
+  assign n72 = { n72_hi, n71_hi[0], n70[1:0] };
   assign n35_hi = \$1 [8:0];
   assign n35 = { \$1 [8:0], x[65:64] };
   assign n56 = { n56_hi, x[64] };
-  assign n65 = { n65_hi, n25[0] };
-  assign n49 = { n49_hi, x[56] };
-  assign n30 = { n30_hi, x[19:16] };
-  assign n27 = { n27_hi, x[64] };
-  assign n50_hi = \$2 [9:0];
-  assign n50 = { \$2 [9:0], x[56] };
-  assign n74 = { n74_hi, n72[2:0] };
+  assign n73 = { n73_hi, n70[0] };
+  assign n58 = { n58_hi, x[42:40] };
+  assign n74 = { n74_hi, n58_hi[0], x[42:40] };
+  assign n75 = \$2 [14:0];
   assign n20 = { n20_hi, x[120] };
   assign n36 = \$3 [9:0];
-  assign n76 = { n76_hi, n74_hi[0], n72[2:0] };
-  assign n77_hi = \$4 [15:0];
-  assign n77 = { \$4 [15:0], n75[0] };
-  assign n79 = \$5 [16:0];
-  assign n61 = { n61_hi, x[84:80] };
+  assign n76 = { n76_hi, \$2 [4:0] };
+  assign n30 = { n30_hi, x[19:16] };
+  assign n63 = { n63_hi, n25[0] };
+  assign n49 = { n49_hi, x[56] };
+  assign n33 = { n33_hi, x[80] };
+  assign n66 = { n66_hi, n65[1:0] };
+  assign n27 = { n27_hi, x[64] };
+  assign n50_hi = \$4 [9:0];
+  assign n50 = { \$4 [9:0], x[56] };
+  assign n68 = { n68_hi, x[56] };
+  assign n69_hi = \$5 [11:0];
+  assign n69 = { \$5 [11:0], n67[2:0] };
+  assign n77 = { n77_hi, \$2 [0] };
+  assign n79 = \$6 [16:0];
   assign n47 = { n47_hi, x[32] };
-  assign n48 = \$6 [9:0];
-  assign n60 = { n60_hi, \$6 [3:0] };
-  assign n80 = { n80_hi, n42[1:0] };
-  assign n82 = { n82_hi, n80_hi[1:0], n42[1:0] };
-  assign n92 = { n92_hi, n88[5:0] };
+  assign n48 = \$7 [9:0];
+  assign n60 = { n60_hi, \$7 [3:0] };
+  assign n87 = { n87_hi, \$7 [3:0] };
+  assign n90 = { n90_hi, n87_hi[1:0], \$7 [3:0] };
+  assign n85_hi = \$8 [9:0];
+  assign n85 = { \$8 [9:0], n42[1:0] };
   assign n28 = { n28_hi, x[88] };
   assign n55 = { n55_hi, x[88] };
-  assign n81 = { n81_hi, x[88] };
-  assign n84 = { n84_hi, x[88] };
-  assign n87 = { n87_hi, n84_hi[1:0], x[88] };
+  assign n86 = { n86_hi, n42[0] };
   assign n34 = { n34_hi, x[120] };
-  assign n91 = { n91_hi, n84_hi[1:0], x[88] };
-  assign n93_hi = \$7 [15:0];
-  assign n93 = { \$7 [15:0], n88[0] };
-  assign n95 = \$8 [16:0];
+  assign n88 = { n88_hi, n86_hi[2:0], n42[0] };
+  assign n61 = { n61_hi, x[84:80] };
+  assign n89 = { n89_hi, x[83:80] };
+  assign n80 = { n80_hi, x[113:112] };
+  assign n81 = { n81_hi, \$4 [0], x[56] };
+  assign n84 = { n84_hi, n82[3:0] };
+  assign n93_hi = \$9 [14:0];
+  assign n93 = { \$9 [14:0], n92[1:0] };
+  assign n95 = \$10 [16:0];
   assign n62 = { n62_hi, n38[4:0] };
+  assign n53_hi = \$11 [9:0];
+  assign n53 = { \$11 [9:0], x[112] };
+  assign n106 = { n106_hi, x[112] };
+  assign n107 = \$12 [11:0];
+  assign n108 = { n108_hi, n38[1:0] };
+  assign n109 = { n109_hi, n108_hi[3:0], n38[1:0] };
+  assign n99_hi = \$13 [9:0];
+  assign n99 = { \$13 [9:0], n97[2:0] };
   assign n29 = { n29_hi, x[9:8] };
-  assign n100 = { n100_hi, x[8] };
-  assign n53_hi = \$9 [9:0];
-  assign n53 = { \$9 [9:0], x[112] };
-  assign n103 = { n103_hi, x[8] };
-  assign n106 = { n106_hi, n38[0] };
-  assign n98 = { n98_hi, n42[1:0] };
-  assign n97 = { n97_hi, n96[1:0] };
-  assign n99 = { n99_hi, n96[1:0] };
-  assign n104 = { n104_hi, n101[4:0] };
+  assign n98 = { n98_hi, x[8] };
+  assign n100 = { n100_hi, n97[0] };
+  assign n101 = { n101_hi, x[9:8] };
+  assign n102 = { n102_hi, n100_hi[1:0], n97[0] };
   assign n54 = { n54_hi, n22[0] };
-  assign n57_hi = \$10 [10:0];
-  assign n57 = { \$10 [10:0], x[2:0] };
-  assign n107_hi = \$11 [8:0];
-  assign n107 = { \$11 [8:0], n105[2:0] };
-  assign n108 = { n108_hi, x[1:0] };
-  assign n110 = { n110_hi, n109[0] };
-  assign n112 = \$12 [16:0];
-  assign n114 = { n114_hi, n32[0] };
-  assign n116 = \$13 [10:0];
-  assign n115 = { n115_hi, n113[1:0] };
-  assign n117 = { n117_hi, n115_hi[0], n113[1:0] };
-  assign n125 = { n125_hi, n122[4:0] };
-  assign n123 = { n123_hi, x[64] };
-  assign n126 = { n126_hi, x[64] };
-  assign n128 = { n128_hi, n122[3:0] };
+  assign n57_hi = \$14 [10:0];
+  assign n57 = { \$14 [10:0], x[2:0] };
+  assign n103_hi = \$15 [14:0];
+  assign n103 = { \$15 [14:0], n97[0] };
+  assign n112 = \$16 [16:0];
+  assign n119 = { n119_hi, n32[0] };
+  assign n120 = \$17 [10:0];
+  assign n123 = { n123_hi, n121[3:0] };
+  assign n126 = { n126_hi, n123_hi[0], n121[3:0] };
   assign n59 = { n59_hi, n18[2:0] };
-  assign n121 = { n121_hi, n18[0] };
-  assign n120 = { n120_hi, x[9:8] };
+  assign n122 = { n122_hi, x[120] };
   assign n124 = { n124_hi, n18[0] };
+  assign n125 = { n125_hi, n124_hi[1:0], n18[0] };
   assign n127 = { n127_hi, n124_hi[0], n18[0] };
-  assign n129_hi = \$14 [15:0];
-  assign n129 = { \$14 [15:0], n122[0] };
-  assign n131 = \$15 [16:0];
-  assign n51_hi = \$16 [12:0];
-  assign n51 = { \$16 [12:0], x[72] };
-  assign n134 = { n134_hi, x[120] };
-  assign n136 = { n136_hi, x[64] };
-  assign n138 = { n138_hi, n136_hi[1:0], x[64] };
-  assign n133 = { n133_hi, n132[0] };
-  assign n135 = { n135_hi, n133_hi[1:0], n132[0] };
-  assign n137 = { n137_hi, n135_hi[0], n133_hi[1:0], n132[0] };
-  assign n139 = { n139_hi, n137_hi[0], n135_hi[0], n133_hi[1:0], n132[0] };
+  assign n128 = { n128_hi, n121[0] };
+  assign n115 = { n115_hi, n30_hi[0], x[19:16] };
+  assign n113 = \$18 [9:0];
+  assign n116 = { n116_hi, x[17:16] };
+  assign n117 = { n117_hi, n116_hi[2:0], x[17:16] };
+  assign n129 = \$19 [16:0];
+  assign n131 = \$20 [16:0];
+  assign n141 = { n141_hi, n140[1:0] };
+  assign n142 = { n142_hi, n141_hi[1:0], n140[1:0] };
+  assign n143 = { n143_hi, n38[0] };
+  assign n144 = { n144_hi, n143_hi[0], n38[0] };
+  assign n51_hi = \$21 [12:0];
+  assign n51 = { \$21 [12:0], x[72] };
+  assign n133 = { n133_hi, n132[1:0] };
+  assign n136 = { n136_hi, n134[3:0] };
+  assign n135 = { n135_hi, n41[0] };
   assign n52 = { n52_hi, x[88] };
-  assign n143 = { n143_hi, x[41:40] };
-  assign n145 = { n145_hi, n144[1:0] };
-  assign n147 = \$17 [16:0];
-  assign n149 = { n149_hi, \$9 [0], x[112] };
-  assign n151 = { n151_hi, \$9 [0], x[112] };
-  assign n153 = { n153_hi, n151_hi[2:0], \$9 [0], x[112] };
-  assign n155 = { n155_hi, n153_hi[0], n151_hi[2:0], \$9 [0], x[112] };
-  assign n156 = { n156_hi, n22[0] };
-  assign n159 = { n159_hi, n151_hi[2:0], \$9 [0], x[112] };
-  assign n150 = { n150_hi, n148[2:0] };
-  assign n152 = { n152_hi, n150_hi[0], n148[2:0] };
-  assign n154 = { n154_hi, n150_hi[0], n148[2:0] };
-  assign n158 = { n158_hi, n148[0] };
-  assign n157 = { n157_hi, \$6 [1:0] };
-  assign n160 = { n160_hi, n158_hi[0], n148[0] };
-  assign n161 = \$18 [16:0];
-  assign n163 = \$19 [16:0];
-  assign n173 = { n173_hi, n171[1:0] };
-  assign n176 = { n176_hi, n174[2:0] };
-  assign n165 = { n165_hi, n24[0] };
-  assign n169 = { n169_hi, n167[1:0] };
-  assign n170 = { n170_hi, n169_hi[1:0], n167[1:0] };
-  assign n172 = { n172_hi, n169_hi[0], n167[1:0] };
-  assign n175 = { n175_hi, n172_hi[0], n169_hi[0], n167[1:0] };
+  assign n137 = { n137_hi, n41[0] };
+  assign n139 = { n139_hi, n138[2:0] };
+  assign n147 = \$22 [16:0];
+  assign n155 = { n155_hi, n43[1:0] };
+  assign n157 = { n157_hi, n156[1:0] };
+  assign n158 = { n158_hi, n157_hi[1:0], n156[1:0] };
+  assign n159 = { n159_hi, n158_hi[1:0], n157_hi[1:0], n156[1:0] };
+  assign n160 = { n160_hi, n156[1:0] };
+  assign n148 = { n148_hi, n26[2:0] };
+  assign n149 = { n149_hi, n148_hi[1:0], n26[2:0] };
+  assign n150 = { n150_hi, n148_hi[0], n26[2:0] };
+  assign n151 = { n151_hi, n22[0] };
+  assign n153 = { n153_hi, n150_hi[0], n148_hi[0], n26[2:0] };
+  assign n152 = { n152_hi, \$21 [1:0], x[72] };
+  assign n154_hi = \$23 [15:0];
+  assign n154 = { \$23 [15:0], n26[0] };
+  assign n161 = \$24 [16:0];
+  assign n163 = \$25 [16:0];
+  assign n171 = { n171_hi, n170[1:0] };
+  assign n172 = { n172_hi, n170[1:0] };
+  assign n173 = { n173_hi, n172_hi[1:0], n170[1:0] };
+  assign n175_hi = \$26 [10:0];
+  assign n175 = { \$26 [10:0], x[83:80] };
   assign n45 = { n45_hi, x[0] };
-  assign n46 = \$20 [9:0];
-  assign n177 = { n177_hi, n175_hi[0], n172_hi[0], n169_hi[0], n167[1:0] };
-  assign n178 = \$21 [16:0];
-  assign n198 = \$22 [16:0];
-  assign n182 = { n182_hi, n180[1:0] };
-  assign n186 = { n186_hi, n184[3:0] };
-  assign n191 = { n191_hi, n186_hi[1:0], n184[3:0] };
-  assign n188 = { n188_hi, n185[0] };
-  assign n190 = { n190_hi, n188_hi[1:0], n185[0] };
-  assign n193 = { n193_hi, n184[0] };
-  assign n189 = { n189_hi, n22[0] };
-  assign n194_hi = \$23 [8:0];
-  assign n194 = { \$23 [8:0], n192[2:0] };
-  assign n195 = { n195_hi, n193_hi[2:0], n184[0] };
-  assign n197 = \$24 [16:0];
+  assign n46 = \$27 [9:0];
+  assign n177 = { n177_hi, n176[4:0] };
+  assign n164 = { n164_hi, n18[0] };
+  assign n165 = { n165_hi, n164_hi[1:0], n18[0] };
+  assign n167 = { n167_hi, n165_hi[1:0], n164_hi[1:0], n18[0] };
+  assign n168 = { n168_hi, n164_hi[1:0], n18[0] };
+  assign n178 = \$28 [16:0];
+  assign n198 = \$29 [16:0];
+  assign n191_hi = \$30 [9:0];
+  assign n191 = { \$30 [9:0], n190[0] };
+  assign n192 = { n192_hi, \$30 [0], n190[0] };
+  assign n193 = { n193_hi, n192_hi[1:0], \$30 [0], n190[0] };
+  assign n194 = { n194_hi, n193_hi[1:0], n192_hi[1:0], \$30 [0], n190[0] };
+  assign n182 = { n182_hi, n180[0] };
+  assign n184 = { n184_hi, n182_hi[0], n180[0] };
+  assign n181 = { n181_hi, x[80] };
+  assign n183 = { n183_hi, n181_hi[1:0], x[80] };
+  assign n186 = { n186_hi, n180[0] };
+  assign n188 = { n188_hi, n186_hi[5:0], n180[0] };
+  assign n185 = { n185_hi, x[88] };
+  assign n189 = { n189_hi, n186_hi[2:0], n180[0] };
+  assign n195 = \$31 [16:0];
+  assign n197 = \$32 [16:0];
   assign \x[0]  = x[7:0];
   assign \x[1]  = x[15:8];
   assign \x[2]  = x[23:16];
@@ -1449,180 +1475,187 @@ endmodule
 module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [10:0] \$1 ;
-  wire [12:0] \$10 ;
+  wire [15:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
-  wire \$102 ;
-  wire \$103 ;
-  wire [9:0] \$104 ;
-  wire [9:0] \$105 ;
+  wire [8:0] \$102 ;
+  wire [9:0] \$103 ;
+  wire [7:0] \$104 ;
+  wire \$105 ;
   wire \$106 ;
   wire \$107 ;
   wire \$108 ;
   wire \$109 ;
-  wire [11:0] \$11 ;
+  wire [15:0] \$11 ;
   wire \$110 ;
-  wire \$111 ;
-  wire \$112 ;
-  wire [9:0] \$113 ;
-  wire [9:0] \$114 ;
-  wire [7:0] \$115 ;
+  wire [9:0] \$111 ;
+  wire [9:0] \$112 ;
+  wire \$113 ;
+  wire \$114 ;
+  wire \$115 ;
   wire \$116 ;
   wire \$117 ;
   wire \$118 ;
   wire \$119 ;
-  wire [12:0] \$12 ;
-  wire \$120 ;
-  wire \$121 ;
-  wire [9:0] \$122 ;
-  wire [9:0] \$123 ;
+  wire [11:0] \$12 ;
+  wire [9:0] \$120 ;
+  wire [9:0] \$121 ;
+  wire [7:0] \$122 ;
+  wire \$123 ;
   wire \$124 ;
   wire \$125 ;
   wire \$126 ;
   wire \$127 ;
   wire \$128 ;
-  wire \$129 ;
-  wire [15:0] \$13 ;
-  wire \$130 ;
-  wire [9:0] \$131 ;
-  wire [9:0] \$132 ;
-  wire [7:0] \$133 ;
+  wire [9:0] \$129 ;
+  wire [12:0] \$13 ;
+  wire [9:0] \$130 ;
+  wire \$131 ;
+  wire \$132 ;
+  wire \$133 ;
   wire \$134 ;
   wire \$135 ;
   wire \$136 ;
   wire \$137 ;
-  wire \$138 ;
-  wire \$139 ;
-  wire [12:0] \$14 ;
-  wire [8:0] \$140 ;
-  wire [9:0] \$141 ;
+  wire [9:0] \$138 ;
+  wire [9:0] \$139 ;
+  wire [15:0] \$14 ;
+  wire [7:0] \$140 ;
+  wire \$141 ;
   wire \$142 ;
   wire \$143 ;
   wire \$144 ;
   wire \$145 ;
   wire \$146 ;
-  wire \$147 ;
-  wire \$148 ;
-  wire [8:0] \$149 ;
-  wire [11:0] \$15 ;
-  wire [9:0] \$150 ;
-  wire [7:0] \$151 ;
+  wire [8:0] \$147 ;
+  wire [9:0] \$148 ;
+  wire \$149 ;
+  wire [15:0] \$15 ;
+  wire \$150 ;
+  wire \$151 ;
   wire \$152 ;
   wire \$153 ;
   wire \$154 ;
   wire \$155 ;
-  wire \$156 ;
-  wire \$157 ;
-  wire [9:0] \$158 ;
-  wire [9:0] \$159 ;
-  wire [9:0] \$16 ;
+  wire [8:0] \$156 ;
+  wire [9:0] \$157 ;
+  wire [7:0] \$158 ;
+  wire \$159 ;
+  wire [11:0] \$16 ;
   wire \$160 ;
   wire \$161 ;
   wire \$162 ;
   wire \$163 ;
   wire \$164 ;
-  wire \$165 ;
-  wire \$166 ;
-  wire [9:0] \$167 ;
-  wire [9:0] \$168 ;
-  wire [7:0] \$169 ;
-  wire [16:0] \$17 ;
-  reg [7:0] \$170 ;
-  reg [7:0] \$171 ;
-  reg [7:0] \$172 ;
-  reg [7:0] \$173 ;
-  reg [7:0] \$174 ;
-  reg [7:0] \$175 ;
-  reg [7:0] \$176 ;
+  wire [9:0] \$165 ;
+  wire [9:0] \$166 ;
+  wire \$167 ;
+  wire \$168 ;
+  wire \$169 ;
+  wire [12:0] \$17 ;
+  wire \$170 ;
+  wire \$171 ;
+  wire \$172 ;
+  wire \$173 ;
+  wire [9:0] \$174 ;
+  wire [9:0] \$175 ;
+  wire [7:0] \$176 ;
   reg [7:0] \$177 ;
+  reg [7:0] \$178 ;
+  reg [7:0] \$179 ;
   wire [9:0] \$18 ;
-  wire [16:0] \$19 ;
-  wire [13:0] \$2 ;
-  wire [10:0] \$20 ;
-  wire [12:0] \$21 ;
-  wire [12:0] \$22 ;
-  wire [15:0] \$23 ;
+  reg [7:0] \$180 ;
+  reg [7:0] \$181 ;
+  reg [7:0] \$182 ;
+  reg [7:0] \$183 ;
+  reg [7:0] \$184 ;
+  wire [15:0] \$19 ;
+  wire [10:0] \$2 ;
+  wire [16:0] \$20 ;
+  wire [11:0] \$21 ;
+  wire [11:0] \$22 ;
+  wire [16:0] \$23 ;
   wire [16:0] \$24 ;
-  wire [16:0] \$25 ;
-  wire \$26 ;
-  wire \$27 ;
-  wire \$28 ;
-  wire \$29 ;
+  wire [12:0] \$25 ;
+  wire [10:0] \$26 ;
+  wire [12:0] \$27 ;
+  wire [15:0] \$28 ;
+  wire [15:0] \$29 ;
   wire [16:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire [9:0] \$32 ;
-  wire [9:0] \$33 ;
+  wire [12:0] \$30 ;
+  wire [16:0] \$31 ;
+  wire [16:0] \$32 ;
+  wire \$33 ;
   wire \$34 ;
   wire \$35 ;
   wire \$36 ;
   wire \$37 ;
   wire \$38 ;
-  wire \$39 ;
-  wire [10:0] \$4 ;
-  wire \$40 ;
-  wire [9:0] \$41 ;
-  wire [9:0] \$42 ;
-  wire [7:0] \$43 ;
+  wire [9:0] \$39 ;
+  wire [16:0] \$4 ;
+  wire [9:0] \$40 ;
+  wire \$41 ;
+  wire \$42 ;
+  wire \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
-  wire \$48 ;
-  wire \$49 ;
-  wire [16:0] \$5 ;
-  wire [9:0] \$50 ;
-  wire [9:0] \$51 ;
+  wire [9:0] \$48 ;
+  wire [9:0] \$49 ;
+  wire [10:0] \$5 ;
+  wire [7:0] \$50 ;
+  wire \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
   wire \$55 ;
   wire \$56 ;
-  wire \$57 ;
-  wire \$58 ;
-  wire [9:0] \$59 ;
-  wire [8:0] \$6 ;
-  wire [9:0] \$60 ;
-  wire [7:0] \$61 ;
+  wire [9:0] \$57 ;
+  wire [9:0] \$58 ;
+  wire \$59 ;
+  wire [14:0] \$6 ;
+  wire \$60 ;
+  wire \$61 ;
   wire \$62 ;
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire \$66 ;
-  wire \$67 ;
-  wire [8:0] \$68 ;
-  wire [9:0] \$69 ;
-  wire [11:0] \$7 ;
+  wire [9:0] \$66 ;
+  wire [9:0] \$67 ;
+  wire [7:0] \$68 ;
+  wire \$69 ;
+  wire [16:0] \$7 ;
   wire \$70 ;
   wire \$71 ;
   wire \$72 ;
   wire \$73 ;
   wire \$74 ;
-  wire \$75 ;
-  wire \$76 ;
-  wire [8:0] \$77 ;
-  wire [9:0] \$78 ;
-  wire [7:0] \$79 ;
-  wire [9:0] \$8 ;
+  wire [8:0] \$75 ;
+  wire [9:0] \$76 ;
+  wire \$77 ;
+  wire \$78 ;
+  wire \$79 ;
+  wire [11:0] \$8 ;
   wire \$80 ;
   wire \$81 ;
   wire \$82 ;
   wire \$83 ;
-  wire \$84 ;
-  wire \$85 ;
-  wire [8:0] \$86 ;
-  wire [9:0] \$87 ;
+  wire [8:0] \$84 ;
+  wire [9:0] \$85 ;
+  wire [7:0] \$86 ;
+  wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire [15:0] \$9 ;
+  wire [8:0] \$9 ;
   wire \$90 ;
   wire \$91 ;
   wire \$92 ;
-  wire \$93 ;
-  wire \$94 ;
-  wire [8:0] \$95 ;
-  wire [9:0] \$96 ;
-  wire [7:0] \$97 ;
+  wire [8:0] \$93 ;
+  wire [9:0] \$94 ;
+  wire \$95 ;
+  wire \$96 ;
+  wire \$97 ;
   wire \$98 ;
   wire \$99 ;
   input clk;
@@ -1630,18 +1663,18 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   input en;
   wire en;
   wire [9:0] n10;
-  wire [13:0] n100;
+  wire [11:0] n100;
   (* keep = 32'd1 *)
-  wire [8:0] n100_hi;
-  wire [14:0] n101;
+  wire [10:0] n100_hi;
+  wire [13:0] n101;
   (* keep = 32'd1 *)
-  wire [9:0] n101_hi;
+  wire [8:0] n101_hi;
   wire [14:0] n102;
   (* keep = 32'd1 *)
-  wire [8:0] n102_hi;
+  wire [9:0] n102_hi;
   wire [15:0] n103;
   (* keep = 32'd1 *)
-  wire [12:0] n103_hi;
+  wire [9:0] n103_hi;
   (* keep = 32'd1 *)
   wire [15:0] n104;
   wire [15:0] n105;
@@ -1697,32 +1730,32 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   wire [13:0] n29;
   (* keep = 32'd1 *)
   wire [8:0] n29_hi;
-  wire [10:0] n30;
+  wire [14:0] n30;
   (* keep = 32'd1 *)
   wire [8:0] n30_hi;
+  wire [15:0] n31;
   (* keep = 32'd1 *)
-  wire [12:0] n31;
-  wire [13:0] n32;
+  wire [12:0] n31_hi;
+  wire [11:0] n32;
   (* keep = 32'd1 *)
-  wire [12:0] n32_hi;
-  wire [14:0] n33;
+  wire [9:0] n32_hi;
+  wire [13:0] n33;
   (* keep = 32'd1 *)
-  wire [9:0] n33_hi;
-  wire [12:0] n34;
+  wire [12:0] n33_hi;
+  wire [14:0] n34;
   (* keep = 32'd1 *)
   wire [9:0] n34_hi;
-  wire [15:0] n35;
   (* keep = 32'd1 *)
-  wire [12:0] n35_hi;
+  wire [15:0] n35;
   wire [15:0] n37;
   wire [12:0] n38;
   (* keep = 32'd1 *)
   wire [9:0] n38_hi;
+  (* keep = 32'd1 *)
   wire [13:0] n39;
+  wire [13:0] n40;
   (* keep = 32'd1 *)
-  wire [12:0] n39_hi;
-  (* keep = 32'd1 *)
-  wire [14:0] n40;
+  wire [12:0] n40_hi;
   wire [14:0] n41;
   (* keep = 32'd1 *)
   wire [10:0] n41_hi;
@@ -1735,129 +1768,131 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   wire [9:0] n46;
   (* keep = 32'd1 *)
   wire [8:0] n46_hi;
-  (* keep = 32'd1 *)
   wire [11:0] n47;
-  wire [11:0] n48;
   (* keep = 32'd1 *)
-  wire [10:0] n48_hi;
-  wire [12:0] n49;
+  wire [10:0] n47_hi;
+  wire [13:0] n48;
+  (* keep = 32'd1 *)
+  wire [9:0] n48_hi;
+  wire [14:0] n49;
   (* keep = 32'd1 *)
   wire [8:0] n49_hi;
+  wire [12:0] n50;
   (* keep = 32'd1 *)
-  wire [9:0] n50;
-  wire [13:0] n51;
+  wire [8:0] n50_hi;
+  wire [10:0] n51;
   (* keep = 32'd1 *)
-  wire [10:0] n51_hi;
-  wire [14:0] n52;
+  wire [9:0] n51_hi;
+  wire [13:0] n52;
   (* keep = 32'd1 *)
   wire [10:0] n52_hi;
-  wire [14:0] n53;
   (* keep = 32'd1 *)
-  wire [8:0] n53_hi;
+  wire [14:0] n53;
   wire [14:0] n55;
   (* keep = 32'd1 *)
   wire [8:0] n56;
-  wire [10:0] n57;
   (* keep = 32'd1 *)
-  wire [9:0] n57_hi;
+  wire [9:0] n57;
+  wire [10:0] n58;
   (* keep = 32'd1 *)
-  wire [9:0] n58;
-  wire [11:0] n59;
+  wire [8:0] n58_hi;
+  wire [13:0] n59;
   (* keep = 32'd1 *)
-  wire [9:0] n59_hi;
+  wire [12:0] n59_hi;
+  wire [10:0] n60;
   (* keep = 32'd1 *)
-  wire [11:0] n60;
+  wire [9:0] n60_hi;
   wire [12:0] n61;
   (* keep = 32'd1 *)
   wire [8:0] n61_hi;
-  wire [13:0] n62;
+  wire [14:0] n62;
   (* keep = 32'd1 *)
-  wire [12:0] n62_hi;
+  wire [11:0] n62_hi;
+  (* keep = 32'd1 *)
   wire [14:0] n63;
-  (* keep = 32'd1 *)
-  wire [11:0] n63_hi;
   wire [14:0] n65;
+  wire [12:0] n66;
   (* keep = 32'd1 *)
-  wire [11:0] n66;
-  wire [12:0] n67;
+  wire [10:0] n66_hi;
+  wire [13:0] n67;
   (* keep = 32'd1 *)
-  wire [10:0] n67_hi;
-  wire [13:0] n68;
+  wire [11:0] n67_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n68_hi;
+  wire [14:0] n68;
+  (* keep = 32'd1 *)
   wire [14:0] n69;
+  wire [13:0] n70;
   (* keep = 32'd1 *)
-  wire [12:0] n69_hi;
-  (* keep = 32'd1 *)
-  wire [14:0] n70;
+  wire [8:0] n70_hi;
   (* keep = 32'd1 *)
   wire [15:0] n71;
   wire [15:0] n73;
+  wire [9:0] n74;
   (* keep = 32'd1 *)
-  wire [8:0] n74;
-  wire [9:0] n75;
+  wire [8:0] n74_hi;
+  wire [13:0] n75;
   (* keep = 32'd1 *)
-  wire [8:0] n75_hi;
-  wire [10:0] n76;
+  wire [12:0] n75_hi;
+  wire [14:0] n76;
   (* keep = 32'd1 *)
   wire [8:0] n76_hi;
-  wire [12:0] n77;
   (* keep = 32'd1 *)
-  wire [11:0] n77_hi;
-  wire [13:0] n78;
+  wire [8:0] n77;
+  wire [11:0] n78;
   (* keep = 32'd1 *)
-  wire [11:0] n78_hi;
-  wire [13:0] n79;
+  wire [10:0] n78_hi;
+  wire [12:0] n79;
   (* keep = 32'd1 *)
-  wire [8:0] n79_hi;
+  wire [10:0] n79_hi;
   wire [10:0] n8;
+  wire [13:0] n80;
   (* keep = 32'd1 *)
-  wire [14:0] n80;
-  wire [11:0] n81;
+  wire [8:0] n80_hi;
+  wire [15:0] n81;
   (* keep = 32'd1 *)
-  wire [8:0] n81_hi;
+  wire [12:0] n81_hi;
+  (* keep = 32'd1 *)
   wire [15:0] n82;
-  (* keep = 32'd1 *)
-  wire [12:0] n82_hi;
   wire [15:0] n84;
   (* keep = 32'd1 *)
   wire [9:0] n85;
-  (* keep = 32'd1 *)
   wire [10:0] n86;
   (* keep = 32'd1 *)
-  wire [8:0] n87;
-  wire [11:0] n88;
+  wire [8:0] n86_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n88_hi;
+  wire [12:0] n87;
+  wire [14:0] n88;
   (* keep = 32'd1 *)
-  wire [12:0] n89;
+  wire [11:0] n88_hi;
+  wire [10:0] n89;
+  (* keep = 32'd1 *)
+  wire [8:0] n89_hi;
   (* keep = 32'd1 *)
   wire [8:0] n8_hi;
   wire [9:0] n9;
   wire [13:0] n90;
   (* keep = 32'd1 *)
   wire [11:0] n90_hi;
+  (* keep = 32'd1 *)
   wire [14:0] n91;
-  (* keep = 32'd1 *)
-  wire [11:0] n91_hi;
   wire [14:0] n93;
+  wire [9:0] n94;
   (* keep = 32'd1 *)
-  wire [8:0] n94;
-  wire [9:0] n95;
+  wire [8:0] n94_hi;
+  wire [12:0] n95;
   (* keep = 32'd1 *)
-  wire [8:0] n95_hi;
-  wire [10:0] n96;
+  wire [10:0] n95_hi;
+  wire [13:0] n96;
   (* keep = 32'd1 *)
-  wire [8:0] n96_hi;
-  wire [11:0] n97;
+  wire [9:0] n96_hi;
+  wire [14:0] n97;
   (* keep = 32'd1 *)
-  wire [8:0] n97_hi;
-  wire [12:0] n98;
+  wire [11:0] n97_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n98_hi;
-  wire [13:0] n99;
+  wire [8:0] n98;
+  wire [9:0] n99;
   (* keep = 32'd1 *)
-  wire [9:0] n99_hi;
+  wire [8:0] n99_hi;
   (* keep = 32'd1 *)
   wire [8:0] n9_hi;
   input rst;
@@ -1893,404 +1928,413 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   assign n13 = $signed(x[23:16]) - $signed(x[39:32]);
   assign n9_hi = $signed(x[39:33]) + $signed(x[23:16]);
   assign \$1  = $signed(n13[8:2]) + $signed({ n9_hi, x[32] });
+  assign \$2  = $signed(\$1 [9:0]) + $signed(x[63:56]);
+  assign n25_hi = $signed(x[55:51]) + $signed(x[39:32]);
+  assign n33_hi = $signed({ \$2 [9:0], n13[1] }) + $signed({ n25_hi, x[50:48] });
+  assign n34_hi = $signed(n33_hi[12:4]) + $signed(x[55:48]);
   assign n12 = $signed(x[15:8]) - $signed(x[31:24]);
   assign n20 = $signed(x[47:40]) - $signed(n12);
-  assign n30_hi = $signed(n20[9:2]) - $signed(x[63:56]);
-  assign n31 = $signed({ \$1 [9:0], n13[1:0] }) - $signed({ n30_hi, n20[1:0] });
-  assign n25_hi = $signed(x[55:51]) + $signed(x[39:32]);
-  assign n32_hi = $signed(n31[12:1]) + $signed({ n25_hi, x[50:48] });
-  assign n33_hi = $signed(n32_hi[12:4]) + $signed(x[55:48]);
-  assign n34_hi = $signed(n25_hi) + $signed(x[31:24]);
-  assign \$2  = $signed({ n33_hi, n32_hi[3:2] }) - $signed({ n34_hi, x[50:48] });
-  assign \$3  = $signed(7'h40) - $signed({ \$2 [12:0], n32_hi[1:0], n31[0] });
+  assign n30_hi = $signed(n20[9:6]) + $signed(x[31:24]);
+  assign n31_hi = $signed({ n30_hi, n20[5:3] }) + $signed({ n25_hi, x[50:48] });
+  assign \$3  = $signed({ n34_hi, n33_hi[3:0], n13[0] }) - $signed({ n31_hi, n20[2:0] });
+  assign \$4  = $signed(7'h40) - $signed(\$3 [15:0]);
   assign n16 = $signed(x[31:24]) - $signed(x[7:0]);
   assign n22_hi = $signed(x[7:2]) - $signed(n16);
-  assign n38_hi = $signed(n22_hi[9:1]) - $signed(x[15:8]);
-  assign n27_hi = $signed(x[47:44]) - $signed(x[55:48]);
-  assign n29_hi = $signed(n27_hi[8:1]) - $signed(x[7:0]);
-  assign n40 = $signed({ n38_hi, n22_hi[0], x[1:0] }) - $signed({ n29_hi, n27_hi[0], x[43:40] });
+  assign n40_hi = $signed({ n22_hi, x[1] }) + $signed({ \$1 [9:0], n13[1:0] });
+  assign n10_hi = $signed(x[47:41]) + $signed(x[63:56]);
+  assign \$5  = $signed(x[31:24]) + $signed({ n10_hi, x[40] });
+  assign n41_hi = $signed(n40_hi[12:3]) + $signed(\$5 [9:0]);
   assign n8_hi = $signed(x[55:50]) + $signed(x[47:40]);
   assign n23_hi = $signed(n8_hi) + $signed(x[63:56]);
-  assign n39_hi = $signed({ n23_hi, x[49] }) - $signed({ \$1 [9:0], n13[1:0] });
-  assign n10_hi = $signed(x[47:41]) + $signed(x[63:56]);
-  assign \$4  = $signed(x[31:24]) + $signed({ n10_hi, x[40] });
-  assign n41_hi = $signed(n39_hi[12:3]) - $signed(\$4 [9:0]);
-  assign n42 = $signed(n40) - $signed({ n41_hi, n39_hi[2:0], x[48] });
-  assign \$5  = $signed(13'h0a20) - $signed(n42);
+  assign n38_hi = $signed(n23_hi[9:1]) + $signed(x[15:8]);
+  assign n27_hi = $signed(x[47:44]) - $signed(x[55:48]);
+  assign n29_hi = $signed(n27_hi[8:1]) - $signed(x[7:0]);
+  assign \$6  = $signed({ n38_hi, n23_hi[0], x[49:48] }) + $signed({ n29_hi, n27_hi[0], x[43:40] });
+  assign n42 = $signed({ n41_hi, n40_hi[2:0], x[0] }) - $signed(\$6 [13:0]);
+  assign \$7  = $signed(13'h0a20) - $signed(n42);
   assign n18_hi = $signed(n10_hi) - $signed(x[55:48]);
-  assign \$6  = $signed(n16[8:2]) + $signed(x[7:0]);
-  assign n47 = $signed({ n18_hi, x[40] }) - $signed({ \$6 [7:0], n16[1:0] });
+  assign n50_hi = $signed(n18_hi[9:3]) + $signed(x[7:0]);
+  assign n51_hi = $signed(n9_hi) + $signed(x[63:56]);
+  assign \$8  = $signed({ n50_hi, n18_hi[2] }) + $signed({ n51_hi, x[32] });
+  assign \$9  = $signed(n16[8:2]) + $signed(x[7:0]);
   assign n15 = $signed(x[23:16]) + $signed(x[39:32]);
   assign n46_hi = $signed(n15[8:1]) + $signed(x[47:40]);
-  assign \$7  = $signed(n47[11:1]) - $signed({ n46_hi, n15[0] });
-  assign n49_hi = $signed(\$7 [10:3]) + $signed(x[7:0]);
-  assign n51_hi = $signed({ n49_hi, \$7 [2] }) + $signed({ n9_hi, x[32] });
-  assign n50 = $signed(x[63:56]) - $signed(n12);
-  assign n52_hi = $signed(n51_hi[10:1]) + $signed(n50);
-  assign \$8  = $signed(n52_hi[10:2]) - $signed(x[23:16]);
-  assign \$9  = $signed(7'h20) - $signed({ \$8 [8:0], n52_hi[1:0], n51_hi[0], \$7 [1:0], n47[0] });
-  assign n57_hi = $signed(n10_hi) + $signed(x[55:48]);
-  assign n59_hi = $signed(n57_hi[9:1]) - $signed(x[31:24]);
+  assign n47_hi = $signed({ \$9 [7:0], n16[1] }) + $signed({ n46_hi, n15[0] });
+  assign n48_hi = $signed(n47_hi[10:3]) + $signed(n12);
+  assign n49_hi = $signed(n48_hi[9:2]) + $signed(x[23:16]);
+  assign \$10  = $signed({ \$8 [10:0], n18_hi[1:0], x[40] }) - $signed({ n49_hi, n48_hi[1:0], n47_hi[2:0], n16[0] });
+  assign \$11  = $signed(7'h20) - $signed(\$10 [14:0]);
+  assign n60_hi = $signed(n10_hi) + $signed(x[55:48]);
+  assign n61_hi = $signed(n60_hi[9:3]) + $signed(x[15:8]);
+  assign \$12  = $signed(n9_hi) - $signed({ n18_hi, x[40] });
+  assign \$13  = $signed({ n61_hi, n60_hi[2] }) + $signed({ \$12 [10:0], x[32] });
   assign n11 = $signed(x[15:8]) + $signed(x[31:24]);
   assign n56 = $signed(x[7:0]) + $signed(x[23:16]);
-  assign n58 = $signed(n11) + $signed(n56);
-  assign \$10  = $signed({ n59_hi, n57_hi[0], x[40] }) - $signed(n58);
-  assign n61_hi = $signed(\$10 [11:4]) + $signed(x[15:8]);
-  assign \$11  = $signed(n9_hi) - $signed({ n18_hi, x[40] });
-  assign n62_hi = $signed({ n61_hi, \$10 [3:1] }) - $signed({ \$11 [10:0], x[32] });
-  assign \$12  = $signed(n62_hi[12:2]) + $signed({ \$11 [10:0], x[32] });
-  assign \$13  = $signed(11'h280) - $signed({ \$12 [11:0], n62_hi[1:0], \$10 [0] });
+  assign n57 = $signed(n11) + $signed(n56);
+  assign n58_hi = $signed(n57[9:2]) + $signed(x[31:24]);
+  assign n59_hi = $signed({ n58_hi, n57[1] }) + $signed({ \$12 [10:0], x[32] });
+  assign \$14  = $signed({ \$13 [11:0], n60_hi[1:0], x[40] }) - $signed({ n59_hi, n57[0] });
+  assign \$15  = $signed(11'h280) - $signed(\$14 [14:0]);
   assign n17_hi = $signed(x[7:1]) + $signed(n11);
+  assign n70_hi = $signed(n17_hi[9:4]) + $signed(x[31:24]);
   assign n14_hi = $signed(n8_hi) - $signed(x[63:56]);
-  assign \$14  = $signed({ n17_hi, x[0] }) - $signed({ n14_hi, x[49:48] });
-  assign \$15  = $signed(\$14 [11:2]) - $signed({ n17_hi, x[0] });
-  assign n68_hi = $signed(\$15 [10:3]) + $signed(x[31:24]);
-  assign n70 = $signed({ n68_hi, \$15 [2:0], \$14 [1:0] }) - $signed({ n29_hi, n27_hi[0], x[43:40] });
-  assign \$16  = $signed(n13[8:4]) + $signed(n15);
-  assign n69_hi = $signed({ \$16 [8:0], n13[3:2] }) + $signed({ n23_hi, x[49:48] });
-  assign n71 = $signed(n70) - $signed({ n69_hi, n13[1:0] });
-  assign \$17  = $signed(9'h0e0) - $signed(n71);
-  assign n74 = $signed(x[31:24]) + $signed(x[63:56]);
-  assign n75_hi = $signed(n74[8:1]) - $signed(x[15:8]);
-  assign n76_hi = $signed(n75_hi[8:1]) - $signed(x[39:32]);
-  assign n77_hi = $signed({ n76_hi, n75_hi[0] }) + $signed({ n8_hi, x[49:48] });
-  assign n78_hi = $signed(n77_hi[11:1]) + $signed({ n17_hi, x[0] });
-  assign n79_hi = $signed(\$16 [8:1]) - $signed(x[15:8]);
-  assign n80 = $signed({ n78_hi, n77_hi[0], n74[0] }) - $signed({ n79_hi, \$16 [0], n13[3:0] });
-  assign \$18  = $signed(n14_hi[9:1]) - $signed(x[55:48]);
-  assign n82_hi = $signed(n80[14:3]) + $signed({ \$18 [8:0], n14_hi[0], x[49:48] });
-  assign \$19  = $signed(9'h140) - $signed({ n82_hi, n80[2:0] });
-  assign \$20  = $signed({ n9_hi, x[32] }) - $signed(x[63:56]);
-  assign n86 = $signed(\$20 [9:0]) - $signed(n20);
-  assign n87 = $signed(x[15:8]) - $signed(x[47:40]);
-  assign n88_hi = $signed(n86[10:2]) + $signed(n87);
+  assign \$16  = $signed(n14_hi) + $signed({ n17_hi, x[0] });
+  assign \$17  = $signed(\$16 [10:0]) + $signed({ n23_hi, x[49:48] });
+  assign \$18  = $signed(n13[8:4]) + $signed(n15);
+  assign n68 = $signed({ \$18 [8:0], n13[3:0] }) + $signed({ n29_hi, n27_hi[0], x[43:40] });
+  assign \$19  = $signed({ \$17 [11:0], x[49:48] }) + $signed(n68);
+  assign n71 = $signed({ n70_hi, n17_hi[3:0], x[0] }) - $signed(\$19 [14:0]);
+  assign \$20  = $signed(9'h0e0) - $signed(n71);
+  assign n77 = $signed(x[31:24]) + $signed(x[63:56]);
+  assign \$21  = $signed(n77[8:1]) + $signed({ n8_hi, x[49:48] });
+  assign \$22  = $signed(\$21 [10:1]) + $signed({ n17_hi, x[0] });
+  assign n80_hi = $signed(\$22 [10:3]) + $signed(x[15:8]);
+  assign n81_hi = $signed({ n80_hi, \$22 [2:1] }) + $signed({ n14_hi, x[49:48] });
+  assign n74_hi = $signed(x[15:9]) + $signed(x[39:32]);
+  assign n75_hi = $signed({ \$18 [8:0], n13[3:1] }) + $signed({ n74_hi, x[8] });
+  assign n76_hi = $signed(n75_hi[12:5]) + $signed(x[55:48]);
+  assign \$23  = $signed({ n81_hi, \$22 [0], \$21 [0], n77[0] }) - $signed({ n76_hi, n75_hi[4:0], n13[0] });
+  assign \$24  = $signed(9'h140) - $signed(\$23 [15:0]);
+  assign n89_hi = $signed(n9_hi[8:1]) + $signed(x[15:8]);
+  assign \$25  = $signed(n89_hi) + $signed({ n14_hi, x[49:48] });
+  assign \$26  = $signed(x[63:56]) + $signed(n20);
+  assign n86_hi = $signed(\$26 [9:2]) + $signed(x[47:40]);
   assign n26_hi = $signed(x[7:3]) + $signed(x[23:16]);
-  assign n89 = $signed({ n88_hi, n86[1:0] }) - $signed({ n26_hi, x[2:0] });
-  assign \$21  = $signed(n89[12:2]) + $signed({ n14_hi, x[49:48] });
-  assign \$22  = $signed(\$21 [11:1]) - $signed({ n22_hi, x[1:0] });
-  assign \$23  = $signed(10'h2e0) - $signed({ \$22 [11:0], \$21 [0], n89[1:0] });
-  assign n94 = $signed(x[15:8]) + $signed(x[63:56]);
-  assign n95_hi = $signed(n94[8:1]) + $signed(x[39:32]);
-  assign n96_hi = $signed(n95_hi[8:1]) - $signed(x[15:8]);
-  assign n97_hi = $signed(n96_hi[8:1]) - $signed(x[7:0]);
-  assign n99_hi = $signed(n97_hi[8:1]) - $signed(n12);
-  assign n101_hi = $signed(n99_hi[9:1]) + $signed(x[55:48]);
-  assign n103_hi = $signed({ n101_hi, n99_hi[0], n97_hi[0] }) - $signed({ n14_hi, x[49:48] });
-  assign n98_hi = $signed({ n26_hi, x[2:1] }) - $signed(\$4 [9:0]);
-  assign n100_hi = $signed(n98_hi[11:4]) - $signed(x[23:16]);
-  assign n102_hi = $signed(n100_hi[8:1]) - $signed(x[39:32]);
-  assign \$24  = $signed({ n103_hi, n96_hi[0], n95_hi[0], n94[0] }) - $signed({ n102_hi, n100_hi[0], n98_hi[3:0], x[0] });
-  assign \$25  = $signed(13'h0a20) - $signed(\$24 [15:0]);
-  assign \$26  = ~ \$3 [15];
-  assign \$27  = | \$3 [14:13];
-  assign \$28  = \$26  & \$27 ;
-  assign \$29  = & \$3 [14:13];
-  assign \$30  = ~ \$29 ;
-  assign \$31  = \$3 [15] & \$30 ;
-  assign \$32  = \$31  ? 10'h380 : \$3 [15:6];
-  assign \$33  = \$28  ? 10'h07f : \$32 ;
-  assign \$34  = $signed(\$33 [7:0]) < $signed(1'h0);
-  assign \$35  = ~ \$3 [15];
-  assign \$36  = | \$3 [14:13];
-  assign \$37  = \$35  & \$36 ;
-  assign \$38  = & \$3 [14:13];
-  assign \$39  = ~ \$38 ;
-  assign \$40  = \$3 [15] & \$39 ;
-  assign \$41  = \$40  ? 10'h380 : \$3 [15:6];
-  assign \$42  = \$37  ? 10'h07f : \$41 ;
-  assign \$43  = \$34  ? 8'h00 : \$42 [7:0];
-  assign \$44  = ~ \$5 [15];
-  assign \$45  = | \$5 [14:13];
-  assign \$46  = \$44  & \$45 ;
-  assign \$47  = & \$5 [14:13];
-  assign \$48  = ~ \$47 ;
-  assign \$49  = \$5 [15] & \$48 ;
-  assign \$50  = \$49  ? 10'h380 : \$5 [15:6];
-  assign \$51  = \$46  ? 10'h07f : \$50 ;
-  assign \$52  = $signed(\$51 [7:0]) < $signed(1'h0);
-  assign \$53  = ~ \$5 [15];
-  assign \$54  = | \$5 [14:13];
-  assign \$55  = \$53  & \$54 ;
-  assign \$56  = & \$5 [14:13];
-  assign \$57  = ~ \$56 ;
-  assign \$58  = \$5 [15] & \$57 ;
-  assign \$59  = \$58  ? 10'h380 : \$5 [15:6];
-  assign \$60  = \$55  ? 10'h07f : \$59 ;
-  assign \$61  = \$52  ? 8'h00 : \$60 [7:0];
-  assign \$62  = ~ \$9 [14];
-  assign \$64  = \$62  & \$63 ;
-  assign \$66  = ~ \$65 ;
-  assign \$67  = \$9 [14] & \$66 ;
-  assign \$68  = \$67  ? 9'h180 : \$9 [14:6];
-  assign \$69  = \$64  ? 10'h07f : { \$68 [8], \$68  };
-  assign \$70  = $signed(\$69 [7:0]) < $signed(1'h0);
-  assign \$71  = ~ \$9 [14];
-  assign \$73  = \$71  & \$72 ;
-  assign \$75  = ~ \$74 ;
-  assign \$76  = \$9 [14] & \$75 ;
-  assign \$77  = \$76  ? 9'h180 : \$9 [14:6];
-  assign \$78  = \$73  ? 10'h07f : { \$77 [8], \$77  };
-  assign \$79  = \$70  ? 8'h00 : \$78 [7:0];
-  assign \$80  = ~ \$13 [14];
-  assign \$82  = \$80  & \$81 ;
-  assign \$84  = ~ \$83 ;
-  assign \$85  = \$13 [14] & \$84 ;
-  assign \$86  = \$85  ? 9'h180 : \$13 [14:6];
-  assign \$87  = \$82  ? 10'h07f : { \$86 [8], \$86  };
-  assign \$88  = $signed(\$87 [7:0]) < $signed(1'h0);
-  assign \$89  = ~ \$13 [14];
-  assign \$91  = \$89  & \$90 ;
-  assign \$93  = ~ \$92 ;
-  assign \$94  = \$13 [14] & \$93 ;
-  assign \$95  = \$94  ? 9'h180 : \$13 [14:6];
-  assign \$96  = \$91  ? 10'h07f : { \$95 [8], \$95  };
-  assign \$97  = \$88  ? 8'h00 : \$96 [7:0];
-  assign \$98  = ~ \$17 [15];
-  assign \$99  = | \$17 [14:13];
-  assign \$100  = \$98  & \$99 ;
-  assign \$101  = & \$17 [14:13];
-  assign \$102  = ~ \$101 ;
-  assign \$103  = \$17 [15] & \$102 ;
-  assign \$104  = \$103  ? 10'h380 : \$17 [15:6];
-  assign \$105  = \$100  ? 10'h07f : \$104 ;
-  assign \$106  = $signed(\$105 [7:0]) < $signed(1'h0);
-  assign \$107  = ~ \$17 [15];
-  assign \$108  = | \$17 [14:13];
-  assign \$109  = \$107  & \$108 ;
-  assign \$110  = & \$17 [14:13];
-  assign \$111  = ~ \$110 ;
-  assign \$112  = \$17 [15] & \$111 ;
-  assign \$113  = \$112  ? 10'h380 : \$17 [15:6];
-  assign \$114  = \$109  ? 10'h07f : \$113 ;
-  assign \$115  = \$106  ? 8'h00 : \$114 [7:0];
-  assign \$116  = ~ \$19 [15];
-  assign \$117  = | \$19 [14:13];
-  assign \$118  = \$116  & \$117 ;
-  assign \$119  = & \$19 [14:13];
-  assign \$120  = ~ \$119 ;
-  assign \$121  = \$19 [15] & \$120 ;
-  assign \$122  = \$121  ? 10'h380 : \$19 [15:6];
-  assign \$123  = \$118  ? 10'h07f : \$122 ;
-  assign \$124  = $signed(\$123 [7:0]) < $signed(1'h0);
-  assign \$125  = ~ \$19 [15];
-  assign \$126  = | \$19 [14:13];
-  assign \$127  = \$125  & \$126 ;
-  assign \$128  = & \$19 [14:13];
-  assign \$129  = ~ \$128 ;
-  assign \$130  = \$19 [15] & \$129 ;
-  assign \$131  = \$130  ? 10'h380 : \$19 [15:6];
-  assign \$132  = \$127  ? 10'h07f : \$131 ;
-  assign \$133  = \$124  ? 8'h00 : \$132 [7:0];
-  assign \$134  = ~ \$23 [14];
-  assign \$136  = \$134  & \$135 ;
-  assign \$138  = ~ \$137 ;
-  assign \$139  = \$23 [14] & \$138 ;
-  assign \$140  = \$139  ? 9'h180 : \$23 [14:6];
-  assign \$141  = \$136  ? 10'h07f : { \$140 [8], \$140  };
-  assign \$142  = $signed(\$141 [7:0]) < $signed(1'h0);
-  assign \$143  = ~ \$23 [14];
-  assign \$145  = \$143  & \$144 ;
-  assign \$147  = ~ \$146 ;
-  assign \$148  = \$23 [14] & \$147 ;
-  assign \$149  = \$148  ? 9'h180 : \$23 [14:6];
-  assign \$150  = \$145  ? 10'h07f : { \$149 [8], \$149  };
-  assign \$151  = \$142  ? 8'h00 : \$150 [7:0];
-  assign \$152  = ~ \$25 [15];
-  assign \$153  = | \$25 [14:13];
-  assign \$154  = \$152  & \$153 ;
-  assign \$155  = & \$25 [14:13];
-  assign \$156  = ~ \$155 ;
-  assign \$157  = \$25 [15] & \$156 ;
-  assign \$158  = \$157  ? 10'h380 : \$25 [15:6];
-  assign \$159  = \$154  ? 10'h07f : \$158 ;
-  assign \$160  = $signed(\$159 [7:0]) < $signed(1'h0);
-  assign \$161  = ~ \$25 [15];
-  assign \$162  = | \$25 [14:13];
-  assign \$163  = \$161  & \$162 ;
-  assign \$164  = & \$25 [14:13];
-  assign \$165  = ~ \$164 ;
-  assign \$166  = \$25 [15] & \$165 ;
-  assign \$167  = \$166  ? 10'h380 : \$25 [15:6];
-  assign \$168  = \$163  ? 10'h07f : \$167 ;
-  assign \$169  = \$160  ? 8'h00 : \$168 [7:0];
+  assign n87 = $signed({ n86_hi, \$26 [1:0] }) + $signed({ n26_hi, x[2:0] });
+  assign \$27  = $signed(n87[12:3]) + $signed({ n22_hi, x[1:0] });
+  assign \$28  = $signed({ \$25 [11:0], n9_hi[0], x[32] }) - $signed({ \$27 [11:0], n87[2:0] });
+  assign \$29  = $signed(10'h2e0) - $signed(\$28 [14:0]);
+  assign n98 = $signed(x[15:8]) + $signed(x[63:56]);
+  assign n99_hi = $signed(n98[8:1]) + $signed(x[39:32]);
+  assign n100_hi = $signed(n99_hi) + $signed(\$5 [9:0]);
+  assign n101_hi = $signed(n100_hi[10:4]) + $signed(x[23:16]);
+  assign n102_hi = $signed(n101_hi) + $signed(x[55:48]);
+  assign n103_hi = $signed(n102_hi[9:1]) + $signed(x[39:32]);
+  assign n94_hi = $signed(x[15:9]) + $signed(x[7:0]);
+  assign n95_hi = $signed({ n26_hi, x[2] }) + $signed({ n94_hi, x[8] });
+  assign n96_hi = $signed(n95_hi[10:2]) + $signed(n12);
+  assign \$30  = $signed({ n96_hi, n95_hi[1] }) + $signed({ n14_hi, x[49:48] });
+  assign \$31  = $signed({ n103_hi, n102_hi[0], n100_hi[3:0], n98[0] }) - $signed({ \$30 [11:0], n95_hi[0], x[1:0] });
+  assign \$32  = $signed(13'h0a20) - $signed(\$31 [15:0]);
+  assign \$33  = ~ \$4 [15];
+  assign \$34  = | \$4 [14:13];
+  assign \$35  = \$33  & \$34 ;
+  assign \$36  = & \$4 [14:13];
+  assign \$37  = ~ \$36 ;
+  assign \$38  = \$4 [15] & \$37 ;
+  assign \$39  = \$38  ? 10'h380 : \$4 [15:6];
+  assign \$40  = \$35  ? 10'h07f : \$39 ;
+  assign \$41  = $signed(\$40 [7:0]) < $signed(1'h0);
+  assign \$42  = ~ \$4 [15];
+  assign \$43  = | \$4 [14:13];
+  assign \$44  = \$42  & \$43 ;
+  assign \$45  = & \$4 [14:13];
+  assign \$46  = ~ \$45 ;
+  assign \$47  = \$4 [15] & \$46 ;
+  assign \$48  = \$47  ? 10'h380 : \$4 [15:6];
+  assign \$49  = \$44  ? 10'h07f : \$48 ;
+  assign \$50  = \$41  ? 8'h00 : \$49 [7:0];
+  assign \$51  = ~ \$7 [15];
+  assign \$52  = | \$7 [14:13];
+  assign \$53  = \$51  & \$52 ;
+  assign \$54  = & \$7 [14:13];
+  assign \$55  = ~ \$54 ;
+  assign \$56  = \$7 [15] & \$55 ;
+  assign \$57  = \$56  ? 10'h380 : \$7 [15:6];
+  assign \$58  = \$53  ? 10'h07f : \$57 ;
+  assign \$59  = $signed(\$58 [7:0]) < $signed(1'h0);
+  assign \$60  = ~ \$7 [15];
+  assign \$61  = | \$7 [14:13];
+  assign \$62  = \$60  & \$61 ;
+  assign \$63  = & \$7 [14:13];
+  assign \$64  = ~ \$63 ;
+  assign \$65  = \$7 [15] & \$64 ;
+  assign \$66  = \$65  ? 10'h380 : \$7 [15:6];
+  assign \$67  = \$62  ? 10'h07f : \$66 ;
+  assign \$68  = \$59  ? 8'h00 : \$67 [7:0];
+  assign \$69  = ~ \$11 [14];
+  assign \$71  = \$69  & \$70 ;
+  assign \$73  = ~ \$72 ;
+  assign \$74  = \$11 [14] & \$73 ;
+  assign \$75  = \$74  ? 9'h180 : \$11 [14:6];
+  assign \$76  = \$71  ? 10'h07f : { \$75 [8], \$75  };
+  assign \$77  = $signed(\$76 [7:0]) < $signed(1'h0);
+  assign \$78  = ~ \$11 [14];
+  assign \$80  = \$78  & \$79 ;
+  assign \$82  = ~ \$81 ;
+  assign \$83  = \$11 [14] & \$82 ;
+  assign \$84  = \$83  ? 9'h180 : \$11 [14:6];
+  assign \$85  = \$80  ? 10'h07f : { \$84 [8], \$84  };
+  assign \$86  = \$77  ? 8'h00 : \$85 [7:0];
+  assign \$87  = ~ \$15 [14];
+  assign \$89  = \$87  & \$88 ;
+  assign \$91  = ~ \$90 ;
+  assign \$92  = \$15 [14] & \$91 ;
+  assign \$93  = \$92  ? 9'h180 : \$15 [14:6];
+  assign \$94  = \$89  ? 10'h07f : { \$93 [8], \$93  };
+  assign \$95  = $signed(\$94 [7:0]) < $signed(1'h0);
+  assign \$96  = ~ \$15 [14];
+  assign \$98  = \$96  & \$97 ;
+  assign \$100  = ~ \$99 ;
+  assign \$101  = \$15 [14] & \$100 ;
+  assign \$102  = \$101  ? 9'h180 : \$15 [14:6];
+  assign \$103  = \$98  ? 10'h07f : { \$102 [8], \$102  };
+  assign \$104  = \$95  ? 8'h00 : \$103 [7:0];
+  assign \$105  = ~ \$20 [15];
+  assign \$106  = | \$20 [14:13];
+  assign \$107  = \$105  & \$106 ;
+  assign \$108  = & \$20 [14:13];
+  assign \$109  = ~ \$108 ;
+  assign \$110  = \$20 [15] & \$109 ;
+  assign \$111  = \$110  ? 10'h380 : \$20 [15:6];
+  assign \$112  = \$107  ? 10'h07f : \$111 ;
+  assign \$113  = $signed(\$112 [7:0]) < $signed(1'h0);
+  assign \$114  = ~ \$20 [15];
+  assign \$115  = | \$20 [14:13];
+  assign \$116  = \$114  & \$115 ;
+  assign \$117  = & \$20 [14:13];
+  assign \$118  = ~ \$117 ;
+  assign \$119  = \$20 [15] & \$118 ;
+  assign \$120  = \$119  ? 10'h380 : \$20 [15:6];
+  assign \$121  = \$116  ? 10'h07f : \$120 ;
+  assign \$122  = \$113  ? 8'h00 : \$121 [7:0];
+  assign \$123  = ~ \$24 [15];
+  assign \$124  = | \$24 [14:13];
+  assign \$125  = \$123  & \$124 ;
+  assign \$126  = & \$24 [14:13];
+  assign \$127  = ~ \$126 ;
+  assign \$128  = \$24 [15] & \$127 ;
+  assign \$129  = \$128  ? 10'h380 : \$24 [15:6];
+  assign \$130  = \$125  ? 10'h07f : \$129 ;
+  assign \$131  = $signed(\$130 [7:0]) < $signed(1'h0);
+  assign \$132  = ~ \$24 [15];
+  assign \$133  = | \$24 [14:13];
+  assign \$134  = \$132  & \$133 ;
+  assign \$135  = & \$24 [14:13];
+  assign \$136  = ~ \$135 ;
+  assign \$137  = \$24 [15] & \$136 ;
+  assign \$138  = \$137  ? 10'h380 : \$24 [15:6];
+  assign \$139  = \$134  ? 10'h07f : \$138 ;
+  assign \$140  = \$131  ? 8'h00 : \$139 [7:0];
+  assign \$141  = ~ \$29 [14];
+  assign \$143  = \$141  & \$142 ;
+  assign \$145  = ~ \$144 ;
+  assign \$146  = \$29 [14] & \$145 ;
+  assign \$147  = \$146  ? 9'h180 : \$29 [14:6];
+  assign \$148  = \$143  ? 10'h07f : { \$147 [8], \$147  };
+  assign \$149  = $signed(\$148 [7:0]) < $signed(1'h0);
+  assign \$150  = ~ \$29 [14];
+  assign \$152  = \$150  & \$151 ;
+  assign \$154  = ~ \$153 ;
+  assign \$155  = \$29 [14] & \$154 ;
+  assign \$156  = \$155  ? 9'h180 : \$29 [14:6];
+  assign \$157  = \$152  ? 10'h07f : { \$156 [8], \$156  };
+  assign \$158  = \$149  ? 8'h00 : \$157 [7:0];
+  assign \$159  = ~ \$32 [15];
+  assign \$160  = | \$32 [14:13];
+  assign \$161  = \$159  & \$160 ;
+  assign \$162  = & \$32 [14:13];
+  assign \$163  = ~ \$162 ;
+  assign \$164  = \$32 [15] & \$163 ;
+  assign \$165  = \$164  ? 10'h380 : \$32 [15:6];
+  assign \$166  = \$161  ? 10'h07f : \$165 ;
+  assign \$167  = $signed(\$166 [7:0]) < $signed(1'h0);
+  assign \$168  = ~ \$32 [15];
+  assign \$169  = | \$32 [14:13];
+  assign \$170  = \$168  & \$169 ;
+  assign \$171  = & \$32 [14:13];
+  assign \$172  = ~ \$171 ;
+  assign \$173  = \$32 [15] & \$172 ;
+  assign \$174  = \$173  ? 10'h380 : \$32 [15:6];
+  assign \$175  = \$170  ? 10'h07f : \$174 ;
+  assign \$176  = \$167  ? 8'h00 : \$175 [7:0];
   always @(posedge clk)
-    y0_d0 <= \$170 ;
+    y0_d0 <= \$177 ;
   always @(posedge clk)
-    y1_d0 <= \$171 ;
+    y1_d0 <= \$178 ;
   always @(posedge clk)
-    y2_d0 <= \$172 ;
+    y2_d0 <= \$179 ;
   always @(posedge clk)
-    y3_d0 <= \$173 ;
+    y3_d0 <= \$180 ;
   always @(posedge clk)
-    y4_d0 <= \$174 ;
+    y4_d0 <= \$181 ;
   always @(posedge clk)
-    y5_d0 <= \$175 ;
+    y5_d0 <= \$182 ;
   always @(posedge clk)
-    y6_d0 <= \$176 ;
+    y6_d0 <= \$183 ;
   always @(posedge clk)
-    y7_d0 <= \$177 ;
+    y7_d0 <= \$184 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$170  = y0_d0;
+    \$177  = y0_d0;
     if (en) begin
-      \$170  = \$43 ;
-    end
-    if (rst) begin
-      \$170  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$171  = y1_d0;
-    if (en) begin
-      \$171  = \$61 ;
-    end
-    if (rst) begin
-      \$171  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$172  = y2_d0;
-    if (en) begin
-      \$172  = \$79 ;
-    end
-    if (rst) begin
-      \$172  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$173  = y3_d0;
-    if (en) begin
-      \$173  = \$97 ;
-    end
-    if (rst) begin
-      \$173  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$174  = y4_d0;
-    if (en) begin
-      \$174  = \$115 ;
-    end
-    if (rst) begin
-      \$174  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$175  = y5_d0;
-    if (en) begin
-      \$175  = \$133 ;
-    end
-    if (rst) begin
-      \$175  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$176  = y6_d0;
-    if (en) begin
-      \$176  = \$151 ;
-    end
-    if (rst) begin
-      \$176  = 8'h00;
-    end
-  end
-  always @* begin
-    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$177  = y7_d0;
-    if (en) begin
-      \$177  = \$169 ;
+      \$177  = \$50 ;
     end
     if (rst) begin
       \$177  = 8'h00;
     end
   end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$178  = y1_d0;
+    if (en) begin
+      \$178  = \$68 ;
+    end
+    if (rst) begin
+      \$178  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$179  = y2_d0;
+    if (en) begin
+      \$179  = \$86 ;
+    end
+    if (rst) begin
+      \$179  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$180  = y3_d0;
+    if (en) begin
+      \$180  = \$104 ;
+    end
+    if (rst) begin
+      \$180  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$181  = y4_d0;
+    if (en) begin
+      \$181  = \$122 ;
+    end
+    if (rst) begin
+      \$181  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$182  = y5_d0;
+    if (en) begin
+      \$182  = \$140 ;
+    end
+    if (rst) begin
+      \$182  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$183  = y6_d0;
+    if (en) begin
+      \$183  = \$158 ;
+    end
+    if (rst) begin
+      \$183  = 8'h00;
+    end
+  end
+  always @* begin
+    if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
+    \$184  = y7_d0;
+    if (en) begin
+      \$184  = \$176 ;
+    end
+    if (rst) begin
+      \$184  = 8'h00;
+    end
+  end
   assign n9 = { n9_hi, x[32] };
   assign n24_hi = \$1 [9:0];
   assign n24 = { \$1 [9:0], n13[1:0] };
-  assign n30 = { n30_hi, n20[1:0] };
+  assign n32_hi = \$2 [9:0];
+  assign n32 = { \$2 [9:0], n13[1:0] };
   assign n25 = { n25_hi, x[50:48] };
-  assign n32 = { n32_hi, n31[0] };
-  assign n33 = { n33_hi, n32_hi[3:0], n31[0] };
-  assign n34 = { n34_hi, x[50:48] };
-  assign n35_hi = \$2 [12:0];
-  assign n35 = { \$2 [12:0], n32_hi[1:0], n31[0] };
-  assign n37 = \$3 [15:0];
+  assign n33 = { n33_hi, n13[0] };
+  assign n34 = { n34_hi, n33_hi[3:0], n13[0] };
+  assign n30 = { n30_hi, n20[5:0] };
+  assign n31 = { n31_hi, n20[2:0] };
+  assign n35 = \$3 [15:0];
+  assign n37 = \$4 [15:0];
   assign n22 = { n22_hi, x[1:0] };
-  assign n38 = { n38_hi, n22_hi[0], x[1:0] };
-  assign n27 = { n27_hi, x[43:40] };
-  assign n29 = { n29_hi, n27_hi[0], x[43:40] };
+  assign n40 = { n40_hi, x[0] };
+  assign n10 = { n10_hi, x[40] };
+  assign n19 = \$5 [9:0];
+  assign n41 = { n41_hi, n40_hi[2:0], x[0] };
   assign n8 = { n8_hi, x[49:48] };
   assign n23 = { n23_hi, x[49:48] };
-  assign n39 = { n39_hi, x[48] };
-  assign n10 = { n10_hi, x[40] };
-  assign n19 = \$4 [9:0];
-  assign n41 = { n41_hi, n39_hi[2:0], x[48] };
-  assign n44 = \$5 [15:0];
+  assign n38 = { n38_hi, n23_hi[0], x[49:48] };
+  assign n27 = { n27_hi, x[43:40] };
+  assign n29 = { n29_hi, n27_hi[0], x[43:40] };
+  assign n39 = \$6 [13:0];
+  assign n44 = \$7 [15:0];
   assign n18 = { n18_hi, x[40] };
-  assign n45_hi = \$6 [7:0];
-  assign n45 = { \$6 [7:0], n16[1:0] };
+  assign n50 = { n50_hi, n18_hi[2:0], x[40] };
+  assign n51 = { n51_hi, x[32] };
+  assign n52_hi = \$8 [10:0];
+  assign n52 = { \$8 [10:0], n18_hi[1:0], x[40] };
+  assign n45_hi = \$9 [7:0];
+  assign n45 = { \$9 [7:0], n16[1:0] };
   assign n46 = { n46_hi, n15[0] };
-  assign n48_hi = \$7 [10:0];
-  assign n48 = { \$7 [10:0], n47[0] };
-  assign n49 = { n49_hi, \$7 [2:0], n47[0] };
-  assign n51 = { n51_hi, \$7 [1:0], n47[0] };
-  assign n52 = { n52_hi, n51_hi[0], \$7 [1:0], n47[0] };
-  assign n53_hi = \$8 [8:0];
-  assign n53 = { \$8 [8:0], n52_hi[1:0], n51_hi[0], \$7 [1:0], n47[0] };
-  assign n55 = \$9 [14:0];
-  assign n57 = { n57_hi, x[40] };
-  assign n59 = { n59_hi, n57_hi[0], x[40] };
-  assign n60 = \$10 [11:0];
-  assign n61 = { n61_hi, \$10 [3:0] };
-  assign n21_hi = \$11 [10:0];
-  assign n21 = { \$11 [10:0], x[32] };
-  assign n62 = { n62_hi, \$10 [0] };
-  assign n63_hi = \$12 [11:0];
-  assign n63 = { \$12 [11:0], n62_hi[1:0], \$10 [0] };
-  assign n65 = \$13 [14:0];
+  assign n47 = { n47_hi, n16[0] };
+  assign n48 = { n48_hi, n47_hi[2:0], n16[0] };
+  assign n49 = { n49_hi, n48_hi[1:0], n47_hi[2:0], n16[0] };
+  assign n53 = \$10 [14:0];
+  assign n55 = \$11 [14:0];
+  assign n60 = { n60_hi, x[40] };
+  assign n61 = { n61_hi, n60_hi[2:0], x[40] };
+  assign n21_hi = \$12 [10:0];
+  assign n21 = { \$12 [10:0], x[32] };
+  assign n62_hi = \$13 [11:0];
+  assign n62 = { \$13 [11:0], n60_hi[1:0], x[40] };
+  assign n58 = { n58_hi, n57[1:0] };
+  assign n59 = { n59_hi, n57[0] };
+  assign n63 = \$14 [14:0];
+  assign n65 = \$15 [14:0];
   assign n17 = { n17_hi, x[0] };
+  assign n70 = { n70_hi, n17_hi[3:0], x[0] };
   assign n14 = { n14_hi, x[49:48] };
-  assign n66 = \$14 [11:0];
-  assign n67_hi = \$15 [10:0];
-  assign n67 = { \$15 [10:0], \$14 [1:0] };
-  assign n68 = { n68_hi, \$15 [2:0], \$14 [1:0] };
-  assign n28_hi = \$16 [8:0];
-  assign n28 = { \$16 [8:0], n13[3:0] };
-  assign n69 = { n69_hi, n13[1:0] };
-  assign n73 = \$17 [15:0];
-  assign n75 = { n75_hi, n74[0] };
-  assign n76 = { n76_hi, n75_hi[0], n74[0] };
-  assign n77 = { n77_hi, n74[0] };
-  assign n78 = { n78_hi, n77_hi[0], n74[0] };
-  assign n79 = { n79_hi, \$16 [0], n13[3:0] };
-  assign n81_hi = \$18 [8:0];
-  assign n81 = { \$18 [8:0], n14_hi[0], x[49:48] };
-  assign n82 = { n82_hi, n80[2:0] };
-  assign n84 = \$19 [15:0];
-  assign n85 = \$20 [9:0];
-  assign n88 = { n88_hi, n86[1:0] };
+  assign n66_hi = \$16 [10:0];
+  assign n66 = { \$16 [10:0], x[49:48] };
+  assign n67_hi = \$17 [11:0];
+  assign n67 = { \$17 [11:0], x[49:48] };
+  assign n28_hi = \$18 [8:0];
+  assign n28 = { \$18 [8:0], n13[3:0] };
+  assign n69 = \$19 [14:0];
+  assign n73 = \$20 [15:0];
+  assign n78_hi = \$21 [10:0];
+  assign n78 = { \$21 [10:0], n77[0] };
+  assign n79_hi = \$22 [10:0];
+  assign n79 = { \$22 [10:0], \$21 [0], n77[0] };
+  assign n80 = { n80_hi, \$22 [2:0], \$21 [0], n77[0] };
+  assign n81 = { n81_hi, \$22 [0], \$21 [0], n77[0] };
+  assign n74 = { n74_hi, x[8] };
+  assign n75 = { n75_hi, n13[0] };
+  assign n76 = { n76_hi, n75_hi[4:0], n13[0] };
+  assign n82 = \$23 [15:0];
+  assign n84 = \$24 [15:0];
+  assign n89 = { n89_hi, n9_hi[0], x[32] };
+  assign n90_hi = \$25 [11:0];
+  assign n90 = { \$25 [11:0], n9_hi[0], x[32] };
+  assign n85 = \$26 [9:0];
+  assign n86 = { n86_hi, \$26 [1:0] };
   assign n26 = { n26_hi, x[2:0] };
-  assign n90_hi = \$21 [11:0];
-  assign n90 = { \$21 [11:0], n89[1:0] };
-  assign n91_hi = \$22 [11:0];
-  assign n91 = { \$22 [11:0], \$21 [0], n89[1:0] };
-  assign n93 = \$23 [14:0];
-  assign n95 = { n95_hi, n94[0] };
-  assign n96 = { n96_hi, n95_hi[0], n94[0] };
-  assign n97 = { n97_hi, n96_hi[0], n95_hi[0], n94[0] };
-  assign n99 = { n99_hi, n97_hi[0], n96_hi[0], n95_hi[0], n94[0] };
-  assign n101 = { n101_hi, n99_hi[0], n97_hi[0], n96_hi[0], n95_hi[0], n94[0] };
-  assign n103 = { n103_hi, n96_hi[0], n95_hi[0], n94[0] };
-  assign n98 = { n98_hi, x[0] };
-  assign n100 = { n100_hi, n98_hi[3:0], x[0] };
-  assign n102 = { n102_hi, n100_hi[0], n98_hi[3:0], x[0] };
-  assign n104 = \$24 [15:0];
-  assign n105 = \$25 [15:0];
+  assign n88_hi = \$27 [11:0];
+  assign n88 = { \$27 [11:0], n87[2:0] };
+  assign n91 = \$28 [14:0];
+  assign n93 = \$29 [14:0];
+  assign n99 = { n99_hi, n98[0] };
+  assign n100 = { n100_hi, n98[0] };
+  assign n101 = { n101_hi, n100_hi[3:0], n98[0] };
+  assign n102 = { n102_hi, n100_hi[3:0], n98[0] };
+  assign n103 = { n103_hi, n102_hi[0], n100_hi[3:0], n98[0] };
+  assign n94 = { n94_hi, x[8] };
+  assign n95 = { n95_hi, x[1:0] };
+  assign n96 = { n96_hi, n95_hi[1:0], x[1:0] };
+  assign n97_hi = \$30 [11:0];
+  assign n97 = { \$30 [11:0], n95_hi[0], x[1:0] };
+  assign n104 = \$31 [15:0];
+  assign n105 = \$32 [15:0];
   assign \x[0]  = x[7:0];
   assign \x[1]  = x[15:8];
   assign \x[2]  = x[23:16];
@@ -2315,18 +2359,18 @@ module lin8x8_at_p1_7e26982fa754(en, clk, rst, y, x);
   assign y[23:16] = y2_d0;
   assign y[15:8] = y1_d0;
   assign y[7:0] = y0_d0;
-  assign \$63  = \$9 [13];
-  assign \$65  = \$9 [13];
-  assign \$72  = \$9 [13];
-  assign \$74  = \$9 [13];
-  assign \$81  = \$13 [13];
-  assign \$83  = \$13 [13];
-  assign \$90  = \$13 [13];
-  assign \$92  = \$13 [13];
-  assign \$135  = \$23 [13];
-  assign \$137  = \$23 [13];
-  assign \$144  = \$23 [13];
-  assign \$146  = \$23 [13];
+  assign \$70  = \$11 [13];
+  assign \$72  = \$11 [13];
+  assign \$79  = \$11 [13];
+  assign \$81  = \$11 [13];
+  assign \$88  = \$15 [13];
+  assign \$90  = \$15 [13];
+  assign \$97  = \$15 [13];
+  assign \$99  = \$15 [13];
+  assign \$142  = \$29 [13];
+  assign \$144  = \$29 [13];
+  assign \$151  = \$29 [13];
+  assign \$153  = \$29 [13];
 endmodule
 
 /* Generated by Amaranth Yosys 0.50 (PyPI ver 0.50.0.0.post130, git sha1 b5170e139) */
@@ -2335,7 +2379,7 @@ endmodule
 module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
   wire [10:0] \$1 ;
-  wire [9:0] \$10 ;
+  wire [17:0] \$10 ;
   wire \$100 ;
   wire \$101 ;
   wire \$102 ;
@@ -2344,61 +2388,77 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   wire \$105 ;
   wire [9:0] \$106 ;
   wire [9:0] \$107 ;
-  reg [7:0] \$108 ;
-  reg [7:0] \$109 ;
-  wire [12:0] \$11 ;
-  reg [7:0] \$110 ;
-  reg [7:0] \$111 ;
-  reg [7:0] \$112 ;
-  reg [7:0] \$113 ;
-  reg [7:0] \$114 ;
-  reg [7:0] \$115 ;
-  reg [7:0] \$116 ;
-  reg [7:0] \$117 ;
-  wire [17:0] \$12 ;
-  wire [14:0] \$13 ;
-  wire [17:0] \$14 ;
-  wire [10:0] \$15 ;
-  wire [9:0] \$16 ;
-  wire [17:0] \$17 ;
-  wire [11:0] \$18 ;
-  wire [12:0] \$19 ;
-  wire [10:0] \$2 ;
+  wire \$108 ;
+  wire \$109 ;
+  wire [10:0] \$11 ;
+  wire \$110 ;
+  wire \$111 ;
+  wire \$112 ;
+  wire \$113 ;
+  wire [9:0] \$114 ;
+  wire [9:0] \$115 ;
+  wire \$116 ;
+  wire \$117 ;
+  wire \$118 ;
+  wire \$119 ;
+  wire [15:0] \$12 ;
+  wire \$120 ;
+  wire \$121 ;
+  wire [9:0] \$122 ;
+  wire [9:0] \$123 ;
+  reg [7:0] \$124 ;
+  reg [7:0] \$125 ;
+  reg [7:0] \$126 ;
+  reg [7:0] \$127 ;
+  reg [7:0] \$128 ;
+  reg [7:0] \$129 ;
+  wire [10:0] \$13 ;
+  reg [7:0] \$130 ;
+  reg [7:0] \$131 ;
+  reg [7:0] \$132 ;
+  reg [7:0] \$133 ;
+  wire [18:0] \$14 ;
+  wire [18:0] \$15 ;
+  wire [12:0] \$16 ;
+  wire [12:0] \$17 ;
+  wire [8:0] \$18 ;
+  wire [10:0] \$19 ;
+  wire [11:0] \$2 ;
   wire [17:0] \$20 ;
-  wire [13:0] \$21 ;
-  wire [10:0] \$22 ;
-  wire [14:0] \$23 ;
-  wire [17:0] \$24 ;
-  wire [12:0] \$25 ;
-  wire [14:0] \$26 ;
+  wire [14:0] \$21 ;
+  wire [17:0] \$22 ;
+  wire [17:0] \$23 ;
+  wire [9:0] \$24 ;
+  wire [10:0] \$25 ;
+  wire [10:0] \$26 ;
   wire [17:0] \$27 ;
-  wire \$28 ;
-  wire \$29 ;
-  wire [12:0] \$3 ;
-  wire \$30 ;
-  wire \$31 ;
-  wire \$32 ;
-  wire \$33 ;
-  wire [9:0] \$34 ;
-  wire [9:0] \$35 ;
-  wire \$36 ;
-  wire \$37 ;
-  wire \$38 ;
-  wire \$39 ;
-  wire [17:0] \$4 ;
-  wire \$40 ;
-  wire \$41 ;
-  wire [9:0] \$42 ;
-  wire [9:0] \$43 ;
+  wire [17:0] \$28 ;
+  wire [11:0] \$29 ;
+  wire [10:0] \$3 ;
+  wire [11:0] \$30 ;
+  wire [17:0] \$31 ;
+  wire [17:0] \$32 ;
+  wire [11:0] \$33 ;
+  wire [13:0] \$34 ;
+  wire [10:0] \$35 ;
+  wire [17:0] \$36 ;
+  wire [17:0] \$37 ;
+  wire [13:0] \$38 ;
+  wire [14:0] \$39 ;
+  wire [11:0] \$4 ;
+  wire [11:0] \$40 ;
+  wire [10:0] \$41 ;
+  wire [10:0] \$42 ;
+  wire [17:0] \$43 ;
   wire \$44 ;
   wire \$45 ;
   wire \$46 ;
   wire \$47 ;
   wire \$48 ;
   wire \$49 ;
-  wire [11:0] \$5 ;
-  wire [10:0] \$50 ;
-  wire [10:0] \$51 ;
+  wire [17:0] \$5 ;
+  wire [9:0] \$50 ;
+  wire [9:0] \$51 ;
   wire \$52 ;
   wire \$53 ;
   wire \$54 ;
@@ -2414,8 +2474,8 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   wire \$63 ;
   wire \$64 ;
   wire \$65 ;
-  wire [9:0] \$66 ;
-  wire [9:0] \$67 ;
+  wire [10:0] \$66 ;
+  wire [10:0] \$67 ;
   wire \$68 ;
   wire \$69 ;
   wire [10:0] \$7 ;
@@ -2440,7 +2500,7 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   wire \$87 ;
   wire \$88 ;
   wire \$89 ;
-  wire [18:0] \$9 ;
+  wire [17:0] \$9 ;
   wire [9:0] \$90 ;
   wire [9:0] \$91 ;
   wire \$92 ;
@@ -2457,123 +2517,124 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   wire en;
   (* keep = 32'd1 *)
   wire [8:0] n10;
+  wire [10:0] n100;
   (* keep = 32'd1 *)
-  wire [9:0] n100;
-  wire [10:0] n101;
+  wire [8:0] n100_hi;
+  wire [12:0] n101;
   (* keep = 32'd1 *)
-  wire [8:0] n101_hi;
-  wire [12:0] n102;
+  wire [9:0] n101_hi;
+  wire [13:0] n102;
   (* keep = 32'd1 *)
-  wire [11:0] n102_hi;
-  wire [13:0] n103;
+  wire [10:0] n102_hi;
+  wire [14:0] n103;
   (* keep = 32'd1 *)
-  wire [10:0] n103_hi;
+  wire [8:0] n103_hi;
+  wire [16:0] n104;
   (* keep = 32'd1 *)
-  wire [8:0] n104;
-  wire [13:0] n105;
+  wire [11:0] n104_hi;
+  wire [11:0] n105;
   (* keep = 32'd1 *)
   wire [10:0] n105_hi;
-  wire [14:0] n106;
+  wire [13:0] n106;
   (* keep = 32'd1 *)
   wire [8:0] n106_hi;
-  wire [9:0] n107;
+  wire [14:0] n107;
   (* keep = 32'd1 *)
-  wire [8:0] n107_hi;
+  wire [9:0] n107_hi;
   wire [15:0] n108;
   (* keep = 32'd1 *)
-  wire [10:0] n108_hi;
-  wire [11:0] n109;
+  wire [9:0] n108_hi;
+  wire [16:0] n109;
   (* keep = 32'd1 *)
   wire [9:0] n109_hi;
   (* keep = 32'd1 *)
   wire [8:0] n11;
-  wire [16:0] n110;
   (* keep = 32'd1 *)
-  wire [11:0] n110_hi;
+  wire [16:0] n110;
   wire [16:0] n112;
   wire [10:0] n113;
   (* keep = 32'd1 *)
-  wire [9:0] n113_hi;
-  wire [11:0] n114;
+  wire [8:0] n113_hi;
+  wire [14:0] n114;
   (* keep = 32'd1 *)
   wire [9:0] n114_hi;
-  wire [12:0] n115;
+  wire [16:0] n115;
   (* keep = 32'd1 *)
-  wire [11:0] n115_hi;
+  wire [12:0] n115_hi;
   (* keep = 32'd1 *)
-  wire [12:0] n116;
-  wire [14:0] n117;
+  wire [10:0] n116;
+  wire [12:0] n117;
   (* keep = 32'd1 *)
-  wire [9:0] n117_hi;
-  wire [16:0] n118;
+  wire [11:0] n117_hi;
+  wire [15:0] n118;
   (* keep = 32'd1 *)
   wire [12:0] n118_hi;
-  wire [16:0] n119;
   (* keep = 32'd1 *)
-  wire [13:0] n119_hi;
+  wire [16:0] n119;
   (* keep = 32'd1 *)
   wire [9:0] n12;
   wire [16:0] n121;
+  wire [9:0] n122;
   (* keep = 32'd1 *)
-  wire [8:0] n122;
-  wire [10:0] n123;
+  wire [8:0] n122_hi;
+  wire [11:0] n123;
   (* keep = 32'd1 *)
-  wire [9:0] n123_hi;
-  wire [11:0] n124;
+  wire [8:0] n123_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n124_hi;
+  wire [12:0] n124;
+  wire [13:0] n125;
   (* keep = 32'd1 *)
-  wire [12:0] n125;
-  wire [13:0] n126;
+  wire [8:0] n125_hi;
+  wire [15:0] n126;
   (* keep = 32'd1 *)
-  wire [8:0] n126_hi;
-  wire [14:0] n127;
+  wire [11:0] n126_hi;
+  wire [12:0] n127;
   (* keep = 32'd1 *)
-  wire [8:0] n127_hi;
-  wire [11:0] n128;
+  wire [11:0] n127_hi;
+  wire [15:0] n128;
   (* keep = 32'd1 *)
-  wire [9:0] n128_hi;
-  wire [12:0] n129;
+  wire [12:0] n128_hi;
+  wire [13:0] n129;
   (* keep = 32'd1 *)
-  wire [11:0] n129_hi;
+  wire [8:0] n129_hi;
   wire [10:0] n13;
-  wire [15:0] n130;
+  wire [14:0] n130;
   (* keep = 32'd1 *)
-  wire [11:0] n130_hi;
+  wire [9:0] n130_hi;
   wire [16:0] n131;
   (* keep = 32'd1 *)
-  wire [13:0] n131_hi;
+  wire [15:0] n131_hi;
   wire [16:0] n133;
   wire [13:0] n133_hi;
-  wire [9:0] n134;
+  wire [10:0] n134;
   (* keep = 32'd1 *)
-  wire [8:0] n134_hi;
-  wire [10:0] n135;
+  wire [9:0] n134_hi;
+  wire [14:0] n135;
   (* keep = 32'd1 *)
   wire [8:0] n135_hi;
+  wire [10:0] n136;
   (* keep = 32'd1 *)
-  wire [11:0] n136;
-  wire [12:0] n137;
+  wire [8:0] n136_hi;
+  wire [11:0] n137;
   (* keep = 32'd1 *)
-  wire [11:0] n137_hi;
-  wire [10:0] n138;
+  wire [10:0] n137_hi;
+  wire [12:0] n138;
   (* keep = 32'd1 *)
-  wire [9:0] n138_hi;
-  wire [14:0] n139;
+  wire [8:0] n138_hi;
+  wire [13:0] n139;
   (* keep = 32'd1 *)
-  wire [11:0] n139_hi;
+  wire [10:0] n139_hi;
   (* keep = 32'd1 *)
   wire [9:0] n13_hi;
   wire [9:0] n14;
-  wire [10:0] n140;
+  wire [15:0] n140;
   (* keep = 32'd1 *)
-  wire [9:0] n140_hi;
+  wire [10:0] n140_hi;
   wire [15:0] n141;
   (* keep = 32'd1 *)
   wire [9:0] n141_hi;
-  wire [16:0] n142;
   (* keep = 32'd1 *)
-  wire [11:0] n142_hi;
+  wire [16:0] n142;
   wire [16:0] n144;
   (* keep = 32'd1 *)
   wire [8:0] n14_hi;
@@ -2637,152 +2698,154 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   wire [14:0] n35;
   (* keep = 32'd1 *)
   wire [9:0] n35_hi;
+  wire [11:0] n36;
   (* keep = 32'd1 *)
-  wire [9:0] n36;
+  wire [10:0] n36_hi;
+  wire [14:0] n37;
   (* keep = 32'd1 *)
-  wire [11:0] n37;
-  wire [12:0] n38;
+  wire [8:0] n37_hi;
+  wire [16:0] n38;
   (* keep = 32'd1 *)
   wire [11:0] n38_hi;
-  wire [14:0] n39;
   (* keep = 32'd1 *)
-  wire [11:0] n39_hi;
-  wire [15:0] n40;
+  wire [9:0] n39;
+  wire [13:0] n40;
   (* keep = 32'd1 *)
-  wire [9:0] n40_hi;
-  wire [11:0] n41;
+  wire [10:0] n40_hi;
+  wire [15:0] n41;
   (* keep = 32'd1 *)
-  wire [10:0] n41_hi;
+  wire [9:0] n41_hi;
+  (* keep = 32'd1 *)
   wire [16:0] n42;
-  (* keep = 32'd1 *)
-  wire [11:0] n42_hi;
   wire [16:0] n44;
+  wire [11:0] n45;
   (* keep = 32'd1 *)
-  wire [8:0] n45;
-  wire [11:0] n46;
+  wire [8:0] n45_hi;
+  wire [13:0] n46;
   (* keep = 32'd1 *)
-  wire [10:0] n46_hi;
-  wire [12:0] n47;
+  wire [12:0] n46_hi;
+  wire [14:0] n47;
   (* keep = 32'd1 *)
-  wire [8:0] n47_hi;
-  wire [13:0] n48;
+  wire [9:0] n47_hi;
   (* keep = 32'd1 *)
-  wire [11:0] n48_hi;
-  wire [13:0] n49;
+  wire [9:0] n48;
+  wire [15:0] n49;
   (* keep = 32'd1 *)
-  wire [8:0] n49_hi;
+  wire [9:0] n49_hi;
+  wire [10:0] n50;
   (* keep = 32'd1 *)
-  wire [14:0] n50;
+  wire [9:0] n50_hi;
+  wire [13:0] n51;
   (* keep = 32'd1 *)
-  wire [9:0] n51;
+  wire [11:0] n51_hi;
   wire [15:0] n52;
   (* keep = 32'd1 *)
   wire [8:0] n52_hi;
+  wire [16:0] n53;
   (* keep = 32'd1 *)
-  wire [10:0] n53;
+  wire [10:0] n53_hi;
+  (* keep = 32'd1 *)
   wire [16:0] n54;
-  (* keep = 32'd1 *)
-  wire [10:0] n54_hi;
   wire [16:0] n56;
+  wire [12:0] n57;
   (* keep = 32'd1 *)
-  wire [8:0] n57;
-  wire [12:0] n58;
+  wire [9:0] n57_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n58_hi;
+  wire [13:0] n58;
+  wire [14:0] n59;
   (* keep = 32'd1 *)
-  wire [13:0] n59;
-  wire [14:0] n60;
+  wire [8:0] n59_hi;
+  wire [15:0] n60;
   (* keep = 32'd1 *)
-  wire [8:0] n60_hi;
-  wire [15:0] n61;
+  wire [9:0] n60_hi;
+  wire [17:0] n61;
   (* keep = 32'd1 *)
-  wire [9:0] n61_hi;
-  wire [15:0] n62;
+  wire [15:0] n61_hi;
   (* keep = 32'd1 *)
-  wire [9:0] n62_hi;
+  wire [14:0] n62;
+  wire [15:0] n63;
   (* keep = 32'd1 *)
-  wire [16:0] n63;
+  wire [9:0] n63_hi;
+  (* keep = 32'd1 *)
   wire [17:0] n64;
-  (* keep = 32'd1 *)
-  wire [15:0] n64_hi;
   wire [17:0] n66;
   (* keep = 32'd1 *)
-  wire [9:0] n67;
+  wire [8:0] n67;
   wire [11:0] n68;
   (* keep = 32'd1 *)
-  wire [8:0] n68_hi;
-  wire [11:0] n69;
+  wire [9:0] n68_hi;
+  wire [12:0] n69;
   (* keep = 32'd1 *)
-  wire [8:0] n69_hi;
-  wire [12:0] n70;
+  wire [10:0] n69_hi;
   (* keep = 32'd1 *)
-  wire [8:0] n70_hi;
-  wire [14:0] n71;
+  wire [9:0] n70;
+  wire [12:0] n71;
   (* keep = 32'd1 *)
-  wire [12:0] n71_hi;
+  wire [8:0] n71_hi;
+  wire [13:0] n72;
   (* keep = 32'd1 *)
-  wire [10:0] n72;
-  wire [15:0] n73;
+  wire [11:0] n72_hi;
+  wire [14:0] n73;
   (* keep = 32'd1 *)
-  wire [8:0] n73_hi;
+  wire [7:0] n73_hi;
   wire [16:0] n74;
   (* keep = 32'd1 *)
-  wire [11:0] n74_hi;
+  wire [13:0] n74_hi;
   wire [16:0] n76;
   (* keep = 32'd1 *)
   wire [8:0] n77;
   (* keep = 32'd1 *)
-  wire [8:0] n78;
-  wire [9:0] n79;
+  wire [9:0] n78;
+  wire [10:0] n79;
   (* keep = 32'd1 *)
   wire [8:0] n79_hi;
   (* keep = 32'd1 *)
   wire [8:0] n8;
+  wire [12:0] n80;
   (* keep = 32'd1 *)
-  wire [10:0] n80;
-  wire [11:0] n81;
+  wire [8:0] n80_hi;
+  wire [14:0] n81;
   (* keep = 32'd1 *)
-  wire [9:0] n81_hi;
-  wire [12:0] n82;
+  wire [12:0] n81_hi;
+  wire [15:0] n82;
   (* keep = 32'd1 *)
-  wire [8:0] n82_hi;
-  wire [14:0] n83;
+  wire [9:0] n82_hi;
+  wire [13:0] n83;
   (* keep = 32'd1 *)
-  wire [12:0] n83_hi;
-  wire [15:0] n84;
+  wire [11:0] n83_hi;
+  wire [16:0] n84;
   (* keep = 32'd1 *)
-  wire [9:0] n84_hi;
-  wire [13:0] n85;
+  wire [13:0] n84_hi;
+  wire [9:0] n85;
   (* keep = 32'd1 *)
-  wire [11:0] n85_hi;
+  wire [8:0] n85_hi;
+  (* keep = 32'd1 *)
   wire [16:0] n86;
-  (* keep = 32'd1 *)
-  wire [13:0] n86_hi;
   wire [16:0] n88;
-  wire [10:0] n89;
+  wire [11:0] n89;
   (* keep = 32'd1 *)
-  wire [8:0] n89_hi;
+  wire [9:0] n89_hi;
   (* keep = 32'd1 *)
   wire [8:0] n9;
-  (* keep = 32'd1 *)
   wire [12:0] n90;
-  wire [13:0] n91;
   (* keep = 32'd1 *)
-  wire [9:0] n91_hi;
+  wire [8:0] n90_hi;
+  (* keep = 32'd1 *)
+  wire [13:0] n91;
   wire [13:0] n92;
   (* keep = 32'd1 *)
   wire [8:0] n92_hi;
-  wire [13:0] n93;
+  wire [14:0] n93;
   (* keep = 32'd1 *)
-  wire [8:0] n93_hi;
-  (* keep = 32'd1 *)
+  wire [9:0] n93_hi;
   wire [14:0] n94;
-  wire [15:0] n95;
   (* keep = 32'd1 *)
-  wire [9:0] n95_hi;
+  wire [8:0] n94_hi;
+  wire [16:0] n95;
+  (* keep = 32'd1 *)
+  wire [13:0] n95_hi;
+  (* keep = 32'd1 *)
   wire [16:0] n96;
-  (* keep = 32'd1 *)
-  wire [13:0] n96_hi;
   wire [16:0] n98;
   (* keep = 32'd1 *)
   wire [8:0] n99;
@@ -2821,446 +2884,465 @@ module lin8x10_at_p1_e1445d48ede0(en, clk, rst, y, x);
   wire [7:0] \y[8] ;
   wire [7:0] \y[9] ;
   assign n10 = $signed(x[31:24]) + $signed(x[63:56]);
-  assign n36 = $signed(x[47:40]) + $signed(n10);
-  assign n8 = $signed(x[23:16]) + $signed(x[55:48]);
-  assign n27_hi = $signed(n8[8:2]) + $signed(x[15:8]);
-  assign n37 = $signed(n36) - $signed({ n27_hi, n8[1:0] });
-  assign n12 = $signed(x[39:32]) - $signed(n8);
-  assign \$1  = $signed(x[7:1]) + $signed(n12);
-  assign n38_hi = $signed(n37[11:1]) - $signed({ \$1 [9:0], x[0] });
+  assign n39 = $signed(x[47:40]) + $signed(n10);
   assign n9 = $signed(x[7:0]) + $signed(x[39:32]);
   assign n13_hi = $signed(x[31:25]) - $signed(n9);
-  assign \$2  = $signed(n13_hi) + $signed(x[55:48]);
-  assign n39_hi = $signed(n38_hi[11:2]) + $signed({ \$2 [9:0], x[24] });
-  assign n40_hi = $signed(n39_hi[11:3]) - $signed(x[63:56]);
+  assign \$1  = $signed(n13_hi) + $signed(x[55:48]);
+  assign \$2  = $signed(n39[9:3]) + $signed({ \$1 [9:0], x[24] });
   assign n11 = $signed(x[15:8]) + $signed(x[47:40]);
-  assign n41_hi = $signed(\$2 [9:0]) - $signed(n11);
-  assign \$3  = $signed({ n40_hi, n39_hi[2] }) - $signed({ n41_hi, x[24] });
-  assign \$4  = $signed(8'h70) - $signed({ \$3 [11:0], n39_hi[1:0], n38_hi[1:0], n37[0] });
+  assign n41_hi = $signed(\$2 [10:3]) + $signed(n11);
+  assign n8 = $signed(x[23:16]) + $signed(x[55:48]);
+  assign n27_hi = $signed(n8[8:2]) + $signed(x[15:8]);
+  assign n12 = $signed(x[39:32]) - $signed(n8);
+  assign \$3  = $signed(x[7:1]) + $signed(n12);
+  assign \$4  = $signed({ n27_hi, n8[1] }) + $signed({ \$3 [9:0], x[0] });
+  assign n37_hi = $signed(\$4 [10:5]) + $signed(x[63:56]);
+  assign n38_hi = $signed({ n37_hi, \$4 [4] }) + $signed({ \$1 [9:0], x[24] });
+  assign \$5  = $signed({ n41_hi, \$2 [2:0], n39[2:0] }) - $signed({ n38_hi, \$4 [3:0], n8[0] });
+  assign \$6  = $signed(8'h70) - $signed(\$5 [16:0]);
   assign n14_hi = $signed(x[7:1]) - $signed(x[47:40]);
   assign n26_hi = $signed(n14_hi) - $signed(x[63:56]);
-  assign n45 = $signed(x[15:8]) - $signed(x[55:48]);
-  assign n46_hi = $signed(n26_hi) + $signed(n45);
-  assign n47_hi = $signed(n46_hi[10:3]) - $signed(x[31:24]);
-  assign n49_hi = $signed(n47_hi[8:1]) - $signed(x[7:0]);
+  assign \$7  = $signed(n26_hi) + $signed(x[15:8]);
+  assign n51_hi = $signed(\$7 [9:1]) + $signed({ \$3 [9:0], x[0] });
+  assign n52_hi = $signed(n51_hi[11:5]) + $signed(x[7:0]);
+  assign n53_hi = $signed({ n52_hi, n51_hi[4] }) + $signed(n10);
   assign n32_hi = $signed(x[39:35]) - $signed(n11);
-  assign n48_hi = $signed({ n32_hi, x[34] }) - $signed({ \$1 [9:0], x[0] });
-  assign n50 = $signed({ n49_hi, n47_hi[0], n46_hi[2:0], x[0] }) - $signed({ n48_hi, x[33:32] });
-  assign n52_hi = $signed(n50[14:7]) + $signed(x[7:0]);
+  assign n45_hi = $signed(x[55:51]) + $signed(x[31:24]);
+  assign n46_hi = $signed({ n32_hi, x[34:33] }) + $signed({ n45_hi, x[50:48] });
+  assign n47_hi = $signed(n46_hi[12:4]) + $signed(x[7:0]);
   assign n20 = $signed(x[23:16]) - $signed(x[55:48]);
-  assign n51 = $signed(x[47:40]) + $signed(n20);
-  assign n53 = $signed(n10) - $signed(n51);
-  assign \$5  = $signed({ n52_hi, n50[6] }) + $signed(n53);
-  assign \$6  = $signed(9'h160) - $signed({ \$5 [10:0], n50[5:0] });
+  assign n48 = $signed(x[47:40]) + $signed(n20);
+  assign \$8  = $signed(n47_hi[9:1]) + $signed(n48);
+  assign \$9  = $signed({ n53_hi, n51_hi[3:0], \$7 [0], x[0] }) - $signed({ \$8 [9:0], n47_hi[0], n46_hi[3:0], x[32] });
+  assign \$10  = $signed(9'h160) - $signed(\$9 [16:0]);
   assign n21 = $signed(x[31:24]) + $signed(n9);
-  assign \$7  = $signed(n12[9:5]) - $signed(n21);
-  assign n61_hi = $signed(\$7 [9:1]) - $signed(x[63:56]);
-  assign n57 = $signed(x[63:56]) - $signed(x[47:40]);
-  assign n23_hi = $signed(x[15:9]) - $signed(x[47:40]);
-  assign \$8  = $signed(n57[8:3]) - $signed({ n23_hi, x[8] });
+  assign \$11  = $signed(n12[9:5]) - $signed(n21);
+  assign \$12  = $signed(x[63:56]) + $signed({ \$11 [9:0], n12[4:0] });
+  assign n63_hi = $signed(\$12 [14:6]) + $signed(n8);
   assign n31_hi = $signed(x[31:27]) + $signed(x[63:56]);
   assign n34_hi = $signed(n31_hi) - $signed(x[7:0]);
-  assign n59 = $signed({ \$8 [9:0], n57[2:0] }) - $signed({ n34_hi, x[26:24] });
-  assign n60_hi = $signed(n59[13:6]) - $signed(x[15:8]);
-  assign n62_hi = $signed(n60_hi) + $signed(n8);
-  assign n63 = $signed({ n61_hi, \$7 [0], n12[4:0] }) + $signed({ n62_hi, n59[5:0] });
-  assign n64_hi = $signed(n63[16:2]) - $signed({ \$7 [9:0], n12[4:0] });
-  assign \$9  = $signed(8'h98) - $signed({ n64_hi, n63[1:0] });
-  assign n67 = $signed(n8) + $signed(n10);
-  assign n68_hi = $signed(n67[9:3]) - $signed(x[23:16]);
-  assign \$10  = $signed(n68_hi) - $signed(x[63:56]);
-  assign n70_hi = $signed(\$10 [8:1]) + $signed(x[47:40]);
+  assign n23_hi = $signed(x[15:9]) - $signed(x[47:40]);
+  assign \$13  = $signed(x[47:43]) + $signed({ n23_hi, x[8] });
+  assign n58 = $signed({ n34_hi, x[26:24] }) + $signed({ \$13 [9:0], x[42:40] });
+  assign n59_hi = $signed(n58[13:6]) + $signed(x[15:8]);
+  assign n60_hi = $signed(n59_hi) + $signed(x[63:56]);
+  assign n61_hi = $signed({ n60_hi, n58[5:2] }) + $signed({ \$11 [9:0], n12[4:0] });
+  assign \$14  = $signed({ n63_hi, \$12 [5:0] }) - $signed({ n61_hi, n58[1:0] });
+  assign \$15  = $signed(8'h98) - $signed(\$14 [17:0]);
+  assign n70 = $signed(n8) + $signed(n10);
+  assign n71_hi = $signed(n70[9:4]) + $signed(x[47:40]);
   assign n18_hi = $signed(x[47:43]) - $signed(x[55:48]);
-  assign \$11  = $signed(x[7:0]) + $signed({ n18_hi, x[42:40] });
-  assign n71_hi = $signed({ n70_hi, \$10 [0], n67[2] }) + $signed(\$11 [11:0]);
-  assign n73_hi = $signed(n71_hi[12:5]) + $signed(x[55:48]);
+  assign \$16  = $signed(x[7:0]) + $signed({ n18_hi, x[42:40] });
+  assign \$17  = $signed({ n71_hi, n70[3:2] }) + $signed(\$16 [11:0]);
+  assign \$18  = $signed(\$17 [11:5]) + $signed(x[55:48]);
+  assign n67 = $signed(x[23:16]) + $signed(x[63:56]);
   assign n16_hi = $signed(n10[8:1]) - $signed(x[23:16]);
-  assign n72 = $signed({ n16_hi, n10[0] }) + $signed({ n23_hi, x[8] });
-  assign n74_hi = $signed({ n73_hi, n71_hi[4:3] }) - $signed(n72);
-  assign \$12  = $signed(7'h4c) - $signed({ n74_hi, n71_hi[2:0], n67[1:0] });
-  assign n77 = $signed(x[15:8]) - $signed(x[39:32]);
-  assign n79_hi = $signed(n77[8:1]) + $signed(x[47:40]);
-  assign n78 = $signed(x[55:48]) + $signed(x[63:56]);
-  assign n80 = $signed({ n79_hi, n77[0] }) - $signed(n78);
-  assign n81_hi = $signed(n80[10:2]) - $signed(x[55:48]);
-  assign n82_hi = $signed(n81_hi[9:2]) - $signed(x[7:0]);
+  assign \$19  = $signed(n67[8:2]) + $signed({ n16_hi, n10[0] });
+  assign n69_hi = $signed(\$19 [9:0]) + $signed({ n23_hi, x[8] });
+  assign n74_hi = $signed({ \$18 [7:0], \$17 [4:1] }) - $signed({ n69_hi, n67[1:0] });
+  assign \$20  = $signed(7'h4c) - $signed({ n74_hi, \$17 [0], n70[1:0] });
+  assign n85_hi = $signed(x[15:9]) + $signed(x[47:40]);
+  assign n77 = $signed(x[39:32]) + $signed(x[55:48]);
+  assign n78 = $signed(x[63:56]) + $signed(n77);
+  assign n79_hi = $signed(n78[9:2]) + $signed(x[55:48]);
+  assign n80_hi = $signed(n79_hi[8:2]) + $signed(x[7:0]);
   assign n15_hi = $signed(x[31:25]) - $signed(x[63:56]);
   assign n29_hi = $signed(n15_hi[8:1]) + $signed(x[23:16]);
   assign n30_hi = $signed(n29_hi) + $signed(x[31:24]);
-  assign n83_hi = $signed({ n82_hi, n81_hi[1:0] }) - $signed({ n30_hi, n15_hi[0], x[24] });
-  assign n84_hi = $signed(n83_hi[12:4]) - $signed(x[55:48]);
+  assign n81_hi = $signed({ n80_hi, n79_hi[1:0] }) + $signed({ n30_hi, n15_hi[0], x[24] });
+  assign n82_hi = $signed(n81_hi[12:4]) + $signed(x[55:48]);
   assign n25_hi = $signed(x[39:33]) - $signed(n10);
-  assign n85_hi = $signed({ n32_hi, x[34] }) + $signed({ n25_hi, x[32] });
-  assign \$13  = $signed({ n84_hi, n83_hi[3:1] }) - $signed({ n85_hi, x[33:32] });
-  assign \$14  = $signed(10'h2e4) - $signed({ \$13 [13:0], n83_hi[0], n80[1:0] });
-  assign n89_hi = $signed(n16_hi[8:1]) - $signed(x[7:0]);
+  assign n83_hi = $signed({ n32_hi, x[34] }) + $signed({ n25_hi, x[32] });
+  assign \$21  = $signed({ n82_hi, n81_hi[3:1] }) + $signed({ n83_hi, x[33:32] });
+  assign \$22  = $signed({ n85_hi, x[8] }) - $signed({ \$21 [13:0], n81_hi[0], n78[1:0] });
+  assign \$23  = $signed(10'h2e4) - $signed(\$22 [16:0]);
+  assign n92_hi = $signed(n16_hi[8:4]) + $signed(x[39:32]);
+  assign n93_hi = $signed(n92_hi) + $signed(x[55:48]);
+  assign \$24  = $signed(n93_hi[9:1]) + $signed(x[23:16]);
+  assign n95_hi = $signed({ \$24 [8:0], n93_hi[0], n16_hi[3:2] }) + $signed({ n34_hi, x[26:24] });
+  assign \$25  = $signed(x[47:43]) - $signed(n12);
   assign n28_hi = $signed(n9[8:2]) - $signed(n11);
-  assign n90 = $signed({ n89_hi, n16_hi[0], n10[0] }) - $signed({ n28_hi, n9[1:0] });
-  assign n92_hi = $signed(n90[12:5]) + $signed(x[39:32]);
-  assign \$15  = $signed(x[47:43]) - $signed(n12);
-  assign n91_hi = $signed(\$15 [9:1]) + $signed(x[47:40]);
-  assign \$16  = $signed(n91_hi[9:1]) - $signed(x[55:48]);
-  assign n94 = $signed({ n92_hi, n90[4:0] }) - $signed({ \$16 [8:0], n91_hi[0], \$15 [0], x[42:40] });
-  assign n95_hi = $signed(n94[14:6]) + $signed(x[23:16]);
-  assign n96_hi = $signed({ n95_hi, n94[5:3] }) + $signed({ n34_hi, x[26:24] });
-  assign \$17  = $signed(10'h16c) - $signed({ n96_hi, n94[2:0] });
+  assign \$26  = $signed(n28_hi) + $signed(x[7:0]);
+  assign n90_hi = $signed(\$26 [9:2]) + $signed(x[47:40]);
+  assign n91 = $signed({ \$25 [9:0], x[42:40] }) + $signed({ n90_hi, \$26 [1:0], n9[1:0] });
+  assign \$27  = $signed({ n95_hi, n16_hi[1:0], n10[0] }) - $signed(n91);
+  assign \$28  = $signed(10'h16c) - $signed(\$27 [16:0]);
+  assign \$29  = $signed(x[63:57]) + $signed({ n13_hi, x[24] });
+  assign n106_hi = $signed(\$29 [10:4]) + $signed(x[23:16]);
+  assign n107_hi = $signed(n106_hi) + $signed(x[63:56]);
+  assign n108_hi = $signed(n107_hi[9:1]) + $signed(x[15:8]);
+  assign n109_hi = $signed(n108_hi[9:1]) + $signed(x[31:24]);
   assign n99 = $signed(x[39:32]) + $signed(x[47:40]);
-  assign n100 = $signed(x[63:56]) - $signed(n99);
-  assign n101_hi = $signed(n100[9:2]) - $signed(x[55:48]);
-  assign n102_hi = $signed({ n101_hi, n100[1] }) + $signed({ n13_hi, x[24] });
-  assign n103_hi = $signed(n102_hi[11:2]) - $signed(n11);
-  assign \$18  = $signed(n103_hi) - $signed({ n13_hi, x[24] });
-  assign n106_hi = $signed(\$18 [10:3]) + $signed(x[15:8]);
-  assign n104 = $signed(x[23:16]) + $signed(x[63:56]);
-  assign n107_hi = $signed(n104[8:1]) - $signed(x[47:40]);
-  assign n108_hi = $signed({ n106_hi, \$18 [2] }) + $signed({ n107_hi, n104[0] });
-  assign n109_hi = $signed(\$2 [9:1]) - $signed(x[31:24]);
-  assign \$19  = $signed(n108_hi) - $signed({ n109_hi, \$2 [0], x[24] });
-  assign \$20  = $signed(5'h08) - $signed({ \$19 [11:0], \$18 [1:0], n102_hi[1:0], n100[0] });
+  assign n100_hi = $signed(n99[8:2]) + $signed(x[55:48]);
+  assign n101_hi = $signed(n100_hi[8:1]) + $signed(n11);
+  assign \$30  = $signed(n101_hi) + $signed({ n13_hi, x[24] });
+  assign n103_hi = $signed(\$30 [10:3]) + $signed(x[47:40]);
+  assign n104_hi = $signed({ n103_hi, \$30 [2] }) + $signed({ \$1 [9:0], x[24] });
+  assign \$31  = $signed({ n109_hi, n108_hi[0], n107_hi[0], \$29 [3:0], x[56] }) - $signed({ n104_hi, \$30 [1:0], n100_hi[0], n99[1:0] });
+  assign \$32  = $signed(5'h08) - $signed(\$31 [16:0]);
   assign n24_hi = $signed(x[15:9]) + $signed(n9);
-  assign n115_hi = $signed(\$11 [11:1]) + $signed({ n24_hi, x[8] });
-  assign n113_hi = $signed(x[39:33]) - $signed(n20);
-  assign n114_hi = $signed(n113_hi[9:1]) + $signed(x[31:24]);
-  assign \$21  = $signed({ n115_hi, \$11 [0] }) - $signed({ n114_hi, n113_hi[0], x[32] });
-  assign \$22  = $signed(\$21 [12:5]) - $signed({ n15_hi, x[24] });
-  assign n118_hi = $signed({ \$22 [9:0], \$21 [4] }) - $signed({ n28_hi, n9[1:0] });
-  assign \$23  = $signed({ n118_hi, \$21 [3] }) + $signed({ \$15 [9:0], x[42:40] });
-  assign \$24  = $signed(10'h2c8) - $signed({ \$23 [13:0], \$21 [2:0] });
-  assign n122 = $signed(x[7:0]) - $signed(x[15:8]);
-  assign n123_hi = $signed(n8[8:1]) - $signed(n122);
-  assign n124_hi = $signed(n123_hi[9:2]) + $signed(x[39:32]);
-  assign n125 = $signed({ n30_hi, n15_hi[0], x[24] }) + $signed({ n124_hi, n123_hi[1:0], n8[0] });
-  assign n126_hi = $signed(n125[12:5]) + $signed(x[39:32]);
-  assign n127_hi = $signed(n126_hi[8:1]) - $signed(x[7:0]);
-  assign n128_hi = $signed(n26_hi[9:1]) - $signed(x[31:24]);
-  assign \$25  = $signed({ n127_hi, n126_hi[0], n125[4] }) + $signed({ n128_hi, n26_hi[0], x[0] });
-  assign n129_hi = $signed({ n18_hi, x[42:41] }) + $signed({ n27_hi, n8[1:0] });
-  assign n131_hi = $signed({ \$25 [11:0], n125[3] }) + $signed({ n129_hi, x[40] });
-  assign \$26  = $signed(n131_hi) + $signed(7'h29);
-  assign n134_hi = $signed(x[55:49]) - $signed(x[23:16]);
-  assign n135_hi = $signed(n134_hi[8:1]) + $signed(x[55:48]);
-  assign n136 = $signed({ n135_hi, n134_hi[0], x[48] }) - $signed({ n25_hi, x[32] });
-  assign n137_hi = $signed(n136[11:1]) + $signed({ n24_hi, x[8] });
-  assign n138_hi = $signed(n16_hi) + $signed(x[15:8]);
-  assign n139_hi = $signed(n137_hi[11:2]) + $signed({ n138_hi, n10[0] });
-  assign n141_hi = $signed(n139_hi[11:3]) + $signed(n8);
-  assign n140_hi = $signed(n14_hi) - $signed(x[31:24]);
-  assign n142_hi = $signed({ n141_hi, n139_hi[2] }) + $signed({ n140_hi, x[0] });
-  assign \$27  = $signed(9'h140) - $signed({ n142_hi, n139_hi[1:0], n137_hi[1:0], n136[0] });
-  assign \$28  = ~ \$4 [16];
-  assign \$29  = | \$4 [15:14];
-  assign \$30  = \$28  & \$29 ;
-  assign \$31  = & \$4 [15:14];
-  assign \$32  = ~ \$31 ;
-  assign \$33  = \$4 [16] & \$32 ;
-  assign \$34  = \$33  ? 10'h380 : \$4 [16:7];
-  assign \$35  = \$30  ? 10'h07f : \$34 ;
-  assign \$36  = ~ \$6 [16];
-  assign \$37  = | \$6 [15:14];
-  assign \$38  = \$36  & \$37 ;
-  assign \$39  = & \$6 [15:14];
-  assign \$40  = ~ \$39 ;
-  assign \$41  = \$6 [16] & \$40 ;
-  assign \$42  = \$41  ? 10'h380 : \$6 [16:7];
-  assign \$43  = \$38  ? 10'h07f : \$42 ;
-  assign \$44  = ~ \$9 [17];
-  assign \$45  = | \$9 [16:14];
+  assign \$33  = $signed(n20) + $signed({ n24_hi, x[8] });
+  assign n117_hi = $signed(\$16 [11:1]) + $signed(\$33 [10:0]);
+  assign \$34  = $signed(n117_hi[11:2]) + $signed({ \$25 [9:0], x[42:40] });
+  assign n113_hi = $signed(x[39:34]) + $signed(x[31:24]);
+  assign \$35  = $signed(n113_hi[8:3]) + $signed({ n15_hi, x[24] });
+  assign n115_hi = $signed({ \$35 [9:0], n113_hi[2] }) + $signed({ n28_hi, n9[1:0] });
+  assign \$36  = $signed({ \$34 [12:0], n117_hi[1:0], \$16 [0] }) - $signed({ n115_hi, n113_hi[1:0], x[33:32] });
+  assign \$37  = $signed(10'h2c8) - $signed(\$36 [16:0]);
+  assign n122_hi = $signed(n8[8:1]) + $signed(x[15:8]);
+  assign n123_hi = $signed(n122_hi[8:2]) + $signed(x[39:32]);
+  assign n124 = $signed({ n30_hi, n15_hi[0], x[24] }) + $signed({ n123_hi, n122_hi[1:0], n8[0] });
+  assign n125_hi = $signed(n124[12:5]) + $signed(x[39:32]);
+  assign n126_hi = $signed({ n125_hi, n124[4] }) + $signed({ n26_hi, x[0] });
+  assign n127_hi = $signed({ n18_hi, x[42:41] }) + $signed({ n27_hi, n8[1:0] });
+  assign \$38  = $signed({ n126_hi, n124[3] }) + $signed({ n127_hi, x[40] });
+  assign n129_hi = $signed(x[7:5]) + $signed(x[7:0]);
+  assign n130_hi = $signed(n129_hi) + $signed(x[31:24]);
+  assign n131_hi = $signed({ \$38 [12:0], n124[2:1] }) - $signed({ n130_hi, x[4:0] });
+  assign \$39  = $signed(n131_hi[15:2]) + $signed(7'h29);
+  assign n136_hi = $signed(x[55:50]) + $signed(x[55:48]);
+  assign \$40  = $signed({ n136_hi, x[49] }) + $signed({ n24_hi, x[8] });
+  assign n138_hi = $signed(\$40 [10:3]) + $signed(x[15:8]);
+  assign n139_hi = $signed({ n138_hi, \$40 [2] }) + $signed({ n16_hi, n10[0] });
+  assign n140_hi = $signed(n139_hi[10:2]) + $signed({ n14_hi, x[0] });
+  assign \$41  = $signed(n140_hi[10:1]) + $signed(n8);
+  assign \$42  = $signed(n25_hi) + $signed(x[23:16]);
+  assign n135_hi = $signed(\$42 [9:5]) + $signed(x[31:24]);
+  assign n142 = $signed({ \$41 [9:0], n140_hi[0], n139_hi[1:0], \$40 [1:0], x[48] }) - $signed({ n135_hi, \$42 [4:0], x[32] });
+  assign \$43  = $signed(9'h140) - $signed(n142);
+  assign \$44  = ~ \$6 [16];
+  assign \$45  = | \$6 [15:14];
   assign \$46  = \$44  & \$45 ;
-  assign \$47  = & \$9 [16:14];
+  assign \$47  = & \$6 [15:14];
   assign \$48  = ~ \$47 ;
-  assign \$49  = \$9 [17] & \$48 ;
-  assign \$50  = \$49  ? 11'h780 : \$9 [17:7];
-  assign \$51  = \$46  ? 11'h07f : \$50 ;
-  assign \$52  = ~ \$12 [16];
-  assign \$53  = | \$12 [15:14];
+  assign \$49  = \$6 [16] & \$48 ;
+  assign \$50  = \$49  ? 10'h380 : \$6 [16:7];
+  assign \$51  = \$46  ? 10'h07f : \$50 ;
+  assign \$52  = ~ \$10 [16];
+  assign \$53  = | \$10 [15:14];
   assign \$54  = \$52  & \$53 ;
-  assign \$55  = & \$12 [15:14];
+  assign \$55  = & \$10 [15:14];
   assign \$56  = ~ \$55 ;
-  assign \$57  = \$12 [16] & \$56 ;
-  assign \$58  = \$57  ? 10'h380 : \$12 [16:7];
+  assign \$57  = \$10 [16] & \$56 ;
+  assign \$58  = \$57  ? 10'h380 : \$10 [16:7];
   assign \$59  = \$54  ? 10'h07f : \$58 ;
-  assign \$60  = ~ \$14 [16];
-  assign \$61  = | \$14 [15:14];
+  assign \$60  = ~ \$15 [17];
+  assign \$61  = | \$15 [16:14];
   assign \$62  = \$60  & \$61 ;
-  assign \$63  = & \$14 [15:14];
+  assign \$63  = & \$15 [16:14];
   assign \$64  = ~ \$63 ;
-  assign \$65  = \$14 [16] & \$64 ;
-  assign \$66  = \$65  ? 10'h380 : \$14 [16:7];
-  assign \$67  = \$62  ? 10'h07f : \$66 ;
-  assign \$68  = ~ \$17 [16];
-  assign \$69  = | \$17 [15:14];
+  assign \$65  = \$15 [17] & \$64 ;
+  assign \$66  = \$65  ? 11'h780 : \$15 [17:7];
+  assign \$67  = \$62  ? 11'h07f : \$66 ;
+  assign \$68  = ~ \$20 [16];
+  assign \$69  = | \$20 [15:14];
   assign \$70  = \$68  & \$69 ;
-  assign \$71  = & \$17 [15:14];
+  assign \$71  = & \$20 [15:14];
   assign \$72  = ~ \$71 ;
-  assign \$73  = \$17 [16] & \$72 ;
-  assign \$74  = \$73  ? 10'h380 : \$17 [16:7];
+  assign \$73  = \$20 [16] & \$72 ;
+  assign \$74  = \$73  ? 10'h380 : \$20 [16:7];
   assign \$75  = \$70  ? 10'h07f : \$74 ;
-  assign \$76  = ~ \$20 [16];
-  assign \$77  = | \$20 [15:14];
+  assign \$76  = ~ \$23 [16];
+  assign \$77  = | \$23 [15:14];
   assign \$78  = \$76  & \$77 ;
-  assign \$79  = & \$20 [15:14];
+  assign \$79  = & \$23 [15:14];
   assign \$80  = ~ \$79 ;
-  assign \$81  = \$20 [16] & \$80 ;
-  assign \$82  = \$81  ? 10'h380 : \$20 [16:7];
+  assign \$81  = \$23 [16] & \$80 ;
+  assign \$82  = \$81  ? 10'h380 : \$23 [16:7];
   assign \$83  = \$78  ? 10'h07f : \$82 ;
-  assign \$84  = ~ \$24 [16];
-  assign \$85  = | \$24 [15:14];
+  assign \$84  = ~ \$28 [16];
+  assign \$85  = | \$28 [15:14];
   assign \$86  = \$84  & \$85 ;
-  assign \$87  = & \$24 [15:14];
+  assign \$87  = & \$28 [15:14];
   assign \$88  = ~ \$87 ;
-  assign \$89  = \$24 [16] & \$88 ;
-  assign \$90  = \$89  ? 10'h380 : \$24 [16:7];
+  assign \$89  = \$28 [16] & \$88 ;
+  assign \$90  = \$89  ? 10'h380 : \$28 [16:7];
   assign \$91  = \$86  ? 10'h07f : \$90 ;
-  assign \$92  = ~ \$26 [13];
-  assign \$93  = | \$26 [12:11];
+  assign \$92  = ~ \$32 [16];
+  assign \$93  = | \$32 [15:14];
   assign \$94  = \$92  & \$93 ;
-  assign \$95  = & \$26 [12:11];
+  assign \$95  = & \$32 [15:14];
   assign \$96  = ~ \$95 ;
-  assign \$97  = \$26 [13] & \$96 ;
-  assign \$98  = \$97  ? 10'h380 : \$26 [13:4];
+  assign \$97  = \$32 [16] & \$96 ;
+  assign \$98  = \$97  ? 10'h380 : \$32 [16:7];
   assign \$99  = \$94  ? 10'h07f : \$98 ;
-  assign \$100  = ~ \$27 [16];
-  assign \$101  = | \$27 [15:14];
+  assign \$100  = ~ \$37 [16];
+  assign \$101  = | \$37 [15:14];
   assign \$102  = \$100  & \$101 ;
-  assign \$103  = & \$27 [15:14];
+  assign \$103  = & \$37 [15:14];
   assign \$104  = ~ \$103 ;
-  assign \$105  = \$27 [16] & \$104 ;
-  assign \$106  = \$105  ? 10'h380 : \$27 [16:7];
+  assign \$105  = \$37 [16] & \$104 ;
+  assign \$106  = \$105  ? 10'h380 : \$37 [16:7];
   assign \$107  = \$102  ? 10'h07f : \$106 ;
+  assign \$108  = ~ \$39 [13];
+  assign \$109  = | \$39 [12:11];
+  assign \$110  = \$108  & \$109 ;
+  assign \$111  = & \$39 [12:11];
+  assign \$112  = ~ \$111 ;
+  assign \$113  = \$39 [13] & \$112 ;
+  assign \$114  = \$113  ? 10'h380 : \$39 [13:4];
+  assign \$115  = \$110  ? 10'h07f : \$114 ;
+  assign \$116  = ~ \$43 [16];
+  assign \$117  = | \$43 [15:14];
+  assign \$118  = \$116  & \$117 ;
+  assign \$119  = & \$43 [15:14];
+  assign \$120  = ~ \$119 ;
+  assign \$121  = \$43 [16] & \$120 ;
+  assign \$122  = \$121  ? 10'h380 : \$43 [16:7];
+  assign \$123  = \$118  ? 10'h07f : \$122 ;
   always @(posedge clk)
-    y0_d0 <= \$108 ;
+    y0_d0 <= \$124 ;
   always @(posedge clk)
-    y1_d0 <= \$109 ;
+    y1_d0 <= \$125 ;
   always @(posedge clk)
-    y2_d0 <= \$110 ;
+    y2_d0 <= \$126 ;
   always @(posedge clk)
-    y3_d0 <= \$111 ;
+    y3_d0 <= \$127 ;
   always @(posedge clk)
-    y4_d0 <= \$112 ;
+    y4_d0 <= \$128 ;
   always @(posedge clk)
-    y5_d0 <= \$113 ;
+    y5_d0 <= \$129 ;
   always @(posedge clk)
-    y6_d0 <= \$114 ;
+    y6_d0 <= \$130 ;
   always @(posedge clk)
-    y7_d0 <= \$115 ;
+    y7_d0 <= \$131 ;
   always @(posedge clk)
-    y8_d0 <= \$116 ;
+    y8_d0 <= \$132 ;
   always @(posedge clk)
-    y9_d0 <= \$117 ;
+    y9_d0 <= \$133 ;
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$108  = y0_d0;
+    \$124  = y0_d0;
     if (en) begin
-      \$108  = \$35 [7:0];
+      \$124  = \$51 [7:0];
     end
     if (rst) begin
-      \$108  = 8'h00;
+      \$124  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$109  = y1_d0;
+    \$125  = y1_d0;
     if (en) begin
-      \$109  = \$43 [7:0];
+      \$125  = \$59 [7:0];
     end
     if (rst) begin
-      \$109  = 8'h00;
+      \$125  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$110  = y2_d0;
+    \$126  = y2_d0;
     if (en) begin
-      \$110  = \$51 [7:0];
+      \$126  = \$67 [7:0];
     end
     if (rst) begin
-      \$110  = 8'h00;
+      \$126  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$111  = y3_d0;
+    \$127  = y3_d0;
     if (en) begin
-      \$111  = \$59 [7:0];
+      \$127  = \$75 [7:0];
     end
     if (rst) begin
-      \$111  = 8'h00;
+      \$127  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$112  = y4_d0;
+    \$128  = y4_d0;
     if (en) begin
-      \$112  = \$67 [7:0];
+      \$128  = \$83 [7:0];
     end
     if (rst) begin
-      \$112  = 8'h00;
+      \$128  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$113  = y5_d0;
+    \$129  = y5_d0;
     if (en) begin
-      \$113  = \$75 [7:0];
+      \$129  = \$91 [7:0];
     end
     if (rst) begin
-      \$113  = 8'h00;
+      \$129  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$114  = y6_d0;
+    \$130  = y6_d0;
     if (en) begin
-      \$114  = \$83 [7:0];
+      \$130  = \$99 [7:0];
     end
     if (rst) begin
-      \$114  = 8'h00;
+      \$130  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$115  = y7_d0;
+    \$131  = y7_d0;
     if (en) begin
-      \$115  = \$91 [7:0];
+      \$131  = \$107 [7:0];
     end
     if (rst) begin
-      \$115  = 8'h00;
+      \$131  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$116  = y8_d0;
+    \$132  = y8_d0;
     if (en) begin
-      \$116  = \$99 [7:0];
+      \$132  = \$115 [7:0];
     end
     if (rst) begin
-      \$116  = 8'h00;
+      \$132  = 8'h00;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$117  = y9_d0;
+    \$133  = y9_d0;
     if (en) begin
-      \$117  = \$107 [7:0];
+      \$133  = \$123 [7:0];
     end
     if (rst) begin
-      \$117  = 8'h00;
+      \$133  = 8'h00;
     end
   end
-  assign n27 = { n27_hi, n8[1:0] };
-  assign n22_hi = \$1 [9:0];
-  assign n22 = { \$1 [9:0], x[0] };
-  assign n38 = { n38_hi, n37[0] };
   assign n13 = { n13_hi, x[24] };
-  assign n17_hi = \$2 [9:0];
-  assign n17 = { \$2 [9:0], x[24] };
-  assign n39 = { n39_hi, n38_hi[1:0], n37[0] };
-  assign n40 = { n40_hi, n39_hi[2:0], n38_hi[1:0], n37[0] };
-  assign n41 = { n41_hi, x[24] };
-  assign n42_hi = \$3 [11:0];
-  assign n42 = { \$3 [11:0], n39_hi[1:0], n38_hi[1:0], n37[0] };
-  assign n44 = \$4 [16:0];
+  assign n17_hi = \$1 [9:0];
+  assign n17 = { \$1 [9:0], x[24] };
+  assign n40_hi = \$2 [10:0];
+  assign n40 = { \$2 [10:0], n39[2:0] };
+  assign n41 = { n41_hi, \$2 [2:0], n39[2:0] };
+  assign n27 = { n27_hi, n8[1:0] };
+  assign n22_hi = \$3 [9:0];
+  assign n22 = { \$3 [9:0], x[0] };
+  assign n36_hi = \$4 [10:0];
+  assign n36 = { \$4 [10:0], n8[0] };
+  assign n37 = { n37_hi, \$4 [4:0], n8[0] };
+  assign n38 = { n38_hi, \$4 [3:0], n8[0] };
+  assign n42 = \$5 [16:0];
+  assign n44 = \$6 [16:0];
   assign n14 = { n14_hi, x[0] };
   assign n26 = { n26_hi, x[0] };
-  assign n46 = { n46_hi, x[0] };
-  assign n47 = { n47_hi, n46_hi[2:0], x[0] };
-  assign n49 = { n49_hi, n47_hi[0], n46_hi[2:0], x[0] };
+  assign n50_hi = \$7 [9:0];
+  assign n50 = { \$7 [9:0], x[0] };
+  assign n51 = { n51_hi, \$7 [0], x[0] };
+  assign n52 = { n52_hi, n51_hi[4:0], \$7 [0], x[0] };
+  assign n53 = { n53_hi, n51_hi[3:0], \$7 [0], x[0] };
   assign n32 = { n32_hi, x[34:32] };
-  assign n48 = { n48_hi, x[33:32] };
-  assign n52 = { n52_hi, n50[6:0] };
-  assign n54_hi = \$5 [10:0];
-  assign n54 = { \$5 [10:0], n50[5:0] };
-  assign n56 = \$6 [16:0];
-  assign n35_hi = \$7 [9:0];
-  assign n35 = { \$7 [9:0], n12[4:0] };
-  assign n61 = { n61_hi, \$7 [0], n12[4:0] };
-  assign n23 = { n23_hi, x[8] };
-  assign n58_hi = \$8 [9:0];
-  assign n58 = { \$8 [9:0], n57[2:0] };
+  assign n45 = { n45_hi, x[50:48] };
+  assign n46 = { n46_hi, x[32] };
+  assign n47 = { n47_hi, n46_hi[3:0], x[32] };
+  assign n49_hi = \$8 [9:0];
+  assign n49 = { \$8 [9:0], n47_hi[0], n46_hi[3:0], x[32] };
+  assign n54 = \$9 [16:0];
+  assign n56 = \$10 [16:0];
+  assign n35_hi = \$11 [9:0];
+  assign n35 = { \$11 [9:0], n12[4:0] };
+  assign n62 = \$12 [14:0];
+  assign n63 = { n63_hi, \$12 [5:0] };
   assign n31 = { n31_hi, x[26:24] };
   assign n34 = { n34_hi, x[26:24] };
-  assign n60 = { n60_hi, n59[5:0] };
-  assign n62 = { n62_hi, n59[5:0] };
-  assign n64 = { n64_hi, n63[1:0] };
-  assign n66 = \$9 [17:0];
-  assign n68 = { n68_hi, n67[2:0] };
-  assign n69_hi = \$10 [8:0];
-  assign n69 = { \$10 [8:0], n67[2:0] };
-  assign n70 = { n70_hi, \$10 [0], n67[2:0] };
+  assign n23 = { n23_hi, x[8] };
+  assign n57_hi = \$13 [9:0];
+  assign n57 = { \$13 [9:0], x[42:40] };
+  assign n59 = { n59_hi, n58[5:0] };
+  assign n60 = { n60_hi, n58[5:0] };
+  assign n61 = { n61_hi, n58[1:0] };
+  assign n64 = \$14 [17:0];
+  assign n66 = \$15 [17:0];
+  assign n71 = { n71_hi, n70[3:0] };
   assign n18 = { n18_hi, x[42:40] };
-  assign n19 = \$11 [11:0];
-  assign n71 = { n71_hi, n67[1:0] };
-  assign n73 = { n73_hi, n71_hi[4:0], n67[1:0] };
+  assign n19 = \$16 [11:0];
+  assign n72_hi = \$17 [11:0];
+  assign n72 = { \$17 [11:0], n70[1:0] };
+  assign n73_hi = \$18 [7:0];
+  assign n73 = { \$18 [7:0], \$17 [4:0], n70[1:0] };
   assign n16 = { n16_hi, n10[0] };
-  assign n74 = { n74_hi, n71_hi[2:0], n67[1:0] };
-  assign n76 = \$12 [16:0];
-  assign n79 = { n79_hi, n77[0] };
-  assign n81 = { n81_hi, n80[1:0] };
-  assign n82 = { n82_hi, n81_hi[1:0], n80[1:0] };
+  assign n68_hi = \$19 [9:0];
+  assign n68 = { \$19 [9:0], n67[1:0] };
+  assign n69 = { n69_hi, n67[1:0] };
+  assign n74 = { n74_hi, \$17 [0], n70[1:0] };
+  assign n76 = \$20 [16:0];
+  assign n85 = { n85_hi, x[8] };
+  assign n79 = { n79_hi, n78[1:0] };
+  assign n80 = { n80_hi, n79_hi[1:0], n78[1:0] };
   assign n15 = { n15_hi, x[24] };
   assign n29 = { n29_hi, n15_hi[0], x[24] };
   assign n30 = { n30_hi, n15_hi[0], x[24] };
-  assign n83 = { n83_hi, n80[1:0] };
-  assign n84 = { n84_hi, n83_hi[3:0], n80[1:0] };
+  assign n81 = { n81_hi, n78[1:0] };
+  assign n82 = { n82_hi, n81_hi[3:0], n78[1:0] };
   assign n25 = { n25_hi, x[32] };
-  assign n85 = { n85_hi, x[33:32] };
-  assign n86_hi = \$13 [13:0];
-  assign n86 = { \$13 [13:0], n83_hi[0], n80[1:0] };
-  assign n88 = \$14 [16:0];
-  assign n89 = { n89_hi, n16_hi[0], n10[0] };
+  assign n83 = { n83_hi, x[33:32] };
+  assign n84_hi = \$21 [13:0];
+  assign n84 = { \$21 [13:0], n81_hi[0], n78[1:0] };
+  assign n86 = \$22 [16:0];
+  assign n88 = \$23 [16:0];
+  assign n92 = { n92_hi, n16_hi[3:0], n10[0] };
+  assign n93 = { n93_hi, n16_hi[3:0], n10[0] };
+  assign n94_hi = \$24 [8:0];
+  assign n94 = { \$24 [8:0], n93_hi[0], n16_hi[3:0], n10[0] };
+  assign n95 = { n95_hi, n16_hi[1:0], n10[0] };
+  assign n33_hi = \$25 [9:0];
+  assign n33 = { \$25 [9:0], x[42:40] };
   assign n28 = { n28_hi, n9[1:0] };
-  assign n92 = { n92_hi, n90[4:0] };
-  assign n33_hi = \$15 [9:0];
-  assign n33 = { \$15 [9:0], x[42:40] };
-  assign n91 = { n91_hi, \$15 [0], x[42:40] };
-  assign n93_hi = \$16 [8:0];
-  assign n93 = { \$16 [8:0], n91_hi[0], \$15 [0], x[42:40] };
-  assign n95 = { n95_hi, n94[5:0] };
-  assign n96 = { n96_hi, n94[2:0] };
-  assign n98 = \$17 [16:0];
-  assign n101 = { n101_hi, n100[1:0] };
-  assign n102 = { n102_hi, n100[0] };
-  assign n103 = { n103_hi, n102_hi[1:0], n100[0] };
-  assign n105_hi = \$18 [10:0];
-  assign n105 = { \$18 [10:0], n102_hi[1:0], n100[0] };
-  assign n106 = { n106_hi, \$18 [2:0], n102_hi[1:0], n100[0] };
-  assign n107 = { n107_hi, n104[0] };
-  assign n108 = { n108_hi, \$18 [1:0], n102_hi[1:0], n100[0] };
-  assign n109 = { n109_hi, \$2 [0], x[24] };
-  assign n110_hi = \$19 [11:0];
-  assign n110 = { \$19 [11:0], \$18 [1:0], n102_hi[1:0], n100[0] };
-  assign n112 = \$20 [16:0];
+  assign n89_hi = \$26 [9:0];
+  assign n89 = { \$26 [9:0], n9[1:0] };
+  assign n90 = { n90_hi, \$26 [1:0], n9[1:0] };
+  assign n96 = \$27 [16:0];
+  assign n98 = \$28 [16:0];
+  assign n105_hi = \$29 [10:0];
+  assign n105 = { \$29 [10:0], x[56] };
+  assign n106 = { n106_hi, \$29 [3:0], x[56] };
+  assign n107 = { n107_hi, \$29 [3:0], x[56] };
+  assign n108 = { n108_hi, n107_hi[0], \$29 [3:0], x[56] };
+  assign n109 = { n109_hi, n108_hi[0], n107_hi[0], \$29 [3:0], x[56] };
+  assign n100 = { n100_hi, n99[1:0] };
+  assign n101 = { n101_hi, n100_hi[0], n99[1:0] };
+  assign n102_hi = \$30 [10:0];
+  assign n102 = { \$30 [10:0], n100_hi[0], n99[1:0] };
+  assign n103 = { n103_hi, \$30 [2:0], n100_hi[0], n99[1:0] };
+  assign n104 = { n104_hi, \$30 [1:0], n100_hi[0], n99[1:0] };
+  assign n110 = \$31 [16:0];
+  assign n112 = \$32 [16:0];
   assign n24 = { n24_hi, x[8] };
-  assign n115 = { n115_hi, \$11 [0] };
-  assign n113 = { n113_hi, x[32] };
-  assign n114 = { n114_hi, n113_hi[0], x[32] };
-  assign n116 = \$21 [12:0];
-  assign n117_hi = \$22 [9:0];
-  assign n117 = { \$22 [9:0], \$21 [4:0] };
-  assign n118 = { n118_hi, \$21 [3:0] };
-  assign n119_hi = \$23 [13:0];
-  assign n119 = { \$23 [13:0], \$21 [2:0] };
-  assign n121 = \$24 [16:0];
-  assign n123 = { n123_hi, n8[0] };
-  assign n124 = { n124_hi, n123_hi[1:0], n8[0] };
-  assign n126 = { n126_hi, n125[4:0] };
-  assign n127 = { n127_hi, n126_hi[0], n125[4:0] };
-  assign n128 = { n128_hi, n26_hi[0], x[0] };
-  assign n130_hi = \$25 [11:0];
-  assign n130 = { \$25 [11:0], n125[3:0] };
-  assign n129 = { n129_hi, x[40] };
-  assign n131 = { n131_hi, n125[2:0] };
-  assign n133_hi = \$26 [13:0];
-  assign n133 = { \$26 [13:0], n125[2:0] };
-  assign n134 = { n134_hi, x[48] };
-  assign n135 = { n135_hi, n134_hi[0], x[48] };
-  assign n137 = { n137_hi, n136[0] };
-  assign n138 = { n138_hi, n10[0] };
-  assign n139 = { n139_hi, n137_hi[1:0], n136[0] };
-  assign n141 = { n141_hi, n139_hi[2:0], n137_hi[1:0], n136[0] };
-  assign n140 = { n140_hi, x[0] };
-  assign n142 = { n142_hi, n139_hi[1:0], n137_hi[1:0], n136[0] };
-  assign n144 = \$27 [16:0];
+  assign n116 = \$33 [10:0];
+  assign n117 = { n117_hi, \$16 [0] };
+  assign n118_hi = \$34 [12:0];
+  assign n118 = { \$34 [12:0], n117_hi[1:0], \$16 [0] };
+  assign n113 = { n113_hi, x[33:32] };
+  assign n114_hi = \$35 [9:0];
+  assign n114 = { \$35 [9:0], n113_hi[2:0], x[33:32] };
+  assign n115 = { n115_hi, n113_hi[1:0], x[33:32] };
+  assign n119 = \$36 [16:0];
+  assign n121 = \$37 [16:0];
+  assign n122 = { n122_hi, n8[0] };
+  assign n123 = { n123_hi, n122_hi[1:0], n8[0] };
+  assign n125 = { n125_hi, n124[4:0] };
+  assign n126 = { n126_hi, n124[3:0] };
+  assign n127 = { n127_hi, x[40] };
+  assign n128_hi = \$38 [12:0];
+  assign n128 = { \$38 [12:0], n124[2:0] };
+  assign n129 = { n129_hi, x[4:0] };
+  assign n130 = { n130_hi, x[4:0] };
+  assign n131 = { n131_hi, n124[0] };
+  assign n133_hi = \$39 [13:0];
+  assign n133 = { \$39 [13:0], n131_hi[1:0], n124[0] };
+  assign n136 = { n136_hi, x[49:48] };
+  assign n137_hi = \$40 [10:0];
+  assign n137 = { \$40 [10:0], x[48] };
+  assign n138 = { n138_hi, \$40 [2:0], x[48] };
+  assign n139 = { n139_hi, \$40 [1:0], x[48] };
+  assign n140 = { n140_hi, n139_hi[1:0], \$40 [1:0], x[48] };
+  assign n141_hi = \$41 [9:0];
+  assign n141 = { \$41 [9:0], n140_hi[0], n139_hi[1:0], \$40 [1:0], x[48] };
+  assign n134_hi = \$42 [9:0];
+  assign n134 = { \$42 [9:0], x[32] };
+  assign n135 = { n135_hi, \$42 [4:0], x[32] };
+  assign n144 = \$43 [16:0];
   assign \x[0]  = x[7:0];
   assign \x[1]  = x[15:8];
   assign \x[2]  = x[23:16];

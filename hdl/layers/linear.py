@@ -115,7 +115,9 @@ def build_graph(spec: LinearSpec, impl: str, *, share: bool = True) -> tuple[Gra
         rows.append(terms)
     if impl == "adder_tree" and share:
         rows = share_pairs(g, rows)
-    return g, [g.sum_terms(r, folded_constant(spec, k)) for k, r in enumerate(rows)]
+    return g, [
+        g.sum_terms(r, folded_constant(spec, k), group_signs=True) for k, r in enumerate(rows)
+    ]
 
 
 def cut_levels(depth: int, stages: int) -> list[int]:
