@@ -563,8 +563,10 @@ def format_result(r: VerifyResult) -> str:
         latency = "not one value: " + (",".join(map(str, r.latencies)) or "nothing came out")
     if r.expected_latency is not None:
         latency += f" (recorded {r.expected_latency})"
+    named = r.sim_version.lower().startswith(r.sim[:6])  # "Verilator 5.48.0 ...", "Icarus ..."
+    simulator = r.sim_version if named else f"{r.sim} ({r.sim_version})"
     lines = [
-        ("simulator", f"{r.sim} ({r.sim_version})"),
+        ("simulator", simulator),
         ("design", f"{r.top}, {source}" + (f" ({', '.join(how)})" if how else "")),
         ("beats", f"{' + '.join(beats)}; {mode}; seed {r.seed}"),
         ("mismatches", f"{r.mismatches} of {r.beats} beats vs the integer reference"
