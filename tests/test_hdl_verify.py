@@ -34,8 +34,12 @@ SAMPLES, RANDOM = 200, 100
 pytestmark = pytest.mark.cocotb
 
 
-def run_cli(module: str, *args: str | Path) -> subprocess.CompletedProcess:
+def run_cli(module: str, *args: str | Path, tmp: Path | None = None) -> subprocess.CompletedProcess:
+    """``python -m MODULE ARGS``; ``tmp``: its temporary directory (a failed run keeps its
+    work directory there, with the log)."""
     env = os.environ | {runner.BUILD_ENV: str(simlib.cache_dir())}
+    if tmp is not None:
+        env["TMPDIR"] = str(tmp)
     return subprocess.run(
         [sys.executable, "-m", module, *map(str, args)],
         capture_output=True,
@@ -138,14 +142,15 @@ def test_one_wrong_weight_in_the_verilog_exits_1(sim: str, tmp_path: Path) -> No
     (v,) = tmp_path.glob("*.v")
     v.write_text(break_one_weight(v.read_text()))
     p = run_cli("hdl", "verify", "network", v, "--sim", sim, "--samples", SAMPLES,
-                "--random", RANDOM, "--json")  # fmt: skip
+                "--random", RANDOM, "--json", tmp=tmp_path)  # fmt: skip
     assert p.returncode == 1, p.stdout + p.stderr
     r = json.loads(p.stdout)
     assert r["passed"] is False and r["mismatches"] > 0 and r["tests_failed"] >= 1
     assert any("beats mismatch" in e for e in r["errors"])
     assert any("edited after export" in n for n in r["notes"])
-    assert Path(r["log"]).is_file()  # kept for the user
-    p = run_cli("hdl", "verify", "network", v, "--sim", sim, "--samples", 50, "--random", 0)
+    assert Path(r["log"]).is_file() and tmp_path in Path(r["log"]).parents  # kept for the user
+    p = run_cli("hdl", "verify", "network", v, "--sim", sim, "--samples", 50, "--random", 0,
+                tmp=tmp_path)  # fmt: skip
     assert p.returncode == 1 and "FAILED: not bit-exact" in p.stdout
 
 
