@@ -4,7 +4,8 @@ Per network: LUT-eq, FF, DSP, latency (per-layer sum through ``synthesise_networ
 the cold synthesis time of all layers (a fresh cache: every distinct layer runs
 Yosys once), the flat top (whole exported network, one Yosys run) and its
 difference from the per-layer sum, Fmax of the flat top on an LFE5U-85F, and the
-test accuracy of the hardware (= the integer reference on the test split).
+test accuracy of the hardware: the exported top simulated (``hdl.hdlsim.verify_network``,
+Verilator, random stalls) on the whole test split, next to the integer reference's.
 Writes ``bench/results/network.json`` after every network and, with ``--readme``,
 the table between the ``network-table`` markers of README.md.
 
@@ -73,7 +74,25 @@ def test_accuracy(model: str, bits: int) -> float | None:
     return round(float(np.mean(pred == np.array(d["labels"]))), 4)
 
 
-def bench_one(model, bits, target, *, flat, fmax, timeout) -> dict:
+def hardware_accuracy(model: str, bits: int, sim: str) -> dict:
+    """The exported top simulated on the whole test split (plus 200 random codes)."""
+    from hdl.hdlsim import verify_network
+
+    path = spec_path(model, bits)
+    load_spec(model, bits)
+    inputs = next(iter(SPEC_DIR.glob(f"{path.stem}*inputs.json")), None)
+    r = verify_network(path, sim=sim, inputs=inputs, random_codes=200)
+    return {
+        "hw_accuracy": None if r.hw_accuracy is None else round(r.hw_accuracy, 4),
+        "hw_sim": r.sim_version.split(" (")[0],
+        "hw_samples": r.samples,
+        "hw_mismatches": r.mismatches,
+        "hw_latency_seen": r.latency,
+        "hw_sim_s": round(r.build_seconds + r.run_seconds, 1),
+    }
+
+
+def bench_one(model, bits, target, *, flat, fmax, timeout, sim=None) -> dict:
     from hdl.synth.cache import SynthCache
     from hdl.synth.network import synthesise_network
 
@@ -101,6 +120,8 @@ def bench_one(model, bits, target, *, flat, fmax, timeout) -> dict:
         "layer_seconds": {k: round(v, 1) for k, v in r.layer_seconds.items()},
         "notes": list(t.notes),
     }
+    if sim:
+        entry |= hardware_accuracy(model, bits, sim)
     if flat or fmax:
         t0 = time.perf_counter()
         f = synthesise_network(
@@ -120,8 +141,8 @@ def bench_one(model, bits, target, *, flat, fmax, timeout) -> dict:
 
 def readme_table(rows: list[dict]) -> str:
     head = (
-        "| model | bits | test acc | LUT-eq | LUT4 | CCU2C | FF | DSP | latency | Fmax (MHz) "
-        "| flat top LUT-eq / FF | Yosys s (cold, all layers) |"
+        "| model | bits | test acc: hardware (reference) | LUT-eq | LUT4 | CCU2C | FF | DSP "
+        "| latency | Fmax (MHz) | flat top LUT-eq / FF | Yosys s (cold, all layers) |"
     )
     lines = [head, "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     order = {"jsc-tiny": 0, "jsc-toy": 1, "jsc-s": 2}
@@ -129,7 +150,10 @@ def readme_table(rows: list[dict]) -> str:
         if r.get("target") != "ecp5" or "lut_eq" not in r:
             continue
         fmax = "–" if r.get("fmax_mhz") is None else f"{r['fmax_mhz']:.0f}"
-        acc = "–" if r.get("accuracy") is None else f"{r['accuracy']:.3f}"
+        acc = "–" if r.get("accuracy") is None else f"({r['accuracy']:.3f})"
+        if r.get("hw_accuracy") is not None:
+            bad = f", {r['hw_mismatches']} mismatches" if r.get("hw_mismatches") else ""
+            acc = f"{r['hw_accuracy']:.3f} {acc}{bad}"
         flat = f"{r['flat_lut_eq']} / {r['flat_ffs']}" if "flat_lut_eq" in r else "–"
         lines.append(
             f"| {r['model']} | {r['bits']} | {acc} | {r['lut_eq']} | {r['luts']} | "
@@ -160,6 +184,9 @@ def main(argv=None) -> int:
     p.add_argument("--flat", default="jsc-tiny,jsc-toy", help="models whose flat top is also run")
     p.add_argument("--fmax", default="jsc-tiny,jsc-toy", help="models placed for Fmax (85F)")
     p.add_argument("--timeout", type=float, default=1800.0)
+    p.add_argument(
+        "--sim", default="verilator", help="simulator for the hardware accuracy ('' for none)"
+    )
     p.add_argument("--resume", action="store_true")
     p.add_argument("--readme", action="store_true", help="rewrite the README network table")
     p.add_argument("--table-only", action="store_true", help="only rewrite the README table")
@@ -189,6 +216,7 @@ def main(argv=None) -> int:
                         flat=model in args.flat.split(","),
                         fmax=target == "ecp5" and model in args.fmax.split(","),
                         timeout=args.timeout,
+                        sim=args.sim or None,
                     )
                 except Exception as e:  # recorded, never reported as numbers
                     why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
