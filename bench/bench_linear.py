@@ -3,7 +3,7 @@
 Every Linear layer of jsc-toy and jsc-s (trained checkpoints, uniform 4/6/8-bit
 weights and activations) is built three ways computing the same function (matrix
 product + bias + re-quantisation to the layer's output format, same rounding and
-overflow): ``LinearLayer(impl="adder_tree")``, ``LinearLayer(impl="mul")`` and
+overflow): ``LinearLayer(impl="adder_tree")``, ``"adder_tree_nosub"``, ``impl="mul"`` and
 da4ml's CMVM (``bench/da4ml_ref.py``; its Verilog is checked against
 ``qspec.integer_forward`` on random vectors with Icarus). Each is synthesised
 without the cache (the time is a real Yosys run) for ECP5 ``-nodsp`` and iCE40.
@@ -36,7 +36,10 @@ from qspec.files import atomic_write  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "linear.json"
 TARGETS = ("ecp5", "ice40")
-DESIGNS = ("adder_tree", "da4ml", "mul")
+DESIGNS = ("adder_tree", "adder_tree_nosub", "da4ml", "mul")
+OURS = ("adder_tree", "adder_tree_nosub")
+# the design each target's table shows as ours (iCE40 carry cells cannot invert: nosub)
+TABLE_OURS = {"ecp5": "adder_tree", "ice40": "adder_tree_nosub"}
 VECTORS = 300
 RUN_ID = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())  # ratios pair entries of one run
 
@@ -95,18 +98,20 @@ def run_one(layer, design: str, target: str, timeout: float) -> dict:
 
 
 def ratios(cases: dict) -> dict:
-    """adder_tree / mul and adder_tree / da4ml (LUT-eq and time), where both finished."""
+    """Each of ours / mul and / da4ml (LUT-eq and time), where both finished."""
     out = {}
-    for other in ("mul", "da4ml"):
-        a, b = cases.get("adder_tree", {}), cases.get(other, {})
-        if a.get("status") != "ok" or a.get("run") != b.get("run"):
-            continue  # only entries of one run are compared
-        if b.get("status") == "ok":
-            out[f"lut_eq_vs_{other}"] = round(a["lut_eq"] / b["lut_eq"], 3)
-            out[f"time_vs_{other}"] = round(a["yosys_s"] / b["yosys_s"], 3)
-        elif b.get("status") == "timeout":  # the other did not finish: an upper bound
-            limit = float(b["yosys_s"].lstrip("> "))
-            out[f"time_vs_{other}_below"] = round(a["yosys_s"] / limit, 3)
+    for ours in OURS:
+        for other in ("mul", "da4ml"):
+            a, b = cases.get(ours, {}), cases.get(other, {})
+            if a.get("status") != "ok" or a.get("run") != b.get("run"):
+                continue  # only entries of one run are compared
+            tag = "" if ours == "adder_tree" else f"{ours}_"
+            if b.get("status") == "ok":
+                out[f"{tag}lut_eq_vs_{other}"] = round(a["lut_eq"] / b["lut_eq"], 3)
+                out[f"{tag}time_vs_{other}"] = round(a["yosys_s"] / b["yosys_s"], 3)
+            elif b.get("status") == "timeout":  # the other did not finish: an upper bound
+                limit = float(b["yosys_s"].lstrip("> "))
+                out[f"{tag}time_vs_{other}_below"] = round(a["yosys_s"] / limit, 3)
     return out
 
 
@@ -115,15 +120,15 @@ def summarise(results: dict) -> dict:
     that run), the worst per-layer ratio, and the layers compared."""
     out: dict = {}
     for target in TARGETS:
-        for other in ("mul", "da4ml"):
+        for ours, other in ((o, x) for o in OURS for x in ("mul", "da4ml")):
             pairs: dict = {}
             for key, entry in results.items():
                 c = entry.get(target) or {}
-                a, b = c.get("adder_tree", {}), c.get(other, {})
+                a, b = c.get(ours, {}), c.get(other, {})
                 if a.get("status") == b.get("status") == "ok" and a.get("run") == b.get("run"):
                     pairs.setdefault(a.get("run") or "first", []).append((key, a, b))
             for run, ps in pairs.items():
-                out.setdefault(run, {}).setdefault(target, {})[f"adder_tree/{other}"] = {
+                out.setdefault(run, {}).setdefault(target, {})[f"{ours}/{other}"] = {
                     "layers": [k for k, _, _ in ps],
                     "lut_eq_sum_ratio": round(
                         sum(a["lut_eq"] for _, a, _ in ps) / sum(b["lut_eq"] for _, _, b in ps), 3
@@ -140,14 +145,15 @@ def summarise(results: dict) -> dict:
 
 def readme_table(results: dict, target: str = "ecp5") -> str:
     """Layers where all three designs finished in one run: LUT-eq and Yosys seconds."""
+    ours = TABLE_OURS[target]
     lines = [
-        "| layer | in→out | adder_tree LUT-eq | mul | da4ml | ÷ mul | ÷ da4ml "
-        "| Yosys s adder_tree / mul / da4ml | ÷ mul | ÷ da4ml |",
+        f"| layer | in→out | {ours} LUT-eq | mul | da4ml | ÷ mul | ÷ da4ml "
+        f"| Yosys s {ours} / mul / da4ml | ÷ mul | ÷ da4ml |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, entry in results.items():
         c = entry.get(target) or {}
-        d = [c.get(x, {}) for x in ("adder_tree", "mul", "da4ml")]
+        d = [c.get(x, {}) for x in (ours, "mul", "da4ml")]
         if any(x.get("status") != "ok" for x in d) or len({x.get("run") for x in d}) != 1:
             continue
         a, m, q = d
@@ -161,17 +167,20 @@ def readme_table(results: dict, target: str = "ecp5") -> str:
 
 
 def write_readme(results: dict) -> None:
+    """The ECP5 and iCE40 tables between their markers in README.md."""
     import re
 
     readme = Path(__file__).resolve().parent.parent / "README.md"
-    text, n = re.subn(
-        r"(<!-- linear-table:begin -->\n).*?(<!-- linear-table:end -->)",
-        lambda mt: mt.group(1) + readme_table(results) + "\n" + mt.group(2),
-        readme.read_text(),
-        flags=re.S,
-    )
-    if n != 1:
-        raise SystemExit("README.md lacks the linear-table markers")
+    text = readme.read_text()
+    for target, marker in (("ecp5", "linear-table"), ("ice40", "linear-table-ice40")):
+        text, n = re.subn(
+            rf"(<!-- {marker}:begin -->\n).*?(<!-- {marker}:end -->)",
+            lambda mt, t=target: mt.group(1) + readme_table(results, t) + "\n" + mt.group(2),
+            text,
+            flags=re.S,
+        )
+        if n != 1:
+            raise SystemExit(f"README.md lacks the {marker} markers")
     atomic_write(readme, text)
 
 

@@ -52,7 +52,9 @@ def _add_export(sub) -> None:
     lr.add_argument("--out", type=Path, default=Path("verilog_out"), help="output directory")
     nw = kinds.add_parser("network", help="a QuantisedNetwork spec as one streaming top")
     nw.add_argument("spec", type=Path, metavar="SPEC.json", help="from `python -m models spec`")
-    nw.add_argument("--impl", default="adder_tree", help="Linear layers: adder_tree|mul")
+    nw.add_argument(
+        "--impl", default="adder_tree", help="Linear layers: adder_tree|adder_tree_nosub|mul"
+    )
     nw.add_argument("--stages", default="0", help="registers per layer: K, or K1,K2,.. per layer")
     nw.add_argument("--layer", help="export only this Linear layer's module (per-layer synthesis)")
     nw.add_argument("--argmax", action="store_true", help="class index above the logits")

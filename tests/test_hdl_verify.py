@@ -254,7 +254,7 @@ def test_bad_input_exits_2_with_one_line(capsys, tmp_path: Path) -> None:
         ((tmp_path / "missing.json",), "no such file or directory"),
         ((bad,), "not valid JSON"),
         ((TINY8, "--sim", "modelsim"), "argument --sim: invalid choice: 'modelsim'"),
-        ((TINY8, "--impl", "lut"), "--impl must be one of adder_tree|mul, got 'lut'"),
+        ((TINY8, "--impl", "lut"), "--impl must be one of adder_tree|adder_tree_nosub|mul"),
         ((TINY8, "--samples", "-1"), "--samples must be an integer >= 0, got '-1'"),
         ((TINY8, "--stages", "a"), "--stages must be an int >= 0"),
         ((TINY8, "--samples", "0", "--random", "0"), "nothing to simulate"),

@@ -333,7 +333,7 @@ def test_module_name_is_content_derived():
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"impl": "dsp"}, "impl must be one of adder_tree|mul"),
+        ({"impl": "dsp"}, "impl must be one of adder_tree|adder_tree_nosub|mul"),
         ({"stages": -1}, "stages must be in"),
         ({"stages": 1.5}, "stages must be an integer"),
     ],

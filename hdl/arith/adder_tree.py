@@ -74,6 +74,7 @@ class Graph:
         self.nodes: list[Node] = []
         self._inputs: dict[int, Node] = {}
         self._consts: dict[int, Node] = {}
+        self._inverted: dict[int, Node] = {}
 
     def _node(self, op: str, args: tuple, form: dict[int, int], const: int, level: int) -> Node:
         form = {j: c for j, c in form.items() if c}
@@ -109,6 +110,17 @@ class Graph:
     def neg(self, a: Node) -> Node:
         form = {j: -c for j, c in a.form.items()}
         return self._node("neg", (a,), form, -a.const, a.level + 1)
+
+    def inv(self, j: int) -> Node:
+        """``~x[j]``, the bitwise complement of input ``j`` in its own width: ``-x - 1``
+        when the input's range is signed, ``2**w - 1 - x`` when unsigned (the range must
+        fill the width, as a format's codes do)."""
+        if j not in self._inverted:
+            lo, hi = self.ranges[j]
+            shape = shape_for(lo, hi)
+            k = -1 if shape.signed else (1 << shape.width) - 1
+            self._inverted[j] = self._node("inv", (self.input(j),), {j: -1}, k, 0)
+        return self._inverted[j]
 
     # -- terms ---------------------------------------------------------------
 
@@ -212,7 +224,7 @@ def needed_bits(g: Graph, demands: Iterable[tuple[Node, int | None]]) -> dict[in
             a, b, d, _ = node.args
             ask(a, n)
             ask(b, None if n is None else n - d)
-        elif node.op in ("neg", "mul"):
+        elif node.op in ("neg", "mul", "inv"):
             ask(node.args[0], n)
     return {i: n for i, n in need.items() if n is not None}
 
@@ -296,6 +308,8 @@ class Emitter:
             expr = self.value(x, stage) * Const(c, shape_for(c, c))
         elif node.op == "neg":
             expr = -self.value(node.args[0], stage)
+        elif node.op == "inv":
+            expr = ~self.value(node.args[0], stage)
         else:
             expr = self._add(node, stage)
         self.m.d.comb += out.eq(expr)
