@@ -305,7 +305,7 @@ def _run(args) -> int:
     )
     study = optuna.load_study(study_name=result.study, storage=open_storage(result.storage))
     _summary(study, cfg, result.reports, console)
-    return 0
+    return 1 if died else 0  # the study is consistent, but a worker's trials need a rerun
 
 
 def _report(args) -> int:

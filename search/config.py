@@ -397,11 +397,14 @@ def _storage(d: dict[str, Any], p: str, default_study: str) -> StorageConfig:
 
 def _hardware(d: dict[str, Any], p: str) -> HardwareConfig:
     _keys(d, p, ("enabled", "target", "fmax", "impl", "timeout"))
+    target = _enum(d.get("target", "ecp5"), f"{p}.target", TARGETS)
+    # iCE40 carry cells cannot invert an operand: its best Linear layers never subtract
+    impl = "adder_tree_nosub" if target == "ice40" else "adder_tree"
     return HardwareConfig(
         _bool(d.get("enabled", True), f"{p}.enabled"),
-        _enum(d.get("target", "ecp5"), f"{p}.target", TARGETS),
+        target,
         _bool(d.get("fmax", False), f"{p}.fmax"),
-        _enum(d.get("impl", "adder_tree"), f"{p}.impl", IMPLS),
+        _enum(d.get("impl", impl), f"{p}.impl", IMPLS),
         _pos(d.get("timeout", 600.0), f"{p}.timeout"),
     )
 

@@ -188,3 +188,11 @@ def test_fingerprint_ignores_only_what_changes_no_result():
     )
     for changed in (BASE.replace("[4, 8]", "[4, 6]"), BASE + "[score]\nmode = 'pareto'\n"):
         assert loads_config(changed).fingerprint != base.fingerprint
+
+
+def test_ice40_hardware_defaults_to_the_subtractor_free_linear():
+    base = (CONFIGS / "smoke.toml").read_text()
+    assert load_config(CONFIGS / "smoke.toml").hardware.impl == "adder_tree"
+    text = base.replace('target = "ecp5"', 'target = "ice40"').replace('impl = "adder_tree"\n', "")
+    assert 'target = "ice40"' in text
+    assert loads_config(text).hardware.impl == "adder_tree_nosub"

@@ -255,3 +255,24 @@ def test_repeated_design_skips_export_and_synthesis(tmp_path, monkeypatch):
     assert hardware_metrics(net, HardwareParams(stages=0)) == a and calls == [0]
     b = hardware_metrics(net, HardwareParams(stages=1))
     assert calls == [0, 1] and b["lut4"] == 11.0 and a["lut4"] == 10.0
+
+
+def test_cli_workers_exit_1_when_a_worker_died(tmp_path, monkeypatch, capsys):
+    """A dead worker leaves the study consistent but unfinished: say so and exit 1."""
+    import search.workers
+    from search.cli import main
+    from search.run import run_study
+    from search.workers import WorkersResult
+
+    def one_dead(cfg, workers, **kw):
+        kw = {k: v for k, v in kw.items() if k in ("storage", "study_name", "out_dir")}
+        run = run_study(cfg, n_trials=2, hardware=fake_hw, progress=False, reports=False, **kw)
+        return WorkersResult(run, workers, died=1, recovered=1)
+
+    monkeypatch.setattr(search.workers, "run_workers", one_dead)
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    url = f"journal://{tmp_path}/s.journal"
+    argv = ["run", str(cfg), "--workers", "2", "--storage", url, "--out", str(tmp_path)]
+    assert main([*argv, "--no-progress"]) == 1
+    assert "1 worker(s) died; rerun the same command" in capsys.readouterr().out
