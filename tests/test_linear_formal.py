@@ -40,9 +40,10 @@ def prove(layers_gold, layers_gate, impl_gold="mul", impl_gate="adder_tree"):
     [(r, o, True) for r, o in ROUND_OVF]
     + [("nearest", "saturate", False), ("floor", "wrap", False)],
 )
-def test_adder_tree_equals_mul(rounding, overflow, signed_in):
+@pytest.mark.parametrize("gate", ["adder_tree", "adder_tree_nosub"])
+def test_adder_tree_equals_mul(rounding, overflow, signed_in, gate):
     spec = small_layer(rounding, overflow, in_fmt=FixedFormat(4, 2, signed_in))
-    result = prove([spec], [spec])
+    result = prove([spec], [spec], impl_gate=gate)
     assert result.equivalent, result.counterexample
 
 
