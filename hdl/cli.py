@@ -11,7 +11,7 @@ import math
 import sys
 from pathlib import Path
 
-from qspec.cli import CliError, OneLineParser, run_cli
+from qspec.cli import CliError, OneLineParser, int_option, run_cli
 from qspec.files import check_writable_dir
 from qspec.leaky import LeakyReLUSpec
 from qspec.network import QuantisedNetwork
@@ -62,19 +62,6 @@ def _add_export(sub) -> None:
     nw.add_argument("--out", type=Path, default=Path("verilog_out"), help="output directory")
 
 
-def _count(option: str):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            v = -1
-        if v < 0:
-            raise CliError(f"{option} must be an integer >= 0, got {text!r}")
-        return v
-
-    return parse
-
-
 def _add_verify(sub) -> None:
     ver = sub.add_parser("verify", help="simulate exported Verilog against the integer reference")
     kinds = ver.add_subparsers(dest="kind", required=True, parser_class=OneLineParser)
@@ -104,9 +91,14 @@ def _add_verify(sub) -> None:
     nw.add_argument(
         "--inputs", type=Path, help="test split codes+labels (default: the vectors beside DESIGN)"
     )
-    nw.add_argument("--samples", type=_count("--samples"), help="the first N test samples (all)")
     nw.add_argument(
-        "--random", type=_count("--random"), default=200, help="random input codes after them (200)"
+        "--samples", type=int_option("--samples"), help="the first N test samples (all)"
+    )
+    nw.add_argument(
+        "--random",
+        type=int_option("--random"),
+        default=200,
+        help="random input codes after them (200)",
     )
     nw.add_argument(
         "--stalls",
@@ -114,7 +106,9 @@ def _add_verify(sub) -> None:
         default=True,
         help="random valid/ready stalls on both streams (default), else full rate only",
     )
-    nw.add_argument("--seed", type=_count("--seed"), default=1, help="stalls and random codes (1)")
+    nw.add_argument(
+        "--seed", type=int_option("--seed"), default=1, help="stalls and random codes (1)"
+    )
     nw.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -231,16 +225,9 @@ def _parse_stages(text: str) -> int | list[int]:
 
 def _read_spec(path: Path) -> QuantisedNetwork:
     try:
-        text = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        raise CliError(f"SPEC {str(path)!r}: cannot read: {getattr(e, 'strerror', e)}") from None
-    try:
-        return QuantisedNetwork.from_json(text)
-    except json.JSONDecodeError as e:
-        raise CliError(f"SPEC {str(path)!r}: not valid JSON: {e}") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        what = f"missing key {e}" if isinstance(e, KeyError) else str(e).splitlines()[0]
-        raise CliError(f"SPEC {str(path)!r}: {what}") from None
+        return QuantisedNetwork.read(path, "SPEC")
+    except ValueError as e:
+        raise CliError(str(e)) from None
 
 
 def _export_network(args) -> int:

@@ -36,3 +36,18 @@ def run_cli(
         prefix = "" if msg.startswith(prog) else f"{prog}: error: "
         print(f"{prefix}{msg}", file=sys.stderr)
         return 2
+
+
+def int_option(option: str, minimum: int = 0) -> Callable[[str], int]:
+    """An argparse ``type``: an integer >= ``minimum``, else a one-line :class:`CliError`."""
+
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            v = minimum - 1
+        if v < minimum:
+            raise CliError(f"{option} must be an integer >= {minimum}, got {text!r}")
+        return v
+
+    return parse

@@ -27,6 +27,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from itertools import pairwise
+from pathlib import Path
 from typing import Any, ClassVar
 
 from .fixed import (
@@ -370,3 +371,20 @@ class QuantisedNetwork:
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"spec is not valid JSON: {e}") from None
         return cls.from_dict(d)
+
+    @classmethod
+    def read(cls, path: str | Path, what: str = "spec") -> QuantisedNetwork:
+        """The spec JSON at ``path``; any problem is a one-line ``ValueError`` naming
+        ``what`` and the path (unreadable, not JSON, not a valid spec)."""
+        try:
+            text = Path(path).read_text()
+        except (OSError, UnicodeDecodeError) as e:
+            why = getattr(e, "strerror", None) or type(e).__name__
+            raise ValueError(f"{what} {str(path)!r}: cannot read: {why}") from None
+        try:
+            return cls.from_dict(json.loads(text))
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{what} {str(path)!r}: not valid JSON: {e}") from None
+        except (ValueError, KeyError, TypeError, AttributeError) as e:
+            why = f"missing key {e}" if isinstance(e, KeyError) else str(e).splitlines()[0]
+            raise ValueError(f"{what} {str(path)!r}: not a network spec: {why}") from None

@@ -11,26 +11,13 @@ import json
 import sys
 from pathlib import Path
 
-from qspec.cli import CliError, OneLineParser, run_cli
+from qspec.cli import CliError, OneLineParser, int_option, run_cli
 from qspec.files import check_writable_dir
 
 from .config import load_config
 from .strategies import STRATEGIES
 
 PROG = "python -m search"
-
-
-def _positive_int(option: str):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            v = 0
-        if v < 1:
-            raise CliError(f"{PROG}: error: {option} must be an integer >= 1, got {text!r}")
-        return v
-
-    return parse
 
 
 def _positive_float(option: str):
@@ -52,13 +39,13 @@ def _parser() -> OneLineParser:
     r = sub.add_parser("run", help="run (or resume) a study from a TOML config")
     r.add_argument("config", help="search/configs/<name>.toml")
     r.add_argument("--strategy", choices=list(STRATEGIES), help="override strategy.name")
-    r.add_argument("--trials", type=_positive_int("--trials"), help="total trial budget")
+    r.add_argument("--trials", type=int_option("--trials", 1), help="total trial budget")
     r.add_argument("--timeout", type=_positive_float("--timeout"), help="seconds for this run")
     r.add_argument(
         "--storage", help="sqlite:///FILE, journal:///FILE, postgresql://... or a file path"
     )
     r.add_argument(
-        "--workers", type=_positive_int("--workers"), default=1,
+        "--workers", type=int_option("--workers", 1), default=1,
         help="processes sharing the budget (default storage: a journal file)",
     )  # fmt: skip
     r.add_argument("--study", help="study name (default: storage.study, else the file stem)")
@@ -67,8 +54,8 @@ def _parser() -> OneLineParser:
     c = sub.add_parser("compare", help="strategies x seeds on one space, vs brute force")
     c.add_argument("config", help="search/configs/<name>.toml")
     c.add_argument("--strategies", default="brute_force,tpe,random", help="comma-separated")
-    c.add_argument("--seeds", type=_positive_int("--seeds"), default=5, help="runs per strategy")
-    c.add_argument("--trials", type=_positive_int("--trials"), help="per run (default: space)")
+    c.add_argument("--seeds", type=int_option("--seeds", 1), default=5, help="runs per strategy")
+    c.add_argument("--trials", type=int_option("--trials", 1), help="per run (default: space)")
     c.add_argument("--storage", help="default: OUT/<study>-compare/study.db")
     c.add_argument("--out", default="results", help="results go to OUT/<study>-compare/")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -84,19 +71,6 @@ def _parser() -> OneLineParser:
     return p
 
 
-def _count(option: str):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            v = -1
-        if v < 0:
-            raise CliError(f"{PROG}: error: {option} must be an integer >= 0, got {text!r}")
-        return v
-
-    return parse
-
-
 def _add_verify(sub) -> None:
     v = sub.add_parser(
         "verify",
@@ -107,17 +81,17 @@ def _add_verify(sub) -> None:
     )
     v.add_argument("--study-dir", help="results/<study> (holds best.json; default: OUT/<study>)")
     v.add_argument("--out", default="results", help="with --config: results are in OUT/<study>/")
-    v.add_argument("--trial", type=_count("--trial"), help="which best trial (default: all)")
+    v.add_argument("--trial", type=int_option("--trial"), help="which best trial (default: all)")
     v.add_argument("--sim", choices=["verilator", "icarus"], help="default: verilator if usable")
-    v.add_argument("--samples", type=_count("--samples"), help="the first N test samples (all)")
-    v.add_argument("--random", type=_count("--random"), default=200, help="random codes (200)")
+    v.add_argument("--samples", type=int_option("--samples"), help="the first N test samples (all)")
+    v.add_argument("--random", type=int_option("--random"), default=200, help="random codes (200)")
     v.add_argument(
         "--stalls",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="random valid/ready stalls on both streams (default), else full rate only",
     )
-    v.add_argument("--seed", type=_count("--seed"), default=1, help="stalls and random codes")
+    v.add_argument("--seed", type=int_option("--seed"), default=1, help="stalls and random codes")
     v.add_argument("--json", action="store_true", help="print one JSON object")
 
 

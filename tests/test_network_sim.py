@@ -17,6 +17,7 @@ from amaranth.hdl import Const, Module, Mux, Signal
 from amaranth.sim import Simulator
 
 import hdl.network
+from hdl.hdlsim.verify import random_rows
 from hdl.network import ElementwiseLayer, NetworkTop, group_layers
 from qspec.fixed import FixedFormat
 from qspec.integer_forward import integer_forward
@@ -28,16 +29,6 @@ SPECS = Path(__file__).resolve().parent.parent / "verilog_out" / "specs"
 
 def load_net(name: str) -> QuantisedNetwork:
     return QuantisedNetwork.from_json((SPECS / f"{name}_relu_8b.json").read_text())
-
-
-def random_codes(net: QuantisedNetwork, n: int, rng: random.Random) -> list[list[int]]:
-    fmt = net.input_fmt
-    edges = [fmt.min_code, fmt.max_code, 0, -1 if fmt.signed else 1]
-    return [
-        [rng.choice(edges) if rng.random() < 0.1 else rng.randint(fmt.min_code, fmt.max_code)
-         for _ in range(net.in_features)]
-        for _ in range(n)
-    ]  # fmt: skip
 
 
 def run_stream(dut: NetworkTop, beats, rng: random.Random, p_valid=0.7, p_ready=0.6, drain=8):
@@ -63,7 +54,7 @@ def run_stream(dut: NetworkTop, beats, rng: random.Random, p_valid=0.7, p_ready=
                 ctx.set(dut.i.payload, beats[sent])
             else:
                 ctx.set(dut.i.valid, 0)
-                ctx.set(dut.i.payload, random_codes(dut.net, 1, rng)[0])  # junk while invalid
+                ctx.set(dut.i.payload, random_rows(dut.net, 1, rng)[0])  # junk while invalid
             ctx.set(dut.o.ready, 0)
             v0, p0 = ctx.get(dut.o.valid), read(ctx)
             ctx.set(dut.o.ready, 1)
@@ -138,7 +129,7 @@ def test_random_network_under_stalls(seed: int) -> None:
     groups = len(group_layers(net))
     stages = [random.Random(seed).randint(0, 2) for _ in range(groups)]
     rng = random.Random(seed)
-    beats = random_codes(net, 120, rng)
+    beats = random_rows(net, 120, rng)
     check_network(
         NetworkTop(net, impl=("adder_tree", "mul")[seed % 2], stages=stages), net, beats, seed
     )
@@ -150,7 +141,7 @@ def test_full_rate_latency_and_ii(stages) -> None:
     dut = NetworkTop(net, stages=stages)
     expect = sum(dut.stages) or 1  # stages 0: the output register
     assert dut.latency == expect
-    check_full_rate(dut, random_codes(net, 40, random.Random(1)))
+    check_full_rate(dut, random_rows(net, 40, random.Random(1)))
 
 
 def test_leading_elementwise_group() -> None:
@@ -164,7 +155,7 @@ def test_leading_elementwise_group() -> None:
     net = dataclasses.replace(base, layers=pre + base.layers)
     dut = NetworkTop(net, stages=[0, 1] + [0] * (len(group_layers(base)) - 1))
     assert isinstance(dut.layers[0], ElementwiseLayer)
-    check_network(dut, net, random_codes(net, 100, random.Random(2)), 2)
+    check_network(dut, net, random_rows(net, 100, random.Random(2)), 2)
 
 
 @pytest.mark.parametrize("seed", range(4))
@@ -174,7 +165,7 @@ def test_argmax_class_index_first_maximum(seed: int) -> None:
     fmt = base.output_fmt
     squeeze = RequantiseSpec(fmt, FixedFormat(2, fmt.frac_width - 2))
     net = dataclasses.replace(base, layers=(*base.layers, squeeze))
-    beats = random_codes(net, 150, random.Random(seed))
+    beats = random_rows(net, 150, random.Random(seed))
     logits = np.asarray(integer_forward(net, beats))
     ties = sum(int((row == row.max()).sum() > 1) for row in logits)
     assert ties > 10 or net.num_classes == 1  # the test exercises ties
@@ -206,7 +197,7 @@ def test_repeated_layer_names() -> None:
     )
     net = dataclasses.replace(base, layers=layers)
     assert export_network(net, stages=1).latency == len(group_layers(net))
-    check_network(NetworkTop(net, stages=1), net, random_codes(net, 50, random.Random(1)), 1)
+    check_network(NetworkTop(net, stages=1), net, random_rows(net, 50, random.Random(1)), 1)
 
 
 # --- the shipped networks -----------------------------------------------------
@@ -217,7 +208,7 @@ def test_repeated_layer_names() -> None:
 def test_shipped_network_test_split(name: str, impl: str, stages: int) -> None:
     net = load_net(name)
     inputs = json.loads((SPECS / f"{name}_relu_8b.inputs.json").read_text())
-    beats = inputs["codes"][:200] + random_codes(net, 40, random.Random(5))
+    beats = inputs["codes"][:200] + random_rows(net, 40, random.Random(5))
     check_network(NetworkTop(net, impl=impl, stages=stages), net, beats, 7)
 
 
@@ -243,7 +234,7 @@ def test_wrong_weight_is_caught() -> None:
     net = load_net("jsc-toy")
     dut = NetworkTop(net, stages=1, layer_factory=wrong_weight_factory("fc2", 3, 5))
     with pytest.raises(AssertionError, match="beats mismatch"):
-        check_network(dut, net, random_codes(net, 200, random.Random(3)), 3)
+        check_network(dut, net, random_rows(net, 200, random.Random(3)), 3)
 
 
 @pytest.mark.parametrize(
@@ -257,7 +248,7 @@ def test_wrong_weight_is_caught() -> None:
 def test_stream_bugs_are_caught(bug: str, message: str) -> None:
     net = load_net("jsc-tiny")
     dut = ProtocolBug(net, bug=bug, stages=1)
-    _, _, _, violations = run_stream(dut, random_codes(net, 60, random.Random(4)), random.Random(4))
+    _, _, _, violations = run_stream(dut, random_rows(net, 60, random.Random(4)), random.Random(4))
     assert any(message in v for v in violations), violations
 
 

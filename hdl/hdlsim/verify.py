@@ -135,18 +135,7 @@ def _read_json(path: Path, what: str) -> Any:
 
 
 def read_spec(path: Path, what: str = "design") -> QuantisedNetwork:
-    try:
-        text = Path(path).read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        why = getattr(e, "strerror", None) or type(e).__name__
-        raise ValueError(f"{what} {str(path)!r}: cannot read: {why}") from None
-    try:
-        return QuantisedNetwork.from_json(text)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{what} {str(path)!r}: not valid JSON: {e}") from None
-    except (ValueError, KeyError, TypeError, AttributeError) as e:
-        why = f"missing key {e}" if isinstance(e, KeyError) else str(e).splitlines()[0]
-        raise ValueError(f"{what} {str(path)!r}: not a network spec: {why}") from None
+    return QuantisedNetwork.read(path, what)
 
 
 def _manifest_networks(d: Path) -> dict[str, dict[str, Any]]:
