@@ -21,6 +21,7 @@ from amaranth.hdl import Const
 
 import hdl.network
 from hdl.export import ExportedModule, export_network, to_verilog
+from hdl.hdlsim.verify import random_rows
 from qspec.integer_forward import integer_forward
 from qspec.network import QuantisedNetwork
 from tests import sim as simlib
@@ -28,7 +29,6 @@ from tests.test_network_sim import (
     SPECS,
     ProtocolBug,
     load_net,
-    random_codes,
     wrong_weight_factory,
 )
 
@@ -39,7 +39,7 @@ def vectors(name: str, net: QuantisedNetwork, beats: int = BEATS) -> dict:
     """The test split (labelled) then random codes: inputs and reference outputs."""
     inputs = json.loads((SPECS / f"{name}_relu_8b.inputs.json").read_text())
     codes = inputs["codes"][:beats]
-    codes += random_codes(net, beats - len(codes), random.Random(f"{name}-{beats}"))
+    codes += random_rows(net, beats - len(codes), random.Random(f"{name}-{beats}"))
     expected = np.asarray(integer_forward(net, codes))
     labels = inputs["labels"][: len(inputs["codes"][:beats])]
     predicted = np.argmax(expected[: len(labels)], axis=1)
