@@ -87,6 +87,8 @@ class StudyConfig:
     stages: int = 1  # registers per layer, so Fmax is measured between registers
     hw_budget: float | None = None  # seconds of synthesis; networks not started by then: skipped
     hw_timeout: float = 3600.0  # seconds per tool run (jsc-s layers exceed hdl's 600 s default)
+    # models placed for Fmax: one jsc-s layer takes 10-30 min in nextpnr-ecp5 (WebAssembly)
+    fmax_models: tuple[str, ...] = ("jsc-toy",)
     quick: bool = False
 
     def __post_init__(self) -> None:
@@ -98,6 +100,10 @@ class StudyConfig:
                                  f"{', '.join(k for k in KNOWN if k != 'jsc-tiny')}")  # fmt: skip
         if not self.models:
             raise ValueError("--models must name at least one model")
+        for m in self.fmax_models:
+            if m not in KNOWN:
+                raise ValueError(f"--fmax-models: {m!r} is not a model; allowed: "
+                                 f"{', '.join(KNOWN)}")  # fmt: skip
         for b in self.bits:
             if not 2 <= b <= 16:
                 raise ValueError(f"--bits must be integers in [2, 16], got {b}")
@@ -260,7 +266,7 @@ HW_ORDER = ("mult", "shift_ptq", "relu", "shift_trained", "shift_qat")
 HW_KEYS = ("lut_equivalents", "luts", "carries", "ffs", "dsps", "latency", "fmax_mhz")
 
 
-def hardware_of(spec, cfg: StudyConfig, cache=None) -> dict[str, Any]:
+def hardware_of(spec, cfg: StudyConfig, cache=None, fmax: bool = True) -> dict[str, Any]:
     """Synthesise ``spec`` as one network; the totals the study reports.
 
     The one place the study touches synthesis.  Raises :class:`HardwarePending` when
@@ -270,7 +276,7 @@ def hardware_of(spec, cfg: StudyConfig, cache=None) -> dict[str, Any]:
         from hdl.synth.network import synthesise_network
 
         result = synthesise_network(
-            spec, cfg.target, impl=cfg.impl, stages=cfg.stages, fmax=True, cache=cache,
+            spec, cfg.target, impl=cfg.impl, stages=cfg.stages, fmax=fmax, cache=cache,
             timeout=cfg.hw_timeout,
         )  # fmt: skip
     except ImportError as e:  # also raised lazily inside, by the exporter
@@ -316,7 +322,7 @@ def run_hardware(cfg: StudyConfig, specs: dict, progress: bool = True, on_row=No
             rows.append({**row, **dict.fromkeys(HW_KEYS), "error": "skipped: --hw-budget spent"})
             continue
         try:
-            row.update(hardware_of(specs[key], cfg))
+            row.update(hardware_of(specs[key], cfg, fmax=model in cfg.fmax_models))
         except HardwarePending as e:
             return [], f"pending ({e})"
         except Exception as e:  # a failed tool run is reported, never turned into numbers
@@ -567,7 +573,10 @@ def render_page(result: dict[str, Any], pngs: list[Path], page_path: Path) -> st
     hw_note = {
         True: f"hardware: synthesised for seed(s) 0..{cfg['hw_seeds'] - 1} of each "
         f"(model, variant, bits) ({cfg['target']}, `{cfg['impl']}`, {cfg['stages']} register "
-        "stage(s) per layer); LUT-eq = LUT4 + 2·CCU2C",
+        "stage(s) per layer); LUT-eq = LUT4 + 2·CCU2C; Fmax (the slowest layer, placed on an "
+        f"LFE5U-85F) for {', '.join(cfg.get('fmax_models', cfg['models']))} only: placing one "
+        "jsc-s layer takes 10-30 min in nextpnr-ecp5's WebAssembly build (add it with "
+        "`--fmax-models jsc-toy jsc-s`)",
         False: f"hardware: {hw_status}",
     }[hw_status == "ok"]
     lines += [
@@ -832,6 +841,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--qat-epochs", type=int, help="QAT epochs (default 40)")
     p.add_argument("--hw-seeds", type=int, help="seeds synthesised per cell (default 1)")
     p.add_argument("--no-hw", action="store_true", help="skip synthesis (hardware: pending)")
+    p.add_argument("--fmax-models", nargs="+", help="models placed for Fmax (default: jsc-toy)")
     p.add_argument(
         "--hw-budget", type=float, metavar="MIN",
         help="minutes of synthesis; networks not started by then are listed as skipped",
@@ -856,6 +866,7 @@ def config_from_args(args: argparse.Namespace) -> StudyConfig:
         bits=tuple(args.bits) if args.bits else None, epochs=args.epochs,
         qat_epochs=args.qat_epochs, hw_seeds=args.hw_seeds,
         hw_budget=None if args.hw_budget is None else 60 * args.hw_budget,
+        fmax_models=tuple(args.fmax_models) if args.fmax_models else None,
     ).items() if v is not None}  # fmt: skip
     if args.no_hw:
         over["hardware"] = False

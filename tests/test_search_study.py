@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -99,6 +100,7 @@ def test_t_interval():
         (["--bits", "1"], "--bits"),
         (["--models", "jsc-tiny"], "--models"),
         (["--seeds", "2", "--hw-seeds", "3"], "--hw-seeds"),
+        (["--fmax-models", "jsc-xl"], "--fmax-models"),
     ],
 )
 def test_cli_errors_are_one_line(argv, words, capsys):
@@ -115,8 +117,9 @@ def test_hardware_rows_page_and_failures(quick, tmp_path, monkeypatch):
     calls = []
     js = tmp_path / "r.json"
 
-    def fake(spec, cfg, cache=None):
+    def fake(spec, cfg, cache=None, fmax=True):
         calls.append(spec)
+        assert fmax  # jsc-toy is placed for Fmax by default
         if len(calls) == 2:  # results so far are on disk, the rest marked as not synthesised
             rows = json.loads(js.read_text())["hardware"]
             assert [h.get("error") for h in rows] == [None] + [study.STOPPED] * 4
@@ -143,3 +146,25 @@ def test_hardware_rows_page_and_failures(quick, tmp_path, monkeypatch):
     assert d["delta"]["lut_equivalents"] == -40 and d["delta"]["dsps"] == -1
     assert r["verdict"]["hw_shift_never_larger"] is True
     assert (tmp_path / "leaky_study_area.png").is_file() and "hardware: pending" not in page
+
+
+def test_only_fmax_models_are_placed(monkeypatch):
+    """jsc-s layers take 10-30 min each to place: Fmax only for --fmax-models."""
+    import search.study as study
+
+    seen = {}
+
+    def fake(spec, cfg, cache=None, fmax=True):
+        seen[spec] = fmax
+        return dict.fromkeys(study.HW_KEYS, 1)
+
+    monkeypatch.setattr(study, "hardware_of", fake)
+    cfg = study.StudyConfig(models=("jsc-toy", "jsc-s"), bits=(4,))
+    specs = {(m, v, 4, 0): f"{m}/{v}" for m in cfg.models for v in study.HW_ORDER}
+    rows, status = study.run_hardware(cfg, specs, progress=False)
+    assert status == "ok" and len(rows) == len(specs)
+    assert seen == {s: s.startswith("jsc-toy/") for s in specs.values()}
+    both = dataclasses.replace(cfg, fmax_models=("jsc-toy", "jsc-s"))
+    seen.clear()
+    study.run_hardware(both, specs, progress=False)
+    assert all(seen.values()) and len(seen) == len(specs)
