@@ -143,3 +143,13 @@ def test_per_layer_sum_vs_flat_on_jsc_tiny(tmp_path):
     assert r.flat.ffs >= r.total.ffs
     diff = r.flat.lut_equivalents - r.total.lut_equivalents
     assert abs(diff) <= 0.1 * r.total.lut_equivalents + 8
+
+
+@pytest.mark.parametrize(
+    ("boxes", "fmax", "words"),
+    [(("nope",), False, "blackboxes must name"), (("top",), False, "blackboxes must name"),
+     (("and4",), True, "fmax cannot be measured")],
+)  # fmt: skip
+def test_blackboxes_bad_input_is_a_value_error(boxes, fmax, words):
+    with pytest.raises(ValueError, match=words):
+        flow.synthesise(TOP + AND4 + REG4, "top", "ecp5", blackboxes=boxes, fmax=fmax, cache=False)
