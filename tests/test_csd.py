@@ -9,7 +9,7 @@ from amaranth.sim import Simulator
 
 import hdl.arith.adder_tree
 from hdl.arith.adder_tree import Graph, Term, const_mul
-from hdl.arith.csd import csd, csd_value
+from hdl.arith.csd import csd, csd_value, fewest_negative
 from hdl.arith.cse import share_pairs
 
 
@@ -42,8 +42,34 @@ def test_digit_count_is_minimal():
 
 def test_rejects_non_integers():
     for bad in (1.0, True, "3"):
-        with pytest.raises(ValueError, match="c must be an int"):
-            csd(bad)
+        for f in (csd, fewest_negative):
+            with pytest.raises(ValueError, match="c must be an int"):
+                f(bad)
+
+
+def _min_negatives(c: int, width: int, weight: int) -> int:
+    """Fewest -1 digits among ``weight``-digit forms over ``width + 1`` positions (brute force)."""
+    best = width + 1
+    for digits in itertools.product((-1, 0, 1), repeat=width + 1):
+        if sum(d != 0 for d in digits) == weight and sum(d << k for k, d in enumerate(digits)) == c:
+            best = min(best, sum(d < 0 for d in digits))
+    return best
+
+
+def test_fewest_negative_keeps_the_weight():
+    for c in range(-(1 << 12), 1 << 12):
+        digits = fewest_negative(c)
+        assert csd_value(digits) == c
+        assert len(digits) == len(csd(c)), c
+        assert sum(s < 0 for _, s in digits) <= sum(s < 0 for _, s in csd(c)), c
+    assert fewest_negative(77) == [(0, 1), (2, 1), (3, 1), (6, 1)]
+    assert fewest_negative(7) == [(0, -1), (3, 1)]  # 4 + 2 + 1 would take an adder more
+
+
+def test_fewest_negative_is_minimal():
+    for c in range(-32, 32):
+        digits = fewest_negative(c)
+        assert sum(s < 0 for _, s in digits) == _min_negatives(c, 6, len(digits)), c
 
 
 def const_mul_errors(shape, constants):
@@ -89,9 +115,11 @@ def test_const_mul_is_as_wide_as_its_range():
 
 
 def test_check_detects_wrong_digit(monkeypatch):
-    real = hdl.arith.adder_tree.csd
+    real = hdl.arith.adder_tree.fewest_negative
     monkeypatch.setattr(
-        hdl.arith.adder_tree, "csd", lambda c: [(s, -d) for s, d in real(c)[:1]] + real(c)[1:]
+        hdl.arith.adder_tree,
+        "fewest_negative",
+        lambda c: [(s, -d) for s, d in real(c)[:1]] + real(c)[1:],
     )
     assert const_mul_errors(signed(6), [3, 77]) != []
 

@@ -3,12 +3,10 @@
 (* top =  1  *)
 (* generator = "Amaranth" *)
 module lrelu_mult_w16_f8_s19712_sw16_sf16(y, x);
-  wire [16:0] \$1 ;
-  wire [16:0] \$2 ;
-  wire [17:0] lrelu_cm1;
-  wire [15:0] lrelu_cm1_hi;
+  wire [18:0] lrelu_cm1;
+  wire [16:0] lrelu_cm1_hi;
   wire [19:0] lrelu_cm2;
-  wire [15:0] lrelu_cm2_hi;
+  wire [16:0] lrelu_cm2_hi;
   wire [22:0] lrelu_cm3;
   wire [16:0] lrelu_cm3_hi;
   wire [31:0] lrelu_prod;
@@ -17,15 +15,13 @@ module lrelu_mult_w16_f8_s19712_sw16_sf16(y, x);
   wire [15:0] x;
   output [15:0] y;
   wire [15:0] y;
-  assign \$1  = $signed(x[15:2]) - $signed(x);
-  assign \$2  = $signed(\$1 [15:2]) + $signed(x);
-  assign lrelu_cm3_hi = $signed(\$2 [15:2]) + $signed(x);
+  assign lrelu_cm1_hi = $signed(x[15:2]) + $signed(x);
+  assign lrelu_cm2_hi = $signed(lrelu_cm1_hi[16:1]) + $signed(x);
+  assign lrelu_cm3_hi = $signed(lrelu_cm2_hi[16:3]) + $signed(x);
   assign y = x[15] ? { lrelu_cm3_hi[16], lrelu_cm3_hi[16:2] } : x;
-  assign lrelu_cm1_hi = \$1 [15:0];
-  assign lrelu_cm1 = { \$1 [15:0], x[1:0] };
-  assign lrelu_cm2_hi = \$2 [15:0];
-  assign lrelu_cm2 = { \$2 [15:0], \$1 [1:0], x[1:0] };
-  assign lrelu_cm3 = { lrelu_cm3_hi, \$2 [1:0], \$1 [1:0], x[1:0] };
-  assign lrelu_prod = { lrelu_cm3_hi[16], lrelu_cm3_hi, \$2 [1:0], \$1 [1:0], x[1:0], 8'h00 };
+  assign lrelu_cm1 = { lrelu_cm1_hi, x[1:0] };
+  assign lrelu_cm2 = { lrelu_cm2_hi, lrelu_cm1_hi[0], x[1:0] };
+  assign lrelu_cm3 = { lrelu_cm3_hi, lrelu_cm2_hi[2:0], lrelu_cm1_hi[0], x[1:0] };
+  assign lrelu_prod = { lrelu_cm3_hi[16], lrelu_cm3_hi, lrelu_cm2_hi[2:0], lrelu_cm1_hi[0], x[1:0], 8'h00 };
   assign lrelu_y = y;
 endmodule

@@ -3,12 +3,10 @@
 (* top =  1  *)
 (* generator = "Amaranth" *)
 module lrelu_mult_w8_f4_s77_sw8_sf8(y, x);
-  wire [8:0] \$1 ;
-  wire [8:0] \$2 ;
-  wire [9:0] lrelu_cm1;
-  wire [7:0] lrelu_cm1_hi;
+  wire [10:0] lrelu_cm1;
+  wire [8:0] lrelu_cm1_hi;
   wire [11:0] lrelu_cm2;
-  wire [7:0] lrelu_cm2_hi;
+  wire [8:0] lrelu_cm2_hi;
   wire [14:0] lrelu_cm3;
   wire [8:0] lrelu_cm3_hi;
   wire [15:0] lrelu_prod;
@@ -17,15 +15,13 @@ module lrelu_mult_w8_f4_s77_sw8_sf8(y, x);
   wire [7:0] x;
   output [7:0] y;
   wire [7:0] y;
-  assign \$1  = $signed(x[7:2]) - $signed(x);
-  assign \$2  = $signed(\$1 [7:2]) + $signed(x);
-  assign lrelu_cm3_hi = $signed(\$2 [7:2]) + $signed(x);
+  assign lrelu_cm1_hi = $signed(x[7:2]) + $signed(x);
+  assign lrelu_cm2_hi = $signed(lrelu_cm1_hi[8:1]) + $signed(x);
+  assign lrelu_cm3_hi = $signed(lrelu_cm2_hi[8:3]) + $signed(x);
   assign y = x[7] ? { lrelu_cm3_hi[8], lrelu_cm3_hi[8:2] } : x;
-  assign lrelu_cm1_hi = \$1 [7:0];
-  assign lrelu_cm1 = { \$1 [7:0], x[1:0] };
-  assign lrelu_cm2_hi = \$2 [7:0];
-  assign lrelu_cm2 = { \$2 [7:0], \$1 [1:0], x[1:0] };
-  assign lrelu_cm3 = { lrelu_cm3_hi, \$2 [1:0], \$1 [1:0], x[1:0] };
-  assign lrelu_prod = { lrelu_cm3_hi[8], lrelu_cm3_hi, \$2 [1:0], \$1 [1:0], x[1:0] };
+  assign lrelu_cm1 = { lrelu_cm1_hi, x[1:0] };
+  assign lrelu_cm2 = { lrelu_cm2_hi, lrelu_cm1_hi[0], x[1:0] };
+  assign lrelu_cm3 = { lrelu_cm3_hi, lrelu_cm2_hi[2:0], lrelu_cm1_hi[0], x[1:0] };
+  assign lrelu_prod = { lrelu_cm3_hi[8], lrelu_cm3_hi, lrelu_cm2_hi[2:0], lrelu_cm1_hi[0], x[1:0] };
   assign lrelu_y = y;
 endmodule

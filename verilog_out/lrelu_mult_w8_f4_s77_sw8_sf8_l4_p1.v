@@ -4,17 +4,9 @@
 (* generator = "Amaranth" *)
 module lrelu_mult_w8_f4_s77_sw8_sf8_l4_p1(i__valid, o__ready, clk, rst, i__ready, o__payload, o__valid, i__payload);
   reg \$auto$verilog_backend.cc:2355:dump_module$1  = 0;
-  wire [8:0] \$1 ;
-  reg \$10 ;
-  reg [31:0] \$11 ;
-  wire [8:0] \$2 ;
-  wire [8:0] \$3 ;
-  wire [8:0] \$4 ;
-  wire [8:0] \$5 ;
-  wire [8:0] \$6 ;
-  wire [8:0] \$7 ;
-  wire [8:0] \$8 ;
-  wire \$9 ;
+  wire \$1 ;
+  reg \$2 ;
+  reg [31:0] \$3 ;
   input clk;
   wire clk;
   input [31:0] i__payload;
@@ -27,34 +19,34 @@ module lrelu_mult_w8_f4_s77_sw8_sf8_l4_p1(i__valid, o__ready, clk, rst, i__ready
   wire i__ready;
   input i__valid;
   wire i__valid;
-  wire [9:0] lane0_cm1;
-  wire [7:0] lane0_cm1_hi;
+  wire [10:0] lane0_cm1;
+  wire [8:0] lane0_cm1_hi;
   wire [11:0] lane0_cm2;
-  wire [7:0] lane0_cm2_hi;
+  wire [8:0] lane0_cm2_hi;
   wire [14:0] lane0_cm3;
   wire [8:0] lane0_cm3_hi;
   wire [15:0] lane0_prod;
   wire [7:0] lane0_y;
-  wire [9:0] lane1_cm1;
-  wire [7:0] lane1_cm1_hi;
+  wire [10:0] lane1_cm1;
+  wire [8:0] lane1_cm1_hi;
   wire [11:0] lane1_cm2;
-  wire [7:0] lane1_cm2_hi;
+  wire [8:0] lane1_cm2_hi;
   wire [14:0] lane1_cm3;
   wire [8:0] lane1_cm3_hi;
   wire [15:0] lane1_prod;
   wire [7:0] lane1_y;
-  wire [9:0] lane2_cm1;
-  wire [7:0] lane2_cm1_hi;
+  wire [10:0] lane2_cm1;
+  wire [8:0] lane2_cm1_hi;
   wire [11:0] lane2_cm2;
-  wire [7:0] lane2_cm2_hi;
+  wire [8:0] lane2_cm2_hi;
   wire [14:0] lane2_cm3;
   wire [8:0] lane2_cm3_hi;
   wire [15:0] lane2_prod;
   wire [7:0] lane2_y;
-  wire [9:0] lane3_cm1;
-  wire [7:0] lane3_cm1_hi;
+  wire [10:0] lane3_cm1;
+  wire [8:0] lane3_cm1_hi;
   wire [11:0] lane3_cm2;
-  wire [7:0] lane3_cm2_hi;
+  wire [8:0] lane3_cm2_hi;
   wire [14:0] lane3_cm3;
   wire [8:0] lane3_cm3_hi;
   wire [15:0] lane3_prod;
@@ -85,72 +77,64 @@ module lrelu_mult_w8_f4_s77_sw8_sf8_l4_p1(i__valid, o__ready, clk, rst, i__ready
   wire stage0_ready;
   (* init = 1'h0 *)
   wire stage0_valid;
-  assign \$1  = $signed(i__payload[7:2]) - $signed(i__payload[7:0]);
-  assign \$2  = $signed(\$1 [7:2]) + $signed(i__payload[7:0]);
-  assign lane0_cm3_hi = $signed(\$2 [7:2]) + $signed(i__payload[7:0]);
-  assign lane0_y = i__payload[7] ? { lane0_cm3_hi[8], lane0_cm3_hi[8:2] } : i__payload[7:0];
-  assign \$3  = $signed(i__payload[15:10]) - $signed(i__payload[15:8]);
-  assign \$4  = $signed(\$3 [7:2]) + $signed(i__payload[15:8]);
-  assign lane1_cm3_hi = $signed(\$4 [7:2]) + $signed(i__payload[15:8]);
+  assign lane1_cm3_hi = $signed(lane1_cm2_hi[8:3]) + $signed(i__payload[15:8]);
   assign lane1_y = i__payload[15] ? { lane1_cm3_hi[8], lane1_cm3_hi[8:2] } : i__payload[15:8];
-  assign \$5  = $signed(i__payload[23:18]) - $signed(i__payload[23:16]);
-  assign \$6  = $signed(\$5 [7:2]) + $signed(i__payload[23:16]);
-  assign lane2_cm3_hi = $signed(\$6 [7:2]) + $signed(i__payload[23:16]);
+  assign lane2_cm1_hi = $signed(i__payload[23:18]) + $signed(i__payload[23:16]);
+  assign lane2_cm2_hi = $signed(lane2_cm1_hi[8:1]) + $signed(i__payload[23:16]);
+  assign lane2_cm3_hi = $signed(lane2_cm2_hi[8:3]) + $signed(i__payload[23:16]);
   assign lane2_y = i__payload[23] ? { lane2_cm3_hi[8], lane2_cm3_hi[8:2] } : i__payload[23:16];
-  assign \$7  = $signed(i__payload[31:26]) - $signed(i__payload[31:24]);
-  assign \$8  = $signed(\$7 [7:2]) + $signed(i__payload[31:24]);
-  assign lane3_cm3_hi = $signed(\$8 [7:2]) + $signed(i__payload[31:24]);
+  assign lane3_cm1_hi = $signed(i__payload[31:26]) + $signed(i__payload[31:24]);
+  assign lane3_cm2_hi = $signed(lane3_cm1_hi[8:1]) + $signed(i__payload[31:24]);
+  assign lane3_cm3_hi = $signed(lane3_cm2_hi[8:3]) + $signed(i__payload[31:24]);
   assign lane3_y = i__payload[31] ? { lane3_cm3_hi[8], lane3_cm3_hi[8:2] } : i__payload[31:24];
-  assign \$9  = ~ o__valid;
-  assign i__ready = \$9  | o__ready;
+  assign \$1  = ~ o__valid;
+  assign i__ready = \$1  | o__ready;
   always @(posedge clk)
-    o__valid <= \$10 ;
+    o__valid <= \$2 ;
   always @(posedge clk)
-    o__payload <= \$11 ;
+    o__payload <= \$3 ;
+  assign lane0_cm1_hi = $signed(i__payload[7:2]) + $signed(i__payload[7:0]);
+  assign lane0_cm2_hi = $signed(lane0_cm1_hi[8:1]) + $signed(i__payload[7:0]);
+  assign lane0_cm3_hi = $signed(lane0_cm2_hi[8:3]) + $signed(i__payload[7:0]);
+  assign lane0_y = i__payload[7] ? { lane0_cm3_hi[8], lane0_cm3_hi[8:2] } : i__payload[7:0];
+  assign lane1_cm1_hi = $signed(i__payload[15:10]) + $signed(i__payload[15:8]);
+  assign lane1_cm2_hi = $signed(lane1_cm1_hi[8:1]) + $signed(i__payload[15:8]);
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$10  = o__valid;
+    \$2  = o__valid;
     if (i__ready) begin
-      \$10  = i__valid;
+      \$2  = i__valid;
     end
     if (rst) begin
-      \$10  = 1'h0;
+      \$2  = 1'h0;
     end
   end
   always @* begin
     if (\$auto$verilog_backend.cc:2355:dump_module$1 ) begin end
-    \$11  = o__payload;
+    \$3  = o__payload;
     if (i__ready) begin
-      \$11  = result;
+      \$3  = result;
     end
     if (rst) begin
-      \$11  = 32'd0;
+      \$3  = 32'd0;
     end
   end
-  assign lane0_cm1_hi = \$1 [7:0];
-  assign lane0_cm1 = { \$1 [7:0], i__payload[1:0] };
-  assign lane0_cm2_hi = \$2 [7:0];
-  assign lane0_cm2 = { \$2 [7:0], \$1 [1:0], i__payload[1:0] };
-  assign lane0_cm3 = { lane0_cm3_hi, \$2 [1:0], \$1 [1:0], i__payload[1:0] };
-  assign lane0_prod = { lane0_cm3_hi[8], lane0_cm3_hi, \$2 [1:0], \$1 [1:0], i__payload[1:0] };
-  assign lane1_cm1_hi = \$3 [7:0];
-  assign lane1_cm1 = { \$3 [7:0], i__payload[9:8] };
-  assign lane1_cm2_hi = \$4 [7:0];
-  assign lane1_cm2 = { \$4 [7:0], \$3 [1:0], i__payload[9:8] };
-  assign lane1_cm3 = { lane1_cm3_hi, \$4 [1:0], \$3 [1:0], i__payload[9:8] };
-  assign lane1_prod = { lane1_cm3_hi[8], lane1_cm3_hi, \$4 [1:0], \$3 [1:0], i__payload[9:8] };
-  assign lane2_cm1_hi = \$5 [7:0];
-  assign lane2_cm1 = { \$5 [7:0], i__payload[17:16] };
-  assign lane2_cm2_hi = \$6 [7:0];
-  assign lane2_cm2 = { \$6 [7:0], \$5 [1:0], i__payload[17:16] };
-  assign lane2_cm3 = { lane2_cm3_hi, \$6 [1:0], \$5 [1:0], i__payload[17:16] };
-  assign lane2_prod = { lane2_cm3_hi[8], lane2_cm3_hi, \$6 [1:0], \$5 [1:0], i__payload[17:16] };
-  assign lane3_cm1_hi = \$7 [7:0];
-  assign lane3_cm1 = { \$7 [7:0], i__payload[25:24] };
-  assign lane3_cm2_hi = \$8 [7:0];
-  assign lane3_cm2 = { \$8 [7:0], \$7 [1:0], i__payload[25:24] };
-  assign lane3_cm3 = { lane3_cm3_hi, \$8 [1:0], \$7 [1:0], i__payload[25:24] };
-  assign lane3_prod = { lane3_cm3_hi[8], lane3_cm3_hi, \$8 [1:0], \$7 [1:0], i__payload[25:24] };
+  assign lane0_cm1 = { lane0_cm1_hi, i__payload[1:0] };
+  assign lane0_cm2 = { lane0_cm2_hi, lane0_cm1_hi[0], i__payload[1:0] };
+  assign lane0_cm3 = { lane0_cm3_hi, lane0_cm2_hi[2:0], lane0_cm1_hi[0], i__payload[1:0] };
+  assign lane0_prod = { lane0_cm3_hi[8], lane0_cm3_hi, lane0_cm2_hi[2:0], lane0_cm1_hi[0], i__payload[1:0] };
+  assign lane1_cm1 = { lane1_cm1_hi, i__payload[9:8] };
+  assign lane1_cm2 = { lane1_cm2_hi, lane1_cm1_hi[0], i__payload[9:8] };
+  assign lane1_cm3 = { lane1_cm3_hi, lane1_cm2_hi[2:0], lane1_cm1_hi[0], i__payload[9:8] };
+  assign lane1_prod = { lane1_cm3_hi[8], lane1_cm3_hi, lane1_cm2_hi[2:0], lane1_cm1_hi[0], i__payload[9:8] };
+  assign lane2_cm1 = { lane2_cm1_hi, i__payload[17:16] };
+  assign lane2_cm2 = { lane2_cm2_hi, lane2_cm1_hi[0], i__payload[17:16] };
+  assign lane2_cm3 = { lane2_cm3_hi, lane2_cm2_hi[2:0], lane2_cm1_hi[0], i__payload[17:16] };
+  assign lane2_prod = { lane2_cm3_hi[8], lane2_cm3_hi, lane2_cm2_hi[2:0], lane2_cm1_hi[0], i__payload[17:16] };
+  assign lane3_cm1 = { lane3_cm1_hi, i__payload[25:24] };
+  assign lane3_cm2 = { lane3_cm2_hi, lane3_cm1_hi[0], i__payload[25:24] };
+  assign lane3_cm3 = { lane3_cm3_hi, lane3_cm2_hi[2:0], lane3_cm1_hi[0], i__payload[25:24] };
+  assign lane3_prod = { lane3_cm3_hi[8], lane3_cm3_hi, lane3_cm2_hi[2:0], lane3_cm1_hi[0], i__payload[25:24] };
   assign stage0_ready = i__ready;
   assign stage0_valid = o__valid;
   assign stage0_payload = o__payload;

@@ -22,7 +22,7 @@ from typing import NamedTuple
 
 from amaranth.hdl import Cat, Const, Module, Shape, Signal, Value, signed, unsigned
 
-from .csd import csd
+from .csd import csd, fewest_negative
 
 Range = tuple[int, int]
 # Yosys' alumacc merges chained adders into one $macc, which maps to LUT compressor
@@ -195,7 +195,11 @@ class Graph:
         return self.neg(t.node) if t.neg else t.node
 
     def const_mul(self, x: Node, c: int) -> Term:
-        return self.sum_terms(self.const_mul_terms(x, c))
+        """``x * c`` alone (the LeakyReLU slope): fewest digits, then fewest subtractions.
+
+        Linear rows keep :func:`csd`'s digits (their sharing and benchmarks are built on it).
+        """
+        return self.sum_terms([Term(x, s, sign < 0) for s, sign in fewest_negative(c)])
 
 
 def needed_bits(g: Graph, demands: Iterable[tuple[Node, int | None]]) -> dict[int, int]:
