@@ -221,6 +221,8 @@ def main(argv=None) -> int:
                 except Exception as e:  # recorded, never reported as numbers
                     why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
                     rows[key] = {"model": model, "bits": bits, "target": target, "error": why}
+                # rows of one file may come from several runs: each names its own
+                rows[key]["command"] = data["meta"]["command"]
                 print(key, json.dumps(rows[key]), flush=True)
                 atomic_write(args.out, json.dumps(data, indent=1))
     if args.readme:

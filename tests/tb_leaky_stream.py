@@ -20,15 +20,14 @@ from __future__ import annotations
 
 import os
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cocotb
 import numpy as np
 from cocotb.triggers import Timer
 
-from hdl.hdlsim.tb_common import pack, phase_prob, unpack
+from hdl.hdlsim.tb_common import MAX_REPORTED, Trace, pack, phase_prob, unpack
 
-MAX_REPORTED = 8
 STUCK_CYCLES = 300  # no handshake on either side for this long: give up
 
 
@@ -54,18 +53,6 @@ def load_vectors() -> Vectors:
             int(f["lanes"]),
             int(f["stages"]),
         )
-
-
-@dataclass
-class Trace:
-    outputs: list[list[int]] = field(default_factory=list)
-    in_cycles: list[int] = field(default_factory=list)
-    out_cycles: list[int] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def error(self, msg: str) -> None:
-        if len(self.errors) < MAX_REPORTED:
-            self.errors.append(msg)
 
 
 class Harness:

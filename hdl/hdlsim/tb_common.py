@@ -4,6 +4,24 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from dataclasses import dataclass, field
+
+MAX_REPORTED = 8  # error messages kept per run (the count of failures is always exact)
+
+
+@dataclass
+class Trace:
+    """What a streaming testbench saw: output beats, handshake cycles, first errors."""
+
+    outputs: list[list[int]] = field(default_factory=list)
+    classes: list[int] = field(default_factory=list)  # a network's class index (argmax)
+    in_cycles: list[int] = field(default_factory=list)
+    out_cycles: list[int] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def error(self, msg: str) -> None:
+        if len(self.errors) < MAX_REPORTED:
+            self.errors.append(msg)
 
 
 def phase_prob(seed: int, choices: tuple[float, ...], phase: int) -> Callable[[int], float]:

@@ -27,14 +27,13 @@ from __future__ import annotations
 import json
 import os
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import cocotb
 from cocotb.triggers import Timer
 
-from hdl.hdlsim.tb_common import pack, phase_prob, unpack
+from hdl.hdlsim.tb_common import MAX_REPORTED, Trace, pack, phase_prob, unpack
 
-MAX_REPORTED = 8
 STUCK_CYCLES = 300  # no handshake on either side for this long: give up
 
 
@@ -67,19 +66,6 @@ def load_vectors() -> Vectors:
 
 def argmax(values: list[int]) -> int:
     return values.index(max(values))  # first maximum on ties, like the reference
-
-
-@dataclass
-class Trace:
-    outputs: list[list[int]] = field(default_factory=list)
-    classes: list[int] = field(default_factory=list)  # the hardware's class index (argmax)
-    in_cycles: list[int] = field(default_factory=list)
-    out_cycles: list[int] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-
-    def error(self, msg: str) -> None:
-        if len(self.errors) < MAX_REPORTED:
-            self.errors.append(msg)
 
 
 class Harness:
