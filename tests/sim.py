@@ -87,7 +87,7 @@ def build(sim: str, toplevel: str, sources: Mapping[str, str]) -> Build:
     """Build ``sources`` (file name -> Verilog text) for ``sim`` under :func:`cache_dir`."""
     require(sim)
     try:
-        return _runner.build(sim, toplevel, sources, cache_dir())
+        return _runner.build(sim, toplevel, sources, cache_dir(), keep=None)  # a fixed set
     except SimulationError as e:
         raise AssertionError(str(e)) from e
 

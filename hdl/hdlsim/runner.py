@@ -7,7 +7,9 @@
 * A build is keyed by (simulator, tool version, Verilog text, build arguments)
   and lives under :func:`cache_dir` (``$HWFIRST_SIM_BUILD``, else the user cache
   dir); a file lock makes concurrent processes share it instead of building the
-  same design twice.
+  same design twice.  Only the :data:`KEEP_BUILDS` most recently used builds per
+  simulator are kept (a Verilator build is tens of MB; every search trial is a new
+  design).
 * :func:`run` never trusts the simulator's exit code alone: it reads the results
   XML and reports how many cocotb tests ran and how many failed.
 
@@ -28,6 +30,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +45,9 @@ VERILATOR_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
 REWRITE_FILES = "tb_*.py"
 BUILD_ENV = "HWFIRST_SIM_BUILD"
 INSTALL_HINT = 'pip install "hwfirst[sim]"'
+KEEP_BUILDS = 32  # per simulator, most recently used first
+EVICT_MIN_AGE = 3600.0  # s: a build used this recently may be running in another process
+STAMP = "hwfirst_build.json"
 # the directory holding the ``hdl`` package: the simulator's Python must import it
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 
@@ -205,9 +211,11 @@ def build(
     build_root: str | Path | None = None,
     *,
     quiet: bool = False,
+    keep: int | None = KEEP_BUILDS,
 ) -> Build:
     """Build ``sources`` (file name -> Verilog text) for ``sim`` under ``build_root``
-    (default :func:`cache_dir`); reused when already built.  Raises
+    (default :func:`cache_dir`); reused when already built.  A new build evicts all but
+    the ``keep`` most recently used (``None``: keep all).  Raises
     :class:`SimulationError` when the simulator is unusable or the build fails."""
     problem = cocotb_problem() or simulator_problem(sim)
     if problem is not None:
@@ -225,7 +233,7 @@ def build(
         }
         digest = _sha(json.dumps(key, sort_keys=True))[:16]
         build_dir = cache_dir(build_root) / sim / f"{toplevel}-{digest}"
-        stamp = build_dir / "hwfirst_build.json"
+        stamp = build_dir / STAMP
         build_dir.parent.mkdir(parents=True, exist_ok=True)
         with open(build_dir.parent / f".{build_dir.name}.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
@@ -254,7 +262,37 @@ def build(
                         f"{sim} build of {toplevel} failed: {e} (log: {log})\n{tail}"
                     ) from e
                 stamp.write_text(json.dumps(key, indent=2) + "\n")
+                built = True
+            else:
+                os.utime(stamp)  # "recently used", for eviction
+                built = False
+        if built and keep is not None:
+            evict(build_dir.parent, keep)
     return Build(sim, toplevel, build_dir)
+
+
+def evict(sim_dir: Path, keep: int = KEEP_BUILDS, min_age: float = EVICT_MIN_AGE) -> list[Path]:
+    """Delete the builds in ``sim_dir`` beyond the ``keep`` most recently used, skipping any
+    used within ``min_age`` seconds or locked by a build; returns what was deleted."""
+
+    def used(d: Path) -> float:
+        stamp = d / STAMP
+        return (stamp if stamp.exists() else d).stat().st_mtime
+
+    dirs = sorted((d for d in sim_dir.iterdir() if d.is_dir()), key=used, reverse=True)
+    now, gone = time.time(), []
+    for d in dirs[keep:]:
+        if now - used(d) < min_age:
+            continue
+        with open(sim_dir / f".{d.name}.lock", "w") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # being built right now
+            shutil.rmtree(d, ignore_errors=True)
+            gone.append(d)
+    # the empty lock files stay: unlinking one could let two processes build the same design
+    return gone
 
 
 # --- run ---------------------------------------------------------------------
