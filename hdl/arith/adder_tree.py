@@ -197,7 +197,8 @@ class Graph:
     def const_mul(self, x: Node, c: int) -> Term:
         """``x * c`` alone (the LeakyReLU slope): fewest digits, then fewest subtractions.
 
-        Linear rows keep :func:`csd`'s digits (their sharing and benchmarks are built on it).
+        Linear rows keep :func:`csd`'s digits: with these, jsc-toy's nine layers came out
+        0.1-1.4 % larger in sum (ECP5 adder_tree, iCE40 adder_tree and _nosub).
         """
         return self.sum_terms([Term(x, s, sign < 0) for s, sign in fewest_negative(c)])
 
