@@ -93,8 +93,10 @@ def hardware_accuracy(model: str, bits: int, sim: str) -> dict:
 
 
 def bench_one(model, bits, target, *, flat, fmax, timeout, sim=None) -> dict:
+    from hdl.export import export_network
+    from hdl.synth import synthesise
     from hdl.synth.cache import SynthCache
-    from hdl.synth.network import synthesise_network
+    from hdl.synth.network import NETWORK_DEVICE, synthesise_network
 
     net = load_spec(model, bits)
     entry = {"model": model, "bits": bits, "target": target, "hdl": hdl_version()}
@@ -124,9 +126,19 @@ def bench_one(model, bits, target, *, flat, fmax, timeout, sim=None) -> dict:
         entry |= hardware_accuracy(model, bits, sim)
     if flat or fmax:
         t0 = time.perf_counter()
-        f = synthesise_network(
-            net, target, dsp=False, flat=True, fmax=fmax, cache=False, timeout=timeout
-        ).flat
+        # the flat top alone: synthesise_network(flat=True, fmax=True) would also place
+        # every layer, which on jsc-s costs more than the top itself
+        top = export_network(net, impl="adder_tree", stages=0)
+        f = synthesise(
+            top.verilog,
+            top.name,
+            target,
+            dsp=False,
+            fmax=fmax,
+            device=NETWORK_DEVICE[target] if fmax else None,
+            cache=False,
+            timeout=timeout,
+        )
         entry |= {
             "flat_s": round(time.perf_counter() - t0, 1),
             "flat_lut_eq": f.lut_equivalents,
