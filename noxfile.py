@@ -69,6 +69,13 @@ def search_session(session: nox.Session) -> None:
     session.run("python", "-m", "search", "run", *args)
 
 
+@nox.session(python=PYTHON)
+def verify(session: nox.Session) -> None:
+    """Simulate the best design(s) of `nox -s search` against the integer reference (cocotb)."""
+    _install(session, "search,fast,sim")
+    session.run("python", "-m", "search", "verify", *session.posargs)
+
+
 MUTANTS_REPORT = """
 import json, pathlib
 KILLED = {1, 3, 24, -24, 36, 152, 255}  # mutmut: failing test, pytest error, timeout
