@@ -52,14 +52,16 @@ def fake_hw(net, hw):
 
     ``$FAKE_HW_DIR``: a marker file per call; ``$FAKE_HW_SLEEP``: seconds per call;
     ``$FAKE_HW_STALL``: the point of :data:`STALL_BITS` writes ``stall-<pid>`` there and
-    never returns, so a test can kill its worker mid-trial."""
+    never returns (the first time), so a test can kill its worker mid-trial."""
     d = os.environ.get("FAKE_HW_DIR")
     if d:
         (Path(d) / f"{os.getpid()}-{time.monotonic_ns()}").touch()
     time.sleep(float(os.environ.get("FAKE_HW_SLEEP", "0")))
     bits = sum(lin.weight_fmt.width + lin.out_fmt.width for lin in net.linear_layers)
     stall = os.environ.get("FAKE_HW_STALL")
-    if stall and bits == STALL_BITS:
+    # once only: a survivor still running when the killed trial's heartbeat goes stale
+    # fails that trial and redoes its point itself (slow machines), and must not stall
+    if stall and bits == STALL_BITS and not any(Path(stall).glob("stall-*")):
         (Path(stall) / f"stall-{os.getpid()}").touch()
         time.sleep(3600)
     return {"luts": float(10 * bits), "latency": 1.0, "pid": float(os.getpid())}
