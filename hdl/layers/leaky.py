@@ -37,7 +37,7 @@ def leaky_relu(
         prod = Signal(signed(spec.neg_format.width), name=f"{name}_prod")
         if slope is not None:
             m.d.comb += prod.eq(x * slope)
-        else:  # a constant slope is shift-adds (canonical signed digits), not a multiplier
+        else:  # a constant slope is shift-adds (fewest signed digits), not a multiplier
             m.d.comb += prod.eq(const_mul(m, x, spec.slope_code, f"{name}_cm"))
             ends = (in_fmt.min_code * spec.slope_code, -spec.slope_code)
             neg_bounds = (min(ends), max(ends))
