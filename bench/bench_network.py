@@ -94,7 +94,7 @@ def hardware_accuracy(model: str, bits: int, sim: str) -> dict:
 
 def bench_one(model, bits, target, *, flat, fmax, timeout, sim=None) -> dict:
     from hdl.export import export_network
-    from hdl.synth import synthesise
+    from hdl.synth import SynthError, synthesise
     from hdl.synth.cache import SynthCache
     from hdl.synth.network import NETWORK_DEVICE, synthesise_network
 
@@ -129,16 +129,19 @@ def bench_one(model, bits, target, *, flat, fmax, timeout, sim=None) -> dict:
         # the flat top alone: synthesise_network(flat=True, fmax=True) would also place
         # every layer, which on jsc-s costs more than the top itself
         top = export_network(net, impl="adder_tree", stages=0)
-        f = synthesise(
-            top.verilog,
-            top.name,
-            target,
-            dsp=False,
-            fmax=fmax,
-            device=NETWORK_DEVICE[target] if fmax else None,
-            cache=False,
-            timeout=timeout,
-        )
+        try:
+            f = synthesise(
+                top.verilog,
+                top.name,
+                target,
+                dsp=False,
+                fmax=fmax,
+                device=NETWORK_DEVICE[target] if fmax else None,
+                cache=False,
+                timeout=timeout,
+            )
+        except SynthError as e:  # e.g. no legal placement: the per-layer figures still stand
+            return entry | {"flat_error": f"{type(e).__name__}: {str(e).splitlines()[0]}"}
         entry |= {
             "flat_s": round(time.perf_counter() - t0, 1),
             "flat_lut_eq": f.lut_equivalents,
@@ -162,6 +165,8 @@ def readme_table(rows: list[dict]) -> str:
         if r.get("target") != "ecp5" or "lut_eq" not in r:
             continue
         fmax = "–" if r.get("fmax_mhz") is None else f"{r['fmax_mhz']:.0f}"
+        if r.get("flat_error"):
+            fmax = "not placed"
         acc = "–" if r.get("accuracy") is None else f"({r['accuracy']:.3f})"
         if r.get("hw_accuracy") is not None:
             bad = f", {r['hw_mismatches']} mismatches" if r.get("hw_mismatches") else ""
