@@ -277,7 +277,10 @@ def evict(sim_dir: Path, keep: int = KEEP_BUILDS, min_age: float = EVICT_MIN_AGE
 
     def used(d: Path) -> float:
         stamp = d / STAMP
-        return (stamp if stamp.exists() else d).stat().st_mtime
+        try:
+            return (stamp if stamp.exists() else d).stat().st_mtime
+        except FileNotFoundError:  # another process evicted it a moment ago
+            return 0.0
 
     dirs = sorted((d for d in sim_dir.iterdir() if d.is_dir()), key=used, reverse=True)
     now, gone = time.time(), []
