@@ -14,10 +14,14 @@ from functools import cache
 Digit = tuple[int, int]  # (shift, sign) with sign in {+1, -1}
 
 
-def csd(c: int) -> list[Digit]:
-    """The non-zero digits of ``c``'s non-adjacent form, lowest shift first."""
+def _check(c: int) -> None:
     if isinstance(c, bool) or not isinstance(c, int):
         raise ValueError(f"c must be an int, got {c!r}")
+
+
+def csd(c: int) -> list[Digit]:
+    """The non-zero digits of ``c``'s non-adjacent form, lowest shift first."""
+    _check(c)
     digits: list[Digit] = []
     shift = 0
     while c:
@@ -40,7 +44,7 @@ def fewest_negative(c: int) -> list[Digit]:
     77 is ``64 + 16 - 4 + 1`` in CSD but ``64 + 8 + 4 + 1`` here: the same three
     adders, none subtracting.  Lowest shift first.
     """
-    csd(c)  # the same argument check
+    _check(c)
     best = _fewest(c, c.bit_length() + 1)
     assert best is not None
     return list(best[2])
