@@ -58,7 +58,7 @@ def bench(session: nox.Session) -> None:
 def study(session: nox.Session) -> None:
     """LeakyReLU study (issue #10) -> docs/leaky_study.md, PNGs, bench/results/leaky_study.json."""
     _install(session, "search,fast")
-    session.run("python", "-m", "search", "study", *session.posargs)
+    session.run("python", "-m", "studies.leaky", *session.posargs)
 
 
 @nox.session(name="search", python=PYTHON)

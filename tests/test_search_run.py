@@ -160,10 +160,6 @@ def test_pareto_mode_is_multi_objective(tmp_path):
 
 @pytest.mark.slow
 def test_smoke_config_with_real_synthesis(tmp_path, capsys):
-    from search.hardware import synthesis_available
-
-    if not synthesis_available():
-        pytest.skip("hdl.synth.network is not available")
     cfg = load_config(CONFIGS / "smoke.toml")
     assert main(["run", str(CONFIGS / "smoke.toml"), "--out", str(tmp_path), "--no-progress"]) == 0
     assert "best of study smoke" in capsys.readouterr().out

