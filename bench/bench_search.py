@@ -58,7 +58,8 @@ def _durations(study) -> list[float]:
 def _timed_run(cfg, name: str, out: Path, **kw) -> dict:
     import optuna
 
-    from search.run import open_storage, run_study
+    from search.run import run_study
+    from search.storage import open_storage
 
     t0 = time.perf_counter()
     res = run_study(cfg, study_name=name, out_dir=out, progress=False, reports=False, **kw)
@@ -108,8 +109,8 @@ def bench_pipeline(cfg, work: Path, n: int = 30) -> dict:
     import optuna
 
     from search.hardware import hardware_metrics
-    from search.run import open_storage
     from search.space import SearchSpace
+    from search.storage import open_storage
     from search.trial import Evaluator, load_context
 
     study = optuna.load_study(
@@ -184,9 +185,9 @@ def bench_workers(work: Path) -> dict:
     from optuna.trial import TrialState
 
     from search.config import load_config
-    from search.run import open_storage
+    from search.records import POINT_ATTR, SKIPPED_ATTR
     from search.space import SearchSpace
-    from search.strategies import POINT_ATTR, SKIPPED_ATTR
+    from search.storage import open_storage
 
     url = f"journal://{work}/workers.journal"
     cmd = [sys.executable, "-m", "search", "run", str(SMOKE), "--workers", "2", "--storage",
@@ -249,7 +250,7 @@ def bench_quality(work: Path) -> dict:
     import optuna
     from scipy.stats import spearmanr
 
-    from search.run import open_storage
+    from search.storage import open_storage
 
     name = "default-compare-brute_force-s0"
     url = f"sqlite:///{work}/default-compare/study.db"

@@ -251,7 +251,8 @@ def _summary(study, cfg, reports, console) -> None:
 def _run(args) -> int:
     from rich.console import Console
 
-    from .run import open_storage, run_study
+    from .run import run_study
+    from .storage import open_storage
 
     cfg = load_config(args.config)
     check_writable_dir("--out", args.out)
@@ -286,7 +287,8 @@ def _report(args) -> int:
     from rich.console import Console
 
     from .report import write_reports
-    from .run import config_of_study, open_storage, storage_url
+    from .run import config_of_study
+    from .storage import open_storage, storage_url
     from .trial import load_context
 
     url = storage_url(args.storage, args.study)

@@ -33,8 +33,11 @@ from typing import TYPE_CHECKING, Any
 from qspec.files import atomic_write
 
 from .config import SearchConfig, StrategyConfig
-from .storage import DEFAULT_OUT, storage_url
-from .strategies import SKIPPED_ATTR, STRATEGIES
+from .records import counted
+from .run import run_study
+from .space import SearchSpace
+from .storage import DEFAULT_OUT, open_storage, storage_url
+from .strategies import REFERENCE, STRATEGIES
 
 if TYPE_CHECKING:
     import optuna
@@ -100,10 +103,8 @@ def best_so_far(study: optuna.Study) -> list[float]:
 
     best, out = -math.inf, []
     for t in sorted(study.get_trials(deepcopy=False), key=lambda t: t.number):
-        if SKIPPED_ATTR in t.user_attrs or t.state in (TrialState.RUNNING, TrialState.WAITING):
+        if not counted(t):  # running, waiting, skipped or a dead worker's (search.storage)
             continue
-        if t.state == TrialState.FAIL and "error" not in t.user_attrs:
-            continue  # a dead worker's trial (see search.storage)
         if t.state == TrialState.COMPLETE and _feasible(t):
             best = max(best, t.value)
         out.append(best)
@@ -129,9 +130,6 @@ def compare(
     """Run every strategy x seed on ``cfg``'s space and write the comparison."""
     import optuna
 
-    from .run import open_storage, run_study
-    from .space import SearchSpace
-
     if cfg.score.mode != "weighted":
         raise ValueError("compare needs score.mode = weighted (one score to reach)")
     if seeds < 1:
@@ -141,15 +139,15 @@ def compare(
     url = storage_url(storage, name, out_dir)
     size = SearchSpace.from_config(cfg).size
     trials = n_trials or size
-    order = ["brute_force"] + [s for s in strategies if s != "brute_force"]
+    order = [REFERENCE] + [s for s in strategies if s != REFERENCE]
     curves: dict[str, dict[int, list[float]]] = {}
     for strategy in order:
-        runs = [0] if strategy == "brute_force" else range(seeds)
-        for i in runs:
+        info = STRATEGIES[strategy]
+        cap = info.compare_trials(trials)  # None: the whole space (the optimum's run)
+        for i in range(info.compare_runs(seeds)):
             seed = cfg.strategy.seed + i
             options = cfg.strategy.options if strategy == cfg.strategy.name else {}
-            st = StrategyConfig(strategy, None if strategy == "brute_force" else trials,
-                                None, seed, options)  # fmt: skip
+            st = StrategyConfig(strategy, cap, None, seed, options)
             study_name = f"{name}-{strategy}-s{seed}"
             run_study(
                 replace(cfg, strategy=st), storage=url, study_name=study_name, out_dir=out_dir,
@@ -157,10 +155,8 @@ def compare(
             )  # fmt: skip
             study = optuna.load_study(study_name=study_name, storage=open_storage(url))
             curve = best_so_far(study)
-            curves.setdefault(strategy, {})[seed] = (
-                curve[:trials] if strategy != "brute_force" else curve
-            )
-    optimum = max(curves["brute_force"][cfg.strategy.seed], default=-math.inf)
+            curves.setdefault(strategy, {})[seed] = curve if cap is None else curve[:cap]
+    optimum = max(curves[REFERENCE][cfg.strategy.seed], default=-math.inf)
     if math.isinf(optimum):
         raise ValueError("brute force found no feasible design; nothing to reach")
     runs = {

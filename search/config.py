@@ -370,7 +370,7 @@ def _space(d: dict[str, Any], p: str, model: ModelConfig) -> SpaceConfig:
 
 
 def _strategy(d: dict[str, Any], p: str) -> StrategyConfig:
-    from .strategies import STRATEGIES, check_options  # optuna is imported lazily there
+    from .strategies import STRATEGIES, check_options  # a static table: no Optuna import
 
     _keys(d, p, ("name", "n_trials", "timeout", "seed", "options"))
     name = _enum(d.get("name", "tpe"), f"{p}.name", tuple(STRATEGIES))

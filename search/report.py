@@ -30,10 +30,17 @@ from qspec.files import atomic_write
 
 from .config import METRICS, SearchConfig
 from .hardware import HardwareError, HardwareParams, export_verilog
+from .records import (
+    CONFIG_ATTR,
+    DUPLICATE_ATTR,
+    ERROR_ATTR,
+    FORMATS_ATTR,
+    REFERENCE_ATTR,
+    SKIPPED_ATTR,
+)
 from .scoring import Objective
 from .space import SearchSpace
-from .strategies import DUPLICATE_ATTR, ERROR_ATTR, SKIPPED_ATTR
-from .trial import CONFIG_ATTR, FORMATS_ATTR, ModelContext, metric_names
+from .trial import ModelContext, metric_names
 
 if TYPE_CHECKING:
     import optuna
@@ -224,7 +231,7 @@ def best_json(
         "mode": cfg.score.mode,
         "objectives": dict(zip(objective.names, objective.directions, strict=True)),
         "trials": len(study.trials),
-        "reference_metrics": study.user_attrs.get("reference_metrics"),
+        "reference_metrics": study.user_attrs.get(REFERENCE_ATTR),
         "best": entries,
     }
     return json.dumps(doc, indent=1, default=str) + "\n"

@@ -19,29 +19,17 @@ from typing import TYPE_CHECKING
 
 from .config import SearchConfig, loads_config
 from .hardware import HardwareEvaluator, hardware_metrics
+from .records import FINGERPRINT_ATTR, REFERENCE_ATTR, SKIPPED_ATTR, SOURCE_ATTR, evaluated
 from .scoring import Objective, needs_reference, reference_values
 from .space import SearchSpace
 from .storage import DEFAULT_OUT, join, open_storage, storage_url
-from .strategies import (
-    ERROR_ATTR,
-    MAX_GRID,
-    SKIPPED_ATTR,
-    STRATEGIES,
-    enqueue_missing,
-    make_sampler,
-    waiting,
-)
+from .strategies import MAX_GRID, STRATEGIES, make_sampler
 from .trial import Evaluator, TrialFailed, TrialObjective, load_context
-from .workers import SharedBudget
 
 if TYPE_CHECKING:
     import optuna
 
     from .report import Reports
-
-FINGERPRINT_ATTR = "fingerprint"
-SOURCE_ATTR = "config_source"
-REFERENCE_ATTR = "reference_metrics"
 
 
 def existing_study_attrs(storage: optuna.storages.BaseStorage, name: str) -> dict | None:
@@ -58,19 +46,6 @@ def config_of_study(study: optuna.Study) -> SearchConfig:
     if source is None:
         raise ValueError(f"study {study.study_name} was not created by python -m search")
     return loads_config(source, name=study.study_name, where=f"study {study.study_name}")
-
-
-def evaluated(study: optuna.Study) -> int:
-    """Trials that count against the budget (finished, and not skipped)."""
-    from optuna.trial import TrialState
-
-    done = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
-    return sum(
-        1
-        for t in study.get_trials(deepcopy=False, states=done)
-        if SKIPPED_ATTR not in t.user_attrs
-        and (t.state != TrialState.FAIL or ERROR_ATTR in t.user_attrs)  # not a dead worker's
-    )
 
 
 @dataclass(frozen=True)
@@ -114,11 +89,6 @@ class _Progress:
 
     def close(self) -> None:
         self.bar.close()
-
-
-def _stop_when_queue_empty(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-    if waiting(study) == 0:
-        study.stop()
 
 
 def run_study(
@@ -196,9 +166,7 @@ def run_study(
             measured = evaluator.reference()
             study.set_user_attr(REFERENCE_ATTR, measured)
         reference = reference_values(cfg, measured)
-    trial_objective = TrialObjective(
-        cfg, space, evaluator, reference, dedupe=st.name == "brute_force"
-    )
+    trial_objective = TrialObjective(cfg, space, evaluator, reference, dedupe=info.dedupe)
 
     before = evaluated(study)
     remaining = None if budget is None else max(budget - before, 0)
@@ -208,21 +176,16 @@ def run_study(
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             while remaining is None or remaining > 0:
-                callbacks = [bar]
-                if budget is not None and st.name != "brute_force":
-                    callbacks.append(SharedBudget(budget))  # workers stop at the study's budget
-                if st.name == "brute_force":
-                    if enqueue_missing(study, space, limit=remaining) == 0 and waiting(study) == 0:
-                        break  # every point is held by a trial
-                    callbacks.append(_stop_when_queue_empty)
+                if not info.prepare(study, space, remaining):
+                    break  # e.g. brute force: every point is held by a trial
                 study.optimize(
                     trial_objective,
                     n_trials=remaining,
                     timeout=st.timeout,
                     catch=(TrialFailed,),
-                    callbacks=callbacks,
+                    callbacks=[bar, *info.callbacks(budget)],
                 )
-                if st.name != "brute_force" or st.timeout is not None:
+                if not info.covers or st.timeout is not None:
                     break
                 remaining = None if budget is None else max(budget - evaluated(study), 0)
     finally:

@@ -24,36 +24,121 @@ trial and the Pareto front are chosen from feasible trials only.
 
 from __future__ import annotations
 
-import inspect
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .records import POINT_ATTR, evaluated, live
 
 if TYPE_CHECKING:
     import optuna
 
     from .space import SearchSpace
 
-POINT_ATTR = "point"  # the point's key (brute force), set at enqueue time
-ERROR_ATTR = "error"  # why a trial failed (a recorded failure, not a dead worker)
-DUPLICATE_ATTR = "duplicate_of"
-SKIPPED_ATTR = "skipped"  # a trial that evaluated nothing (duplicate, or no point left)
 MAX_GRID = 100_000
+REFERENCE = "brute_force"  # compare's reference: the strategy whose best is the optimum
+
+# Each sampler's keyword arguments (optuna 5) and the type a config value must have:
+# "object" ones (callables, operators) cannot come from TOML.  tests/test_search_config.py
+# pins this against inspect.signature of the real classes, so config loading needs no Optuna.
+SAMPLER_OPTIONS: dict[str, dict[str, str]] = {
+    "RandomSampler": {},
+    "GridSampler": {},
+    "TPESampler": {
+        "consider_prior": "bool", "prior_weight": "float", "consider_magic_clip": "bool",
+        "consider_endpoints": "bool", "n_startup_trials": "int", "n_ei_candidates": "int",
+        "gamma": "object", "weights": "object", "multivariate": "bool", "group": "bool",
+        "warn_independent_sampling": "bool", "constant_liar": "bool",
+    },
+    "NSGAIISampler": {
+        "population_size": "int", "mutation": "object", "mutation_prob": "float",
+        "crossover": "object", "crossover_prob": "float", "swapping_prob": "float",
+        "elite_population_selection_strategy": "object", "child_generation_strategy": "object",
+        "after_trial_strategy": "object",
+    },
+    "QMCSampler": {
+        "qmc_type": "str", "scramble": "bool", "independent_sampler": "object",
+        "warn_asynchronous_seeding": "bool", "warn_independent_sampling": "bool",
+    },
+}  # fmt: skip
+# arguments the run sets itself; never from [strategy.options]
+RESERVED = ("seed", "search_space", "constraints_func")
+_TYPES = {"bool": "a boolean", "int": "an integer", "float": "a number", "str": "a string"}
+
+
+def _has_type(value: Any, kind: str) -> bool:
+    if kind == "bool" or isinstance(value, bool):  # a bool is an int to Python, not to us
+        return kind == "bool" and isinstance(value, bool)
+    return isinstance(value, {"int": int, "float": int | float, "str": str}[kind])
+
+
+class SharedBudget:
+    """An Optuna callback: stop this worker once the study's evaluated and running trials
+    reach ``budget`` (workers started at different times then share one budget)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        from optuna.trial import TrialState
+
+        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        if evaluated(study) + len(running) >= self.budget:
+            study.stop()
+
+
+def stop_when_queue_empty(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+    if waiting(study) == 0:
+        study.stop()
 
 
 @dataclass(frozen=True)
 class Strategy:
+    """A sampler and how a run drives it (the hooks :func:`search.run.run_study` and
+    :func:`search.compare.compare` call instead of asking for a strategy by name)."""
+
     name: str
     sampler: str  # the optuna.samplers class
     exhaustive: bool  # the budget defaults to the whole space
     constraints: bool  # the sampler uses Trial.set_constraint values
     doc: str
+    dedupe: ClassVar[bool] = False  # trials come from the queue only, each point once
+    covers: ClassVar[bool] = False  # a run goes on until every point is held by a trial
+
+    def prepare(self, study: optuna.Study, space: SearchSpace, remaining: int | None) -> bool:
+        """Before each ``optimize``; ``False``: nothing is left to run."""
+        return True
+
+    def callbacks(self, budget: int | None) -> list:
+        """Optuna callbacks of one ``optimize`` (workers stop at the study's budget)."""
+        return [] if budget is None else [SharedBudget(budget)]
+
+    def compare_runs(self, seeds: int) -> int:
+        """How many seeds ``compare`` runs (a deterministic strategy: one)."""
+        return 1 if self.covers else seeds
+
+    def compare_trials(self, trials: int) -> int | None:
+        """The trial budget of one ``compare`` run (``None``: the whole space)."""
+        return None if self.covers else trials
+
+
+class BruteForce(Strategy):
+    """Every point once, across resumed runs and workers, through the trial queue."""
+
+    dedupe = True
+    covers = True
+
+    def prepare(self, study: optuna.Study, space: SearchSpace, remaining: int | None) -> bool:
+        return enqueue_missing(study, space, limit=remaining) > 0 or waiting(study) > 0
+
+    def callbacks(self, budget: int | None) -> list:
+        return [stop_when_queue_empty]
 
 
 STRATEGIES: dict[str, Strategy] = {
     s.name: s
     for s in (
         # the sampler is never consulted: every trial comes from the queue (see above)
-        Strategy("brute_force", "RandomSampler", True, False, "every point once, in order"),
+        BruteForce("brute_force", "RandomSampler", True, False, "every point once, in order"),
         Strategy("grid", "GridSampler", True, False, "Optuna's grid (random order)"),
         Strategy("random", "RandomSampler", False, False, "uniform random"),
         Strategy("tpe", "TPESampler", False, True, "tree-structured Parzen estimator"),
@@ -61,24 +146,24 @@ STRATEGIES: dict[str, Strategy] = {
         Strategy("qmc", "QMCSampler", False, False, "quasi-Monte Carlo (Sobol)"),
     )
 }
-# arguments the run sets itself; never from [strategy.options]
-RESERVED = ("seed", "search_space", "constraints_func")
 
 
 def check_options(name: str, options: dict[str, Any], path: str = "strategy") -> None:
-    """Each option must be a scalar keyword argument of the strategy's sampler."""
-    import optuna
-
-    cls = getattr(optuna.samplers, STRATEGIES[name].sampler)
-    allowed = [k for k in inspect.signature(cls).parameters if k not in RESERVED]
+    """Each option must be a keyword argument of the strategy's sampler, of its type
+    (:data:`SAMPLER_OPTIONS`; no Optuna import)."""
+    cls = STRATEGIES[name].sampler
+    table = SAMPLER_OPTIONS[cls]
     for key, value in options.items():
-        if key not in allowed:
+        if key not in table:
             raise ValueError(
-                f"{path}.options.{key} is not an option of {name} ({cls.__name__}); "
-                f"allowed: {', '.join(allowed) or 'none'}"
+                f"{path}.options.{key} is not an option of {name} ({cls}); "
+                f"allowed: {', '.join(table) or 'none'}"
             )
-        if not isinstance(value, bool | int | float | str):
-            raise ValueError(f"{path}.options.{key} must be a number, string or boolean")
+        kind = table[key]
+        if kind == "object":
+            raise ValueError(f"{path}.options.{key} takes a Python object; not settable here")
+        if not _has_type(value, kind):
+            raise ValueError(f"{path}.options.{key} must be {_TYPES[kind]}, got {value!r}")
 
 
 def make_sampler(
@@ -98,21 +183,12 @@ def make_sampler(
         raise ValueError(f"{path}.options: {str(e).splitlines()[0]}") from None
 
 
-def _live(t: optuna.trial.FrozenTrial) -> bool:
-    """Holds or will hold its point's result (a dead worker's trial does not)."""
-    from optuna.trial import TrialState
-
-    if t.state == TrialState.FAIL:
-        return ERROR_ATTR in t.user_attrs
-    return t.state != TrialState.PRUNED or SKIPPED_ATTR not in t.user_attrs
-
-
 def point_owners(study: optuna.Study) -> dict[str, int]:
     """Each point key -> the number of the live trial that evaluates it."""
     owners: dict[str, int] = {}
     for t in study.get_trials(deepcopy=False):
         key = t.user_attrs.get(POINT_ATTR)
-        if key is not None and _live(t):
+        if key is not None and live(t):
             owners[key] = min(owners.get(key, t.number), t.number)
     return owners
 

@@ -18,9 +18,19 @@ from qspec.network import QuantisedNetwork
 
 from .config import METRICS, ModelConfig, SearchConfig
 from .hardware import HardwareError, HardwareEvaluator, HardwareParams, one_line
+from .records import (
+    CONFIG_ATTR,
+    DUPLICATE_ATTR,
+    ERROR_ATTR,
+    FORMATS_ATTR,
+    POINT_ATTR,
+    RESERVED_ATTRS,
+    SCORE_ATTR,
+    SKIPPED_ATTR,
+)
 from .scoring import Objective, constraints
 from .space import Design, SearchSpace
-from .strategies import DUPLICATE_ATTR, ERROR_ATTR, POINT_ATTR, SKIPPED_ATTR, duplicate_of
+from .strategies import duplicate_of
 
 if TYPE_CHECKING:
     import optuna
@@ -28,14 +38,6 @@ if TYPE_CHECKING:
     from models.data import Dataset
     from models.fold import FoldedNet
     from models.qconfig import QuantConfig
-
-CONFIG_ATTR = "config"
-FORMATS_ATTR = "formats"  # what calibration chose: [width, frac_width] per layer and tensor
-SCORE_ATTR = "score"
-# user attributes that are not raw metrics
-RESERVED_ATTRS = (
-    CONFIG_ATTR, FORMATS_ATTR, POINT_ATTR, ERROR_ATTR, DUPLICATE_ATTR, SKIPPED_ATTR, SCORE_ATTR
-)  # fmt: skip
 
 
 class TrialFailed(Exception):
@@ -150,7 +152,7 @@ class TrialObjective:
         self.evaluator = evaluator
         self.reference = reference
         self.objective = Objective.of(cfg)
-        self.dedupe = dedupe  # brute force: only enqueued points, each once
+        self.dedupe = dedupe  # Strategy.dedupe: only enqueued points, each once
 
     def _skip(self, trial: optuna.Trial, reason: str, **attrs: Any) -> None:
         import optuna

@@ -6,9 +6,9 @@ machines; the default SQLite file is one process, so ``--workers N`` defaults to
 ``<out>/<study>/study.journal``).  Worker ``i`` seeds its sampler with ``seed + i`` so
 random/TPE workers do not propose the same sequence.  The budget is the study's: every
 worker stops once the study's evaluated plus running trials reach it
-(:class:`SharedBudget`); brute force shares its points through the exactly-once queue
-of :mod:`search.strategies`.  On another machine, run the same command with the same
-``--storage postgresql://...``: it joins the study.
+(:class:`search.strategies.SharedBudget`); brute force shares its points through the
+exactly-once queue of :mod:`search.strategies`.  On another machine, run the same command
+with the same ``--storage postgresql://...``: it joins the study.
 
 A worker that dies (SIGKILL, OOM) loses nothing completed; its RUNNING trial is failed
 and its point enqueued again by the next process to join the study (here, the launcher
@@ -24,31 +24,14 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .storage import DEFAULT_OUT, default_path, kind, storage_url
+from .hardware import one_line
+from .records import evaluated
+from .run import RunResult, run_study
+from .storage import DEFAULT_OUT, default_path, join, kind, open_storage, storage_url
 
 if TYPE_CHECKING:
-    import optuna
-
     from .config import SearchConfig
     from .hardware import HardwareEvaluator
-    from .run import RunResult
-
-
-class SharedBudget:
-    """An Optuna callback: stop this worker once the study's evaluated and running trials
-    reach ``budget`` (workers started at different times then share one budget)."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-
-    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        from optuna.trial import TrialState
-
-        from .run import evaluated
-
-        running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if evaluated(study) + len(running) >= self.budget:
-            study.stop()
 
 
 @dataclass(frozen=True)
@@ -61,9 +44,6 @@ class WorkersResult:
 
 def _worker(index: int, cfg: SearchConfig, kwargs: dict[str, Any], queue) -> None:
     """One worker process: run the study, report ``(index, ran, error)``."""
-    from .hardware import one_line
-    from .run import run_study
-
     try:
         res = run_study(cfg, progress=False, reports=False, **kwargs)
         queue.put((index, res.ran, None))
@@ -73,8 +53,6 @@ def _worker(index: int, cfg: SearchConfig, kwargs: dict[str, Any], queue) -> Non
 
 def _evaluated(url: str, name: str) -> int:
     import optuna
-
-    from .run import evaluated, open_storage
 
     try:
         return evaluated(optuna.load_study(study_name=name, storage=open_storage(url)))
@@ -121,9 +99,7 @@ def run_workers(
     import optuna
     from tqdm.auto import tqdm
 
-    from .run import RunResult, evaluated, open_storage
     from .space import SearchSpace
-    from .storage import join
 
     if workers < 1:
         raise ValueError(f"--workers must be an integer >= 1, got {workers}")

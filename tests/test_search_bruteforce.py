@@ -10,11 +10,10 @@ import pytest
 from optuna.trial import TrialState
 
 from search.config import loads_config
+from search.records import DUPLICATE_ATTR, POINT_ATTR
 from search.run import run_study
 from search.space import SearchSpace
 from search.strategies import (
-    DUPLICATE_ATTR,
-    POINT_ATTR,
     enqueue_missing,
     make_sampler,
     point_owners,

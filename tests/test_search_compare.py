@@ -37,7 +37,7 @@ def test_compare_tiny_space(tmp_path):
     import optuna
 
     from search.config import loads_config
-    from search.run import open_storage
+    from search.storage import open_storage
 
     cfg = loads_config(CFG, name="tiny")
     res = compare(

@@ -97,6 +97,29 @@ def test_shipped_configs_load_with_expected_sizes():
         ),
         ("[strategy]\nn_trials = 0\n", "strategy.n_trials must be an integer >= 1, got 0"),
         (
+            "[strategy.options]\nn_startup_trials = 'many'\n",
+            "strategy.options.n_startup_trials must be an integer, got 'many'",
+        ),
+        (
+            "[strategy.options]\nconstant_liar = 1\n",
+            "strategy.options.constant_liar must be a boolean, got 1",
+        ),
+        (
+            "[strategy.options]\nprior_weight = true\n",
+            "strategy.options.prior_weight must be a number, got True",
+        ),
+        (
+            "[strategy.options]\ngamma = 3\n",
+            "strategy.options.gamma takes a Python object; not settable here",
+        ),
+        (
+            "[strategy.options]\nseed = 3\n",
+            "strategy.options.seed is not an option of tpe (TPESampler); allowed: "
+            "consider_prior, prior_weight, consider_magic_clip, consider_endpoints, "
+            "n_startup_trials, n_ei_candidates, gamma, weights, multivariate, group, "
+            "warn_independent_sampling, constant_liar",
+        ),
+        (
             "[strategy]\nbudget = 3\n",
             "strategy.budget is not a key; allowed: name, n_trials, timeout, seed, options",
         ),
@@ -196,3 +219,38 @@ def test_ice40_hardware_defaults_to_the_subtractor_free_linear():
     text = base.replace('target = "ecp5"', 'target = "ice40"').replace('impl = "adder_tree"\n', "")
     assert 'target = "ice40"' in text
     assert loads_config(text).hardware.impl == "adder_tree_nosub"
+
+
+def _kind(annotation: str) -> str:
+    """``"int | None"`` -> ``"int"``; anything but a scalar -> ``"object"``."""
+    parts = {p.strip() for p in annotation.split("|")} - {"None"}
+    return parts.pop() if len(parts) == 1 and parts <= {"int", "float", "bool", "str"} else "object"
+
+
+def test_sampler_option_table_matches_optuna():
+    """search.strategies.SAMPLER_OPTIONS (read without Optuna) is Optuna's signatures."""
+    import inspect
+
+    import optuna
+
+    from search.strategies import RESERVED, SAMPLER_OPTIONS, STRATEGIES
+
+    assert set(SAMPLER_OPTIONS) == {s.sampler for s in STRATEGIES.values()}
+    for name, table in SAMPLER_OPTIONS.items():
+        params = inspect.signature(getattr(optuna.samplers, name)).parameters
+        real = {k: _kind(str(p.annotation)) for k, p in params.items() if k not in RESERVED}
+        assert table == real, name
+
+
+def test_loading_a_config_imports_no_optuna():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, search.config as c; c.load_config(sys.argv[1]);print('optuna' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(CONFIGS / "default.toml")],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert out.stdout.strip() == "False"

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from search.records import POINT_ATTR
 from search.storage import open_storage
-from search.strategies import POINT_ATTR
 
 START_TIMEOUT = 60.0
 

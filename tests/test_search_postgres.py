@@ -129,8 +129,8 @@ def test_killed_worker_heartbeat_then_resume(pg_url, tmp_path, monkeypatch, slee
     """
     from optuna.trial import TrialState
 
+    from search.records import ERROR_ATTR, POINT_ATTR
     from search.storage import heartbeat
-    from search.strategies import ERROR_ATTR, POINT_ATTR
     from search.workers import run_workers
 
     monkeypatch.setenv("HWFIRST_HEARTBEAT", "1")  # grace 3 s

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from search.config import loads_config
+from search.records import ERROR_ATTR, POINT_ATTR, SKIPPED_ATTR
 from search.storage import default_path, storage_url
-from search.strategies import ERROR_ATTR, POINT_ATTR, SKIPPED_ATTR
 
 TINY = """
 [model]

@@ -1,0 +1,53 @@
+"""Trial records: every user-attribute name a study and its trials carry, and what they mean.
+
+Trial attributes: ``point`` (the point's key), ``config`` (the sampled design), ``formats``
+(what calibration chose), every raw metric by name, ``score`` (weighted mode), ``error``
+(why a trial failed: a recorded failure, not a dead worker), ``skipped`` (a trial that
+evaluated nothing: a duplicate, or no point left) and ``duplicate_of``.  Study attributes:
+``fingerprint`` and ``config_source`` (the config that created it), ``reference_metrics``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import optuna
+
+POINT_ATTR = "point"  # the point's key (brute force: set at enqueue time)
+ERROR_ATTR = "error"
+DUPLICATE_ATTR = "duplicate_of"
+SKIPPED_ATTR = "skipped"
+CONFIG_ATTR = "config"
+FORMATS_ATTR = "formats"  # [width, frac_width] per layer and tensor
+SCORE_ATTR = "score"
+# user attributes that are not raw metrics
+RESERVED_ATTRS = (
+    CONFIG_ATTR, FORMATS_ATTR, POINT_ATTR, ERROR_ATTR, DUPLICATE_ATTR, SKIPPED_ATTR, SCORE_ATTR
+)  # fmt: skip
+
+FINGERPRINT_ATTR = "fingerprint"  # study: what a resumed config must match
+SOURCE_ATTR = "config_source"  # study: the TOML text it was created from
+REFERENCE_ATTR = "reference_metrics"  # study: the reference design's measured metrics
+
+
+def live(t: optuna.trial.FrozenTrial) -> bool:
+    """Holds or will hold its point's result (a dead worker's trial does not)."""
+    from optuna.trial import TrialState
+
+    if t.state == TrialState.FAIL:
+        return ERROR_ATTR in t.user_attrs
+    return t.state != TrialState.PRUNED or SKIPPED_ATTR not in t.user_attrs
+
+
+def counted(t: optuna.trial.FrozenTrial) -> bool:
+    """Counts against the budget: finished, not skipped, and not a dead worker's."""
+    from optuna.trial import TrialState
+
+    done = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+    return t.state in done and SKIPPED_ATTR not in t.user_attrs and live(t)
+
+
+def evaluated(study: optuna.Study) -> int:
+    """Trials that count against the budget (:func:`counted`)."""
+    return sum(counted(t) for t in study.get_trials(deepcopy=False))
