@@ -1,4 +1,6 @@
-"""Search strategies: a small registry, each a thin wrapper over an Optuna sampler.
+"""Search strategies: a small registry of :class:`Strategy` objects, each an Optuna sampler
+plus the hooks a run calls (``prepare`` before ``optimize``, its ``callbacks``, whether
+trials are de-duplicated, whether a run covers the space, what ``compare`` runs of it).
 
 ``brute_force`` visits every point of the discrete space exactly once, across
 resumed runs and parallel workers.  Optuna's ``BruteForceSampler`` cannot: with

@@ -181,3 +181,18 @@ def test_shipped_page_rerenders_identically(tmp_path):
     js.write_text((repo / "bench" / "results" / "leaky_study.json").read_text())
     assert main(["--render-only", "--json", str(js), "--docs", str(tmp_path)]) == 0
     assert (tmp_path / PAGE_NAME).read_text() == (repo / "docs" / PAGE_NAME).read_text()
+
+
+def test_python_m_search_study_forwards(quick, tmp_path, capsys):
+    """``python -m search study`` is the study's CLI: same options, output and errors."""
+    from search.cli import main as search_main
+
+    result, page, _, _ = quick
+    js = tmp_path / "r.json"
+    js.write_text(json.dumps(result))
+    assert search_main(["study", "--render-only", "--json", str(js), "--docs", str(tmp_path)]) == 0
+    assert (tmp_path / PAGE_NAME).read_text() == page
+    assert capsys.readouterr().out.startswith(f"wrote {tmp_path / PAGE_NAME} and {js};")
+    assert search_main(["study", "--bits", "1"]) == 2
+    err = capsys.readouterr().err
+    assert err == "python -m search: error: --bits must be integers in [2, 16], got 1\n"
