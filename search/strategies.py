@@ -122,6 +122,17 @@ class Strategy:
         """The trial budget of one ``compare`` run (``None``: the whole space)."""
         return None if self.covers else trials
 
+    def sampler_kwargs(self, space: SearchSpace) -> dict[str, Any]:
+        """Sampler arguments the space determines (never from ``[strategy.options]``)."""
+        return {}
+
+
+class Grid(Strategy):
+    """Optuna's grid over the space's choices."""
+
+    def sampler_kwargs(self, space: SearchSpace) -> dict[str, Any]:
+        return {"search_space": {d.name: list(d.choices) for d in space.dims}}
+
 
 class BruteForce(Strategy):
     """Every point once, across resumed runs and workers, through the trial queue."""
@@ -141,7 +152,7 @@ STRATEGIES: dict[str, Strategy] = {
     for s in (
         # the sampler is never consulted: every trial comes from the queue (see above)
         BruteForce("brute_force", "RandomSampler", True, False, "every point once, in order"),
-        Strategy("grid", "GridSampler", True, False, "Optuna's grid (random order)"),
+        Grid("grid", "GridSampler", True, False, "Optuna's grid (random order)"),
         Strategy("random", "RandomSampler", False, False, "uniform random"),
         Strategy("tpe", "TPESampler", False, True, "tree-structured Parzen estimator"),
         Strategy("nsga2", "NSGAIISampler", False, True, "NSGA-II genetic algorithm"),
@@ -176,9 +187,7 @@ def make_sampler(
 
     check_options(name, options, path)
     cls = getattr(optuna.samplers, STRATEGIES[name].sampler)
-    kw: dict[str, Any] = dict(options, seed=seed)
-    if name == "grid":
-        kw["search_space"] = {d.name: list(d.choices) for d in space.dims}
+    kw: dict[str, Any] = dict(options, seed=seed, **STRATEGIES[name].sampler_kwargs(space))
     try:
         return cls(**kw)
     except (TypeError, ValueError) as e:
