@@ -111,32 +111,19 @@ def _add_verify(sub) -> None:
     nw.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-# API parameters (of a ParamError) -> the options that set them
+# API parameters (of a ParamError) -> the options that set them: verify_network's,
+# export_network's, and those of LeakyReLUSpec's variants and export_leaky
 VERIFY_OPTIONS = {
-    "sim": "--sim",
-    "impl": "--impl",
-    "stages": "--stages",
-    "argmax": "--argmax",
-    "inputs": "--inputs",
-    "samples": "--samples",
-    "random_codes": "--random",
-    "seed": "--seed",
-}  # fmt: skip  (verify_network)
-EXPORT_OPTIONS = {"layer": "--layer", "stages": "--stages", "impl": "--impl"}  # export_network
+    "sim": "--sim", "impl": "--impl", "stages": "--stages", "argmax": "--argmax",
+    "inputs": "--inputs", "samples": "--samples", "random_codes": "--random", "seed": "--seed",
+}  # fmt: skip
+EXPORT_OPTIONS = {"layer": "--layer", "stages": "--stages", "impl": "--impl"}
 LEAKY_OPTIONS = {
-    "width": "--width",
-    "frac_width": "--frac-width",
-    "shift": "--shift",
-    "slope": "--slope",
-    "slope_width": "--slope-width",
-    "slope_frac_width": "--slope-frac-width",
-    "out_width": "--out-width",
-    "out_frac_width": "--out-frac-width",
-    "rounding": "--rounding",
-    "overflow": "--overflow",
-    "lanes": "--lanes",
-    "stages": "--stages",
-}  # fmt: skip  (LeakyReLUSpec's variants, export_leaky)
+    "width": "--width", "frac_width": "--frac-width", "shift": "--shift", "slope": "--slope",
+    "slope_width": "--slope-width", "slope_frac_width": "--slope-frac-width",
+    "out_width": "--out-width", "out_frac_width": "--out-frac-width", "rounding": "--rounding",
+    "overflow": "--overflow", "lanes": "--lanes", "stages": "--stages",
+}  # fmt: skip
 
 
 def _verify_network(args) -> int:

@@ -156,3 +156,15 @@ def test_option_error_leaves_other_errors_alone():
     assert str(option_error(e, {"width": "--width"})) == "--width must be in [2, 32], got 1"
     assert isinstance(option_error(e, {}), CliError) and isinstance(e, ValueError)
     assert ParamError("a", "b is bad").renamed("--a") == "--a: b is bad"
+
+
+def test_leaky_table_maps_spec_parameters_to_export_options():
+    from hdl.export import export_leaky
+    from qspec.leaky import LeakyReLUSpec
+
+    params = set()
+    for api in (LeakyReLUSpec.shift_variant, LeakyReLUSpec.from_slope, export_leaky):
+        params |= set(inspect.signature(api).parameters)
+    assert set(hdl.cli.LEAKY_OPTIONS) <= params, set(hdl.cli.LEAKY_OPTIONS) - params
+    options = _options(hdl.cli.build_parser(), "export", "leaky-relu")
+    assert set(hdl.cli.LEAKY_OPTIONS.values()) <= options
