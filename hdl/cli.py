@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from pathlib import Path
 
-from qspec.cli import CliError, OneLineParser, int_option, run_cli
+from qspec.cli import CliError, OneLineParser, int_option, option_error, run_cli
 from qspec.files import check_writable_dir
 from qspec.leaky import LeakyReLUSpec
 from qspec.network import QuantisedNetwork
@@ -112,21 +111,19 @@ def _add_verify(sub) -> None:
     nw.add_argument("--json", action="store_true", help="print one JSON object")
 
 
-# verify_network's parameters, as the options that set them
-_VERIFY_OPTIONS = {
+# API parameters (of a ParamError) -> the options that set them: verify_network's,
+# export_network's, and those of LeakyReLUSpec's variants and export_leaky
+VERIFY_OPTIONS = {
     "sim": "--sim", "impl": "--impl", "stages": "--stages", "argmax": "--argmax",
     "inputs": "--inputs", "samples": "--samples", "random_codes": "--random", "seed": "--seed",
-    "layer": "--layer",
 }  # fmt: skip
-
-
-def _option_message(msg: str) -> str:
-    """A ``ValueError`` of the API, whose first word names a parameter, as the option's."""
-    for param, option in _VERIFY_OPTIONS.items():
-        for sep in (" ", ":"):
-            if msg.startswith(param + sep):
-                return option + msg[len(param) :]
-    return msg
+EXPORT_OPTIONS = {"layer": "--layer", "stages": "--stages", "impl": "--impl"}
+LEAKY_OPTIONS = {
+    "width": "--width", "frac_width": "--frac-width", "shift": "--shift", "slope": "--slope",
+    "slope_width": "--slope-width", "slope_frac_width": "--slope-frac-width",
+    "out_width": "--out-width", "out_frac_width": "--out-frac-width", "rounding": "--rounding",
+    "overflow": "--overflow", "lanes": "--lanes", "stages": "--stages",
+}  # fmt: skip
 
 
 def _verify_network(args) -> int:
@@ -168,7 +165,7 @@ def _verify_network(args) -> int:
             "or --samples 0 for random codes only"
         ) from None
     except ValueError as e:
-        raise CliError(_option_message(str(e).splitlines()[0])) from None
+        raise option_error(e, VERIFY_OPTIONS) from None
     print(json.dumps(result.to_dict()) if args.json else format_result(result))
     return 0 if result.passed else 1
 
@@ -188,25 +185,31 @@ def _export_leaky(args) -> int:
                 raise CliError(f"--{opt.replace('_', '-')} is only valid with --impl mult")
         if args.runtime_slope:
             raise CliError("--runtime-slope is only valid with --impl mult")
-        spec = LeakyReLUSpec.shift_variant(args.width, args.frac_width, args.shift, **common)
     else:
         if args.shift is not None:
             raise CliError("--shift is only valid with --impl shift")
         if args.slope is None:
             raise CliError("--slope is required with --impl mult (a real number)")
-        if not math.isfinite(args.slope):
-            raise CliError(f"--slope must be a finite real number, got {args.slope}")
-        spec = LeakyReLUSpec.mult_variant(
-            args.width,
-            args.frac_width,
-            args.slope,
-            slope_width=args.slope_width,
-            slope_frac_width=args.slope_frac_width,
-            **common,
+    try:
+        if args.impl == "shift":
+            spec = LeakyReLUSpec.shift_variant(args.width, args.frac_width, args.shift, **common)
+        else:  # LeakyReLUSpec checks the slope (finite, in the slope format's range)
+            spec = LeakyReLUSpec.from_slope(
+                args.width,
+                args.frac_width,
+                args.slope,
+                "mult",
+                slope_width=args.slope_width,
+                slope_frac_width=args.slope_frac_width,
+                **common,
+            )
+        if args.lanes is None and args.stages:
+            raise CliError("--stages requires --lanes (the streamed form)")
+        mod = export_leaky(
+            spec, lanes=args.lanes, stages=args.stages, runtime_slope=args.runtime_slope
         )
-    if args.lanes is None and args.stages:
-        raise CliError("--stages requires --lanes (the streamed form)")
-    mod = export_leaky(spec, lanes=args.lanes, stages=args.stages, runtime_slope=args.runtime_slope)
+    except ValueError as e:
+        raise option_error(e, LEAKY_OPTIONS) from None
     check_writable_dir("--out", args.out)
     write_modules([mod], args.out)
     print(f"wrote {args.out / (mod.name + '.v')} (slope {float(spec.slope)})")
@@ -242,11 +245,7 @@ def _export_network(args) -> int:
             net, impl=args.impl, stages=stages, layer=args.layer, argmax=args.argmax
         )
     except ValueError as e:  # name the option: the API names its parameter
-        msg = str(e).splitlines()[0]
-        for param in ("layer", "stages", "impl"):
-            if msg.startswith(f"{param} "):
-                msg = f"--{msg}"
-        raise CliError(msg) from None
+        raise option_error(e, EXPORT_OPTIONS) from None
     if args.layer is not None:
         if args.inputs is not None:
             raise CliError("--inputs is not used with --layer (vectors are for whole networks)")

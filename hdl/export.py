@@ -17,6 +17,7 @@ from amaranth.back import verilog
 from amaranth.hdl import Value
 from amaranth.lib import wiring
 
+from qspec.errors import ParamError
 from qspec.files import atomic_write
 from qspec.fixed import FixedFormat, Overflow, Rounding
 from qspec.integer_forward import integer_forward
@@ -142,7 +143,7 @@ def export_leaky(
     params = leaky_params(spec) | {"runtime_slope": runtime_slope}
     if lanes is None:
         if stages:
-            raise ValueError("stages requires the streamed form (set lanes >= 1)")
+            raise ParamError("stages", "stages requires the streamed form (set lanes >= 1)")
         comp: wiring.Component = LeakyReLU(spec, runtime_slope=runtime_slope)
         kind, latency = "leaky_relu", None
     else:
@@ -270,7 +271,7 @@ def _export_one_layer(
     groups = group_layers(net)
     names = [group_name(g) for g in groups if isinstance(g[0], LinearSpec)]
     if layer not in names:
-        raise ValueError(f"layer must be one of {'|'.join(names)}, got {layer!r}")
+        raise ParamError("layer", f"layer must be one of {'|'.join(names)}, got {layer!r}")
     NetworkTop.check(net, impl=impl, stages=stages, layer_factory=layer_factory)
     k = [group_name(g) for g in groups].index(layer)
     s = normalise_stages(stages, len(groups))[k]

@@ -45,6 +45,7 @@ from amaranth.hdl import unsigned as hunsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from qspec.errors import ParamError
 from qspec.fixed import FixedFormat
 from qspec.network import (
     LayerSpec,
@@ -134,7 +135,7 @@ def normalise_stages(stages: int | Sequence[int], groups: int) -> tuple[int, ...
     if len(per) != groups or any(
         isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_STAGES for s in per
     ):
-        raise ValueError(f"stages must be {allowed}, got {stages!r}")
+        raise ParamError("stages", f"stages must be {allowed}, got {stages!r}")
     return per
 
 
@@ -161,14 +162,15 @@ class NetworkTop(CheckedComponent):
         layer_factory: LayerFactory | None = None,
     ) -> None:
         if impl not in IMPLS:
-            raise ValueError(f"impl must be one of {'|'.join(IMPLS)}, got {impl!r}")
+            raise ParamError("impl", f"impl must be one of {'|'.join(IMPLS)}, got {impl!r}")
         groups = group_layers(net)
         factory = layer_factory or default_layer_factory()
         for group, s in zip(groups, normalise_stages(stages, len(groups)), strict=True):
             if not isinstance(group[0], LinearSpec):
                 if s:
-                    raise ValueError(
-                        "stages must be 0 for the leading element-wise group (it has no registers)"
+                    raise ParamError(
+                        "stages",
+                        "stages must be 0 for the leading element-wise group (it has no registers)",
                     )
             elif hasattr(factory, "check"):
                 factory.check(group, impl=impl, stages=s)

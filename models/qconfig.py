@@ -30,81 +30,178 @@ LEAKY_IMPLS = ("shift", "mult")
 CALIBRATIONS = ("mse", "max")
 ACTIVATIONS = ("relu", "leaky_relu")
 
-WIDTH_KEYS = ("input_width", "weight_width", "bias_width", "act_width")
-FRAC_KEYS = ("input_frac_width", "weight_frac_width", "bias_frac_width", "act_frac_width")
+CALIBRATE = "calibrate"  # a search choice of a frac width: calibrate it (None here)
+ROUNDINGS = tuple(m.value for m in Rounding)
+OVERFLOWS = tuple(m.value for m in Overflow)
+
+
+@dataclass(frozen=True)
+class Key:
+    """The schema of one per-layer quantisation key (a :class:`LayerQuant` field's metadata).
+
+    ``kind``: width | frac | int (integers in ``[lo, hi]``), real (in the open ``(lo, hi)``)
+    or enum (one of ``allowed``). ``optional``: ``None`` is allowed (resolved elsewhere).
+    ``search``: a search dimension (``[space]`` tables may set it). ``group``: input |
+    leaky -- the key applies only to the first layer / layers followed by a LeakyReLU.
+    """
+
+    kind: str
+    lo: float | None = None
+    hi: float | None = None
+    allowed: tuple[str, ...] = ()
+    optional: bool = False
+    search: bool = True
+    group: str | None = None
+    parse: Any = None  # enum: the StrEnum a LayerQuant value is parsed into
+
+    def check(self, name: str, value: Any) -> Any:
+        """A :class:`LayerQuant` value (enums parsed), else a one-line ``ValueError``."""
+        if value is None and self.optional:
+            return None
+        if self.kind == "enum" and self.parse is not None:
+            return parse_enum(self.parse, value, name)
+        return self._check(name, value, "")
+
+    def check_choice(self, name: str, value: Any) -> Any:
+        """A search choice (a frac width may be :data:`CALIBRATE`), else a ``ValueError``."""
+        if self.kind == "frac":
+            if value == CALIBRATE:
+                return value
+            return self._check(name, value, f' or "{CALIBRATE}"')
+        value = self._check(name, value, "")
+        return float(value) if self.kind == "real" else value
+
+    def _check(self, name: str, value: Any, alt: str) -> Any:
+        if self.kind == "enum":
+            if value not in self.allowed:
+                raise ValueError(f"{name} must be one of {'|'.join(self.allowed)}, got {value!r}")
+            return value
+        num = not isinstance(value, bool) and isinstance(value, int | float)
+        if self.kind == "real":
+            if not num or not self.lo < value < self.hi:
+                raise ValueError(
+                    f"{name} must be a real number in ({self.lo:g}, {self.hi:g}), got {value!r}"
+                )
+            return value
+        if not num or not isinstance(value, int) or not self.lo <= value <= self.hi:
+            raise ValueError(
+                f"{name} must be an integer in [{self.lo}, {self.hi}]{alt}, got {value!r}"
+            )
+        return value
+
+
+def _key(default: Any, key: Key) -> Any:
+    return field(default=default, metadata={"key": key})
+
+
+_WIDTH = Key("width", MIN_WIDTH, MAX_WIDTH)
+_FRAC = Key("frac", MIN_FRAC, MAX_FRAC, optional=True)
+_INPUT = {"group": "input"}
 
 
 @dataclass(frozen=True)
 class LayerQuant:
-    """Quantisation of one Linear layer (+ its activation). ``None`` frac = calibrate."""
+    """Quantisation of one Linear layer (+ its activation). ``None`` frac = calibrate.
 
-    input_width: int = 8
-    input_frac_width: int | None = None
-    weight_width: int = 8
-    weight_frac_width: int | None = None
-    bias_width: int = 8
-    bias_frac_width: int | None = None
-    act_width: int = 8  # the layer's output (and its activation's) width
-    act_frac_width: int | None = None
-    rounding: Rounding = Rounding.FLOOR
-    overflow: Overflow = Overflow.SATURATE
-    activation: str | None = None  # None: the model's own activation
-    leaky_impl: str = "mult"  # shift: qspec.leaky.nearest_shift (linear distance)
-    slope: float | None = None  # None: the model's slope
-    slope_width: int | None = None  # mult: default the activation width
-    slope_frac_width: int | None = None  # mult: default the finest holding the slope
-    calibration: str = "mse"  # how omitted frac widths are chosen: mse | max
+    Each field's :class:`Key` (``SCHEMA``) is its check and its place in the search."""
+
+    input_width: int = _key(8, replace(_WIDTH, **_INPUT))
+    input_frac_width: int | None = _key(None, replace(_FRAC, **_INPUT))
+    weight_width: int = _key(8, _WIDTH)
+    weight_frac_width: int | None = _key(None, _FRAC)
+    bias_width: int = _key(8, _WIDTH)
+    bias_frac_width: int | None = _key(None, _FRAC)
+    act_width: int = _key(8, _WIDTH)  # the layer's output (and its activation's) width
+    act_frac_width: int | None = _key(None, _FRAC)
+    rounding: Rounding = _key(Rounding.FLOOR, Key("enum", allowed=ROUNDINGS, parse=Rounding))
+    overflow: Overflow = _key(Overflow.SATURATE, Key("enum", allowed=OVERFLOWS, parse=Overflow))
+    # None: the model's own activation
+    activation: str | None = _key(
+        None, Key("enum", allowed=ACTIVATIONS, optional=True, search=False)
+    )
+    # shift: qspec.leaky.nearest_shift (linear distance)
+    leaky_impl: str = _key("mult", Key("enum", allowed=LEAKY_IMPLS, group="leaky"))
+    # None: the model's slope
+    slope: float | None = _key(None, Key("real", 0, 1, optional=True, group="leaky"))
+    # mult: default the activation width
+    slope_width: int | None = _key(None, Key("int", 2, MAX_WIDTH, optional=True, group="leaky"))
+    # mult: default the finest holding the slope
+    slope_frac_width: int | None = _key(None, replace(_FRAC, kind="int", group="leaky"))
+    # how omitted frac widths are chosen: mse | max
+    calibration: str = _key("mse", Key("enum", allowed=CALIBRATIONS))
 
     def __post_init__(self) -> None:
-        for k in WIDTH_KEYS:
-            _check_int(k, getattr(self, k), MIN_WIDTH, MAX_WIDTH)
-        for k in FRAC_KEYS:
-            if getattr(self, k) is not None:
-                _check_int(k, getattr(self, k), MIN_FRAC, MAX_FRAC)
-        if self.slope_width is not None:
-            _check_int("slope_width", self.slope_width, 2, MAX_WIDTH)
-        if self.slope_frac_width is not None:
-            _check_int("slope_frac_width", self.slope_frac_width, MIN_FRAC, MAX_FRAC)
-        object.__setattr__(self, "rounding", parse_enum(Rounding, self.rounding, "rounding"))
-        object.__setattr__(self, "overflow", parse_enum(Overflow, self.overflow, "overflow"))
-        if self.activation is not None and self.activation not in ACTIVATIONS:
-            raise ValueError(
-                f"activation must be one of {'|'.join(ACTIVATIONS)}, got {self.activation!r}"
-            )
-        if self.calibration not in CALIBRATIONS:
-            raise ValueError(
-                f"calibration must be one of {'|'.join(CALIBRATIONS)}, got {self.calibration!r}"
-            )
-        if self.leaky_impl not in LEAKY_IMPLS:
-            raise ValueError(
-                f"leaky_impl must be one of {'|'.join(LEAKY_IMPLS)}, got {self.leaky_impl!r}"
-            )
-        if self.slope is not None and (
-            isinstance(self.slope, bool)
-            or not isinstance(self.slope, int | float)
-            or not 0 < self.slope < 1
-        ):
-            raise ValueError(f"slope must be a real number in (0, 1), got {self.slope!r}")
+        for name, key in SCHEMA.items():
+            value = key.check(name, getattr(self, name))
+            if value is not getattr(self, name):
+                object.__setattr__(self, name, value)
 
 
-def _check_int(name: str, value: Any, lo: int, hi: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"{name} must be an integer in [{lo}, {hi}], got {value!r}")
+SCHEMA: dict[str, Key] = {f.name: f.metadata["key"] for f in fields(LayerQuant)}
+KEYS = tuple(SCHEMA)
 
 
-KEYS = tuple(f.name for f in fields(LayerQuant))
+def keys_where(**match: Any) -> tuple[str, ...]:
+    """The keys whose :class:`Key` has every given attribute value, in field order."""
+    items = match.items()
+    return tuple(k for k, key in SCHEMA.items() if all(getattr(key, a) == v for a, v in items))
+
+
+WIDTH_KEYS = keys_where(kind="width")
+FRAC_KEYS = keys_where(kind="frac")
+INPUT_KEYS = keys_where(group="input")
+LEAKY_KEYS = keys_where(group="leaky")
+# shorthand: one choice setting every *_width of a layer (not a field)
+SHORTHANDS: dict[str, tuple[Key, tuple[str, ...]]] = {"width": (_WIDTH, WIDTH_KEYS)}
+
+
+def _search_rank(name: str) -> int:
+    key = SCHEMA[name]
+    return {"width": 0, "frac": 1}.get(key.kind, 3 if key.group == "leaky" else 2)
+
+
+# every key a search layer table may hold, in the order parameters are named and sampled:
+# the shorthands, widths, frac widths, the other keys, then the LeakyReLU keys
+LAYER_KEYS = (*SHORTHANDS, *sorted(keys_where(search=True), key=_search_rank))
+
+
+def check_choice(key: str, value: Any, path: str) -> Any:
+    """One search choice of layer key ``key`` (see :data:`LAYER_KEYS`); ``path`` names it."""
+    schema = SHORTHANDS[key][0] if key in SHORTHANDS else SCHEMA[key]
+    return schema.check_choice(path, value)
+
+
+def layer_table(choices: dict[str, Any], *, keep_input: bool = True) -> dict[str, Any]:
+    """The :class:`LayerQuant` keys a layer's search choices set: shorthands expanded
+    (explicit keys win), :data:`CALIBRATE` left out (calibrated), input keys only with
+    ``keep_input``."""
+    out: dict[str, Any] = {}
+    for short, (_, targets) in SHORTHANDS.items():
+        if short in choices:
+            out |= {k: choices[short] for k in targets if keep_input or k not in INPUT_KEYS}
+    for k, v in choices.items():
+        if k in SHORTHANDS or v == CALIBRATE or (k in INPUT_KEYS and not keep_input):
+            continue
+        out[k] = v
+    return out
+
+
+# the keys whose presence in a layer's own table sets its input format
+_INPUT_SETTERS = {*INPUT_KEYS, *(s for s, (_, t) in SHORTHANDS.items() if set(INPUT_KEYS) & set(t))}
 
 
 def _layer_from_dict(base: LayerQuant, d: dict[str, Any], where: str) -> LayerQuant:
     if not isinstance(d, dict):
         raise ValueError(f"{where} must be a table of keys, got {d!r}")
     d = dict(d)
-    unknown = sorted(set(d) - set(KEYS) - {"width"})
+    unknown = sorted(set(d) - set(KEYS) - set(SHORTHANDS))
     if unknown:
-        raise ValueError(f"{where}.{unknown[0]} is not a key; allowed: width, {', '.join(KEYS)}")
-    if "width" in d:
-        w = d.pop("width")
-        d = {**dict.fromkeys(WIDTH_KEYS, w), **d}
+        allowed = ", ".join((*SHORTHANDS, *KEYS))
+        raise ValueError(f"{where}.{unknown[0]} is not a key; allowed: {allowed}")
+    for short, (_, targets) in SHORTHANDS.items():
+        if short in d:
+            w = d.pop(short)
+            d = {**dict.fromkeys(targets, w), **d}
     try:
         return replace(base, **d)
     except ValueError as e:
@@ -140,7 +237,7 @@ class QuantConfig:
             raise ValueError(f"layers must be a table of [layers.NAME] tables, got {tables!r}")
         for name, table in tables.items():
             layers[name] = _layer_from_dict(default, table, f"layers.{name}")
-            if {"input_width", "input_frac_width", "width"} & set(table):
+            if _INPUT_SETTERS & set(table):
                 explicit.add(name)
         return cls(default, layers, frozenset(explicit))
 

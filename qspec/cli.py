@@ -8,11 +8,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+
+from .errors import ParamError
+
+__all__ = ["CliError", "OneLineParser", "ParamError", "int_option", "option_error", "run_cli"]
 
 
 class CliError(Exception):
     """A user error: printed as one line, exit status 2."""
+
+
+def option_error(e: ValueError, options: Mapping[str, str]) -> CliError:
+    """An API error as a :class:`CliError`: a :class:`ParamError` whose parameter
+    ``options`` maps (API parameter -> option, e.g. ``{"random_codes": "--random"}``)
+    names the option instead; anything else keeps its first line."""
+    if isinstance(e, ParamError) and e.param in options:
+        return CliError(e.renamed(options[e.param]))
+    return CliError(str(e).splitlines()[0] if str(e) else type(e).__name__)
 
 
 class OneLineParser(argparse.ArgumentParser):

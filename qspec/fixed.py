@@ -19,6 +19,8 @@ from fractions import Fraction
 from numbers import Rational
 from typing import Any
 
+from .errors import ParamError
+
 MAX_WIDTH = 128
 MIN_FRAC, MAX_FRAC = -MAX_WIDTH, 2 * MAX_WIDTH
 
@@ -43,17 +45,17 @@ def parse_enum(enum: type[StrEnum], value: Any, name: str) -> Any:
         return enum(value)
     except ValueError:
         allowed = "|".join(m.value for m in enum)
-        raise ValueError(f"{name} must be one of {allowed}, got {value!r}") from None
+        raise ParamError(name, f"{name} must be one of {allowed}, got {value!r}") from None
 
 
 def check_int(name: str, value: Any, lo: int | None = None, hi: int | None = None) -> int:
     """Validate an integer parameter (numpy integers welcome), return it as an ``int``."""
     rng = f"[{'-inf' if lo is None else lo}, {'inf' if hi is None else hi}]"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer in {rng}, got {value!r}")
+        raise ParamError(name, f"{name} must be an integer in {rng}, got {value!r}")
     value = int(value)
     if (lo is not None and value < lo) or (hi is not None and value > hi):
-        raise ValueError(f"{name} must be in {rng}, got {value}")
+        raise ParamError(name, f"{name} must be in {rng}, got {value}")
     return value
 
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any, ClassVar
 
+from .errors import ParamError
 from .fixed import (
     MAX_FRAC,
     MIN_FRAC,
@@ -38,9 +39,9 @@ MIN_WIDTH, MAX_LEAKY_WIDTH = 2, 32
 def _real(name: str, value: Any) -> Fraction:
     """A finite real number (int, float or Fraction) as an exact Fraction."""
     if isinstance(value, bool) or not isinstance(value, int | float | Fraction):
-        raise ValueError(f"{name} must be a real number, got {value!r}")
+        raise ParamError(name, f"{name} must be a real number, got {value!r}")
     if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"{name} must be a finite real number, got {value}")
+        raise ParamError(name, f"{name} must be a finite real number, got {value}")
     return Fraction(value)
 
 
@@ -78,7 +79,8 @@ def finest_slope_frac_width(slope: float | Fraction, slope_width: int) -> int:
     for f in range(min(sw - e + 1, MAX_FRAC), MIN_FRAC - 1, -1):
         if fmt.contains(math.floor(s * Fraction(2) ** f + Fraction(1, 2))):
             return f
-    raise ValueError(f"slope must fit a {sw}-bit code with at least {MIN_FRAC} fraction bits")
+    why = f"slope must fit a {sw}-bit code with at least {MIN_FRAC} fraction bits"
+    raise ParamError("slope", why)
 
 
 def _check_leaky_fmt(name: str, fmt: Any) -> FixedFormat:
@@ -162,7 +164,7 @@ class LeakyReLUSpec:
             spec = cls.shift_variant(width, frac_width, n, **common)
             return replace(spec, slope_requested=float(slope))
         if impl != "mult":
-            raise ValueError(f"impl must be one of {'|'.join(IMPLS)}, got {impl!r}")
+            raise ParamError("impl", f"impl must be one of {'|'.join(IMPLS)}, got {impl!r}")
         return cls.mult_variant(
             width,
             frac_width,
@@ -219,9 +221,10 @@ class LeakyReLUSpec:
         exact = math.floor(s * Fraction(2) ** sf + Fraction(1, 2))
         if not slope_fmt.contains(exact):
             lo, hi = slope_fmt.real(slope_fmt.min_code), slope_fmt.real(slope_fmt.max_code)
-            raise ValueError(
+            raise ParamError(
+                "slope",
                 f"slope must be in [{float(lo)}, {float(hi)}] for slope format "
-                f"{slope_fmt} (slope_width={sw}, slope_frac_width={sf}), got {slope}"
+                f"{slope_fmt} (slope_width={sw}, slope_frac_width={sf}), got {slope}",
             )
         return cls(
             "mult",

@@ -11,13 +11,17 @@ import json
 import sys
 from pathlib import Path
 
-from qspec.cli import CliError, OneLineParser, int_option, run_cli
+from qspec.cli import CliError, OneLineParser, int_option, option_error, run_cli
 from qspec.files import check_writable_dir
 
 from .config import load_config
 from .strategies import STRATEGIES
 
 PROG = "python -m search"
+# verify_network's parameters (of a ParamError) -> the `search verify` options that set them
+VERIFY_OPTIONS = {
+    "sim": "--sim", "samples": "--samples", "random_codes": "--random", "seed": "--seed"
+}  # fmt: skip
 
 
 def _positive_float(option: str):
@@ -203,10 +207,7 @@ def _verify(args) -> int:
                 print(f"{PROG}: trial {n}: simulation failed: {first}", file=sys.stderr)
             continue
         except ValueError as e:
-            msg = str(e).splitlines()[0]
-            if msg.startswith("sim "):
-                msg = "--" + msg
-            raise CliError(f"{PROG}: error: {msg}") from None
+            raise option_error(e, VERIFY_OPTIONS) from None
         failed |= not r.passed
         results.append({"trial": n, **r.to_dict()})
         if not args.json:

@@ -17,11 +17,10 @@ from pathlib import Path
 from typing import Any
 
 from models.modelspec import ACTIVATIONS, DEFAULT_SLOPE, MODELS, ModelSpec
-from models.qconfig import MAX_FRAC, MAX_WIDTH, MIN_FRAC, MIN_WIDTH, QuantConfig
+from models.qconfig import LAYER_KEYS, LEAKY_KEYS, QuantConfig, check_choice  # the key schema
 
 Choice = int | float | str  # a value a search dimension takes
 
-CALIBRATE = "calibrate"  # a frac width chosen by calibration (models.quant)
 DATASETS = ("digits16", "jsc")
 SPLITS = ("val", "test")
 TARGETS = ("ecp5", "ice40")
@@ -30,27 +29,6 @@ MODES = ("weighted", "pareto")
 DIRECTIONS = ("maximize", "minimize")
 LAYER_TYPES = ("hidden", "output")  # hidden: Linear + activation; output: the last Linear
 MAX_STAGES = 8
-
-WIDTH_KEYS = ("input_width", "weight_width", "bias_width", "act_width")
-FRAC_KEYS = ("input_frac_width", "weight_frac_width", "bias_frac_width", "act_frac_width")
-INPUT_KEYS = ("input_width", "input_frac_width")
-LEAKY_KEYS = ("leaky_impl", "slope", "slope_width", "slope_frac_width")
-ENUM_KEYS = {
-    "rounding": ("floor", "nearest"),
-    "overflow": ("saturate", "wrap"),
-    "leaky_impl": ("shift", "mult"),
-    "calibration": ("mse", "max"),
-}
-# every key a layer table may hold, in the order parameters are named and sampled
-LAYER_KEYS = (
-    "width",  # shorthand: one dimension setting every *_width of the layer
-    *WIDTH_KEYS,
-    *FRAC_KEYS,
-    "rounding",
-    "overflow",
-    "calibration",
-    *LEAKY_KEYS,
-)
 
 
 class ConfigError(ValueError):
@@ -245,28 +223,11 @@ def _str(v: Any, path: str) -> str:
 
 
 def _choice(key: str, v: Any, path: str) -> Choice:
-    """One choice of a layer key, checked as models.qconfig would check the value."""
-    if key == "width" or key in WIDTH_KEYS:
-        return _int(v, path, MIN_WIDTH, MAX_WIDTH)
-    if key in FRAC_KEYS:
-        if v == CALIBRATE:
-            return v
-        if not _is_int(v) or not MIN_FRAC <= v <= MAX_FRAC:
-            raise ConfigError(
-                f'{path} must be an integer in [{MIN_FRAC}, {MAX_FRAC}] or "{CALIBRATE}", got {v!r}'
-            )
-        return v
-    if key in ENUM_KEYS:
-        return _enum(v, path, ENUM_KEYS[key])
-    if key == "slope":
-        if not _is_num(v) or not 0 < v < 1:
-            raise ConfigError(f"{path} must be a real number in (0, 1), got {v!r}")
-        return float(v)
-    if key == "slope_width":
-        return _int(v, path, 2, MAX_WIDTH)
-    if key == "slope_frac_width":
-        return _int(v, path, MIN_FRAC, MAX_FRAC)
-    raise AssertionError(key)
+    """One choice of a layer key, checked by the key's schema (models.qconfig.SCHEMA)."""
+    try:
+        return check_choice(key, v, path)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _choices(key: str, value: Any, path: str, check) -> tuple[Any, ...]:

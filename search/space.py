@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from models.qconfig import QuantConfig
+from models.qconfig import INPUT_KEYS, LAYER_KEYS, LEAKY_KEYS, SHORTHANDS, QuantConfig, layer_table
 
-from .config import CALIBRATE, INPUT_KEYS, LAYER_KEYS, LEAKY_KEYS, WIDTH_KEYS, Choice, SearchConfig
+from .config import Choice, SearchConfig
 
 if TYPE_CHECKING:
     import optuna
@@ -75,19 +75,10 @@ class Design:
     leaky: frozenset[str] = frozenset()  # layers followed by a LeakyReLU
 
     def quant_config(self) -> QuantConfig:
-        tables = {}
-        for name, keys in self.layers.items():
-            keep_input = name == self.first or name in self.own_input
-            t: dict[str, Any] = {}
-            width = keys.get("width")
-            for k in WIDTH_KEYS:
-                if width is not None and (k != "input_width" or keep_input):
-                    t[k] = width
-            for k, v in keys.items():
-                if k == "width" or v == CALIBRATE or (k in INPUT_KEYS and not keep_input):
-                    continue
-                t[k] = v
-            tables[name] = t
+        tables = {
+            name: layer_table(keys, keep_input=name == self.first or name in self.own_input)
+            for name, keys in self.layers.items()
+        }
         return QuantConfig.from_dict({"layers": tables})
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,9 +96,10 @@ class Design:
 def _merge(levels: list[dict[str, tuple]]) -> dict[str, tuple]:
     out: dict[str, tuple] = {}
     for level in levels:
-        if "width" in level:  # a more specific `width` replaces inherited *_width keys
-            for k in WIDTH_KEYS:
-                out.pop(k, None)
+        for short, (_, targets) in SHORTHANDS.items():
+            if short in level:  # a more specific `width` replaces inherited *_width keys
+                for k in targets:
+                    out.pop(k, None)
         out.update(level)
     return out
 

@@ -81,3 +81,30 @@ def test_rejected_component_does_not_warn_unused(make):
             make()
         gc.collect()
     assert not [w for w in caught if issubclass(w.category, UnusedElaboratable)]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--slope", "0.3", "--slope-width", "1"], "--slope-width must be in [2, 32], got 1"),
+        (
+            ["--slope", "0.3", "--slope-frac-width", "999"],
+            "--slope-frac-width must be in [-128, 256], got 999",
+        ),
+        (["--slope", "9", "--slope-frac-width", "4"], "--slope must be in [-8.0, 7.9375] for"),
+        (["--slope", "0.3", "--out-width", "40"], "--out-width must be in [2, 32], got 40"),
+        (["--slope", "0.3", "--lanes", "0"], "--lanes must be in [1, "),
+    ],
+)
+def test_leaky_spec_errors_name_the_option(tmp_path, capsys, extra, message):
+    """LeakyReLUSpec's ParamError names its parameter; the CLI shows the option."""
+    code, err = _run(capsys, [*MULT, *extra, "--out", str(tmp_path / "o")])
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"python -m hdl: error: {message}"), err
+    assert not (tmp_path / "o").exists()
+
+
+def test_leaky_width_error_names_the_option(tmp_path, capsys):
+    argv = ["export", "leaky-relu", "--impl", "shift", "--width", "1", "--frac-width", "0"]
+    code, err = _run(capsys, [*argv, "--shift", "1", "--out", str(tmp_path / "o")])
+    assert (code, err) == (2, "python -m hdl: error: --width must be in [2, 32], got 1\n")

@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from qspec.errors import ParamError
 from qspec.integer_forward import integer_forward
 from qspec.network import QuantisedNetwork
 
@@ -246,6 +247,8 @@ def export_design(
 
     try:
         mod = export_network(net, impl=impl, stages=stages, argmax=argmax)
+    except ParamError as e:
+        raise ParamError(e.param, str(e).splitlines()[0]) from None
     except ValueError as e:
         raise ValueError(str(e).splitlines()[0]) from None
     files = network_files(net, mod, dict(inputs) if inputs is not None else None)
@@ -283,24 +286,25 @@ def _accuracy(expected: np.ndarray, labels: list[int]) -> float | None:
 
 def check_simulator(sim: str | None) -> str:
     """``sim`` (default: Verilator when usable, else Icarus) if it can run here, else a
-    one-line ``ValueError`` naming the simulators that can."""
+    one-line :class:`~qspec.errors.ParamError` naming the simulators that can."""
     problem = runner.cocotb_problem()
     if problem is not None:
         raise ValueError(problem)
     if sim is None:
         sim = runner.default_simulator()
     if sim not in runner.SIMULATORS:
-        raise ValueError(f"sim must be one of {'|'.join(runner.SIMULATORS)}, got {sim!r}")
+        raise ParamError("sim", f"sim must be one of {'|'.join(runner.SIMULATORS)}, got {sim!r}")
     problem = runner.simulator_problem(sim)
     if problem is not None:
         usable = [s for s in runner.SIMULATORS if not runner.simulator_problem(s)]
-        raise ValueError(f"sim {sim}: {problem}; usable here: {'|'.join(usable) or 'none'}")
+        why = f"sim {sim}: {problem}; usable here: {'|'.join(usable) or 'none'}"
+        raise ParamError("sim", why)
     return sim
 
 
 def _check_count(name: str, value: int | None) -> None:
     if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        raise ParamError(name, f"{name} must be an integer >= 0, got {value!r}")
 
 
 def verify_network(
@@ -343,9 +347,14 @@ def verify_network(
 
 
 def _inputs(inputs: Mapping[str, Any] | str | Path, net: QuantisedNetwork) -> dict[str, Any]:
-    if isinstance(inputs, Mapping):
-        return read_inputs_dict(inputs, net)
-    return read_inputs(inputs, net, "inputs")
+    try:
+        if isinstance(inputs, Mapping):
+            return read_inputs_dict(inputs, net)
+        return read_inputs(inputs, net, "inputs")
+    except ParamError:
+        raise
+    except ValueError as e:  # the messages start "inputs ...": the parameter given
+        raise ParamError("inputs", str(e)) from None
 
 
 def _resolve(
@@ -361,8 +370,9 @@ def _resolve(
         if path.is_dir() or path.suffix == ".v":
             for name, value in (("impl", impl), ("stages", stages), ("argmax", argmax)):
                 if value is not None:
-                    raise ValueError(
-                        f"{name} is only for a spec JSON: {str(path)!r} is already exported"
+                    raise ParamError(
+                        name,
+                        f"{name} is only for a spec JSON: {str(path)!r} is already exported",
                     )
             d = load_design(path)
             if inputs is not None:

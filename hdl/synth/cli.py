@@ -8,13 +8,16 @@ import sqlite3
 import sys
 from pathlib import Path
 
-from qspec.cli import CliError
+from qspec.cli import CliError, option_error
 from qspec.files import check_writable_dir
 
 from ..resources import Resources
 from .cache import CACHE_ENV, SynthCache, default_cache_dir
-from .flow import TARGETS, SynthError, check_target, manifest_timing, synthesise
+from .flow import TARGETS, SynthError, check_target, check_timeout, manifest_timing, synthesise
 from .yosys import BACKENDS
+
+# API parameters (of a ParamError) -> the options that set them (synthesise)
+SYNTH_OPTIONS = {"target": "--target", "timeout": "--timeout", "top": "--top"}
 
 
 def add_synth_parser(subparsers) -> None:
@@ -57,10 +60,9 @@ def _cache(directory: Path | None) -> SynthCache:
 def run_synth(args) -> int:
     try:
         check_target(args.target)
+        check_timeout(args.timeout)
     except ValueError as e:
-        raise CliError(f"--{e}") from None
-    if args.timeout <= 0:
-        raise CliError(f"--timeout must be > 0 seconds, got {args.timeout}")
+        raise option_error(e, SYNTH_OPTIONS) from None
     texts = [(path, _read(path)) for path in args.files]
     cache = False if args.no_cache else _cache(args.cache_dir)
     rows: list[tuple[Path, str, Resources]] = []
@@ -90,6 +92,8 @@ def run_synth(args) -> int:
                 print(f"python -m hdl synth: {path}: {e}", file=sys.stderr)
                 print(e.log_tail, file=sys.stderr)
                 return 1
+            except ValueError as e:
+                raise option_error(e, SYNTH_OPTIONS) from None
         rows.append((path, top, res))
     if args.json:
         out = [{"file": str(p), "top": t, **r.to_dict()} for p, t, r in rows]

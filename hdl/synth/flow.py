@@ -13,6 +13,8 @@ import json
 import re
 from pathlib import Path
 
+from qspec.errors import ParamError
+
 from ..resources import Resources
 from . import nextpnr
 from .cache import SynthCache, cache_key
@@ -67,8 +69,17 @@ DSP_DEFAULT = {"ecp5": True, "ice40": False}
 
 def check_target(target: str) -> str:
     if target not in TARGETS:
-        raise ValueError(f"target must be one of {', '.join(TARGETS)}, got {target!r}")
+        raise ParamError("target", f"target must be one of {', '.join(TARGETS)}, got {target!r}")
     return target
+
+
+def check_timeout(timeout: float | None) -> float | None:
+    """Seconds per tool run: ``None`` (no limit) or a number > 0."""
+    if timeout is not None and (
+        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
+    ):
+        raise ParamError("timeout", f"timeout must be > 0 seconds, got {timeout}")
+    return timeout
 
 
 def module_names(verilog: str) -> list[str]:
@@ -213,13 +224,15 @@ def synthesise(
     failures or timeouts; failures are never cached.
     """
     check_target(target)
+    check_timeout(timeout)
     dsp = DSP_DEFAULT[target] if dsp is None else bool(dsp)
     device = nextpnr.check_device(target, device)
     top = infer_top(verilog) if top is None else top
     if top not in module_names(verilog):
-        raise ValueError(
+        raise ParamError(
+            "top",
             f"top {top!r} is not a module of the input; modules: "
-            f"{', '.join(module_names(verilog)) or '(none)'}"
+            f"{', '.join(module_names(verilog)) or '(none)'}",
         )
     params = dict(sorted((params or {}).items()))
     blackboxes = tuple(sorted(set(blackboxes)))

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from qspec.errors import ParamError
+
 from .yosys import YosysError, YosysTimeout, log_tail, run_child
 
 # Device, package and the clock constraint nextpnr places against (timing-driven
@@ -45,7 +47,8 @@ def check_device(target: str, device: str | None) -> str:
     if device is None:
         return default_device(target)
     if device not in PARTS[target]:
-        raise ValueError(f"device must be one of {', '.join(PARTS[target])}, got {device!r}")
+        why = f"device must be one of {', '.join(PARTS[target])}, got {device!r}"
+        raise ParamError("device", why)
     return device
 
 
