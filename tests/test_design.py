@@ -118,3 +118,26 @@ def test_inputs_file_and_dict_checked_alike(net, tmp_path: Path) -> None:
         str(from_file.value) == f"--inputs {str(bad)!r}: codes[2] must be {n} ints in [-128, 127]"
     )
     assert str(from_dict.value) == f"inputs: codes[2] must be {n} ints in [-128, 127]"
+
+
+def test_synth_reads_timing_through_the_bundle(exported: Path, tmp_path: Path) -> None:
+    from hdl.synth.flow import manifest_timing
+
+    (v,) = exported.glob("*.v")
+    assert manifest_timing(v, v.stem) == (1, 1)
+    assert manifest_timing(v, "other") == (None, None)
+    assert manifest_timing(tmp_path / "x.v", "x") == (None, None)  # no manifest
+    (tmp_path / "manifest.json").write_text("{not json")
+    assert manifest_timing(tmp_path / "x.v", "x") == (None, None)  # as before: no timing
+
+
+def test_bundle_imports_without_amaranth() -> None:
+    """``hdl.synth`` and the simulators read designs where Amaranth is not installed."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['amaranth'] = None; import hdl.design, hdl.synth.flow, "
+        "qspec.vectors"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT, timeout=120)
