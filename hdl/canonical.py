@@ -13,18 +13,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from qspec.files import atomic_write
 from qspec.network import QuantisedNetwork
+from qspec.vectors import read_inputs
 
-from .export import (
-    ExportedModule,
-    canonical_modules,
-    export_network,
-    network_files,
-    read_network_inputs,
-    with_files,
-    write_modules,
-)
+from .design import ManifestEntry, design_files, entries_of, write_manifest
+from .export import ExportedModule, canonical_modules, export_network
 
 SPEC_DIR = Path(__file__).resolve().parent.parent / "verilog_out" / "specs"
 # (spec stem, Linear impl, pipeline stages per layer)
@@ -32,40 +25,39 @@ NETWORKS = (("jsc-tiny_relu_8b", "adder_tree", 1), ("jsc-toy_relu_8b", "adder_tr
 SIDE_SUFFIXES = (".spec.json", ".vectors.json")
 
 
-def canonical_networks() -> list[tuple[ExportedModule, dict[str, str]]]:
-    """Each shipped network's module (manifest entry naming its files) and side files."""
+def canonical_networks() -> list[tuple[ExportedModule, ManifestEntry, dict[str, str]]]:
+    """Each shipped network's module, manifest entry and design files (name -> text)."""
     out = []
     for stem, impl, stages in NETWORKS:
         net = QuantisedNetwork.from_json((SPEC_DIR / f"{stem}.json").read_text())
-        inputs = read_network_inputs(SPEC_DIR / f"{stem}.inputs.json", net, "inputs")
+        inputs = read_inputs(SPEC_DIR / f"{stem}.inputs.json", net, "inputs")
         mod = export_network(net, impl=impl, stages=stages)
-        files = network_files(net, mod, inputs)
-        out.append((with_files(mod, files), files))
+        out.append((mod, *design_files(net, mod, inputs)))
     return out
 
 
-def canonical_outputs() -> tuple[list[ExportedModule], dict[str, str]]:
-    """Every canonical module and every side file (name -> text) in ``verilog_out/``."""
-    mods, files = list(canonical_modules()), {}
-    for mod, side in canonical_networks():
-        mods.append(mod)
+def canonical_outputs() -> tuple[dict[str, ManifestEntry], dict[str, str]]:
+    """Every canonical module's manifest entry and every file (name -> text) in
+    ``verilog_out/``, side files before the Verilog."""
+    mods = canonical_modules()
+    entries, files = entries_of(mods), {}
+    for mod, entry, side in canonical_networks():
+        entries[mod.name] = entry
         files |= side
-    return mods, files
+    return entries, files | {f"{m.name}.v": m.verilog for m in mods}
 
 
-def write_canonical(out: Path) -> list[ExportedModule]:
-    mods, files = canonical_outputs()
+def write_canonical(out: Path) -> list[str]:
+    entries, files = canonical_outputs()
     out.mkdir(parents=True, exist_ok=True)
     for old in out.iterdir():  # side files of networks no longer in the set
         if old.name.endswith(SIDE_SUFFIXES) and old.name not in files:
             old.unlink()
-    for name, text in files.items():
-        atomic_write(out / name, text)
-    write_modules(mods, out, replace=True)
-    return mods
+    write_manifest(out, entries, files, replace=True)
+    return [e.file for e in entries.values()]
 
 
 if __name__ == "__main__":
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "verilog_out")
-    for mod in write_canonical(out):
-        print(f"{out / (mod.name + '.v')}")
+    for name in write_canonical(out):
+        print(f"{out / name}")

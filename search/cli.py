@@ -148,26 +148,19 @@ def _best_designs(study_dir: Path, doc: dict, trial: int | None) -> list[tuple[i
     return out
 
 
-def _test_split(cfg, net) -> dict:
+def _test_split(cfg, net):
     """The test split's input codes (quantised as the host does) and labels for ``net``."""
     from models.data import load_dataset
-    from qspec.integer_forward import quantise_input
-    from qspec.schema import fmt_to_dict
+    from qspec.vectors import InputSet
 
     ds = load_dataset(cfg.model.dataset, cfg.model.data_file)
-    return {
-        "dataset": ds.name,
-        "split": "test",
-        "input_fmt": fmt_to_dict(net.input_fmt),
-        "codes": [[int(c) for c in row] for row in quantise_input(net, ds.test.x)],
-        "labels": [int(y) for y in ds.test.y],
-    }
+    return InputSet.of(net, ds.name, "test", ds.test.x, ds.test.y)
 
 
 def _verify(args) -> int:
     """``hdl verify network`` on each best design of a finished study (``best.json``)."""
+    from hdl.design import load_design
     from hdl.hdlsim import SimulationError, cocotb_problem, format_result, verify_network
-    from hdl.hdlsim.verify import load_design
 
     problem = cocotb_problem()
     if problem is not None:

@@ -72,11 +72,12 @@ def hardware_metrics(net: QuantisedNetwork, hw: HardwareParams) -> dict[str, flo
 
 
 def export_verilog(net: QuantisedNetwork, hw: HardwareParams, out_dir: Path) -> Path:
-    """Write ``net``'s Verilog (and manifest) into ``out_dir``; the top module's file."""
+    """Write ``net`` as a design directory (``hdl.design.write_design``: Verilog, spec,
+    manifest) into ``out_dir``, replacing what was there; the top module's file."""
     try:
-        from hdl.export import export_network, write_modules
+        from hdl.design import write_design
+        from hdl.export import export_network
     except ImportError as e:
         raise HardwareError(f"Verilog export unavailable: {e}") from e
     mod = export_network(net, impl=hw.impl, stages=hw.stages)
-    write_modules([mod], out_dir, replace=True)
-    return Path(out_dir) / f"{mod.name}.v"
+    return write_design(net, mod, out_dir, replace=True)

@@ -5,7 +5,8 @@
 * ``best.json`` -- the best trial (weighted mode) or the Pareto front (pareto
   mode), feasible trials only: parameters, the full design config, the formats
   calibration chose, every metric,
-  and where its spec JSON and Verilog were written (``best/trial_N/``).
+  and where its spec JSON and Verilog were written (``best/trial_N/``, a design
+  directory of :mod:`hdl.design`).
 * ``pareto.png`` -- Optuna's Pareto-front plot: of the study's objectives, or in
   weighted mode of the first scored metric against the first scored hardware
   metric (else the second scored metric, else the score).
@@ -171,21 +172,26 @@ def plot_history(study: optuna.Study, cfg: SearchConfig, path: Path) -> None:
 def _export(
     t: optuna.trial.FrozenTrial, cfg: SearchConfig, context: ModelContext, out: Path
 ) -> dict[str, Any]:
-    """Rebuild the trial's spec from its parameters; write spec JSON and Verilog."""
+    """Rebuild the trial's spec from its parameters; write its design directory
+    (``<top>.v``, ``<top>.spec.json``, manifest), or only ``spec.json`` when the Verilog
+    export fails."""
     space = SearchSpace.from_config(cfg)
     design = space.design(dict(t.params))
     net = context.quantise(design.quant_config())
     d = out / "best" / f"trial_{t.number}"
-    spec = atomic_write(d / "spec.json", net.to_json())
-    entry: dict[str, Any] = {"spec": str(spec), "verilog": None}
+    old_spec = d / "spec.json"  # the layout before hdl.design, or a failed export
+    entry: dict[str, Any] = {"spec": None, "verilog": None}
     h = cfg.hardware
     try:
         v = export_verilog(net, HardwareParams(h.target, design.impl, design.stages), d)
-        entry["verilog"] = str(v)
+        entry |= {"spec": str(v.with_suffix(".spec.json")), "verilog": str(v)}
+        old_spec.unlink(missing_ok=True)
+        return entry
     except HardwareError as e:
         entry["verilog_error"] = str(e)
     except Exception as e:  # the report must not die on one design's export
         entry["verilog_error"] = f"{type(e).__name__}: {e}"
+    entry["spec"] = str(atomic_write(old_spec, net.to_json()))
     return entry
 
 

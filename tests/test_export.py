@@ -10,7 +10,8 @@ import pytest
 
 from hdl.canonical import canonical_outputs
 from hdl.cli import main
-from hdl.export import export_leaky, leaky_module_name, read_manifest
+from hdl.design import read_manifest
+from hdl.export import export_leaky, leaky_module_name
 from qspec.leaky import LeakyReLUSpec
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -69,13 +70,12 @@ def test_verilog_out_is_current():
     """Fails when verilog_out/ was not regenerated (run `nox -s export`)."""
     out = ROOT / "verilog_out"
     manifest = read_manifest(out)
-    mods, files = canonical_outputs()  # LeakyReLU modules and the shipped networks
-    assert sorted(manifest["modules"]) == sorted(m.name for m in mods), "run `nox -s export`"
-    for mod in mods:
-        path = out / f"{mod.name}.v"
-        assert path.read_text() == mod.verilog, f"{path} is stale: run `nox -s export`"
-        assert manifest["modules"][mod.name] == json.loads(json.dumps(mod.manifest_entry()))
-    for name, text in files.items():  # network spec and vectors files
+    entries, files = canonical_outputs()  # LeakyReLU modules and the shipped networks
+    assert sorted(manifest.modules) == sorted(entries), "run `nox -s export`"
+    for name, entry in entries.items():
+        assert manifest.modules[name] == entry, f"{name}'s manifest entry is stale"
+    assert sorted(e.file for e in entries.values()) == sorted(p.name for p in out.glob("*.v"))
+    for name, text in files.items():  # Verilog, network spec and vectors files
         assert (out / name).read_text() == text, f"{out / name} is stale: run `nox -s export`"
 
 

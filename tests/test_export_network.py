@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from hdl.cli import main
-from hdl.export import export_network, network_module_name, read_manifest
+from hdl.design import read_manifest
+from hdl.export import export_network, network_module_name
 from qspec.integer_forward import integer_forward
 from qspec.network import QuantisedNetwork
 from tests.test_network_sim import SPECS, load_net
@@ -93,15 +94,15 @@ def test_cli_writes_verilog_spec_vectors_manifest(tmp_path: Path, capsys) -> Non
     name = network_module_name(net, "adder_tree", (1, 1, 1))
     assert f"{name}.v" in capsys.readouterr().out
     manifest = read_manifest(tmp_path)
-    entry = manifest["modules"][name]
-    assert entry["kind"] == "network" and entry["latency"] == 3
-    assert entry["initiation_interval"] == 1
-    assert sorted(p["name"] for p in entry["ports"]) == CONTRACT
-    assert [ly["name"] for ly in entry["params"]["layers"]] == ["fc1", "fc2", "fc3"]
-    assert entry["vectors"] == f"{name}.vectors.json" and entry["spec"] == f"{name}.spec.json"
-    assert set(manifest["tools"]) >= {"amaranth"}
-    assert QuantisedNetwork.from_json((tmp_path / entry["spec"]).read_text()) == net
-    vec = json.loads((tmp_path / entry["vectors"]).read_text())
+    entry = manifest.modules[name]
+    assert entry.kind == "network" and entry.latency == 3
+    assert entry.initiation_interval == 1
+    assert sorted(p.name for p in entry.ports) == CONTRACT
+    assert [ly["name"] for ly in entry.params["layers"]] == ["fc1", "fc2", "fc3"]
+    assert entry.vectors == f"{name}.vectors.json" and entry.spec == f"{name}.spec.json"
+    assert set(manifest.tools) >= {"amaranth"}
+    assert QuantisedNetwork.from_json((tmp_path / entry.spec).read_text()) == net
+    vec = json.loads((tmp_path / entry.vectors).read_text())
     inputs = json.loads((SPECS / "jsc-toy_relu_8b.inputs.json").read_text())
     assert vec["codes"] == inputs["codes"] and vec["labels"] == inputs["labels"]
     expected = np.asarray(integer_forward(net, inputs["codes"]))
@@ -116,8 +117,8 @@ def test_cli_layer_alone(tmp_path: Path) -> None:
     assert main([*args, "--out", str(tmp_path)]) == 0
     mod = export_network(load_net("jsc-toy"), impl="mul", layer="fc3")
     assert (tmp_path / f"{mod.name}.v").read_text() == mod.verilog
-    entry = read_manifest(tmp_path)["modules"][mod.name]
-    assert entry["kind"] == "linear_layer" and entry["params"]["out_features"] == 10
+    entry = read_manifest(tmp_path).modules[mod.name]
+    assert entry.kind == "linear_layer" and entry.params["out_features"] == 10
 
 
 def _bad_spec(tmp_path: Path, edit) -> str:
@@ -191,8 +192,8 @@ def test_argmax_sits_above_the_logits(tmp_path: Path) -> None:
     text = (tmp_path / f"{name}.v").read_text()
     assert header(text, name) == CONTRACT
     assert f"output [{10 * 8 + 4 - 1}:0] o__payload;" in text  # 10 logits + a 4-bit index
-    entry = read_manifest(tmp_path)["modules"][name]
-    assert entry["params"]["argmax"] is True
+    entry = read_manifest(tmp_path).modules[name]
+    assert entry.params["argmax"] is True
     assert json.loads((tmp_path / f"{name}.vectors.json").read_text())["argmax"] is True
 
 

@@ -11,6 +11,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from hdl.design import load_design
 from search.cli import main
 from search.config import load_config, loads_config
 from search.hardware import HardwareError, HardwareParams
@@ -101,6 +102,10 @@ def test_scores_follow_the_formula_and_best_is_feasible(weighted):
     assert entry["metrics"]["accuracy"] >= 0.85
     assert entry["config"]["layers"]["fc1"]["weight_width"] == entry["params"]["fc1.weight_width"]
     assert "module" in Path(entry["verilog"]).read_text()
+    v = Path(entry["verilog"])
+    assert Path(entry["spec"]) == v.with_suffix(".spec.json")  # the one design layout
+    design = load_design(v.parent)
+    assert design.verilog_path == v and design.spec_path == Path(entry["spec"])
     spec = json.loads(Path(entry["spec"]).read_text())
     assert spec["layers"][0]["weight_fmt"]["width"] == entry["params"]["fc1.weight_width"]
     fmt = spec["layers"][0]["weight_fmt"]

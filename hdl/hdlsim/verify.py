@@ -9,27 +9,22 @@ result is a :class:`VerifyResult`; bad input raises a one-line ``ValueError``
 (its first word names the parameter), a simulator that could not build or run
 raises :class:`~hdl.hdlsim.runner.SimulationError`.
 
-Layouts of an exported design (all written by this project):
-
-* ``hdl export network SPEC --out DIR``: ``DIR/<top>.v``, ``<top>.spec.json``,
-  ``<top>.vectors.json`` (the test split's codes and labels) and a
-  ``manifest.json`` entry naming them (with the latency and ``argmax``);
-* ``search`` reports: ``results/<study>/best/trial_N/`` holds ``<top>.v``,
-  ``spec.json`` and ``manifest.json`` but no vectors: pass ``inputs`` (``python
-  -m search verify`` does, from the study's dataset).
+The design on disk is read by :func:`hdl.design.load_design` (one layout:
+``<top>.v``, ``<top>.spec.json``, ``<top>.vectors.json`` when the test split was
+known, and a ``manifest.json`` entry naming them); a search ``best/trial_N/`` has
+no vectors: pass ``inputs`` (``python -m search verify`` does, from the study's
+dataset).  The report is :mod:`hdl.hdlsim.report`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import random
 import shutil
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +33,14 @@ import numpy as np
 from qspec.errors import ParamError
 from qspec.integer_forward import integer_forward
 from qspec.network import QuantisedNetwork
+from qspec.vectors import InputSet, check_inputs, inputs_path, read_inputs
 
+from ..design import ExportedDesign, load_design, write_design
 from . import runner
+from .report import VerifyResult, format_result
 from .runner import SimulationError
+
+__all__ = ["NoVectors", "VerifyResult", "check_simulator", "format_result", "verify_network"]
 
 TB_MODULE = "hdl.hdlsim.tb_network"
 TESTS = ("network_random_stalls", "network_full_rate")
@@ -52,215 +52,6 @@ MAX_ERRORS = 8
 class NoVectors(ValueError):
     """The design has no test split beside it and none was given (``args[1]``: where we
     looked)."""
-
-
-@dataclass(frozen=True)
-class VerifyResult:
-    """What one simulation of an exported network top showed."""
-
-    sim: str  # verilator | icarus
-    sim_version: str
-    top: str  # the Verilog module simulated
-    design: str  # what was given: the .v, or the spec it was exported from (or "<network>")
-    impl: str | None  # Linear layers (from the export's manifest entry)
-    stages: tuple[int, ...] | None  # pipeline stages per layer (ditto)
-    dataset: str | None  # of the labelled samples
-    samples: int  # labelled test-split samples simulated (first N)
-    random_codes: int  # seeded random input codes simulated after them
-    stalls: bool  # random valid/ready stalls on both streams (else full rate only)
-    seed: int
-    mismatches: int  # beats whose logits differ from the integer reference or never came out
-    class_mismatches: int  # argmax designs: beats with a wrong class index
-    hw_accuracy: float | None  # on the labelled samples (None: none simulated)
-    ref_accuracy: float | None  # the integer reference's, same samples
-    latency: int | None  # cycles in -> out seen at full rate (None: not one value)
-    expected_latency: int | None  # what the export recorded (None: not known)
-    latencies: tuple[int, ...]  # every latency seen at full rate
-    errors: tuple[str, ...]  # the testbench's first failure messages (protocol, counts)
-    tests_run: int  # from the results XML
-    tests_failed: int
-    build_seconds: float
-    run_seconds: float
-    log: str | None  # the simulator log (None: removed, the design passed)
-    notes: tuple[str, ...] = ()
-
-    @property
-    def beats(self) -> int:
-        return self.samples + self.random_codes
-
-    @property
-    def passed(self) -> bool:
-        """Bit-exact against the reference, stream rules kept, every cocotb test passed."""
-        return (
-            self.mismatches == 0
-            and self.class_mismatches == 0
-            and not self.errors
-            and self.tests_failed == 0
-            and self.tests_run > 0
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["latencies"] = list(self.latencies)
-        d["stages"] = None if self.stages is None else list(self.stages)
-        d["errors"] = list(self.errors)
-        d["notes"] = list(self.notes)
-        return {**d, "beats": self.beats, "passed": self.passed}
-
-
-@dataclass(frozen=True)
-class Design:
-    """An exported network top found on disk, with what is needed to check it."""
-
-    top: str
-    verilog_path: Path
-    verilog: str
-    net: QuantisedNetwork
-    latency: int | None
-    argmax: bool
-    vectors: Path | None  # codes and labels of the test split (a vectors or inputs file)
-    params: dict[str, Any]  # the manifest entry's params ({} when there is none)
-    notes: tuple[str, ...] = ()
-
-
-# --- finding the design ----------------------------------------------------------
-
-
-def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except OSError as e:
-        raise ValueError(f"{what} {str(path)!r}: cannot read: {e.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{what} {str(path)!r}: not valid JSON: {e}") from None
-
-
-def read_spec(path: Path, what: str = "design") -> QuantisedNetwork:
-    return QuantisedNetwork.read(path, what)
-
-
-def _manifest_networks(d: Path) -> dict[str, dict[str, Any]]:
-    """Network tops listed in ``d/manifest.json`` whose Verilog is there."""
-    path = d / "manifest.json"
-    if not path.is_file():
-        return {}
-    doc = _read_json(path, "manifest")
-    mods = doc.get("modules", {}) if isinstance(doc, dict) else {}
-    return {
-        name: e
-        for name, e in sorted(mods.items())
-        if isinstance(e, dict) and e.get("kind") == "network" and (d / e.get("file", "")).is_file()
-    }
-
-
-def _design_in_dir(d: Path) -> Path:
-    """The one network top's ``.v`` in ``d`` (an export directory, a search ``trial_N/``
-    or a search ``best/`` holding one trial)."""
-    tops = _manifest_networks(d)
-    if len(tops) == 1:
-        return d / next(iter(tops.values()))["file"]
-    if len(tops) > 1:
-        names = ", ".join(f"{e['file']}" for e in tops.values())
-        raise ValueError(
-            f"design {str(d)!r} holds {len(tops)} network tops ({names}); name one .v file"
-        )
-    files = sorted(d.glob("*.v"))
-    if len(files) == 1:
-        return files[0]
-    if len(files) > 1:
-        raise ValueError(
-            f"design {str(d)!r} holds {len(files)} .v files and no manifest.json naming a "
-            "network top; name one .v file"
-        )
-    subdirs = sorted(p for p in d.iterdir() if p.is_dir() and (_manifest_networks(p)))
-    if len(subdirs) == 1:
-        return _design_in_dir(subdirs[0])
-    if len(subdirs) > 1:
-        names = ", ".join(p.name for p in subdirs[:6]) + (", ..." if len(subdirs) > 6 else "")
-        raise ValueError(f"design {str(d)!r} holds {len(subdirs)} designs ({names}); name one")
-    raise ValueError(
-        f"design {str(d)!r}: no network Verilog here (expected what `python -m hdl export "
-        "network` or `python -m search` writes)"
-    )
-
-
-def load_design(path: str | Path) -> Design:
-    """The exported network top at ``path`` (a ``.v`` or a directory), with its spec JSON,
-    manifest entry and vectors file when they are beside it."""
-    path = Path(path)
-    if path.is_dir():
-        path = _design_in_dir(path)
-    if not path.is_file():
-        raise ValueError(f"design {str(path)!r}: no such file or directory")
-    d, top = path.parent, path.stem
-    try:
-        verilog = path.read_text()
-    except (OSError, UnicodeDecodeError) as e:
-        why = getattr(e, "strerror", None) or type(e).__name__
-        raise ValueError(f"design {str(path)!r}: cannot read: {why}") from None
-    if f"module {top}(" not in verilog and f"module {top} (" not in verilog:
-        raise ValueError(f"design {str(path)!r}: no module {top} in it (the top is the file stem)")
-    entry = _manifest_networks(d).get(top, {})
-    candidates = [entry.get("spec"), f"{top}.spec.json", "spec.json"]
-    spec_path = next((d / c for c in candidates if c and (d / c).is_file()), None)
-    if spec_path is None:
-        raise ValueError(
-            f"design {str(path)!r}: no spec JSON beside it (looked for {top}.spec.json, spec.json)"
-        )
-    net = read_spec(spec_path, "spec")
-    notes = []
-    params = entry.get("params", {})
-    want_sha = params.get("spec_sha256")
-    if want_sha and hashlib.sha256(net.to_json().encode()).hexdigest() != want_sha:
-        raise ValueError(
-            f"spec {str(spec_path)!r} is not the spec {top} was exported from "
-            "(manifest spec_sha256 differs)"
-        )
-    if entry.get("sha256") and hashlib.sha256(verilog.encode()).hexdigest() != entry["sha256"]:
-        notes.append(f"{path.name} differs from its manifest entry (edited after export)")
-    vec_candidates = [entry.get("vectors"), f"{top}.vectors.json"]
-    vectors = next((d / c for c in vec_candidates if c and (d / c).is_file()), None)
-    latency = entry.get("latency")
-    argmax = bool(params.get("argmax", False))
-    if vectors is not None and not entry:
-        doc = _read_json(vectors, "vectors")
-        latency, argmax = doc.get("latency"), bool(doc.get("argmax", False))
-    if not entry:
-        notes.append("no manifest entry: latency not checked" if latency is None else "")
-    return Design(
-        top, path, verilog, net, latency, argmax, vectors, params, tuple(n for n in notes if n)
-    )
-
-
-def export_design(
-    net: QuantisedNetwork,
-    out_dir: Path,
-    *,
-    impl: str = "adder_tree",
-    stages: int | Sequence[int] = 0,
-    argmax: bool = False,
-    inputs: Mapping[str, Any] | None = None,
-) -> Design:
-    """Export ``net`` as ``hdl export network`` does (Verilog, spec, vectors when ``inputs``
-    are given, manifest) into ``out_dir`` and load it back."""
-    from ..export import export_network, network_files, write_network
-
-    try:
-        mod = export_network(net, impl=impl, stages=stages, argmax=argmax)
-    except ParamError as e:
-        raise ParamError(e.param, str(e).splitlines()[0]) from None
-    except ValueError as e:
-        raise ValueError(str(e).splitlines()[0]) from None
-    files = network_files(net, mod, dict(inputs) if inputs is not None else None)
-    write_network(mod, files, out_dir)
-    return load_design(out_dir / f"{mod.name}.v")
-
-
-def read_inputs(path: str | Path, net: QuantisedNetwork, option: str = "inputs") -> dict:
-    """Test-split codes and labels from a ``models spec`` inputs file or a vectors file."""
-    from ..export import read_network_inputs
-
-    return read_network_inputs(Path(path), net, option)
 
 
 def random_rows(net: QuantisedNetwork, n: int, rng: random.Random) -> list[list[int]]:
@@ -314,7 +105,7 @@ def verify_network(
     impl: str | None = None,
     stages: int | Sequence[int] | None = None,
     argmax: bool | None = None,
-    inputs: Mapping[str, Any] | str | Path | None = None,
+    inputs: InputSet | Mapping[str, Any] | str | Path | None = None,
     samples: int | None = None,
     random_codes: int = DEFAULT_RANDOM,
     stalls: bool = True,
@@ -327,9 +118,10 @@ def verify_network(
     ``design``: a ``QuantisedNetwork`` or its spec JSON (exported here with ``impl``
     (default ``adder_tree``), ``stages`` (default 0) and ``argmax``), or an exported
     ``.v`` / directory (see the module doc; then ``impl``/``stages``/``argmax`` must be
-    None).  ``inputs``: the test split's codes and labels (a dict or a ``models spec``
-    inputs file); default: the vectors file beside the design, or for a spec file its
-    ``<stem>.inputs.json``.  ``samples``: the first N of them (default all; 0 for none);
+    None).  ``inputs``: the test split's codes and labels (a :class:`qspec.vectors.InputSet`,
+    its dict, or a ``models spec`` inputs file); default: the vectors file beside the
+    design, or for a spec file its ``<stem>.inputs.json``.  ``samples``: the first N of
+    them (default all; 0 for none);
     ``random_codes``: seeded random input rows after them.  ``stalls``: random stalls on both
     streams plus a full-rate run of up to 200 beats for latency and II; else one
     full-rate run of every beat.  ``build_dir``: the build cache (default
@@ -346,10 +138,12 @@ def verify_network(
         return _simulate(d, what, labelled, sim, random_codes, stalls, seed, build_dir, work_dir)
 
 
-def _inputs(inputs: Mapping[str, Any] | str | Path, net: QuantisedNetwork) -> dict[str, Any]:
+def _inputs(inputs: InputSet | Mapping[str, Any] | str | Path, net: QuantisedNetwork) -> InputSet:
     try:
+        if isinstance(inputs, InputSet):
+            return check_inputs(inputs.to_dict(), net, "inputs")
         if isinstance(inputs, Mapping):
-            return read_inputs_dict(inputs, net)
+            return check_inputs(inputs, net, "inputs")
         return read_inputs(inputs, net, "inputs")
     except ParamError:
         raise
@@ -359,10 +153,10 @@ def _inputs(inputs: Mapping[str, Any] | str | Path, net: QuantisedNetwork) -> di
 
 def _resolve(
     design, tmp: Path, inputs, *, impl, stages, argmax
-) -> tuple[Design, str, dict[str, Any] | None]:
+) -> tuple[ExportedDesign, str, InputSet | None]:
     """The design to simulate, what it was given as, and its test split (``None``: not
     known).  A spec is exported into ``tmp`` like ``hdl export network`` does, with its
-    inputs (``inputs``, else SPEC stem + .inputs.json) written as the vectors file."""
+    inputs (``inputs``, else the spec's ``.inputs.json``) written as the vectors file."""
     if isinstance(design, QuantisedNetwork):
         net, what, default = design, f"<network {design.name}>", None
     else:
@@ -375,39 +169,38 @@ def _resolve(
                         f"{name} is only for a spec JSON: {str(path)!r} is already exported",
                     )
             d = load_design(path)
-            if inputs is not None:
-                data = _inputs(inputs, d.net)
-            elif d.vectors is not None:
-                data = read_inputs(d.vectors, d.net, "vectors")
-            else:
-                data = None
+            data = _inputs(inputs, d.net) if inputs is not None else d.read_vectors()
             return d, str(d.verilog_path), data
         if not path.exists():
             raise ValueError(f"design {str(path)!r}: no such file or directory")
-        net, what = read_spec(path), str(path)
-        base = path.with_suffix("") if path.suffix == ".json" else path
-        default = base.with_name(base.name + ".inputs.json")
+        net, what = QuantisedNetwork.read(path, "design"), str(path)
+        default = inputs_path(path)
     if inputs is not None:
         data = _inputs(inputs, net)
     elif default is not None and default.is_file():
         data = read_inputs(default, net, "inputs")
     else:
         data = None
-    d = export_design(
-        net,
-        tmp,
-        impl=impl or "adder_tree",
-        stages=0 if stages is None else stages,
-        argmax=bool(argmax),
-        inputs=data,
-    )
+    from ..export import export_network  # Amaranth: only when a spec is exported here
+
+    try:
+        mod = export_network(
+            net,
+            impl=impl or "adder_tree",
+            stages=0 if stages is None else stages,
+            argmax=bool(argmax),
+        )
+    except ParamError as e:
+        raise ParamError(e.param, str(e).splitlines()[0]) from None
+    except ValueError as e:
+        raise ValueError(str(e).splitlines()[0]) from None
+    d = load_design(write_design(net, mod, tmp, data))
     assert (d.vectors is None) == (data is None), "the export writes the vectors"
-    data = read_inputs(d.vectors, d.net, "vectors") if d.vectors is not None else None
-    return d, what, data
+    return d, what, d.read_vectors()
 
 
 def _labelled(
-    d: Design, what: str, data: dict[str, Any] | None, samples: int | None
+    d: ExportedDesign, what: str, data: InputSet | None, samples: int | None
 ) -> dict[str, Any]:
     """The labelled rows to simulate: ``{"dataset", "codes", "labels"}`` (maybe empty)."""
     if data is None:
@@ -423,24 +216,12 @@ def _labelled(
             "models spec` writes), or samples=0 for random codes only",
             beside,
         )
-    n = len(data["codes"]) if samples is None else min(samples, len(data["codes"]))
-    return {
-        "dataset": data.get("dataset"),
-        "codes": data["codes"][:n],
-        "labels": data["labels"][:n],
-    }
-
-
-def read_inputs_dict(inputs: Mapping[str, Any], net: QuantisedNetwork) -> dict:
-    """An inputs dict checked like a file (through a temporary file: one checker)."""
-    with tempfile.TemporaryDirectory(prefix="hwfirst-inputs-") as tmp:
-        p = Path(tmp) / "inputs.json"
-        p.write_text(json.dumps(dict(inputs)))
-        return read_inputs(p, net, "inputs")
+    data = data.head(samples)
+    return {"dataset": data.dataset, "codes": data.codes, "labels": data.labels}
 
 
 def _simulate(
-    d: Design,
+    d: ExportedDesign,
     what: str,
     labelled: dict[str, Any],
     sim: str,
@@ -533,54 +314,3 @@ def _simulate(
         shutil.rmtree(wd, ignore_errors=True)
         result = dataclasses.replace(result, log=None)
     return result
-
-
-# --- reporting ------------------------------------------------------------------
-
-
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:.4f}"
-
-
-def format_result(r: VerifyResult) -> str:
-    """The command line's report: a few aligned lines, the verdict last."""
-    how = []
-    if r.impl is not None:
-        how.append(r.impl)
-    if r.stages is not None:
-        how.append("stages " + ",".join(map(str, r.stages)))
-    source = r.design if r.design.endswith(".v") else f"exported from {r.design}"
-    beats = []
-    if r.samples:
-        beats.append(f"{r.samples} test samples" + (f" ({r.dataset})" if r.dataset else ""))
-    if r.random_codes:
-        beats.append(f"{r.random_codes} random codes")
-    mode = "random stalls on both streams" if r.stalls else "full rate, no stalls"
-    if r.latency is not None:
-        latency = f"{r.latency} cycle{'s' * (r.latency != 1)} at full rate"
-    else:
-        latency = "not one value: " + (",".join(map(str, r.latencies)) or "nothing came out")
-    if r.expected_latency is not None:
-        latency += f" (recorded {r.expected_latency})"
-    named = r.sim_version.lower().startswith(r.sim[:6])  # "Verilator 5.48.0 ...", "Icarus ..."
-    simulator = r.sim_version if named else f"{r.sim} ({r.sim_version})"
-    lines = [
-        ("simulator", simulator),
-        ("design", f"{r.top}, {source}" + (f" ({', '.join(how)})" if how else "")),
-        ("beats", f"{' + '.join(beats)}; {mode}; seed {r.seed}"),
-        ("mismatches", f"{r.mismatches} of {r.beats} beats vs the integer reference"
-         + (f", {r.class_mismatches} class indices" if r.class_mismatches else "")),
-        ("hw accuracy", _pct(r.hw_accuracy) + (" (test split)" if r.samples else "")),
-        ("ref accuracy", _pct(r.ref_accuracy)),
-        ("latency", latency),
-        ("time", f"build {r.build_seconds:.1f} s, run {r.run_seconds:.1f} s"),
-    ]  # fmt: skip
-    lines += [("note", n) for n in r.notes]
-    if r.passed:
-        lines.append(("result", "bit-exact"))
-    else:
-        lines.append(("result", "FAILED: not bit-exact" if r.mismatches else "FAILED"))
-        lines += [("error", e) for e in r.errors]
-        lines.append(("log", r.log or "-"))
-    width = max(len(k) for k, _ in lines)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in lines)

@@ -342,9 +342,6 @@ def _synthesise(
 
 def manifest_timing(verilog_path: Path, top: str) -> tuple[int | None, int | None]:
     """(latency, initiation interval) of ``top`` from a ``manifest.json`` beside the file."""
-    manifest = Path(verilog_path).parent / "manifest.json"
-    try:
-        entry = json.loads(manifest.read_text())["modules"][top]
-    except (OSError, ValueError, KeyError, TypeError):
-        return None, None
-    return entry.get("latency"), entry.get("initiation_interval")
+    from ..design import module_timing
+
+    return module_timing(verilog_path, top)
