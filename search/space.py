@@ -64,7 +64,7 @@ class LayerChoices:
 
 
 @dataclass(frozen=True)
-class Design:
+class Candidate:
     """One fully resolved point: what to quantise and how to build it."""
 
     layers: dict[str, dict[str, Choice]]  # per layer: the keys the space sets
@@ -161,7 +161,7 @@ class SearchSpace:
     def suggest(self, trial: optuna.Trial) -> Point:
         return {d.name: d.suggest(trial) for d in self.dims}
 
-    def design(self, point: Point) -> Design:
+    def design(self, point: Point) -> Candidate:
         """The point's design; missing or unknown dimensions are errors."""
         names = [d.name for d in self.dims]
         if sorted(point) != sorted(names):
@@ -170,7 +170,7 @@ class SearchSpace:
         for ly in self.layers:
             layers[ly.name] = {k: point.get(f"{ly.name}.{k}", c[0]) for k, c in ly.table.items()}
         own = frozenset(ly.name for ly in self.layers if ly.own_input)
-        return Design(
+        return Candidate(
             layers,
             str(point.get("impl", self.impl[0])),
             int(point.get("stages", self.stages[0])),

@@ -29,7 +29,7 @@ from .records import (
     SKIPPED_ATTR,
 )
 from .scoring import Objective, constraints
-from .space import Design, SearchSpace
+from .space import Candidate, SearchSpace
 from .strategies import duplicate_of
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ class Evaluator:
         h = self.cfg.hardware
         return HardwareParams(h.target, impl, stages, h.fmax, h.timeout)
 
-    def network(self, design: Design) -> QuantisedNetwork:
+    def network(self, design: Candidate) -> QuantisedNetwork:
         return self.context.quantise(design.quant_config())
 
     def measure_network(self, net: QuantisedNetwork, hw: HardwareParams) -> dict[str, float]:
@@ -122,7 +122,7 @@ class Evaluator:
             metrics.update(self.hardware(net, hw))
         return metrics
 
-    def measure(self, design: Design) -> tuple[QuantisedNetwork, dict[str, float]]:
+    def measure(self, design: Candidate) -> tuple[QuantisedNetwork, dict[str, float]]:
         net = self.network(design)
         return net, self.measure_network(net, self.hw_params(design.impl, design.stages))
 

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import hdl.arith.fixed
-from hdl.sim import simulate_leaky
+from hdl.pysim import simulate_leaky
 from qspec.fixed import FixedFormat, Rounding
 from qspec.leaky import LeakyReLUSpec
 from tests.fraction_model import model_leaky

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from hdl.sim import simulate_leaky
+from hdl.pysim import simulate_leaky
 from qspec.fixed import FixedFormat, Overflow, Rounding
 from qspec.leaky import LeakyReLUSpec
 from qspec.network import (

