@@ -23,12 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from qspec.fixed import Overflow, Rounding, parse_enum
+from qspec.leaky import LEAKY_IMPLS
+
+from .modelspec import ACTIVATIONS
 
 MIN_WIDTH, MAX_WIDTH = 1, 16  # 16+16-bit products keep float64 fake-quant exact
 MIN_FRAC, MAX_FRAC = -16, 32
-LEAKY_IMPLS = ("shift", "mult")
 CALIBRATIONS = ("mse", "max")
-ACTIVATIONS = ("relu", "leaky_relu")
 
 WIDTH_KEYS = ("input_width", "weight_width", "bias_width", "act_width")
 FRAC_KEYS = ("input_frac_width", "weight_frac_width", "bias_frac_width", "act_frac_width")

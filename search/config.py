@@ -16,30 +16,31 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from models.modelspec import ACTIVATIONS, DEFAULT_SLOPE, MODELS, ModelSpec
-from models.qconfig import MAX_FRAC, MAX_WIDTH, MIN_FRAC, MIN_WIDTH, QuantConfig
+from hdl.params import LINEAR_IMPLS as IMPLS
+from hdl.params import MAX_STAGES
+from hdl.targets import TARGET_NAMES as TARGETS
+from hdl.targets import target as target_info
+from models.modelspec import ACTIVATIONS, DATASETS, DEFAULT_SLOPE, MODELS, SPLITS, ModelSpec
+from models.qconfig import CALIBRATIONS, MAX_FRAC, MAX_WIDTH, MIN_FRAC, MIN_WIDTH, QuantConfig
+from qspec.fixed import OVERFLOWS, ROUNDINGS
+from qspec.leaky import LEAKY_IMPLS
 
 Choice = int | float | str  # a value a search dimension takes
 
 CALIBRATE = "calibrate"  # a frac width chosen by calibration (models.quant)
-DATASETS = ("digits16", "jsc")
-SPLITS = ("val", "test")
-TARGETS = ("ecp5", "ice40")
-IMPLS = ("adder_tree", "adder_tree_nosub", "mul")  # hdl.layers.linear.IMPLS (no Amaranth here)
 MODES = ("weighted", "pareto")
 DIRECTIONS = ("maximize", "minimize")
 LAYER_TYPES = ("hidden", "output")  # hidden: Linear + activation; output: the last Linear
-MAX_STAGES = 8
 
 WIDTH_KEYS = ("input_width", "weight_width", "bias_width", "act_width")
 FRAC_KEYS = ("input_frac_width", "weight_frac_width", "bias_frac_width", "act_frac_width")
 INPUT_KEYS = ("input_width", "input_frac_width")
 LEAKY_KEYS = ("leaky_impl", "slope", "slope_width", "slope_frac_width")
 ENUM_KEYS = {
-    "rounding": ("floor", "nearest"),
-    "overflow": ("saturate", "wrap"),
-    "leaky_impl": ("shift", "mult"),
-    "calibration": ("mse", "max"),
+    "rounding": ROUNDINGS,
+    "overflow": OVERFLOWS,
+    "leaky_impl": LEAKY_IMPLS,
+    "calibration": CALIBRATIONS,
 }
 # every key a layer table may hold, in the order parameters are named and sampled
 LAYER_KEYS = (
@@ -398,8 +399,7 @@ def _storage(d: dict[str, Any], p: str, default_study: str) -> StorageConfig:
 def _hardware(d: dict[str, Any], p: str) -> HardwareConfig:
     _keys(d, p, ("enabled", "target", "fmax", "impl", "timeout"))
     target = _enum(d.get("target", "ecp5"), f"{p}.target", TARGETS)
-    # iCE40 carry cells cannot invert an operand: its best Linear layers never subtract
-    impl = "adder_tree_nosub" if target == "ice40" else "adder_tree"
+    impl = target_info(target).linear_impl  # the target's preferred Linear impl
     return HardwareConfig(
         _bool(d.get("enabled", True), f"{p}.enabled"),
         target,
