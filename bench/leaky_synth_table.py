@@ -18,13 +18,14 @@ from pathlib import Path
 from hdl.export import export_leaky
 from hdl.resources import Resources
 from hdl.synth import synthesise
+from hdl.targets import TARGET_NAMES
 from qspec.files import atomic_write
 from qspec.leaky import LeakyReLUSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "tests" / "baseline" / "leaky_relu_baseline.v"
 BEGIN, END = "<!-- synth-table:begin -->", "<!-- synth-table:end -->"
-WIDTHS, STAGES, TARGETS = (8, 12, 16), (0, 1), ("ecp5", "ice40")
+WIDTHS, STAGES, TARGETS = (8, 12, 16), (0, 1), TARGET_NAMES
 
 
 @dataclass(frozen=True)

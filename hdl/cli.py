@@ -12,14 +12,15 @@ from pathlib import Path
 
 from qspec.cli import CliError, OneLineParser, int_option, option_error, run_cli
 from qspec.files import check_writable_dir
-from qspec.leaky import LeakyReLUSpec
+from qspec.fixed import OVERFLOWS, ROUNDINGS
+from qspec.leaky import LEAKY_IMPLS, LeakyReLUSpec
 from qspec.network import QuantisedNetwork
 from qspec.vectors import inputs_path, read_inputs
 
 from .design import write_design
 from .export import export_leaky, export_network, write_modules
 from .hdlsim.runner import SIMULATORS
-from .network import IMPLS
+from .params import LINEAR_IMPLS as IMPLS
 from .synth.cli import add_synth_parser, run_synth
 
 PROG = "python -m hdl"
@@ -29,7 +30,7 @@ def _add_export(sub) -> None:
     exp = sub.add_parser("export", help="write a generator's Verilog and update the manifest")
     kinds = exp.add_subparsers(dest="kind", required=True, parser_class=OneLineParser)
     lr = kinds.add_parser("leaky-relu", help="LeakyReLU (shift-only or multiplier)")
-    lr.add_argument("--impl", choices=["shift", "mult"], required=True)
+    lr.add_argument("--impl", choices=LEAKY_IMPLS, required=True)
     lr.add_argument("--width", type=int, required=True, help="input width W, 2..32")
     lr.add_argument("--frac-width", type=int, required=True, help="input fraction bits")
     lr.add_argument("--shift", type=int, help="shift: slope 2^-n, 0 <= n <= W")
@@ -39,16 +40,14 @@ def _add_export(sub) -> None:
     lr.add_argument("--runtime-slope", action="store_true", help="mult: slope as an input port")
     lr.add_argument("--out-width", type=int, help="output width (default W)")
     lr.add_argument("--out-frac-width", type=int, help="output fraction bits (default F)")
-    lr.add_argument("--rounding", choices=["floor", "nearest"], default="floor")
-    lr.add_argument("--overflow", choices=["saturate", "wrap"], default="saturate")
+    lr.add_argument("--rounding", choices=ROUNDINGS, default="floor")
+    lr.add_argument("--overflow", choices=OVERFLOWS, default="saturate")
     lr.add_argument("--lanes", type=int, help="streamed form with this many values per beat")
     lr.add_argument("--stages", type=int, default=0, help="pipeline registers (streamed form)")
     lr.add_argument("--out", type=Path, default=Path("verilog_out"), help="output directory")
     nw = kinds.add_parser("network", help="a QuantisedNetwork spec as one streaming top")
     nw.add_argument("spec", type=Path, metavar="SPEC.json", help="from `python -m models spec`")
-    nw.add_argument(
-        "--impl", default="adder_tree", help="Linear layers: adder_tree|adder_tree_nosub|mul"
-    )
+    nw.add_argument("--impl", default="adder_tree", help=f"Linear layers: {'|'.join(IMPLS)}")
     nw.add_argument("--stages", default="0", help="registers per layer: K, or K1,K2,.. per layer")
     nw.add_argument("--layer", help="export only this Linear layer's module (per-layer synthesis)")
     nw.add_argument("--argmax", action="store_true", help="class index above the logits")

@@ -56,8 +56,9 @@ from qspec.network import (
 
 from .layers.checked import CheckedComponent
 from .layers.elementwise import elementwise, fmt_bounds
-from .layers.leaky import MAX_STAGES
-from .layers.linear import IMPLS, LinearLayer
+from .layers.linear import LinearLayer
+from .params import LINEAR_IMPLS as IMPLS
+from .params import MAX_STAGES
 
 LayerFactory = Callable[..., wiring.Component]
 

@@ -9,9 +9,7 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-# LUT-equivalents: the slice cells a design occupies, so carry-heavy and LUT-heavy
-# designs compare (an ECP5 CCU2C is a slice's two LUT4s driving its carry chain).
-CARRY_LUT_WEIGHT = {"ecp5": 2, "ice40": 0}
+from .targets import TARGETS
 
 
 @dataclass(frozen=True)
@@ -81,5 +79,10 @@ class Resources:
 
     @property
     def lut_equivalents(self) -> int:
-        """ECP5: LUT4 + 2 x CCU2C; iCE40: LUT4 (its SB_CARRY sits beside the LUT it uses)."""
-        return self.luts + CARRY_LUT_WEIGHT.get(self.target, 0) * self.carries
+        """The slice cells a design occupies, so carry-heavy and LUT-heavy designs compare.
+
+        ECP5: LUT4 + 2 x CCU2C; iCE40: LUT4 (its SB_CARRY sits beside the LUT it uses);
+        the weight is :attr:`hdl.targets.Target.carry_lut_weight`.
+        """
+        t = TARGETS.get(self.target)
+        return self.luts + (t.carry_lut_weight if t else 0) * self.carries

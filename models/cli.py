@@ -15,8 +15,7 @@ from qspec.cli import CliError, OneLineParser, run_cli
 from qspec.files import atomic_write, check_writable_dir
 from qspec.vectors import InputSet, inputs_path
 
-from .data import DATASETS
-from .modelspec import ACTIVATIONS, DEFAULT_SLOPE, MODELS, ModelSpec
+from .modelspec import ACTIVATIONS, DATASETS, DEFAULT_SLOPE, MODELS, SPLITS, ModelSpec
 from .store import CHECKPOINTS_ENV, user_checkpoint_dir
 
 PROG = "python -m models"
@@ -178,7 +177,7 @@ def _train(args) -> int:
 def _eval(args) -> int:
     from .metrics import compute_metrics
 
-    _check_choice("split", args.split, ("val", "test"))
+    _check_choice("split", args.split, SPLITS)
     config = _quant_config(args)  # before loading data: bad widths fail fast
     ds, model, _ = _load(args)
     m = compute_metrics(model, config, ds, split=args.split)

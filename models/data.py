@@ -13,7 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-DATASETS = ("digits16", "jsc")
+from .modelspec import DATASETS
+
 SPLIT_SEED = 0
 VAL_FRACTION, TEST_FRACTION = 0.2, 0.2
 

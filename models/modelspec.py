@@ -1,4 +1,4 @@
-"""Model names, activations and :class:`ModelSpec` (torch-free, so the CLI checks them fast)."""
+"""Model, activation, dataset and split names and :class:`ModelSpec` (torch-free, checked fast)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 MODELS = {"jsc-tiny": (), "jsc-toy": (8, 8), "jsc-s": (64, 32, 32)}
 ACTIVATIONS = ("relu", "leaky_relu")
+DATASETS = ("digits16", "jsc")  # models.data loads them
+SPLITS = ("val", "test")  # the held-out splits metrics are measured on
 DEFAULT_SLOPE = 0.125  # a power of two, so the shift-only LeakyReLU is exact
 
 

@@ -22,17 +22,16 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from qspec.fixed import Overflow, Rounding, parse_enum
+from qspec.fixed import OVERFLOWS, ROUNDINGS, Overflow, Rounding, parse_enum
+from qspec.leaky import LEAKY_IMPLS
+
+from .modelspec import ACTIVATIONS
 
 MIN_WIDTH, MAX_WIDTH = 1, 16  # 16+16-bit products keep float64 fake-quant exact
 MIN_FRAC, MAX_FRAC = -16, 32
-LEAKY_IMPLS = ("shift", "mult")
 CALIBRATIONS = ("mse", "max")
-ACTIVATIONS = ("relu", "leaky_relu")
 
 CALIBRATE = "calibrate"  # a search choice of a frac width: calibrate it (None here)
-ROUNDINGS = tuple(m.value for m in Rounding)
-OVERFLOWS = tuple(m.value for m in Overflow)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,10 @@ class Overflow(StrEnum):
     WRAP = "wrap"
 
 
+ROUNDINGS = tuple(r.value for r in Rounding)  # the values configs and CLIs accept
+OVERFLOWS = tuple(o.value for o in Overflow)
+
+
 def parse_enum(enum: type[StrEnum], value: Any, name: str) -> Any:
     """``enum(value)`` with a one-line error naming ``name`` and the allowed values."""
     try:

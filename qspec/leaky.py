@@ -32,7 +32,7 @@ from .fixed import (
 )
 from .schema import MISSING, Reader, at, check_fmt, check_kind, fmt_from_dict, fmt_to_dict, join
 
-IMPLS = ("shift", "mult")
+LEAKY_IMPLS = ("shift", "mult")
 MIN_WIDTH, MAX_LEAKY_WIDTH = 2, 32
 
 
@@ -109,8 +109,8 @@ class LeakyReLUSpec:
     slope_requested: float | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if self.impl not in IMPLS:
-            raise ValueError(f"impl must be one of {'|'.join(IMPLS)}, got {self.impl!r}")
+        if self.impl not in LEAKY_IMPLS:
+            raise ValueError(f"impl must be one of {'|'.join(LEAKY_IMPLS)}, got {self.impl!r}")
         _check_leaky_fmt("in_fmt", self.in_fmt)
         _check_leaky_fmt("out_fmt", self.out_fmt)
         set_ = lambda k, v: object.__setattr__(self, k, v)  # noqa: E731  (frozen)
@@ -164,7 +164,7 @@ class LeakyReLUSpec:
             spec = cls.shift_variant(width, frac_width, n, **common)
             return replace(spec, slope_requested=float(slope))
         if impl != "mult":
-            raise ParamError("impl", f"impl must be one of {'|'.join(IMPLS)}, got {impl!r}")
+            raise ParamError("impl", f"impl must be one of {'|'.join(LEAKY_IMPLS)}, got {impl!r}")
         return cls.mult_variant(
             width,
             frac_width,
@@ -300,8 +300,10 @@ class LeakyReLUSpec:
         r = Reader(d, path)
         check_kind(r, cls.kind)
         impl = r.get("impl")
-        if impl not in IMPLS:
-            raise ValueError(f"{join(path, 'impl')} must be one of {'|'.join(IMPLS)}, got {impl!r}")
+        if impl not in LEAKY_IMPLS:
+            raise ValueError(
+                f"{join(path, 'impl')} must be one of {'|'.join(LEAKY_IMPLS)}, got {impl!r}"
+            )
         mult = impl == "mult"
         kw = dict(
             in_fmt=r.sub("in_fmt", fmt_from_dict),

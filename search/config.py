@@ -16,19 +16,17 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from models.modelspec import ACTIVATIONS, DEFAULT_SLOPE, MODELS, ModelSpec
+from hdl.params import LINEAR_IMPLS as IMPLS
+from hdl.params import MAX_STAGES
+from hdl.targets import TARGET_NAMES as TARGETS
+from hdl.targets import target as target_info
+from models.modelspec import ACTIVATIONS, DATASETS, DEFAULT_SLOPE, MODELS, SPLITS, ModelSpec
 from models.qconfig import LAYER_KEYS, LEAKY_KEYS, QuantConfig, check_choice  # the key schema
 
 Choice = int | float | str  # a value a search dimension takes
-
-DATASETS = ("digits16", "jsc")
-SPLITS = ("val", "test")
-TARGETS = ("ecp5", "ice40")
-IMPLS = ("adder_tree", "adder_tree_nosub", "mul")  # hdl.layers.linear.IMPLS (no Amaranth here)
 MODES = ("weighted", "pareto")
 DIRECTIONS = ("maximize", "minimize")
 LAYER_TYPES = ("hidden", "output")  # hidden: Linear + activation; output: the last Linear
-MAX_STAGES = 8
 
 
 class ConfigError(ValueError):
@@ -359,8 +357,7 @@ def _storage(d: dict[str, Any], p: str, default_study: str) -> StorageConfig:
 def _hardware(d: dict[str, Any], p: str) -> HardwareConfig:
     _keys(d, p, ("enabled", "target", "fmax", "impl", "timeout"))
     target = _enum(d.get("target", "ecp5"), f"{p}.target", TARGETS)
-    # iCE40 carry cells cannot invert an operand: its best Linear layers never subtract
-    impl = "adder_tree_nosub" if target == "ice40" else "adder_tree"
+    impl = target_info(target).linear_impl  # the target's preferred Linear impl
     return HardwareConfig(
         _bool(d.get("enabled", True), f"{p}.enabled"),
         target,

@@ -132,7 +132,7 @@ def test_shipped_configs_load_with_expected_sizes():
             "score.reference.layers.fc1.weight_width must be an integer in [1, 16], got 40",
         ),
         ("[hardware]\ntarget = 'xc7'\n", None),  # duplicate [hardware] table: a TOML error
-        ("[space]\nstages = [0, 9]\n", "space.stages[1] must be an integer in [0, 8], got 9"),
+        ("[space]\nstages = [0, 17]\n", "space.stages[1] must be an integer in [0, 16], got 17"),
         (
             "[searchx]\n",
             "searchx is not a section; allowed: model, space, strategy, storage, hardware, "

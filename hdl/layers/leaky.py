@@ -11,9 +11,8 @@ from qspec.leaky import LeakyReLUSpec
 
 from ..arith import fixed as hwfixed
 from ..arith.adder_tree import const_mul
+from ..params import MAX_LANES, MAX_STAGES
 from .checked import CheckedComponent
-
-MAX_LANES, MAX_STAGES = 1024, 16
 
 
 def leaky_relu(

@@ -35,11 +35,11 @@ from qspec.network import LayerSpec, LinearSpec
 from ..arith import fixed as hwfixed
 from ..arith.adder_tree import Emitter, Graph, Term, needed_bits
 from ..arith.cse import share_pairs
+from ..params import LINEAR_IMPLS as IMPLS
+from ..params import MAX_STAGES
 from .checked import CheckedComponent
 from .elementwise import ELEMENTWISE, Bounds, elementwise, overflow_bounds
 
-IMPLS = ("adder_tree", "adder_tree_nosub", "mul")
-MAX_STAGES = 16
 _IMPL_TAG = {"adder_tree": "at", "adder_tree_nosub": "an", "mul": "mul"}
 # Keys that name or document a layer without changing its logic.
 _NON_LOGIC_KEYS = ("name", "slope_requested")

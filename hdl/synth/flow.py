@@ -15,6 +15,7 @@ from pathlib import Path
 
 from qspec.errors import ParamError
 
+from .. import targets
 from ..resources import Resources
 from . import nextpnr
 from .cache import SynthCache, cache_key
@@ -28,29 +29,10 @@ from .yosys import (
     run_yosys_files,
 )
 
-TARGETS = ("ecp5", "ice40")
+TARGETS = targets.TARGET_NAMES  # re-exported by hdl.synth
 FLOW_VERSION = 1  # bump when the scripts below change what is measured
 DEFAULT_TIMEOUT = 600.0
 
-# Cell type -> Resources field, per target (anything else only counts in ``cells``).
-CELL_CLASSES = {
-    "ecp5": {
-        "LUT4": "luts",
-        "CCU2C": "carries",
-        "TRELLIS_FF": "ffs",
-        "MULT18X18D": "dsps",
-        "ALU54B": "dsps",
-        "DP16KD": "brams",
-        "PDPW16KD": "brams",
-    },
-    "ice40": {
-        "SB_LUT4": "luts",
-        "SB_CARRY": "carries",
-        "SB_MAC16": "dsps",
-        "SB_RAM40_4K": "brams",
-        "SB_SPRAM256KA": "brams",
-    },
-}
 _LTP = re.compile(r"Longest topological path in \\?(\S+) \(length=(\d+)\)")
 _MODULE = re.compile(r"^\s*module\s+(\\\S+|[A-Za-z_][A-Za-z0-9_$]*)", re.M)
 
@@ -63,14 +45,8 @@ class SynthTimeout(SynthError, YosysTimeout):
     """Synthesis or place-and-route exceeded its timeout."""
 
 
-# Whether multipliers map to DSP blocks when ``dsp`` is not given.
-DSP_DEFAULT = {"ecp5": True, "ice40": False}
-
-
 def check_target(target: str) -> str:
-    if target not in TARGETS:
-        raise ParamError("target", f"target must be one of {', '.join(TARGETS)}, got {target!r}")
-    return target
+    return targets.target(target).name
 
 
 def check_timeout(timeout: float | None) -> float | None:
@@ -117,11 +93,12 @@ def cell_counts(stat_json: str, top: str) -> dict[str, int]:
 
 
 def resources_from(target: str, counts: dict[str, int], depth: int | None) -> Resources:
-    classes = CELL_CLASSES[target]
+    t = targets.target(target)
+    ff_prefixes = (*t.ff_prefixes, "$_DFF")
     tally = {"luts": 0, "ffs": 0, "carries": 0, "dsps": 0, "brams": 0}
     for cell, n in counts.items():
-        kind = classes.get(cell)
-        if kind is None and (cell.startswith("SB_DFF") or cell.startswith("$_DFF")):
+        kind = t.cell_classes.get(cell)
+        if kind is None and cell.startswith(ff_prefixes):
             kind = "ffs"
         if kind:
             tally[kind] += n
@@ -129,20 +106,10 @@ def resources_from(target: str, counts: dict[str, int], depth: int | None) -> Re
 
 
 def _dsp_flag(target: str, dsp: bool) -> str:
-    if dsp == DSP_DEFAULT[target]:
-        return ""
-    return " -dsp" if target == "ice40" else " -nodsp"
+    t = targets.target(target)
+    return "" if dsp == t.dsp_default else f" {t.dsp_flag}"
 
 
-# Fallback LUT mappings when ABC9 crashes: the same synth_<target> script with the
-# classic ``abc`` instead of ``abc9`` spliced into its map_luts step.
-_CLASSIC_LUTS = {
-    "ecp5": "techmap -map +/lattice/latches_map.v\nabc -dress -lut 4\nclean\n",
-    "ice40": (
-        "techmap -map +/ice40/latches_map.v\nabc -dress -lut 4\nice40_wrapcarry -unwrap\n"
-        "techmap -map +/ice40/ff_map.v\nclean\nopt_lut -tech ice40\n"
-    ),
-}
 FLOWS = ("abc9", "abc9 -dff", "abc")
 FLOW_NOTES = {
     "abc9 -dff": "mapped with -dff (abc9 sees the flops): plain abc9 of Yosys 0.70 crashes here",
@@ -164,7 +131,9 @@ def _synth_cmd(target: str, top: str, dsp: bool, flow: str = "abc9") -> str:
         return pre + base
     if flow == "abc9 -dff":
         return pre + base + " -dff"
-    return f"{base} -run :map_luts\n{_CLASSIC_LUTS[target]}{base} -run map_cells:"
+    # fallback when ABC9 crashes: the same script with classic abc spliced into map_luts
+    classic = targets.target(target).classic_luts
+    return f"{base} -run :map_luts\n{classic}{base} -run map_cells:"
 
 
 def _read_cmds(
@@ -223,9 +192,10 @@ def synthesise(
     Raises ``ValueError`` for bad input and :class:`SynthError` for tool
     failures or timeouts; failures are never cached.
     """
-    check_target(target)
+    t = targets.target(target)
     check_timeout(timeout)
-    dsp = DSP_DEFAULT[target] if dsp is None else bool(dsp)
+    dsp = t.dsp_default if dsp is None else bool(dsp)
+    flip = dsp != t.dsp_default
     device = nextpnr.check_device(target, device)
     top = infer_top(verilog) if top is None else top
     if top not in module_names(verilog):
@@ -251,8 +221,8 @@ def synthesise(
             "target": target,
             "fmax": fmax,
             # keys of runs with the default DSP mapping and device are those of flow 1
-            "dsp": dsp and target == "ice40",
-            **({"nodsp": True} if target == "ecp5" and not dsp else {}),
+            "dsp": flip and not t.dsp_default,
+            **({"nodsp": True} if flip and t.dsp_default else {}),
             **({"device": device} if fmax and device != nextpnr.default_device(target) else {}),
             "params": params,
             **({"blackboxes": list(blackboxes)} if blackboxes else {}),
@@ -308,8 +278,9 @@ def _synthesise(
     counts = cell_counts(run.outputs["stat.json"], top)
     counts = {c: n for c, n in counts.items() if c not in blackboxes}
     res = resources_from(target, counts, depths.get(top))
-    if dsp and res.dsps and target == "ice40":
-        notes += ("nextpnr-ice40 does not time SB_MAC16: Fmax is optimistic",)
+    dsp_note = targets.target(target).dsp_note
+    if dsp and res.dsps and dsp_note:
+        notes += (dsp_note,)
     if not fmax:
         return dataclasses.replace(res, notes=notes)
     wrapper = registered_wrapper(top, parse_portlist(run.log, top))

@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..resources import Resources
+from ..targets import TARGETS
 from .cache import SynthCache
 from .flow import DEFAULT_TIMEOUT, check_target, synthesise
 
-# Placing a whole network for Fmax needs a part it fits on (LFE5U-25F: 24k LUT4).
-NETWORK_DEVICE = {"ecp5": "LFE5U-85F", "ice40": None}
+# Placing a whole network for Fmax needs a part it fits on (hdl.targets: network_device).
+NETWORK_DEVICE = {name: t.network_device for name, t in TARGETS.items()}
 
 
 @dataclass(frozen=True)

