@@ -18,7 +18,7 @@ from amaranth.sim import Simulator
 
 import hdl.network
 from hdl.hdlsim.verify import random_rows
-from hdl.network import ElementwiseLayer, NetworkTop, group_layers
+from hdl.network import ElementwiseLayer, NetworkLayer, NetworkTop, group_layers
 from qspec.fixed import FixedFormat
 from qspec.integer_forward import integer_forward
 from qspec.network import LinearSpec, QuantisedNetwork, ReLUSpec, RequantiseSpec
@@ -155,6 +155,8 @@ def test_leading_elementwise_group() -> None:
     net = dataclasses.replace(base, layers=pre + base.layers)
     dut = NetworkTop(net, stages=[0, 1] + [0] * (len(group_layers(base)) - 1))
     assert isinstance(dut.layers[0], ElementwiseLayer)
+    assert all(isinstance(layer, NetworkLayer) for layer in dut.layers)  # Linear ones too
+    assert not isinstance(Module(), NetworkLayer)  # the protocol does check something
     check_network(dut, net, random_rows(net, 100, random.Random(2)), 2)
 
 
