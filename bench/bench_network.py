@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from readme_section import write_sections
 
 from qspec.files import atomic_write
 from qspec.network import QuantisedNetwork
@@ -181,16 +181,7 @@ def readme_table(rows: list[dict]) -> str:
 
 
 def write_readme(rows: list[dict]) -> None:
-    text = README.read_text()
-    new, n = re.subn(
-        r"(<!-- network-table:begin -->\n).*?(<!-- network-table:end -->)",
-        lambda m: m.group(1) + readme_table(rows) + "\n" + m.group(2),
-        text,
-        flags=re.S,
-    )
-    if n != 1:
-        raise SystemExit("README.md lacks the network-table markers")
-    atomic_write(README, new)
+    write_sections(README, {"network-table": readme_table(rows) + "\n"})
 
 
 def main(argv=None) -> int:

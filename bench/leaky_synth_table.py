@@ -15,6 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from readme_section import write_sections
+
 from hdl.export import export_leaky
 from hdl.resources import Resources
 from hdl.synth import synthesise
@@ -24,7 +26,6 @@ from qspec.leaky import LeakyReLUSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 BASELINE = ROOT / "tests" / "baseline" / "leaky_relu_baseline.v"
-BEGIN, END = "<!-- synth-table:begin -->", "<!-- synth-table:end -->"
 WIDTHS, STAGES, TARGETS = (8, 12, 16), (0, 1), TARGET_NAMES
 
 
@@ -138,12 +139,7 @@ def write(rows, root: Path = ROOT) -> None:
         root / "bench" / "results" / "synth_tables.json", json.dumps(data, indent=1) + "\n"
     )
     atomic_write(root / "docs" / "synth_tables.md", "# LeakyReLU synthesis table\n\n" + table)
-    readme = root / "README.md"
-    text = readme.read_text()
-    if BEGIN in text and END in text:
-        pre, rest = text.split(BEGIN, 1)
-        post = rest.split(END, 1)[1]
-        atomic_write(readme, f"{pre}{BEGIN}\n{table}{END}{post}")
+    write_sections(root / "README.md", {"synth-table": table}, required=False)
 
 
 def main(argv: list[str] | None = None) -> int:

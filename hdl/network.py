@@ -28,7 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from amaranth.hdl import (
     ClockSignal,
@@ -60,7 +60,35 @@ from .layers.linear import LinearLayer
 from .params import LINEAR_IMPLS as IMPLS
 from .params import MAX_STAGES
 
-LayerFactory = Callable[..., wiring.Component]
+
+@runtime_checkable
+class NetworkLayer(Protocol):
+    """What :class:`NetworkTop` uses of a layer (:class:`~hdl.layers.linear.LinearLayer`,
+    :class:`ElementwiseLayer`, or a test's substitute).
+
+    ``signature``: members ``x`` (In) and ``y`` (Out), ``data.ArrayLayout``\\ s of codes,
+    and optionally ``en`` (In, 1 bit: every pipeline register advances only while it is
+    high); each member is also an attribute of the layer (as a ``wiring.Component``'s
+    are).  ``latency``: pipeline registers from ``x`` to ``y`` (0: combinational, and
+    the layer module then has no ``clk``/``rst``).  ``module_name()``: the Verilog module
+    name, equal for equal layers (an ``Instance`` of it replaces the layer in export).
+    ``elaborate``: the layer as an Amaranth elaboratable (a simulator submodule).
+    """
+
+    latency: int
+
+    @property
+    def signature(self) -> wiring.Signature: ...
+
+    def module_name(self) -> str: ...
+
+    def elaborate(self, platform: Any) -> Module: ...
+
+
+# ``factory(group, impl=..., stages=...) -> NetworkLayer`` for each group led by a
+# LinearSpec; a ``check`` attribute of the same arguments, if any, validates them first
+# (raising ValueError) without building anything (``LinearLayer`` is one).
+LayerFactory = Callable[..., NetworkLayer]
 
 
 def fmt_shape(fmt: FixedFormat):
@@ -125,7 +153,11 @@ def first_argmax(values: Sequence[Value]) -> Value:
 
 
 def default_layer_factory() -> LayerFactory:
-    """The ``LinearLayer`` builder (a function, so tests can substitute a broken one)."""
+    """The ``LinearLayer`` builder (a function, so tests can substitute a broken one).
+
+    Any :data:`LayerFactory` will do: called as ``factory(group, impl=impl, stages=s)``
+    with the specs of one Linear group, it returns a :class:`NetworkLayer`.
+    """
     return LinearLayer
 
 
@@ -148,7 +180,9 @@ class NetworkTop(CheckedComponent):
     them, ``cls`` (the index of the first maximum; combinational after the last
     layer).  ``stages``: pipeline registers per layer group (an int for every
     group, or one per group).  ``instances=True`` instantiates the layer modules
-    by name (for export) instead of adding them as submodules.
+    by name (for export) instead of adding them as submodules.  ``layer_factory`` (a
+    :data:`LayerFactory`, default :func:`default_layer_factory`) builds each Linear
+    group's :class:`NetworkLayer`.
     """
 
     @classmethod
@@ -189,7 +223,7 @@ class NetworkTop(CheckedComponent):
         self.groups = group_layers(net)
         self.stages = normalise_stages(stages, len(self.groups))
         factory = layer_factory or default_layer_factory()
-        self.layers: list[wiring.Component] = [
+        self.layers: list[NetworkLayer] = [
             factory(group, impl=impl, stages=s)
             if isinstance(group[0], LinearSpec)
             else ElementwiseLayer(group, net.in_features)
@@ -212,7 +246,7 @@ class NetworkTop(CheckedComponent):
             {"i": In(stream.Signature(in_layout)), "o": Out(stream.Signature(out_layout))}
         )
 
-    def _attach(self, m: Module, k: int, layer: wiring.Component, conns: dict[str, Any]) -> None:
+    def _attach(self, m: Module, k: int, layer: NetworkLayer, conns: dict[str, Any]) -> None:
         """Connect ``layer``'s ports (``x``, ``y``, ``en``) to ``conns``: submodule or Instance."""
         name = self.names[k]
         if not self.instances:

@@ -1,6 +1,8 @@
-"""Shared pytest setup: hypothesis profiles (deterministic under CI)."""
+"""Shared pytest setup: hypothesis profiles (deterministic under CI); shared test helpers."""
 
+import csv
 import os
+from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
@@ -17,3 +19,23 @@ settings.register_profile(
     suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+# --- helpers shared by several test files (import them from tests.conftest) -------------
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "search" / "configs"  # the shipped search configs
+
+
+def csv_rows(path: Path) -> list[dict[str, str]]:
+    """A CSV report's rows, as ``csv.DictReader`` reads them."""
+    with path.open() as f:
+        return list(csv.DictReader(f))
+
+
+def load_study(url: str, name: str):
+    """The Optuna study ``name`` in the storage at ``url`` (any form ``search`` accepts)."""
+    import optuna
+
+    from search.storage import open_storage
+
+    return optuna.load_study(study_name=name, storage=open_storage(url))

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from hdl.hdlsim import runner as _runner
-from hdl.hdlsim.runner import (  # noqa: F401 (re-exported for the tests and bench/)
+from hdl.hdlsim.runner import (  # noqa: F401 (re-exported for the tests)
     REWRITE_FILES,
     SIMULATORS,
     TIMESCALE,
@@ -40,7 +40,6 @@ from hdl.hdlsim.runner import (  # noqa: F401 (re-exported for the tests and ben
 
 TESTS_DIR = Path(__file__).resolve().parent
 ROOT = TESTS_DIR.parent
-_tool_version = tool_version  # the old name (bench/bench_leaky.py)
 
 
 def cache_dir() -> Path:

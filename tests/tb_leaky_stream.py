@@ -24,11 +24,9 @@ from dataclasses import dataclass
 
 import cocotb
 import numpy as np
-from cocotb.triggers import Timer
 
+from hdl.hdlsim.streams import run_stream, settle
 from hdl.hdlsim.tb_common import MAX_REPORTED, Trace, pack, phase_prob, unpack
-
-STUCK_CYCLES = 300  # no handshake on either side for this long: give up
 
 
 @dataclass
@@ -64,9 +62,6 @@ class Harness:
         self.slope_port = dut.slope if vec.slope is not None else None
         self.slope_width = len(dut.slope) if vec.slope is not None else 0
 
-    async def settle(self) -> None:
-        await Timer(1, "ns")
-
     async def reset(self) -> None:
         dut = self.dut
         dut.i__valid.value = 0
@@ -75,90 +70,48 @@ class Harness:
             dut.rst.value = 1
             for _ in range(2):
                 dut.clk.value = 0
-                await self.settle()
+                await settle()
                 dut.clk.value = 1
-                await self.settle()
+                await settle()
             dut.clk.value = 0
             dut.rst.value = 0
-        await self.settle()
+        await settle()
+
+    async def tick(self) -> None:
+        self.dut.clk.value = 1
+        await settle()
+        self.dut.clk.value = 0
+
+    def present(self, k: int | None, rng: random.Random) -> None:
+        """The runtime slope of beat ``k`` (random junk between beats)."""
+        if self.slope_port is not None:
+            slope = self.vec.slope
+            assert slope is not None
+            self.slope_port.value = rng.getrandbits(self.slope_width) if k is None else slope[k]
+
+    def read_output(self) -> tuple[int, int]:
+        return int(self.dut.o__valid.value), self.dut.o__payload.value.to_unsigned()
 
     async def run(self, rng: random.Random, p_valid, p_ready, drain: int = 4) -> Trace:
         """Push every beat through; ``p_valid``/``p_ready``: cycle -> probability."""
-        dut, vec, tr = self.dut, self.vec, Trace()
-        n = len(vec.x)
-        w_in, lanes = vec.in_width, vec.lanes
-        k_in, presenting = 0, False
-        prev_stall: tuple[int, int] | None = None  # o.payload held back last cycle
-        limit = 200 + 50 * n
-        cycle = idle_after = last_progress = 0
-        while cycle < limit:
-            if cycle - last_progress > STUCK_CYCLES:
-                tr.error(
-                    f"no transfer for {STUCK_CYCLES} cycles at cycle {cycle}: "
-                    f"{k_in}/{n} beats in, {len(tr.outputs)} out"
-                )
-                break
-            if not presenting and k_in < n and rng.random() < p_valid(cycle):
-                presenting = True
-            if presenting:
-                dut.i__valid.value = 1
-                dut.i__payload.value = pack(vec.x[k_in], w_in)
-                if self.slope_port is not None:
-                    self.slope_port.value = vec.slope[k_in]
-            else:
-                dut.i__valid.value = 0
-                dut.i__payload.value = rng.getrandbits(lanes * w_in)
-                if self.slope_port is not None:
-                    self.slope_port.value = rng.getrandbits(self.slope_width)
-            # valid (and the payload it qualifies) must not depend on ready
-            dut.o__ready.value = 0
-            await self.settle()
-            v0, p0 = int(dut.o__valid.value), dut.o__payload.value.to_unsigned()
-            dut.o__ready.value = 1
-            await self.settle()
-            v1, p1 = int(dut.o__valid.value), dut.o__payload.value.to_unsigned()
-            if v0 != v1 or (v0 and p0 != p1):
-                tr.error(
-                    f"cycle {cycle}: o.valid/o.payload changed with o.ready "
-                    f"({v0},{p0:#x}) -> ({v1},{p1:#x})"
-                )
-            ready = int(rng.random() < p_ready(cycle))
-            dut.o__ready.value = ready
-            await self.settle()
-            o_valid = int(dut.o__valid.value)
-            o_payload = dut.o__payload.value.to_unsigned()
-            i_ready = int(dut.i__ready.value)
-            if prev_stall is not None:
-                if not o_valid:
-                    tr.error(f"cycle {cycle}: o.valid dropped before the beat was accepted")
-                elif o_payload != prev_stall[1]:
-                    tr.error(
-                        f"cycle {cycle}: o.payload changed while stalled "
-                        f"({prev_stall[1]:#x} -> {o_payload:#x})"
-                    )
-            prev_stall = (o_valid, o_payload) if o_valid and not ready else None
-            if o_valid and len(tr.outputs) >= n:
-                tr.error(f"cycle {cycle}: o.valid with all {n} beats already delivered")
-            if o_valid and ready:
-                tr.outputs.append(unpack(o_payload, vec.out_width, lanes))
-                tr.out_cycles.append(cycle)
-                last_progress = cycle
-            if presenting and i_ready:
-                last_progress = cycle
-                tr.in_cycles.append(cycle)
-                presenting, k_in = False, k_in + 1
-            if self.clocked:
-                dut.clk.value = 1
-                await self.settle()
-                dut.clk.value = 0
-            cycle += 1
-            if k_in == n and len(tr.outputs) >= n:
-                idle_after += 1  # keep going a little: nothing more may come out
-                if idle_after > drain + vec.stages:
-                    break
-        if cycle >= limit:
-            tr.error(f"gave up after {cycle} cycles: {k_in}/{n} beats in, {len(tr.outputs)} out")
-        return tr
+        vec = self.vec
+
+        def accept(tr: Trace, word: int) -> None:
+            tr.outputs.append(unpack(word, vec.out_width, vec.lanes))
+
+        return await run_stream(
+            self.dut,
+            [pack(x, vec.in_width) for x in vec.x],
+            rng,
+            p_valid,
+            p_ready,
+            read_output=self.read_output,
+            accept=accept,
+            tick=self.tick if self.clocked else None,
+            drain=drain + vec.stages,
+            present=self.present,
+            what="beats",
+        )
 
 
 def check_outputs(tr: Trace, vec: Vectors) -> None:

@@ -7,6 +7,7 @@ from amaranth.sim import Simulator
 
 from hdl.layers.leaky import LeakyReLUStream
 from qspec.leaky import LeakyReLUSpec
+from tests import streamsim
 from tests.fraction_model import model_leaky
 
 SPECS = {
@@ -15,44 +16,17 @@ SPECS = {
 }
 
 
-def run_stream(dut, beats, rng, cycles_max=4000):
-    """Drive ``beats`` with a rule-abiding random producer and consumer; return what came out."""
-    received, violations = [], []
+def run_stream(dut, beats, rng):
+    """Drive ``beats`` with the shared rule-abiding random producer and consumer."""
 
-    async def testbench(ctx):
-        sent, held = 0, None  # held: (valid, payload) of a stalled output beat
-        for _ in range(cycles_max):
-            if sent < len(beats) and (ctx.get(dut.i.valid) or rng.random() < 0.7):
-                ctx.set(dut.i.valid, 1)  # once valid, a producer holds it until accepted
-                ctx.set(dut.i.payload, beats[sent])
-            else:
-                ctx.set(dut.i.valid, 0)
-            ctx.set(dut.o.ready, rng.random() < 0.6)
-            o_valid, payload = ctx.get(dut.o.valid), ctx.get(dut.o.payload)
-            payload = [payload[k] for k in range(dut.lanes)]
-            if held is not None and (not o_valid or payload != held):
-                violations.append(("output changed while stalled", held, payload))
-            if ctx.get(dut.o.ready) == 0 and dut.stages:
-                ctx.set(dut.o.ready, 1)  # valid must not depend on ready
-                if ctx.get(dut.o.valid) != o_valid:
-                    violations.append("o.valid depends on o.ready")
-                ctx.set(dut.o.ready, 0)
-            accepted = o_valid and ctx.get(dut.o.ready)
-            if accepted:
-                received.append(payload)
-            held = payload if o_valid and not accepted else None
-            if ctx.get(dut.i.valid) and ctx.get(dut.i.ready):
-                sent += 1
-            await (ctx.tick() if dut.stages else ctx.delay(1e-6))
-            if len(received) == len(beats):
-                return
+    def read(ctx) -> list[int]:
+        payload = ctx.get(dut.o.payload)
+        return [payload[k] for k in range(dut.lanes)]
 
-    sim = Simulator(dut)
-    if dut.stages:
-        sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
-    return received, violations
+    run = streamsim.run_stream(
+        dut, beats, rng, read=read, latency=dut.stages, clocked=bool(dut.stages)
+    )
+    return run.received, run.violations
 
 
 @pytest.mark.parametrize("impl", sorted(SPECS))

@@ -5,7 +5,7 @@ import random
 import numpy as np
 import pytest
 
-import hdl.arith.adder_tree
+import hdl.arith.adder_graph
 from hdl.formal import counterexample_inputs, prove_components_equivalent
 from hdl.layers.linear import LinearLayer
 from qspec.fixed import FixedFormat
@@ -79,9 +79,9 @@ def test_refutes_wrong_weight_and_names_a_witness():
 def test_refutes_wrong_csd_digit(monkeypatch):
     """The hardware itself broken (one CSD digit misplaced) is caught, not just a wrong spec."""
     spec = small_layer("floor", "wrap")
-    real = hdl.arith.adder_tree.csd
+    real = hdl.arith.adder_graph.csd
     monkeypatch.setattr(
-        hdl.arith.adder_tree, "csd", lambda c: [(s + 1, d) for s, d in real(c)[:1]] + real(c)[1:]
+        hdl.arith.adder_graph, "csd", lambda c: [(s + 1, d) for s, d in real(c)[:1]] + real(c)[1:]
     )
     result = prove([spec], [spec])
     assert not result.equivalent

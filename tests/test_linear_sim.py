@@ -15,6 +15,7 @@ import pytest
 from amaranth.hdl import Const, Fragment, Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
+import hdl.arith.adder_graph
 import hdl.arith.adder_tree
 import hdl.arith.fixed
 import hdl.layers.linear
@@ -365,13 +366,13 @@ def _layer_for_breaking():
 
 def test_detects_wrong_csd_digit(monkeypatch):
     layers, xs = _layer_for_breaking()
-    real = hdl.arith.adder_tree.csd
+    real = hdl.arith.adder_graph.csd
 
     def wrong(c):
         digits = real(c)
         return [(s + 1, d) for s, d in digits[:1]] + digits[1:]  # first digit one place high
 
-    monkeypatch.setattr(hdl.arith.adder_tree, "csd", wrong)
+    monkeypatch.setattr(hdl.arith.adder_graph, "csd", wrong)
     assert mismatches(layers, xs) != []
 
 

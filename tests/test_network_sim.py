@@ -14,14 +14,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 from amaranth.hdl import Const, Module, Mux, Signal
-from amaranth.sim import Simulator
 
 import hdl.network
 from hdl.hdlsim.verify import random_rows
-from hdl.network import ElementwiseLayer, NetworkTop, group_layers
+from hdl.network import ElementwiseLayer, NetworkLayer, NetworkTop, group_layers
 from qspec.fixed import FixedFormat
 from qspec.integer_forward import integer_forward
 from qspec.network import LinearSpec, QuantisedNetwork, ReLUSpec, RequantiseSpec
+from tests import streamsim
+from tests.streamsim import StreamRun
 from tests.test_qspec_network import random_network
 
 SPECS = Path(__file__).resolve().parent.parent / "verilog_out" / "specs"
@@ -31,13 +32,8 @@ def load_net(name: str) -> QuantisedNetwork:
     return QuantisedNetwork.from_json((SPECS / f"{name}_relu_8b.json").read_text())
 
 
-def run_stream(dut: NetworkTop, beats, rng: random.Random, p_valid=0.7, p_ready=0.6, drain=8):
-    """Drive ``beats`` with a rule-abiding random producer and consumer.
-
-    Returns ``(received, in_cycles, out_cycles, violations)``.
-    """
-    received, in_cycles, out_cycles, violations = [], [], [], []
-    classes = dut.net.num_classes
+def run_stream(dut: NetworkTop, beats, rng: random.Random, **kwargs) -> StreamRun:
+    """Drive ``beats`` with the shared rule-abiding random producer and consumer."""
 
     def read(ctx) -> list[int]:
         """The logits, and with ``argmax`` the class index after them."""
@@ -46,52 +42,12 @@ def run_stream(dut: NetworkTop, beats, rng: random.Random, p_valid=0.7, p_ready=
             return [int(v) for v in p.logits] + [int(p.cls)]
         return [int(v) for v in p]
 
-    async def testbench(ctx):
-        sent, held, cycle, idle = 0, None, 0, 0
-        while cycle < 60 * len(beats) + 200:
-            if sent < len(beats) and (ctx.get(dut.i.valid) or rng.random() < p_valid):
-                ctx.set(dut.i.valid, 1)  # once valid, a producer holds it until accepted
-                ctx.set(dut.i.payload, beats[sent])
-            else:
-                ctx.set(dut.i.valid, 0)
-                ctx.set(dut.i.payload, random_rows(dut.net, 1, rng)[0])  # junk while invalid
-            ctx.set(dut.o.ready, 0)
-            v0, p0 = ctx.get(dut.o.valid), read(ctx)
-            ctx.set(dut.o.ready, 1)
-            if (ctx.get(dut.o.valid), read(ctx)) != (v0, p0) and v0:
-                violations.append(f"cycle {cycle}: o.valid/o.payload depend on o.ready")
-            elif ctx.get(dut.o.valid) != v0:
-                violations.append(f"cycle {cycle}: o.valid depends on o.ready")
-            ready = rng.random() < p_ready
-            ctx.set(dut.o.ready, ready)
-            o_valid, payload = ctx.get(dut.o.valid), read(ctx)
-            assert len(payload) == classes + dut.argmax
-            if held is not None and (not o_valid or payload != held):
-                violations.append(f"cycle {cycle}: output changed while stalled")
-            if o_valid and len(received) >= len(beats):
-                violations.append(f"cycle {cycle}: o.valid after all beats were delivered")
-            if o_valid and ready:
-                received.append(payload)
-                out_cycles.append(cycle)
-            held = payload if o_valid and not ready else None
-            if ctx.get(dut.i.valid) and ctx.get(dut.i.ready):
-                sent += 1
-                in_cycles.append(cycle)
-            await ctx.tick()
-            cycle += 1
-            if violations:  # one is enough to fail; a broken design may never finish
-                return
-            if len(received) >= len(beats):
-                idle += 1
-                if idle > drain + dut.latency:
-                    return
-        violations.append(f"gave up after {cycle} cycles: {sent} in, {len(received)} out")
+    def junk() -> list[int]:
+        return random_rows(dut.net, 1, rng)[0]
 
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(testbench)
-    sim.run()
-    return received, in_cycles, out_cycles, violations
+    return streamsim.run_stream(
+        dut, beats, rng, read=read, latency=dut.latency, junk=junk, **kwargs
+    )
 
 
 def check_network(dut: NetworkTop, net: QuantisedNetwork, beats, seed: int) -> None:
@@ -102,8 +58,9 @@ def check_network(dut: NetworkTop, net: QuantisedNetwork, beats, seed: int) -> N
         expected = [
             row + [int(c)] for row, c in zip(expected, np.argmax(logits, axis=1), strict=True)
         ]
-    received, _, _, violations = run_stream(dut, beats, random.Random(seed))
-    assert violations == []
+    run = run_stream(dut, beats, random.Random(seed))
+    assert run.violations == []
+    received = run.received
     assert len(received) == len(expected)
     bad = [k for k, (g, e) in enumerate(zip(received, expected, strict=True)) if g != e]
     assert not bad, f"{len(bad)} beats mismatch, first {bad[0]}: {received[bad[0]]}"
@@ -111,12 +68,12 @@ def check_network(dut: NetworkTop, net: QuantisedNetwork, beats, seed: int) -> N
 
 def check_full_rate(dut: NetworkTop, beats) -> None:
     """Ready always high: a beat in every cycle (II = 1), each out ``latency`` cycles later."""
-    received, in_cycles, out_cycles, violations = run_stream(
-        dut, beats, random.Random(0), p_valid=1.0, p_ready=1.0
-    )
-    assert violations == []
-    assert in_cycles == list(range(len(beats)))
-    assert [o - i for i, o in zip(in_cycles, out_cycles, strict=True)] == [dut.latency] * len(beats)
+    run = run_stream(dut, beats, random.Random(0), p_valid=1.0, p_ready=1.0)
+    assert run.violations == []
+    assert run.in_cycles == list(range(len(beats)))
+    assert [o - i for i, o in zip(run.in_cycles, run.out_cycles, strict=True)] == [
+        dut.latency
+    ] * len(beats)
     assert dut.initiation_interval == 1
 
 
@@ -155,6 +112,8 @@ def test_leading_elementwise_group() -> None:
     net = dataclasses.replace(base, layers=pre + base.layers)
     dut = NetworkTop(net, stages=[0, 1] + [0] * (len(group_layers(base)) - 1))
     assert isinstance(dut.layers[0], ElementwiseLayer)
+    assert all(isinstance(layer, NetworkLayer) for layer in dut.layers)  # Linear ones too
+    assert not isinstance(Module(), NetworkLayer)  # the protocol does check something
     check_network(dut, net, random_rows(net, 100, random.Random(2)), 2)
 
 
@@ -248,8 +207,8 @@ def test_wrong_weight_is_caught() -> None:
 def test_stream_bugs_are_caught(bug: str, message: str) -> None:
     net = load_net("jsc-tiny")
     dut = ProtocolBug(net, bug=bug, stages=1)
-    _, _, _, violations = run_stream(dut, random_rows(net, 60, random.Random(4)), random.Random(4))
-    assert any(message in v for v in violations), violations
+    run = run_stream(dut, random_rows(net, 60, random.Random(4)), random.Random(4))
+    assert any(message in v for v in run.violations), run.violations
 
 
 class ProtocolBug(NetworkTop):

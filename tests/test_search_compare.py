@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 import math
 
 import pytest
 
 from search.compare import StrategyRuns, compare, parse_strategies, trials_to
+from tests.conftest import csv_rows
 from tests.test_search_storage import TINY, fake_hw
 
 # fake_hw's LUTs grow with the widths while accuracy saturates (ties are possible);
@@ -68,7 +68,7 @@ def test_compare_tiny_space(tmp_path):
             assert n == trials_to(c, best.value)
             assert n is None or (c[n - 1] == best.value and (n == 1 or c[n - 2] < best.value))
         assert summary["strategies"][s]["to_optimum"] == list(runs.to_optimum)
-    rows = list(csv.DictReader((out / "trials_to_optimum.csv").open()))
+    rows = csv_rows(out / "trials_to_optimum.csv")
     assert len(rows) == 4
     # a rerun resumes: no new trials, the same numbers
     again = compare(

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from search.cli import main
 from search.config import ConfigError, load_config, loads_config
 from search.space import SearchSpace
-
-CONFIGS = Path(__file__).parent.parent / "search" / "configs"
+from tests.conftest import CONFIGS
 
 BASE = """
 [model]

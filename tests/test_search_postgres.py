@@ -15,6 +15,7 @@ import uuid
 
 import pytest
 
+from tests.conftest import load_study
 from tests.test_search_storage import all_points, done_points, fake_hw, tiny_cfg
 
 PG_ENV = "HWFIRST_TEST_PG"
@@ -94,14 +95,6 @@ def cache_hw(net, hw):
     return {**fake_hw(net, hw), "shared_cache": float(SynthCache().url is not None)}
 
 
-def _load(url, name):
-    import optuna
-
-    from search.storage import open_storage
-
-    return optuna.load_study(study_name=name, storage=open_storage(url))
-
-
 def test_workers_on_postgres_exactly_once_and_shared_cache(pg_url, tmp_path, monkeypatch):
     from search.workers import run_workers
 
@@ -113,7 +106,7 @@ def test_workers_on_postgres_exactly_once_and_shared_cache(pg_url, tmp_path, mon
         hardware=cache_hw, progress=False, reports=False,
     )  # fmt: skip
     assert res.died == 0 and res.run.total == 8
-    study = _load(pg_url, name)
+    study = load_study(pg_url, name)
     counts = done_points(study)
     assert set(counts) == all_points(tiny_cfg()) and set(counts.values()) == {1}
     assert {t.user_attrs["shared_cache"] for t in study.trials if "pid" in t.user_attrs} == {1.0}
@@ -156,7 +149,8 @@ def test_killed_worker_heartbeat_then_resume(pg_url, tmp_path, monkeypatch, slee
     th.join(timeout=180)
     assert not th.is_alive() and out["res"].died == 1
     before = {
-        t.number: t.value for t in _load(pg_url, name).get_trials(states=(TrialState.COMPLETE,))
+        t.number: t.value
+        for t in load_study(pg_url, name).get_trials(states=(TrialState.COMPLETE,))
     }
 
     time.sleep(heartbeat()[1] + 1)  # the dead trial's heartbeat is now stale
@@ -166,7 +160,7 @@ def test_killed_worker_heartbeat_then_resume(pg_url, tmp_path, monkeypatch, slee
         cfg, 1, storage=pg_url, study_name=name, out_dir=tmp_path,
         hardware=fake_hw, progress=False, reports=False,
     )  # fmt: skip
-    study = _load(pg_url, name)
+    study = load_study(pg_url, name)
     failed = [t for t in study.trials if t.state == TrialState.FAIL]
     assert len(failed) == 1 and ERROR_ATTR not in failed[0].user_attrs
     after = {t.number: t.value for t in study.get_trials(states=(TrialState.COMPLETE,))}

@@ -3,7 +3,6 @@ and the shipped smoke config with real synthesis (slow)."""
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
@@ -17,8 +16,7 @@ from search.config import load_config, loads_config
 from search.hardware import HardwareError, HardwareParams
 from search.run import run_study
 from search.scoring import weighted_score
-
-CONFIGS = Path(__file__).parent.parent / "search" / "configs"
+from tests.conftest import CONFIGS, csv_rows
 
 CFG = """
 [model]
@@ -47,11 +45,6 @@ def fake_hardware(net, hw: HardwareParams) -> dict[str, float]:
     return {"luts": 100.0 * fc1.weight_fmt.width + fc1.out_fmt.width, "latency": 1.0 + hw.stages}
 
 
-def _rows(path: Path) -> list[dict[str, str]]:
-    with path.open() as f:
-        return list(csv.DictReader(f))
-
-
 @pytest.fixture(scope="module")
 def weighted(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
@@ -66,7 +59,7 @@ def test_reports_are_written(weighted):
     assert result.reports.out_dir == out and (result.ran, result.total) == (4, 4)
     for name in ("pareto.png", "history.png"):
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    rows = _rows(out / "trials.csv")
+    rows = csv_rows(out / "trials.csv")
     assert [r["number"] for r in rows] == ["0", "1", "2", "3"]
     assert [(r["fc1.weight_width"], r["fc1.act_width"]) for r in rows] == [
         ("2", "4"), ("2", "8"), ("4", "4"), ("4", "8"),
@@ -86,7 +79,7 @@ def test_scores_follow_the_formula_and_best_is_feasible(weighted):
     best = json.loads((tmp / "e2e" / "best.json").read_text())
     ref = best["reference_metrics"]
     assert ref["luts"] == 808.0 and ref["latency"] == 1.0  # uniform 8 bits: 100*8 + 8
-    rows = _rows(tmp / "e2e" / "trials.csv")
+    rows = csv_rows(tmp / "e2e" / "trials.csv")
     feasible = []
     for r in rows:
         m = {k: float(r[k]) for k in ("accuracy", "luts", "latency")}
@@ -144,7 +137,7 @@ def test_failed_synthesis_fails_the_trial_and_the_study_goes_on(tmp_path):
     assert study.trials[2].user_attrs["error"] == (
         "HardwareError: SynthTimeout: yosys timed out after 1 s"
     )
-    rows = _rows(tmp_path / "e2e" / "trials.csv")
+    rows = csv_rows(tmp_path / "e2e" / "trials.csv")
     assert rows[3]["error"] == "HardwareError: SynthTimeout: yosys timed out after 1 s"
     assert rows[3]["luts"] == "" and rows[3]["score"] == ""
 
@@ -168,7 +161,7 @@ def test_smoke_config_with_real_synthesis(tmp_path, capsys):
     cfg = load_config(CONFIGS / "smoke.toml")
     assert main(["run", str(CONFIGS / "smoke.toml"), "--out", str(tmp_path), "--no-progress"]) == 0
     assert "best of study smoke" in capsys.readouterr().out
-    rows = _rows(tmp_path / "smoke" / "trials.csv")
+    rows = csv_rows(tmp_path / "smoke" / "trials.csv")
     assert [r["state"] for r in rows] == ["COMPLETE"] * 4
     best = json.loads((tmp_path / "smoke" / "best.json").read_text())
     ref = best["reference_metrics"]

@@ -20,6 +20,7 @@ import pytest
 from search.config import loads_config
 from search.records import ERROR_ATTR, POINT_ATTR, SKIPPED_ATTR
 from search.storage import default_path, storage_url
+from tests.conftest import load_study
 
 TINY = """
 [model]
@@ -87,11 +88,7 @@ def all_points(cfg) -> set[str]:
 
 
 def load(url: str, name: str = "tiny"):
-    import optuna
-
-    from search.storage import open_storage
-
-    return optuna.load_study(study_name=name, storage=open_storage(url))
+    return load_study(url, name)
 
 
 def test_storage_urls(tmp_path):

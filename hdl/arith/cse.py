@@ -15,7 +15,7 @@ from __future__ import annotations
 import heapq
 from collections import Counter
 
-from .adder_tree import Graph, Node, Term
+from .adder_graph import Graph, Node, Term
 
 Key = tuple[int, int, int, bool]
 

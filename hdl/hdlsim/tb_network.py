@@ -30,11 +30,9 @@ import random
 from dataclasses import dataclass
 
 import cocotb
-from cocotb.triggers import Timer
 
+from hdl.hdlsim.streams import run_stream, settle
 from hdl.hdlsim.tb_common import MAX_REPORTED, Trace, pack, phase_prob, unpack
-
-STUCK_CYCLES = 300  # no handshake on either side for this long: give up
 
 
 @dataclass
@@ -75,12 +73,9 @@ class Harness:
         assert len(dut.i__payload) == self.features * vec.in_width, "i__payload width"
         assert len(dut.o__payload) >= self.classes * vec.out_width, "o__payload width"
 
-    async def settle(self) -> None:
-        await Timer(1, "ns")
-
     async def tick(self) -> None:
         self.dut.clk.value = 1
-        await self.settle()
+        await settle()
         self.dut.clk.value = 0
 
     async def reset(self) -> None:
@@ -89,12 +84,12 @@ class Harness:
         dut.o__ready.value = 0
         dut.clk.value = 0
         dut.rst.value = 1
-        await self.settle()
+        await settle()
         for _ in range(2):
             await self.tick()
-            await self.settle()
+            await settle()
         dut.rst.value = 0
-        await self.settle()
+        await settle()
 
     def read_output(self) -> tuple[int, int]:
         word = self.dut.o__payload.value.to_unsigned()
@@ -104,66 +99,23 @@ class Harness:
 
     async def run(self, beats: int, rng: random.Random, p_valid, p_ready, drain: int = 4) -> Trace:
         """Push the first ``beats`` vectors through; ``p_valid``/``p_ready``: cycle -> prob."""
-        dut, vec, tr = self.dut, self.vec, Trace()
-        k_in, presenting = 0, False
-        prev_stall: int | None = None  # o.payload held back last cycle
-        limit = 200 + 50 * beats
-        cycle = idle_after = last_progress = 0
-        while cycle < limit:
-            if cycle - last_progress > STUCK_CYCLES:
-                tr.error(f"no transfer for {STUCK_CYCLES} cycles at cycle {cycle}: "
-                         f"{k_in}/{beats} in, {len(tr.outputs)} out")  # fmt: skip
-                break
-            if not presenting and k_in < beats and rng.random() < p_valid(cycle):
-                presenting = True
-            if presenting:
-                dut.i__valid.value = 1
-                dut.i__payload.value = pack(vec.codes[k_in], vec.in_width)
-            else:
-                dut.i__valid.value = 0
-                dut.i__payload.value = rng.getrandbits(self.features * vec.in_width)
-            # valid (and the payload it qualifies) must not depend on ready
-            dut.o__ready.value = 0
-            await self.settle()
-            v0, p0 = self.read_output()
-            dut.o__ready.value = 1
-            await self.settle()
-            v1, p1 = self.read_output()
-            if v0 != v1 or (v0 and p0 != p1):
-                tr.error(f"cycle {cycle}: o.valid/o.payload changed with o.ready "
-                         f"({v0},{p0:#x}) -> ({v1},{p1:#x})")  # fmt: skip
-            ready = int(rng.random() < p_ready(cycle))
-            dut.o__ready.value = ready
-            await self.settle()
-            o_valid, o_payload = self.read_output()
-            i_ready = int(dut.i__ready.value)
-            if prev_stall is not None:
-                if not o_valid:
-                    tr.error(f"cycle {cycle}: o.valid dropped before the beat was accepted")
-                elif o_payload != prev_stall:
-                    tr.error(f"cycle {cycle}: o.payload changed while stalled "
-                             f"({prev_stall:#x} -> {o_payload:#x})")  # fmt: skip
-            prev_stall = o_payload if o_valid and not ready else None
-            if o_valid and len(tr.outputs) >= beats:
-                tr.error(f"cycle {cycle}: o.valid with all {beats} beats already delivered")
-            if o_valid and ready:
-                tr.outputs.append(unpack(o_payload, vec.out_width, self.classes))
-                tr.classes.append(o_payload >> (self.classes * vec.out_width))
-                tr.out_cycles.append(cycle)
-                last_progress = cycle
-            if presenting and i_ready:
-                last_progress = cycle
-                tr.in_cycles.append(cycle)
-                presenting, k_in = False, k_in + 1
-            await self.tick()
-            cycle += 1
-            if k_in == beats and len(tr.outputs) >= beats:
-                idle_after += 1  # keep going a little: nothing more may come out
-                if idle_after > drain + (16 if vec.latency is None else vec.latency):
-                    break
-        if cycle >= limit:
-            tr.error(f"gave up after {cycle} cycles: {k_in}/{beats} in, {len(tr.outputs)} out")
-        return tr
+        vec = self.vec
+
+        def accept(tr: Trace, word: int) -> None:
+            tr.outputs.append(unpack(word, vec.out_width, self.classes))
+            tr.classes.append(word >> (self.classes * vec.out_width))
+
+        return await run_stream(
+            self.dut,
+            [pack(c, vec.in_width) for c in vec.codes[:beats]],
+            rng,
+            p_valid,
+            p_ready,
+            read_output=self.read_output,
+            accept=accept,
+            tick=self.tick,
+            drain=drain + (16 if vec.latency is None else vec.latency),
+        )
 
 
 def check_outputs(tr: Trace, vec: Vectors, beats: int) -> tuple[int, int]:

@@ -33,7 +33,8 @@ from qspec.fixed import FixedFormat, Overflow, Rounding, check_int
 from qspec.network import LayerSpec, LinearSpec
 
 from ..arith import fixed as hwfixed
-from ..arith.adder_tree import Emitter, Graph, Term, needed_bits
+from ..arith.adder_graph import Graph, Term, needed_bits
+from ..arith.adder_tree import Emitter
 from ..arith.cse import share_pairs
 from ..params import LINEAR_IMPLS as IMPLS
 from ..params import MAX_STAGES
