@@ -43,8 +43,8 @@ import numpy as np  # noqa: E402
 from amaranth.sim import Simulator  # noqa: E402
 
 from hdl.export import export_leaky  # noqa: E402
-from hdl.hdlsim import runner as simlib  # noqa: E402
 from hdl.layers.leaky import LeakyReLU  # noqa: E402
+from hdl.rtlsim import runner as simlib  # noqa: E402
 from qspec.leaky import LeakyReLUSpec  # noqa: E402
 from tests.torch_ref import leaky_relu_reference  # noqa: E402
 

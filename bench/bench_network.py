@@ -4,7 +4,7 @@ Per network: LUT-eq, FF, DSP, latency (per-layer sum through ``synthesise_networ
 the cold synthesis time of all layers (a fresh cache: every distinct layer runs
 Yosys once), the flat top (whole exported network, one Yosys run) and its
 difference from the per-layer sum, Fmax of the flat top on an LFE5U-85F, and the
-test accuracy of the hardware: the exported top simulated (``hdl.hdlsim.verify_network``,
+test accuracy of the hardware: the exported top simulated (``hdl.rtlsim.verify_network``,
 Verilator, random stalls) on the whole test split, next to the integer reference's.
 Writes ``bench/results/network.json`` after every network and, with ``--readme``,
 the table between the ``network-table`` markers of README.md.
@@ -76,7 +76,7 @@ def test_accuracy(model: str, bits: int) -> float | None:
 
 def hardware_accuracy(model: str, bits: int, sim: str) -> dict:
     """The exported top simulated on the whole test split (plus 200 random codes)."""
-    from hdl.hdlsim import verify_network
+    from hdl.rtlsim import verify_network
 
     path = spec_path(model, bits)
     load_spec(model, bits)

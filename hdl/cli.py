@@ -19,8 +19,8 @@ from qspec.vectors import inputs_path, read_inputs
 
 from .design import write_design
 from .export import export_leaky, export_network, write_modules
-from .hdlsim.runner import SIMULATORS
 from .params import LINEAR_IMPLS as IMPLS
+from .rtlsim.runner import SIMULATORS
 from .synth.cli import add_synth_parser, run_synth
 
 PROG = "python -m hdl"
@@ -121,8 +121,8 @@ LEAKY_OPTIONS = {
 
 
 def _verify_network(args) -> int:
-    from .hdlsim import SimulationError, cocotb_problem, format_result, verify_network
-    from .hdlsim.verify import NoVectors
+    from .rtlsim import SimulationError, cocotb_problem, format_result, verify_network
+    from .rtlsim.verify import NoVectors
 
     problem = cocotb_problem()
     if problem is not None:

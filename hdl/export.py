@@ -53,17 +53,12 @@ class ExportedModule:
         return hashlib.sha256(self.verilog.encode()).hexdigest()
 
     def manifest_entry(self) -> ManifestEntry:
-        entry = {
-            "file": f"{self.name}.v",
-            "kind": self.kind,
-            "params": self.params,
-            "ports": [vars(p) for p in self.ports],
-            "latency": self.latency,
-            "initiation_interval": self.initiation_interval,
-            "sha256": self.sha256,
-            **self.extra,
-        }
-        return ManifestEntry.from_dict(entry, self.name)
+        known = {k: self.extra[k] for k in ("spec", "vectors") if k in self.extra}
+        rest = {k: v for k, v in self.extra.items() if k not in known}
+        return ManifestEntry(
+            f"{self.name}.v", self.kind, self.params, self.ports, self.latency,
+            self.initiation_interval, self.sha256, **known, extra=rest,
+        )  # fmt: skip
 
 
 def _ident(value: int) -> str:

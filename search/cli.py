@@ -160,7 +160,7 @@ def _test_split(cfg, net):
 def _verify(args) -> int:
     """``hdl verify network`` on each best design of a finished study (``best.json``)."""
     from hdl.design import load_design
-    from hdl.hdlsim import SimulationError, cocotb_problem, format_result, verify_network
+    from hdl.rtlsim import SimulationError, cocotb_problem, format_result, verify_network
 
     problem = cocotb_problem()
     if problem is not None:

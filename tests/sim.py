@@ -1,4 +1,4 @@
-"""The tests' layer over :mod:`hdl.hdlsim.runner` (discovery, cached builds, results XML).
+"""The tests' layer over :mod:`hdl.rtlsim.runner` (discovery, cached builds, results XML).
 
 What is pytest-specific lives here:
 
@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from hdl.hdlsim import runner as _runner
-from hdl.hdlsim.runner import (  # noqa: F401 (re-exported for the tests)
+from hdl.rtlsim import runner as _runner
+from hdl.rtlsim.runner import (  # noqa: F401 (re-exported for the tests)
     REWRITE_FILES,
     SIMULATORS,
     TIMESCALE,
@@ -99,7 +99,7 @@ def run(
     testcase: str | Sequence[str] | None = None,
     seed: int = 1,
 ) -> Result:
-    """Run cocotb ``test_module`` (``tests.tb_*`` or ``hdl.hdlsim.tb_*``) on a build."""
+    """Run cocotb ``test_module`` (``tests.tb_*`` or ``hdl.rtlsim.tb_*``) on a build."""
     try:
         return _runner.run(b, test_module, test_dir, extra_env, testcase, seed, python_path=[ROOT])
     except SimulationError as e:

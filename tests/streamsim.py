@@ -1,5 +1,5 @@
 """One stream source, sink and monitor for ``amaranth.lib.stream`` ports ``i``/``o`` in
-Amaranth's simulator (the cocotb one is :mod:`hdl.hdlsim.streams`).
+Amaranth's simulator (the cocotb one is :mod:`hdl.rtlsim.streams`).
 
 :func:`run_stream` drives ``i`` like a rule-abiding producer (random stalls; valid and
 payload held until accepted; optional junk while invalid), accepts on ``o`` with a random

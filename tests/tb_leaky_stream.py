@@ -25,8 +25,8 @@ from dataclasses import dataclass
 import cocotb
 import numpy as np
 
-from hdl.hdlsim.streams import run_stream, settle
-from hdl.hdlsim.tb_common import MAX_REPORTED, Trace, pack, phase_prob, unpack
+from hdl.rtlsim.streams import run_stream, settle
+from hdl.rtlsim.tb_common import MAX_REPORTED, Trace, pack, phase_prob, unpack
 
 
 @dataclass

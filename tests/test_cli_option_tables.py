@@ -14,7 +14,7 @@ import hdl.cli
 import hdl.synth.cli
 import search.cli
 from hdl.export import export_network
-from hdl.hdlsim import runner, verify_network
+from hdl.rtlsim import runner, verify_network
 from hdl.synth.flow import check_target, check_timeout, synthesise
 from hdl.synth.nextpnr import check_device
 from qspec.cli import CliError, ParamError, option_error
@@ -65,7 +65,7 @@ def test_tables_map_api_parameters_to_real_options(table, api, parser_path):
 
 def test_every_literal_param_raised_has_an_option():
     """A new ParamError in these modules needs a table entry (or this test fails)."""
-    verify = _raised_params("hdl/hdlsim/verify.py")
+    verify = _raised_params("hdl/rtlsim/verify.py")
     export = _raised_params("hdl/export.py") | _raised_params("hdl/network.py")
     assert verify and export
     assert verify <= set(hdl.cli.VERIFY_OPTIONS), verify - set(hdl.cli.VERIFY_OPTIONS)

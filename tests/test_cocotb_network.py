@@ -1,7 +1,7 @@
 """cocotb on the *exported* network tops (Verilator/Icarus via ``SIM``), and that it can fail.
 
 The reference outputs come from ``qspec.integer_forward`` here in pytest and go
-to the testbench (``hdl/hdlsim/tb_network.py``, the one ``python -m hdl verify
+to the testbench (``hdl/rtlsim/tb_network.py``, the one ``python -m hdl verify
 network`` runs) in a file.  Beats: the shipped
 dataset's whole test split (with labels, so the hardware's accuracy is checked
 against the reference's) plus seeded random input codes (edge-heavy) up to
@@ -21,7 +21,7 @@ from amaranth.hdl import Const
 
 import hdl.network
 from hdl.export import ExportedModule, export_network, to_verilog
-from hdl.hdlsim.verify import random_rows
+from hdl.rtlsim.verify import random_rows
 from qspec.integer_forward import integer_forward
 from qspec.network import QuantisedNetwork
 from tests import sim as simlib
@@ -76,7 +76,7 @@ def run_network(
         "HWFIRST_TB_RESULT": str(test_dir / "result.json"),
         "HWFIRST_TB_SEED": str(seed),
     }
-    result = simlib.run(build, "hdl.hdlsim.tb_network", test_dir, env, seed=seed)
+    result = simlib.run(build, "hdl.rtlsim.tb_network", test_dir, env, seed=seed)
     report_file = test_dir / "result.json"
     report = json.loads(report_file.read_text()) if report_file.exists() else {}
     return result, vec, report

@@ -1,4 +1,4 @@
-"""``python -m hdl verify network`` / ``python -m search verify`` / ``hdl.hdlsim.verify_network``.
+"""``python -m hdl verify network`` / ``python -m search verify`` / ``hdl.rtlsim.verify_network``.
 
 The command simulates exported Verilog (Verilator or Icarus through cocotb) and
 compares it with the integer reference.  Here the reference accuracy is computed
@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import hdl.cli
-from hdl.hdlsim import runner, verify_network
+from hdl.rtlsim import runner, verify_network
 from qspec.integer_forward import integer_forward
 from qspec.network import QuantisedNetwork
 from tests import sim as simlib
@@ -221,7 +221,7 @@ def test_search_verify_runs_the_best_design(sim: str, tmp_path: Path) -> None:
 
 def test_package_imports_neither_pytest_nor_torch_nor_cocotb() -> None:
     code = (
-        "import sys, hdl.hdlsim, hdl.hdlsim.verify, hdl.hdlsim.runner, hdl.cli; "
+        "import sys, hdl.rtlsim, hdl.rtlsim.verify, hdl.rtlsim.runner, hdl.cli; "
         "mods = ('pytest', 'torch', 'cocotb', 'cocotb_tools'); "
         "print(sorted(m for m in mods if m in sys.modules))"
     )

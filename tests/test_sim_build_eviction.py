@@ -5,7 +5,7 @@ import os
 import time
 from pathlib import Path
 
-from hdl.hdlsim.runner import STAMP, evict
+from hdl.rtlsim.runner import STAMP, evict
 
 
 def _fake_build(root: Path, name: str, age: float) -> Path:

