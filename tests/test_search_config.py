@@ -251,3 +251,16 @@ def test_loading_a_config_imports_no_optuna():
         capture_output=True, text=True, check=True,
     )  # fmt: skip
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "name, fingerprint",
+    [
+        ("default", "5c88d6259a6f025e"),
+        ("smoke", "1fd447573e862566"),
+        ("seed_lab3", "bb1f6acefb2d7ed8"),
+    ],
+)
+def test_shipped_fingerprints_are_stable(name, fingerprint):
+    """Studies created by earlier versions resume only while their fingerprint is unchanged."""
+    assert load_config(CONFIGS / f"{name}.toml").fingerprint == fingerprint
