@@ -10,6 +10,7 @@ load.  No Amaranth here: :mod:`hdl.synth` and the simulators read designs withou
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -191,7 +192,7 @@ def design_files(
             argmax=mod.params.get("argmax", False),
         )
         files[vectors] = compact_json(doc)
-        entry = ManifestEntry.from_dict(entry.to_dict() | {"vectors": vectors}, mod.name)
+        entry = dataclasses.replace(entry, vectors=vectors)
     files[f"{mod.name}.v"] = mod.verilog
     return entry, files
 
