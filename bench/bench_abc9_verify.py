@@ -42,7 +42,7 @@ def one(verilog: str, top: str, target: str, verify: bool, timeout: float) -> di
     return {
         "status": "ok",
         "yosys_s": round(time.perf_counter() - t0, 2),
-        "lut_eq": r.lut_equivalents,
+        "lut_eq": r.lut_eq,
         "cell_types": r.cell_types,
         "depth": r.depth,
     }

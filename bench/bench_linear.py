@@ -90,8 +90,8 @@ def run_one(layer, design: str, target: str, timeout: float) -> dict:
     return entry | {
         "status": "ok",
         "yosys_s": round(time.perf_counter() - t0, 2),
-        "lut_eq": r.lut_equivalents,
-        "luts": r.luts,
+        "lut_eq": r.lut_eq,
+        "lut4": r.lut4,
         "carries": r.carries,
         "ffs": r.ffs,
         "dsps": r.dsps,

@@ -112,13 +112,13 @@ def bench_one(model, bits, target, *, flat, fmax, timeout, sim=None) -> dict:
         entry["warm_yosys_runs"] = again.synthesised
     t = r.total
     entry |= {
-        "lut_eq": t.lut_equivalents,
-        "luts": t.luts,
+        "lut_eq": t.lut_eq,
+        "lut4": t.lut4,
         "carries": t.carries,
         "ffs": t.ffs,
         "dsps": t.dsps,
         "latency": t.latency,
-        "layers": {k: v.lut_equivalents for k, v in r.layers.items()},
+        "layers": {k: v.lut_eq for k, v in r.layers.items()},
         "layer_seconds": {k: round(v, 1) for k, v in r.layer_seconds.items()},
         "notes": list(t.notes),
     }
@@ -144,10 +144,10 @@ def bench_one(model, bits, target, *, flat, fmax, timeout, sim=None) -> dict:
             return entry | {"flat_error": f"{type(e).__name__}: {str(e).splitlines()[0]}"}
         entry |= {
             "flat_s": round(time.perf_counter() - t0, 1),
-            "flat_lut_eq": f.lut_equivalents,
+            "flat_lut_eq": f.lut_eq,
             "flat_ffs": f.ffs,
-            "flat_minus_sum_lut_eq": f.lut_equivalents - t.lut_equivalents,
-            "flat_vs_sum": round(f.lut_equivalents / t.lut_equivalents, 3),
+            "flat_minus_sum_lut_eq": f.lut_eq - t.lut_eq,
+            "flat_vs_sum": round(f.lut_eq / t.lut_eq, 3),
             "fmax_mhz": None if f.fmax_mhz is None else round(f.fmax_mhz, 1),
             "flat_notes": list(f.notes),
         }
@@ -173,7 +173,7 @@ def readme_table(rows: list[dict]) -> str:
             acc = f"{r['hw_accuracy']:.3f} {acc}{bad}"
         flat = f"{r['flat_lut_eq']} / {r['flat_ffs']}" if "flat_lut_eq" in r else "–"
         lines.append(
-            f"| {r['model']} | {r['bits']} | {acc} | {r['lut_eq']} | {r['luts']} | "
+            f"| {r['model']} | {r['bits']} | {acc} | {r['lut_eq']} | {r['lut4']} | "
             f"{r['carries']} | {r['ffs']} | {r['dsps']} | {r['latency']} | {fmax} | {flat} | "
             f"{r['cold_layers_s']:.0f} |"
         )

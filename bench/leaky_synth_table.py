@@ -106,7 +106,7 @@ def _cell(r: Resources, name: str) -> str:
 
 def markdown(rows) -> str:
     metrics = (
-        ("luts", "LUT4"),
+        ("lut4", "LUT4"),
         ("carries", "CARRY"),
         ("dsps", "DSP"),
         ("depth", "depth"),

@@ -21,7 +21,7 @@ class Resources:
     """
 
     target: str
-    luts: int = 0
+    lut4: int = 0  # LUT4 cells only; the cost a design occupies is :attr:`lut_eq`
     ffs: int = 0
     carries: int = 0
     dsps: int = 0
@@ -51,7 +51,7 @@ class Resources:
             self.target,
             *(
                 getattr(self, n) + getattr(other, n)
-                for n in ("luts", "ffs", "carries", "dsps", "brams", "cells")
+                for n in ("lut4", "ffs", "carries", "dsps", "brams", "cells")
             ),
             depth=opt(max, self.depth, other.depth),
             fmax_mhz=opt(min, self.fmax_mhz, other.fmax_mhz),
@@ -66,23 +66,28 @@ class Resources:
         return self if other == 0 else NotImplemented
 
     def to_dict(self) -> dict[str, Any]:
+        """The fields, plus the derived ``lut_eq`` for readers of the JSON."""
         d = dataclasses.asdict(self)
         d["notes"] = list(self.notes)
+        d["lut_eq"] = self.lut_eq
         return d
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Resources:
+        """Reads :meth:`to_dict`, and the records of earlier versions (``luts`` = LUT4)."""
         names = {f.name for f in dataclasses.fields(cls)}
+        if "lut4" not in d and "luts" in d:
+            d = {**d, "lut4": d["luts"]}
         d = {k: v for k, v in d.items() if k in names}
         d["notes"] = tuple(d.get("notes", ()))
         return cls(**d)
 
     @property
-    def lut_equivalents(self) -> int:
+    def lut_eq(self) -> int:
         """The slice cells a design occupies, so carry-heavy and LUT-heavy designs compare.
 
         ECP5: LUT4 + 2 x CCU2C; iCE40: LUT4 (its SB_CARRY sits beside the LUT it uses);
         the weight is :attr:`hdl.targets.Target.carry_lut_weight`.
         """
         t = TARGETS.get(self.target)
-        return self.luts + (t.carry_lut_weight if t else 0) * self.carries
+        return self.lut4 + (t.carry_lut_weight if t else 0) * self.carries

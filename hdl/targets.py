@@ -20,7 +20,7 @@ class Target:
     name: str
     cell_classes: Mapping[str, str]  # cell type -> Resources field; others only count in cells
     ff_prefixes: tuple[str, ...]  # further cell types counted as ffs (by name prefix)
-    carry_lut_weight: int  # LUT-equivalents of one carry cell (lut_equivalents)
+    carry_lut_weight: int  # LUT-equivalents of one carry cell (Resources.lut_eq)
     dsp_default: bool  # whether multipliers map to DSP blocks when dsp is not given
     dsp_flag: str  # the synth_<name> flag that flips dsp_default
     dsp_note: str | None  # note when DSP blocks are used (None: nothing to say)
@@ -49,7 +49,7 @@ TARGETS: dict[str, Target] = {
         _target(
             name="ecp5",
             cell_classes={
-                "LUT4": "luts",
+                "LUT4": "lut4",
                 "CCU2C": "carries",
                 "TRELLIS_FF": "ffs",
                 "MULT18X18D": "dsps",
@@ -79,7 +79,7 @@ TARGETS: dict[str, Target] = {
         _target(
             name="ice40",
             cell_classes={
-                "SB_LUT4": "luts",
+                "SB_LUT4": "lut4",
                 "SB_CARRY": "carries",
                 "SB_MAC16": "dsps",
                 "SB_RAM40_4K": "brams",

@@ -216,6 +216,7 @@ def _summary(study, cfg, reports, console) -> None:
     """A table of the best trial(s) and where the results are."""
     from rich.table import Table
 
+    from .records import metric_attrs
     from .report import best_trials
     from .scoring import Objective
 
@@ -227,7 +228,7 @@ def _summary(study, cfg, reports, console) -> None:
         table.add_column(col, overflow="fold")
     for t in best[:10]:
         vals = [f"{v:.4g}" for v in t.values]
-        ms = [t.user_attrs.get(m) for m in metrics if m not in names]
+        ms = [metric_attrs(t.user_attrs).get(m) for m in metrics if m not in names]
         table.add_row(str(t.number), *vals, *("-" if v is None else f"{v:.4g}" for v in ms))
     if not best:
         table.add_row("-", *["-"] * (len(table.columns) - 1))

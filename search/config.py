@@ -23,6 +23,8 @@ from hdl.targets import target as target_info
 from models.modelspec import ACTIVATIONS, DATASETS, DEFAULT_SLOPE, MODELS, SPLITS, ModelSpec
 from models.qconfig import LAYER_KEYS, LEAKY_KEYS, QuantConfig, check_choice  # the key schema
 
+from .records import LEGACY_METRICS
+
 Choice = int | float | str  # a value a search dimension takes
 MODES = ("weighted", "pareto")
 DIRECTIONS = ("maximize", "minimize")
@@ -53,7 +55,7 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("bitops", False, "minimize", "sum of MACs x weight bits x input bits"),
         MetricInfo("average_bitwidth", False, "minimize", "mean bits per weight and bias"),
         MetricInfo("size", False, "minimize", "weight + bias storage in bits"),
-        MetricInfo("luts", True, "minimize", "LUT-equivalents (ECP5: LUT4 + 2 x CCU2C)"),
+        MetricInfo("lut_eq", True, "minimize", "LUT-equivalents (ECP5: LUT4 + 2 x CCU2C)"),
         MetricInfo("ffs", True, "minimize", "flip-flops"),
         MetricInfo("carries", True, "minimize", "carry cells"),
         MetricInfo("dsps", True, "minimize", "DSP blocks"),
@@ -160,7 +162,11 @@ class SearchConfig:
     def fingerprint(self) -> str:
         """What a resumed study must share: model, space, metrics, score and hardware."""
         hardware = replace(self.hardware, timeout=0.0)  # a longer timeout changes no result
-        parts = [self.model, self.space, hardware, self.metrics, self.score.mode]
+        # metrics under the names of their first version, so renaming one (luts -> lut_eq)
+        # keeps the fingerprints of the studies made before it
+        old = {new: old for old, new in LEGACY_METRICS.items()}
+        metrics = tuple(replace(m, name=old.get(m.name, m.name)) for m in self.metrics)
+        parts = [self.model, self.space, hardware, metrics, self.score.mode]
         parts.append(sorted(self.score.reference.layers.items()))
         parts.append(self.score.reference.default)
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
@@ -368,6 +374,7 @@ def _hardware(d: dict[str, Any], p: str) -> HardwareConfig:
 
 
 def _metric(name: str, d: Any, p: str, hw: HardwareConfig) -> MetricConfig:
+    name = LEGACY_METRICS.get(name, name)  # [metrics.luts] of earlier configs
     if name not in METRICS:
         raise ConfigError(f"{p} is not a metric; allowed: {', '.join(METRICS)}")
     info = METRICS[name]
@@ -431,6 +438,10 @@ def parse_config(data: dict[str, Any], *, name: str = "search", source: str = ""
     metrics = tuple(
         _metric(k, v, f"{root}metrics.{k}", hardware) for k, v in sec("metrics").items()
     )
+    for old, new in LEGACY_METRICS.items():
+        if old in sec("metrics") and new in sec("metrics"):
+            where = f"{root}metrics"
+            raise ConfigError(f"{where}.{old} is the old name of {where}.{new}; keep one")
     if not any(m.scored for m in metrics):
         raise ConfigError(f"{root}metrics needs at least one [metrics.NAME] with scale > 0")
     score = _score(sec("score"), f"{root}score")

@@ -2,7 +2,7 @@
 
 :func:`hardware_metrics` synthesises a :class:`~qspec.network.QuantisedNetwork`
 with :func:`hdl.synth.network.synthesise_network` and returns the search's
-hardware metrics (``luts`` are LUT-equivalents).  Any failure -- a tool crash,
+hardware metrics (``lut_eq``: LUT-equivalents; ``lut4``: LUT4 cells).  Any failure -- a tool crash,
 a timeout, a generator error -- is a :class:`HardwareError`, which fails that
 trial (with the error recorded) and never becomes numbers.
 """
@@ -41,7 +41,7 @@ def one_line(e: BaseException) -> str:
 
 
 def hardware_metrics(net: QuantisedNetwork, hw: HardwareParams) -> dict[str, float]:
-    """Synthesise ``net``: luts (LUT-equivalents), lut4, ffs, carries, dsps, brams, cells,
+    """Synthesise ``net``: lut_eq (LUT-equivalents), lut4, ffs, carries, dsps, brams, cells,
     depth, latency (cycles), ii and, with ``hw.fmax``, fmax (MHz).  A repeated design is
     a lookup (:func:`hdl.synth.network.synthesise_network_total` caches by spec)."""
     try:
@@ -53,8 +53,8 @@ def hardware_metrics(net: QuantisedNetwork, hw: HardwareParams) -> dict[str, flo
     except Exception as e:  # a tool crash, timeout or generator error fails this trial only
         raise HardwareError(one_line(e)) from e
     out: dict[str, float] = {
-        "luts": float(total.lut_equivalents),
-        "lut4": float(total.luts),
+        "lut_eq": float(total.lut_eq),
+        "lut4": float(total.lut4),
         "ffs": float(total.ffs),
         "carries": float(total.carries),
         "dsps": float(total.dsps),

@@ -9,7 +9,7 @@ evaluated nothing: a duplicate, or no point left) and ``duplicate_of``.  Study a
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import optuna
@@ -29,6 +29,21 @@ RESERVED_ATTRS = (
 FINGERPRINT_ATTR = "fingerprint"  # study: what a resumed config must match
 SOURCE_ATTR = "config_source"  # study: the TOML text it was created from
 REFERENCE_ATTR = "reference_metrics"  # study: the reference design's measured metrics
+
+# metric names of earlier versions -> today's (``luts`` meant LUT-equivalents, now ``lut_eq``
+# beside ``lut4``); old configs, studies and reference metrics are read through this
+LEGACY_METRICS = {"luts": "lut_eq"}
+
+
+def metric_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """``attrs`` with the legacy metric names of an earlier version's trial renamed."""
+    if not any(k in attrs for k in LEGACY_METRICS):
+        return attrs
+    out = {LEGACY_METRICS.get(k, k): v for k, v in attrs.items() if k not in LEGACY_METRICS}
+    for old, new in LEGACY_METRICS.items():
+        if old in attrs:
+            out.setdefault(new, attrs[old])
+    return out
 
 
 def live(t: optuna.trial.FrozenTrial) -> bool:

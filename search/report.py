@@ -38,6 +38,7 @@ from .records import (
     FORMATS_ATTR,
     REFERENCE_ATTR,
     SKIPPED_ATTR,
+    metric_attrs,
 )
 from .scoring import Objective
 from .space import SearchSpace
@@ -80,7 +81,7 @@ def trials_csv(study: optuna.Study, cfg: SearchConfig) -> str:
     params = [d.name for d in SearchSpace.from_config(cfg).dims]
     metrics: list[str] = []
     for t in trials:
-        metrics += [m for m in metric_names(t.user_attrs) if m not in metrics]
+        metrics += [m for m in metric_names(metric_attrs(t.user_attrs)) if m not in metrics]
     metrics = metric_names(dict.fromkeys(metrics, 0.0))
     objective = Objective.of(cfg)
     head = ["number", "state", "duration_s", *params, *metrics, *objective.names]
@@ -94,7 +95,7 @@ def trials_csv(study: optuna.Study, cfg: SearchConfig) -> str:
         violation = sum(max(v, 0.0) for v in t.constraints.values()) if t.constraints else None
         row = [t.number, t.state.name, dur]
         row += [t.params.get(p) for p in params]
-        row += [t.user_attrs.get(m) for m in metrics]
+        row += [metric_attrs(t.user_attrs).get(m) for m in metrics]
         row += values + [violation]
         row += [t.user_attrs.get(k) for k in (ERROR_ATTR, SKIPPED_ATTR, DUPLICATE_ATTR)]
         w.writerow(["" if v is None else _fmt(v) for v in row])
@@ -127,7 +128,7 @@ def _metric_study(study: optuna.Study, cfg: SearchConfig) -> tuple[optuna.Study,
     finally:
         optuna.logging.set_verbosity(level)
     for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
-        vals = [t.value if a == "score" else t.user_attrs.get(a) for a in axes]
+        vals = [t.value if a == "score" else metric_attrs(t.user_attrs).get(a) for a in axes]
         if any(v is None for v in vals):
             continue
         mem.add_trial(
@@ -135,7 +136,7 @@ def _metric_study(study: optuna.Study, cfg: SearchConfig) -> tuple[optuna.Study,
                 values=vals,
                 params=t.params,
                 distributions=t.distributions,
-                user_attrs=t.user_attrs,
+                user_attrs=metric_attrs(t.user_attrs),
                 system_attrs=t.system_attrs,  # carries the constraints: infeasible greyed
             )
         )
@@ -218,7 +219,7 @@ def best_json(
     objective = Objective.of(cfg)
     entries = []
     for t in best:
-        attrs = t.user_attrs
+        attrs = metric_attrs(t.user_attrs)
         entries.append(
             {
                 "trial": t.number,
@@ -237,7 +238,7 @@ def best_json(
         "mode": cfg.score.mode,
         "objectives": dict(zip(objective.names, objective.directions, strict=True)),
         "trials": len(study.trials),
-        "reference_metrics": study.user_attrs.get(REFERENCE_ATTR),
+        "reference_metrics": metric_attrs(study.user_attrs.get(REFERENCE_ATTR) or {}) or None,
         "best": entries,
     }
     return json.dumps(doc, indent=1, default=str) + "\n"

@@ -19,7 +19,14 @@ from typing import TYPE_CHECKING
 
 from .config import SearchConfig, loads_config
 from .hardware import HardwareEvaluator, hardware_metrics
-from .records import FINGERPRINT_ATTR, REFERENCE_ATTR, SKIPPED_ATTR, SOURCE_ATTR, evaluated
+from .records import (
+    FINGERPRINT_ATTR,
+    REFERENCE_ATTR,
+    SKIPPED_ATTR,
+    SOURCE_ATTR,
+    evaluated,
+    metric_attrs,
+)
 from .scoring import Objective, needs_reference, reference_values
 from .space import SearchSpace
 from .storage import DEFAULT_OUT, join, open_storage, storage_url
@@ -162,7 +169,9 @@ def run_study(
     reference: dict[str, float] = {}
     if needs_reference(cfg):
         measured = study.user_attrs.get(REFERENCE_ATTR)
-        if measured is None:
+        if measured is not None:
+            measured = metric_attrs(measured)  # a study of an earlier version
+        else:
             measured = evaluator.reference()
             study.set_user_attr(REFERENCE_ATTR, measured)
         reference = reference_values(cfg, measured)

@@ -131,7 +131,7 @@ def test_hardware_rows_page_and_failures(quick, tmp_path, monkeypatch):
             raise RuntimeError("yosys crashed\nsecond line")
         leaky = study.leaky_slopes(spec)
         mult = bool(leaky) and leaky[0] != 0.25
-        return types.SimpleNamespace(lut_equivalents=100 + 40 * mult, luts=1, carries=1, ffs=1,
+        return types.SimpleNamespace(lut_eq=100 + 40 * mult, lut4=1, carries=1, ffs=1,
                                      dsps=int(mult), latency=3, fmax_mhz=50.0 - mult)  # fmt: skip
 
     monkeypatch.setattr(synth_network, "synthesise_network_total", fake)
@@ -144,10 +144,10 @@ def test_hardware_rows_page_and_failures(quick, tmp_path, monkeypatch):
     assert r["hardware_status"] == "ok" and len(calls) == len(VARIANTS)  # hw_seeds 1
     assert [h["variant"] for h in r["hardware"]][:3] == ["mult", "shift_ptq", "relu"]
     (failed,) = [h for h in r["hardware"] if "error" in h]
-    assert failed["variant"] == "relu" and failed["lut_equivalents"] is None
+    assert failed["variant"] == "relu" and failed["lut_eq"] is None
     assert "RuntimeError: yosys crashed" in page and "second line" not in page
     (d,) = r["hw_deltas"]
-    assert d["delta"]["lut_equivalents"] == -40 and d["delta"]["dsps"] == -1
+    assert d["delta"]["lut_eq"] == -40 and d["delta"]["dsps"] == -1
     assert r["verdict"]["hw_shift_never_larger"] is True
     assert (tmp_path / "leaky_study_area.png").is_file() and "hardware: pending" not in page
 

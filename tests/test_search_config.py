@@ -31,7 +31,7 @@ def test_shipped_configs_load_with_expected_sizes():
         "average_bitwidth": 0.2,
         "flops": 0.1,
         "bitops": 0.2,
-        "luts": 0.2,
+        "lut_eq": 0.2,
         "latency": 0.1,
     }
     assert lab3.storage.study == "seed_lab3" and lab3.strategy.name == "brute_force"
@@ -74,7 +74,7 @@ def test_shipped_configs_load_with_expected_sizes():
         (
             "[metrics.speed]\n",
             "metrics.speed is not a metric; allowed: accuracy, loss, flops, bitops, "
-            "average_bitwidth, size, luts, ffs, carries, dsps, latency, fmax",
+            "average_bitwidth, size, lut_eq, ffs, carries, dsps, latency, fmax",
         ),
         (
             "[metrics.loss]\ndirection = 'down'\n",

@@ -38,7 +38,7 @@ def _small_study(url: str, name: str, n: int = 4) -> None:
         t = study.ask()
         x = t.suggest_int("fc1.weight_width", 2, 8, step=2)
         t.set_user_attr(POINT_ATTR, f"p{i}")
-        t.set_user_attr("luts", float(10 * x))
+        t.set_user_attr("lut_eq", float(10 * x))
         study.tell(t, x / 10)
 
 
@@ -98,9 +98,9 @@ def test_dashboard_serves_the_study(tmp_path, kind):
         detail = _get(f"{base}/api/studies/{studies[0]['study_id']}")
         trials = detail["trials"]
         assert len(trials) == 4
-        assert {a["key"] for a in trials[0]["user_attrs"]} >= {POINT_ATTR, "luts"}
+        assert {a["key"] for a in trials[0]["user_attrs"]} >= {POINT_ATTR, "lut_eq"}
         for t in trials:  # the served values are the stored ones
-            luts = {a["key"]: a["value"] for a in t["user_attrs"]}["luts"]
+            luts = {a["key"]: a["value"] for a in t["user_attrs"]}["lut_eq"]
             assert t["values"][0] == pytest.approx(float(luts) / 100)
     finally:
         _stop(proc)

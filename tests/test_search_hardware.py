@@ -17,7 +17,7 @@ def test_metrics_from_the_network_total(monkeypatch):
 
     def fake(net, target, **kw):
         calls.append((net, target, kw))
-        total = Resources("ecp5", luts=100, ffs=20, carries=7, dsps=1, cells=130, depth=9,
+        total = Resources("ecp5", lut4=100, ffs=20, carries=7, dsps=1, cells=130, depth=9,
                           latency=3, initiation_interval=1)  # fmt: skip
         return types.SimpleNamespace(total=total)
 
@@ -26,7 +26,7 @@ def test_metrics_from_the_network_total(monkeypatch):
     m = hardware_metrics("NET", hw)
     assert calls == [("NET", "ecp5", {"impl": "mul", "stages": 1, "fmax": False, "timeout": 5.0})]
     assert m == {
-        "luts": 114.0,
+        "lut_eq": 114.0,
         "lut4": 100.0,
         "ffs": 20.0,
         "carries": 7.0,
@@ -36,7 +36,7 @@ def test_metrics_from_the_network_total(monkeypatch):
         "depth": 9.0,
         "latency": 3.0,
         "ii": 1.0,
-    }  # luts = LUT-equivalents: 100 + 2 x 7 CCU2C; no fmax unless measured
+    }  # lut_eq = LUT-equivalents: 100 + 2 x 7 CCU2C; no fmax unless measured
 
 
 def test_synthesis_failure_is_a_hardware_error(monkeypatch):

@@ -30,7 +30,7 @@ name = "brute_force"
 study = "e2e"
 [metrics.accuracy]
 min = 0.85
-[metrics.luts]
+[metrics.lut_eq]
 scale = 0.5
 [metrics.latency]
 scale = 0.1
@@ -42,7 +42,7 @@ def fake_hardware(net, hw: HardwareParams) -> dict[str, float]:
     (fc1,) = net.linear_layers
     if hw.impl != "adder_tree":
         raise AssertionError(hw)
-    return {"luts": 100.0 * fc1.weight_fmt.width + fc1.out_fmt.width, "latency": 1.0 + hw.stages}
+    return {"lut_eq": 100.0 * fc1.weight_fmt.width + fc1.out_fmt.width, "latency": 1.0 + hw.stages}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +64,7 @@ def test_reports_are_written(weighted):
     assert [(r["fc1.weight_width"], r["fc1.act_width"]) for r in rows] == [
         ("2", "4"), ("2", "8"), ("4", "4"), ("4", "8"),
     ]  # fmt: skip
-    assert [r["luts"] for r in rows] == ["204.0", "208.0", "404.0", "408.0"]
+    assert [r["lut_eq"] for r in rows] == ["204.0", "208.0", "404.0", "408.0"]
     assert list(rows[0])[:5] == [
         "number",
         "state",
@@ -78,12 +78,12 @@ def test_scores_follow_the_formula_and_best_is_feasible(weighted):
     cfg, result, tmp = weighted
     best = json.loads((tmp / "e2e" / "best.json").read_text())
     ref = best["reference_metrics"]
-    assert ref["luts"] == 808.0 and ref["latency"] == 1.0  # uniform 8 bits: 100*8 + 8
+    assert ref["lut_eq"] == 808.0 and ref["latency"] == 1.0  # uniform 8 bits: 100*8 + 8
     rows = csv_rows(tmp / "e2e" / "trials.csv")
     feasible = []
     for r in rows:
-        m = {k: float(r[k]) for k in ("accuracy", "luts", "latency")}
-        expected = m["accuracy"] / ref["accuracy"] - 0.5 * m["luts"] / 808.0 - 0.1
+        m = {k: float(r[k]) for k in ("accuracy", "lut_eq", "latency")}
+        expected = m["accuracy"] / ref["accuracy"] - 0.5 * m["lut_eq"] / 808.0 - 0.1
         assert float(r["score"]) == pytest.approx(expected, abs=1e-12)
         assert weighted_score(m, ref, cfg.metrics) == pytest.approx(expected, abs=1e-12)
         violation = float(r["violation"])
@@ -139,7 +139,7 @@ def test_failed_synthesis_fails_the_trial_and_the_study_goes_on(tmp_path):
     )
     rows = csv_rows(tmp_path / "e2e" / "trials.csv")
     assert rows[3]["error"] == "HardwareError: SynthTimeout: yosys timed out after 1 s"
-    assert rows[3]["luts"] == "" and rows[3]["score"] == ""
+    assert rows[3]["lut_eq"] == "" and rows[3]["score"] == ""
 
 
 def test_pareto_mode_is_multi_objective(tmp_path):
@@ -149,7 +149,8 @@ def test_pareto_mode_is_multi_objective(tmp_path):
     study = optuna.load_study(study_name="e2e", storage=result.storage)
     assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE", "MINIMIZE"]
     best = json.loads((tmp_path / "e2e" / "best.json").read_text())
-    assert best["objectives"] == {"accuracy": "maximize", "luts": "minimize", "latency": "minimize"}
+    directions = {"accuracy": "maximize", "lut_eq": "minimize", "latency": "minimize"}
+    assert best["objectives"] == directions
     assert best["best"] and all(e["metrics"]["accuracy"] >= 0.85 for e in best["best"])
     front = {e["trial"] for e in best["best"]}
     assert front == {t.number for t in study.best_trials}
@@ -167,9 +168,9 @@ def test_smoke_config_with_real_synthesis(tmp_path, capsys):
     ref = best["reference_metrics"]
     # the point (2, 8) is the reference design: every normalised metric is 1
     (same,) = [r for r in rows if (r["fc1.weight_width"], r["fc1.act_width"]) == ("2", "8")]
-    assert float(same["luts"]) == ref["luts"] > 0
+    assert float(same["lut_eq"]) == ref["lut_eq"] > 0
     assert float(same["score"]) == pytest.approx(1.0 - 0.5 - 0.2, abs=1e-12)
-    assert float(rows[2]["luts"]) > float(rows[0]["luts"])  # 3-bit weights cost more than 2
+    assert float(rows[2]["lut_eq"]) > float(rows[0]["lut_eq"])  # 3-bit weights cost more than 2
     (entry,) = best["best"]
     assert Path(entry["verilog"]).is_file()
     assert {m.name for m in cfg.metrics} <= set(entry["metrics"])

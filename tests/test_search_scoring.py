@@ -17,14 +17,14 @@ from search.scoring import (
 SPEC = (
     MetricConfig("accuracy", 1.0, "maximize", min=0.8),
     MetricConfig("bitops", 0.2, "minimize"),
-    MetricConfig("luts", 0.5, "minimize", max=1000.0),
+    MetricConfig("lut_eq", 0.5, "minimize", max=1000.0),
     MetricConfig("size", 0.0, "minimize"),  # recorded only
 )
-REF = {"accuracy": 0.9, "bitops": 10240.0, "luts": 2000.0}
+REF = {"accuracy": 0.9, "bitops": 10240.0, "lut_eq": 2000.0}
 
 
 def test_weighted_score_hand_computed():
-    m = {"accuracy": 0.81, "bitops": 2560.0, "luts": 500.0, "size": 400.0}
+    m = {"accuracy": 0.81, "bitops": 2560.0, "lut_eq": 500.0, "size": 400.0}
     # +1.0 * 0.81/0.9 - 0.2 * 2560/10240 - 0.5 * 500/2000 = 0.9 - 0.05 - 0.125
     assert weighted_score(m, REF, SPEC) == pytest.approx(0.725, abs=1e-12)
 
@@ -34,28 +34,28 @@ def test_reference_design_scores_sum_of_signed_scales():
 
 
 def test_direction_is_honoured_not_ignored():
-    """MASE adds every metric in weighted mode; here maximising luts rewards more LUTs."""
-    up = (MetricConfig("luts", 1.0, "maximize"),)
-    down = (MetricConfig("luts", 1.0, "minimize"),)
-    assert weighted_score({"luts": 3000.0}, REF, up) == pytest.approx(1.5)
-    assert weighted_score({"luts": 3000.0}, REF, down) == pytest.approx(-1.5)
+    """MASE adds every metric in weighted mode; here maximising lut_eq rewards more LUTs."""
+    up = (MetricConfig("lut_eq", 1.0, "maximize"),)
+    down = (MetricConfig("lut_eq", 1.0, "minimize"),)
+    assert weighted_score({"lut_eq": 3000.0}, REF, up) == pytest.approx(1.5)
+    assert weighted_score({"lut_eq": 3000.0}, REF, down) == pytest.approx(-1.5)
 
 
 def test_missing_metric_fails_instead_of_a_default():
-    with pytest.raises(MissingMetric, match="^metric luts was not measured$"):
+    with pytest.raises(MissingMetric, match="^metric lut_eq was not measured$"):
         weighted_score({"accuracy": 0.9, "bitops": 1.0}, REF, SPEC)
 
 
 def test_pareto_objectives_are_raw_values_of_scored_metrics():
-    m = {"accuracy": 0.81, "bitops": 2560.0, "luts": 500.0, "size": 400.0}
+    m = {"accuracy": 0.81, "bitops": 2560.0, "lut_eq": 500.0, "size": 400.0}
     assert objectives(m, SPEC) == (0.81, 2560.0, 500.0)
 
 
 def test_constraints_from_bounds():
-    m = {"accuracy": 0.75, "bitops": 1.0, "luts": 1200.0}
+    m = {"accuracy": 0.75, "bitops": 1.0, "lut_eq": 1200.0}
     c = constraints(m, SPEC)
-    assert c == {"accuracy.min": pytest.approx(0.05), "luts.max": 200.0}
-    assert all(v <= 0 for v in constraints({**m, "accuracy": 0.9, "luts": 900.0}, SPEC).values())
+    assert c == {"accuracy.min": pytest.approx(0.05), "lut_eq.max": 200.0}
+    assert all(v <= 0 for v in constraints({**m, "accuracy": 0.9, "lut_eq": 900.0}, SPEC).values())
 
 
 CFG = """

@@ -40,7 +40,7 @@ target = "ecp5"
 [metrics.accuracy]
 scale = 1.0
 
-[metrics.luts]
+[metrics.lut_eq]
 scale = 0.5
 """
 
@@ -65,7 +65,7 @@ def fake_hw(net, hw):
     if stall and bits == STALL_BITS and not any(Path(stall).glob("stall-*")):
         (Path(stall) / f"stall-{os.getpid()}").touch()
         time.sleep(3600)
-    return {"luts": float(10 * bits), "latency": 1.0, "pid": float(os.getpid())}
+    return {"lut_eq": float(10 * bits), "latency": 1.0, "pid": float(os.getpid())}
 
 
 def tiny_cfg():
@@ -245,7 +245,7 @@ def test_repeated_design_skips_export_and_synthesis(tmp_path, monkeypatch):
 
     def fake(net, target, **kw):
         calls.append(kw["stages"])
-        return types.SimpleNamespace(total=Resources("ecp5", luts=10 + kw["stages"], cells=1))
+        return types.SimpleNamespace(total=Resources("ecp5", lut4=10 + kw["stages"], cells=1))
 
     monkeypatch.setattr(synth_network, "synthesise_network", fake)
     data = Path(__file__).parent / "data" / "jsc-tiny-4bit.spec.json"

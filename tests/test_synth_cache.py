@@ -91,7 +91,7 @@ def test_network_total_is_cached_by_spec(tmp_path, monkeypatch):
         calls.append(kw)
         if kw["stages"] == 9:
             raise RuntimeError("yosys crashed")
-        total = Resources(target, luts=10 + kw["stages"], carries=2, latency=kw["stages"])
+        total = Resources(target, lut4=10 + kw["stages"], carries=2, latency=kw["stages"])
         return types.SimpleNamespace(total=total)
 
     monkeypatch.setattr(synth_network, "synthesise_network", fake)
@@ -100,11 +100,11 @@ def test_network_total_is_cached_by_spec(tmp_path, monkeypatch):
     first = synth_network.synthesise_network_total(net, "ecp5", stages=1, **opts)
     again = synth_network.synthesise_network_total(net, "ecp5", stages=1, **opts)
     assert (first.cached, again.cached) == (False, True) and first == again
-    assert again.lut_equivalents == 11 + 2 * 2 and len(calls) == 1
+    assert again.lut_eq == 11 + 2 * 2 and len(calls) == 1
     other = synth_network.synthesise_network_total(net, "ecp5", stages=2, **opts)
-    assert not other.cached and other.luts == 12 and cache.count() == 2
+    assert not other.cached and other.lut4 == 12 and cache.count() == 2
     with pytest.raises(RuntimeError):
         synth_network.synthesise_network_total(net, "ecp5", stages=9, **opts)
     assert cache.count() == 2  # a failure is never cached
-    assert synth_network.synthesise_network_total("NET", "ecp5", stages=3, **opts).luts == 13
+    assert synth_network.synthesise_network_total("NET", "ecp5", stages=3, **opts).lut4 == 13
     assert cache.count() == 2  # not a spec: uncached

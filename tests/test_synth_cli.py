@@ -24,7 +24,7 @@ def test_json_and_cache_report(vfile, capsys):
     assert main(["synth", str(vfile), "--json", "--target", "ice40"]) == 0
     out, err = capsys.readouterr()
     data = json.loads(out)
-    assert (data["luts"], data["target"], data["cached"]) == (7, "ice40", False)
+    assert (data["lut4"], data["target"], data["cached"]) == (7, "ice40", False)
     assert "0 hit(s), 1 miss(es)" in err
     assert main(["synth", str(vfile)]) == 0
     out, _ = capsys.readouterr()

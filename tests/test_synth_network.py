@@ -66,12 +66,12 @@ def yosys_runs(monkeypatch):
 def test_exact_counts_and_repeated_layer_synthesised_once(target, tmp_path, yosys_runs):
     r = synthesise_network(None, target, exported=stub_network(), cache=SynthCache(tmp_path))
     assert r.instances == ("and4", "and4", "reg4")
-    assert (r.layers["and4"].luts, r.layers["and4"].ffs) == (4, 0)
-    assert (r.layers["reg4"].luts, r.layers["reg4"].ffs) == (0, 4)
+    assert (r.layers["and4"].lut4, r.layers["and4"].ffs) == (4, 0)
+    assert (r.layers["reg4"].lut4, r.layers["reg4"].ffs) == (0, 4)
     # the glue: the top with its layers as black boxes, which count as nothing
-    assert (r.glue.luts, r.glue.ffs, r.glue.cells) == (4, 0, 4)
-    assert (r.total.luts, r.total.ffs, r.total.carries, r.total.dsps) == (12, 4, 0, 0)
-    assert r.total.lut_equivalents == 12 and r.total.latency == 1
+    assert (r.glue.lut4, r.glue.ffs, r.glue.cells) == (4, 0, 4)
+    assert (r.total.lut4, r.total.ffs, r.total.carries, r.total.dsps) == (12, 4, 0, 0)
+    assert r.total.lut_eq == 12 and r.total.latency == 1
     # and4 once although used twice, reg4, the glue
     assert r.synthesised == 2 and len(yosys_runs) == 3
 
@@ -90,8 +90,8 @@ def test_second_call_runs_no_yosys(tmp_path, yosys_runs):
 def test_flat_top_of_the_stub(tmp_path):
     r = synthesise_network(None, "ecp5", exported=stub_network(), cache=False, flat=True)
     # flat: the two and4 outputs OR-ed per bit feed the register: 4 LUT4 of 4 inputs
-    assert (r.flat.luts, r.flat.ffs) == (4, 4)
-    assert r.flat.lut_equivalents < r.total.lut_equivalents
+    assert (r.flat.lut4, r.flat.ffs) == (4, 4)
+    assert r.flat.lut_eq < r.total.lut_eq
 
 
 def test_crash_is_a_synth_error_and_never_cached(tmp_path, monkeypatch):
@@ -119,7 +119,7 @@ def test_crash_falls_back_and_names_the_flow(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ysys, "run_child", crash_in_abc9)
     r = synthesise_network(None, "ecp5", exported=stub_network(), cache=SynthCache(tmp_path))
-    assert r.total.luts == 12
+    assert r.total.lut4 == 12
     assert any("classic abc" in n for n in r.total.notes)
 
 
@@ -127,7 +127,7 @@ def test_ecp5_nodsp_maps_multipliers_to_luts():
     mul = "module m(input signed [7:0] a, b, output signed [15:0] y); assign y = a * b; endmodule"
     dsp = flow.synthesise(mul, "m", "ecp5", cache=False)
     nodsp = flow.synthesise(mul, "m", "ecp5", dsp=False, cache=False)
-    assert dsp.dsps == 1 and nodsp.dsps == 0 and nodsp.lut_equivalents > 20
+    assert dsp.dsps == 1 and nodsp.dsps == 0 and nodsp.lut_eq > 20
 
 
 def test_per_layer_sum_vs_flat_on_jsc_tiny(tmp_path):
@@ -138,11 +138,11 @@ def test_per_layer_sum_vs_flat_on_jsc_tiny(tmp_path):
 
     net = QuantisedNetwork.from_json(SPEC.read_text())
     r = synthesise_network(net, "ecp5", dsp=False, flat=True, cache=SynthCache(tmp_path))
-    assert len(r.layers) == 1 and r.total.luts > 0
+    assert len(r.layers) == 1 and r.total.lut4 > 0
     # the flat top adds the stream handshake and output register around the same layer
     assert r.flat.ffs >= r.total.ffs
-    diff = r.flat.lut_equivalents - r.total.lut_equivalents
-    assert abs(diff) <= 0.1 * r.total.lut_equivalents + 8
+    diff = r.flat.lut_eq - r.total.lut_eq
+    assert abs(diff) <= 0.1 * r.total.lut_eq + 8
 
 
 @pytest.mark.parametrize(

@@ -157,7 +157,7 @@ def test_derived_views_are_not_copies():
 # --- the registry covers what the code reads ----------------------------------------------
 
 
-RESOURCE_FIELDS = {"luts", "ffs", "carries", "dsps", "brams"}
+RESOURCE_FIELDS = {"lut4", "ffs", "carries", "dsps", "brams"}
 
 
 @pytest.mark.parametrize("name", targets.TARGET_NAMES)
@@ -165,7 +165,7 @@ def test_target_record(name):
     t = targets.target(name)
     assert t.name == name
     kinds = set(t.cell_classes.values())
-    assert {"luts", "carries"} <= kinds, "every target needs a LUT4 and a carry cell class"
+    assert {"lut4", "carries"} <= kinds, "every target needs a LUT4 and a carry cell class"
     assert kinds <= RESOURCE_FIELDS <= {f.name for f in dataclasses.fields(Resources)}
     assert t.carry_lut_weight >= 0
     assert t.dsp_flag == ("-nodsp" if t.dsp_default else "-dsp")  # the flag flips the default
@@ -203,9 +203,9 @@ def test_views_derive_from_the_registry():
 
 def test_lut_equivalents_by_target():
     # independent numbers: ECP5 counts a CCU2C as two LUT4s, iCE40 its SB_CARRY as none
-    assert Resources("ecp5", luts=10, carries=3).lut_equivalents == 16
-    assert Resources("ice40", luts=10, carries=3).lut_equivalents == 10
-    assert Resources("other", luts=10, carries=3).lut_equivalents == 10
+    assert Resources("ecp5", lut4=10, carries=3).lut_eq == 16
+    assert Resources("ice40", lut4=10, carries=3).lut_eq == 10
+    assert Resources("other", lut4=10, carries=3).lut_eq == 10
 
 
 def test_preferred_impl_in_search_config():

@@ -117,7 +117,8 @@ def _print_table(rows) -> None:
 
     table = Table(title=f"synthesis ({rows[0][2].target})")
     cols = (
-        "luts",
+        "lut_eq",
+        "lut4",
         "ffs",
         "carries",
         "dsps",
@@ -128,7 +129,8 @@ def _print_table(rows) -> None:
         "latency",
         "initiation_interval",
     )
-    heads = ("LUT4", "FF", "CARRY", "DSP", "BRAM", "cells", "depth", "Fmax MHz", "latency", "II")
+    heads = ("LUT-eq", "LUT4", "FF", "CARRY", "DSP", "BRAM", "cells", "depth", "Fmax MHz")
+    heads += ("latency", "II")
     table.add_column("top", no_wrap=True)
     for h in heads:
         table.add_column(h, justify="right")

@@ -95,7 +95,7 @@ def cell_counts(stat_json: str, top: str) -> dict[str, int]:
 def resources_from(target: str, counts: dict[str, int], depth: int | None) -> Resources:
     t = targets.target(target)
     ff_prefixes = (*t.ff_prefixes, "$_DFF")
-    tally = {"luts": 0, "ffs": 0, "carries": 0, "dsps": 0, "brams": 0}
+    tally = {"lut4": 0, "ffs": 0, "carries": 0, "dsps": 0, "brams": 0}
     for cell, n in counts.items():
         kind = t.cell_classes.get(cell)
         if kind is None and cell.startswith(ff_prefixes):

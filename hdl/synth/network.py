@@ -51,21 +51,18 @@ class NetworkResources:
     layer_seconds: dict[str, float] = field(default_factory=dict)
 
     @property
-    def lut_equivalents(self) -> int:
-        return self.total.lut_equivalents
+    def lut_eq(self) -> int:
+        return self.total.lut_eq
 
     def to_dict(self) -> dict[str, Any]:
-        def res(r: Resources) -> dict[str, Any]:
-            return {**r.to_dict(), "lut_equivalents": r.lut_equivalents}
-
         return {
             "target": self.target,
             "name": self.name,
-            "layers": {k: res(v) for k, v in self.layers.items()},
+            "layers": {k: v.to_dict() for k, v in self.layers.items()},
             "instances": list(self.instances),
-            "total": res(self.total),
-            "flat": None if self.flat is None else res(self.flat),
-            "glue": None if self.glue is None else res(self.glue),
+            "total": self.total.to_dict(),
+            "flat": None if self.flat is None else self.flat.to_dict(),
+            "glue": None if self.glue is None else self.glue.to_dict(),
             "synthesised": self.synthesised,
             "seconds": self.seconds,
             "layer_seconds": self.layer_seconds,

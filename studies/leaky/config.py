@@ -36,7 +36,7 @@ LABELS = {
     "shift_qat": "shift 2^-2, trained 0.3 + QAT",
 }
 # what a hardware row reports (attributes of the network's total, hdl.resources.Resources)
-HW_KEYS = ("lut_equivalents", "luts", "carries", "ffs", "dsps", "latency", "fmax_mhz")
+HW_KEYS = ("lut_eq", "lut4", "carries", "ffs", "dsps", "latency", "fmax_mhz")
 SHIFT_VARIANTS = ("shift_ptq", "shift_trained", "shift_qat")
 # (activation, slope) of each float network a seed needs
 TRAININGS = (("relu", None), ("leaky_relu", SLOPE), ("leaky_relu", POW2_SLOPE))

@@ -56,7 +56,7 @@ def plot(summary: list[dict], hw_status: str, out_dir: Path, stem: str) -> list[
     save(fig, "accuracy")
 
     hw_models = [m for m in models if any(
-        r["lut_equivalents"] is not None for r in summary if r["model"] == m)]  # fmt: skip
+        r["lut_eq"] is not None for r in summary if r["model"] == m)]  # fmt: skip
     if hw_status == "ok" and hw_models:
         fig, axes = plt.subplots(
             1, len(hw_models), figsize=(5.2 * len(hw_models), 4), squeeze=False
@@ -64,13 +64,13 @@ def plot(summary: list[dict], hw_status: str, out_dir: Path, stem: str) -> list[
         for ax, model in zip(axes[0], hw_models, strict=True):
             for variant in VARIANTS:
                 rs = [r for r in summary if (r["model"], r["variant"]) == (model, variant)
-                      and r["lut_equivalents"] is not None]  # fmt: skip
-                ax.errorbar([r["lut_equivalents"] for r in rs], [r["acc_mean"] for r in rs],
+                      and r["lut_eq"] is not None]  # fmt: skip
+                ax.errorbar([r["lut_eq"] for r in rs], [r["acc_mean"] for r in rs],
                             yerr=[0 if math.isnan(r["acc_std"]) else r["acc_std"] for r in rs],
                             marker=markers[variant], linestyle="none", capsize=3,
                             label=LABELS[variant])  # fmt: skip
                 for r in rs:
-                    ax.annotate(f"{r['bits']}b", (r["lut_equivalents"], r["acc_mean"]),
+                    ax.annotate(f"{r['bits']}b", (r["lut_eq"], r["acc_mean"]),
                                 fontsize=6, xytext=(3, 3), textcoords="offset points")  # fmt: skip
             ax.set(title=f"{model}: accuracy vs area", xscale="log", ylabel="test accuracy",
                    xlabel="LUT-equivalents (ECP5 LUT4 + 2·CCU2C)")  # fmt: skip
@@ -139,7 +139,7 @@ def render_page(result: dict[str, Any], pngs: list[Path], page_path: Path) -> st
         lines.append(
             f"| {r['model']} | {r['bits']} | `{r['variant']}` | {slope} | "
             f"{_pct(r['float_acc_mean'])} | {_pct(r['acc_mean'])} ± {_pct(r['acc_std'])} | "
-            f"{_num(r['lut_equivalents'])} | {_num(r['dsps'])} | {_num(r['latency'])} | "
+            f"{_num(r['lut_eq'])} | {_num(r['dsps'])} | {_num(r['latency'])} | "
             f"{_num(r['fmax_mhz'], '{:.1f}')} |"
         )
     lines += [
@@ -179,8 +179,8 @@ def render_page(result: dict[str, Any], pngs: list[Path], page_path: Path) -> st
         for h in result["hw_deltas"]:
             a, b, d = h["mult"], h["shift"], h["delta"]
             lines.append(
-                f"| {h['model']} | {h['bits']} | {h['seed']} | {_num(a['lut_equivalents'])} | "
-                f"{_num(b['lut_equivalents'])} | {_num(d['lut_equivalents'], '{:+.0f}')} | "
+                f"| {h['model']} | {h['bits']} | {h['seed']} | {_num(a['lut_eq'])} | "
+                f"{_num(b['lut_eq'])} | {_num(d['lut_eq'], '{:+.0f}')} | "
                 f"{_num(d['dsps'], '{:+.0f}')} | {_num(d['latency'], '{:+.0f}')} | "
                 f"{_num(a['fmax_mhz'], '{:.1f}')} | {_num(b['fmax_mhz'], '{:.1f}')} |"
             )
@@ -281,8 +281,8 @@ def verdict_text(result: dict[str, Any]) -> list[str]:
         out += ["", "**Hardware claim**: no mult/shift pair was synthesised (see above)."]
     else:
         dl, dd = v["hw_shift_minus_mult_luteq"], v["hw_shift_minus_mult_dsps"]
-        hd = [h for h in result["hw_deltas"] if h["delta"]["lut_equivalents"] is not None]
-        rel = [-h["delta"]["lut_equivalents"] / h["mult"]["lut_equivalents"] for h in hd]
+        hd = [h for h in result["hw_deltas"] if h["delta"]["lut_eq"] is not None]
+        rel = [-h["delta"]["lut_eq"] / h["mult"]["lut_eq"] for h in hd]
         fm = [h["shift"]["fmax_mhz"] / h["mult"]["fmax_mhz"] for h in hd
               if h["shift"]["fmax_mhz"] and h["mult"]["fmax_mhz"]]  # fmt: skip
         fmax = (f"; the shift network's Fmax is {min(fm):.2f}-{max(fm):.2f}x the "
@@ -314,6 +314,10 @@ def rerender(json_path: Path, docs_dir: Path) -> dict:
     if not json_path.is_file():
         raise ValueError(f"--render-only: no results file {json_path}")
     old = json.loads(json_path.read_text())
+    for row in old["hardware"]:  # results of earlier versions: luts meant LUT4
+        for was, now in (("lut_equivalents", "lut_eq"), ("luts", "lut4")):
+            if was in row:
+                row.setdefault(now, row.pop(was))
     result = build_result(old["config"], old["cells"], old["hardware"], old["hardware_status"])
     write_outputs(result, docs_dir, json_path)
     return result

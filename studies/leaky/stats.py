@@ -128,10 +128,8 @@ def verdict(deltas: list[dict], hw_d: list[dict], hw_status: str) -> dict[str, A
         (False, False): "premise not observed",
         (False, True): "contradicted",
     }[bool(ptq_loss), bool(tr_loss)]
-    if hw_status == "ok" and any(h["delta"]["lut_equivalents"] is not None for h in hw_d):
-        dl = [
-            h["delta"]["lut_equivalents"] for h in hw_d if h["delta"]["lut_equivalents"] is not None
-        ]
+    if hw_status == "ok" and any(h["delta"]["lut_eq"] is not None for h in hw_d):
+        dl = [h["delta"]["lut_eq"] for h in hw_d if h["delta"]["lut_eq"] is not None]
         dd = [h["delta"]["dsps"] for h in hw_d if h["delta"]["dsps"] is not None]
         v["hw_shift_minus_mult_luteq"] = dl
         v["hw_shift_minus_mult_dsps"] = dd
