@@ -5,7 +5,7 @@ in this one run on this one machine:
 
 * Amaranth's own simulator (``amaranth.sim.Simulator``, async testbench with
   ``ctx.set``/``ctx.get``) on the generator's component;
-* cocotb on the exported Verilog (``tests/tb_leaky.py``), per simulator,
+* cocotb on the exported Verilog (``hdl/rtlsim/tb_leaky.py``), per simulator,
   timed by cocotb's own per-test real time (simulator start-up excluded);
 * a bare Verilog testbench that loops over every input inside the simulator
   and compares with ``$readmemh`` data (Icarus ``vvp``; ``verilator --binary``),
@@ -45,8 +45,8 @@ from amaranth.sim import Simulator  # noqa: E402
 from hdl.export import export_leaky  # noqa: E402
 from hdl.layers.leaky import LeakyReLU  # noqa: E402
 from hdl.rtlsim import runner as simlib  # noqa: E402
+from models.leaky_reference import leaky_relu_reference  # noqa: E402
 from qspec.leaky import LeakyReLUSpec  # noqa: E402
-from tests.torch_ref import leaky_relu_reference  # noqa: E402
 
 SPEC = LeakyReLUSpec.mult_variant(16, 8, 77 / 256)
 BARE_PASSES = {"icarus": 5, "verilator": 200}
@@ -111,7 +111,7 @@ def bench_cocotb(sim: str, work: Path, x: np.ndarray, y: np.ndarray) -> dict:
     np.savez(work / "vectors.npz", x=x, y=y, in_width=16, out_width=16)
     t0 = time.perf_counter()
     env = {"HWFIRST_TB_VECTORS": str(work / "vectors.npz")}
-    result = simlib.run(build, "tests.tb_leaky", work, env, python_path=[ROOT])
+    result = simlib.run(build, "hdl.rtlsim.tb_leaky", work, env, python_path=[ROOT])
     wall = time.perf_counter() - t0
     case = ElementTree.parse(result.results_xml).getroot().find(".//testcase")
     assert case is not None

@@ -1,6 +1,6 @@
 """cocotb tests of the exported LeakyReLU Verilog against the PyTorch reference.
 
-Expected values are computed here (``tests.torch_ref``) and handed to the
+Expected values are computed here (``models.leaky_reference``) and handed to the
 testbenches in an ``.npz`` file; the simulators never import torch.  Which
 simulators run is chosen by ``SIM`` (see ``tests.sim``).
 """
@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from hdl.export import export_leaky
+from models.leaky_reference import InexactReference, leaky_relu_reference
 from qspec.leaky import LeakyReLUSpec
 from tests import sim as simlib
-from tests.torch_ref import InexactReference, leaky_relu_reference
 
 S, M = LeakyReLUSpec.shift_variant, LeakyReLUSpec.mult_variant
 SEED = 20240602
@@ -144,7 +144,7 @@ def run_core(
     x, slope = core_vectors(case)
     y = reference(case, x, slope)
     vectors = write_core_vectors(test_dir / "vectors.npz", case, x, y, slope)
-    return simlib.run(build, "tests.tb_leaky", test_dir, {"HWFIRST_TB_VECTORS": str(vectors)})
+    return simlib.run(build, "hdl.rtlsim.tb_leaky", test_dir, {"HWFIRST_TB_VECTORS": str(vectors)})
 
 
 @pytest.mark.cocotb

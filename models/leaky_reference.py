@@ -6,7 +6,7 @@ float64, and the result goes back to integer codes through
 ``qspec.fixed.quantise`` with the spec's rounding and overflow.  That is exact
 only while every product fits float64's 53-bit significand, so the reference
 refuses (raises :class:`InexactReference`) instead of returning a rounded
-answer.  Runs in the pytest process only; testbenches get the numbers.
+answer.  Used by the tests and ``bench/bench_leaky.py``; testbenches get the numbers.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """cocotb testbench: the plain (combinational) LeakyReLU core, vector by vector.
 
-Inputs and expected outputs come from the pytest process (the PyTorch
-reference) in an ``.npz`` file named by ``HWFIRST_TB_VECTORS``: arrays ``x``,
+Inputs and expected outputs come from the caller (the PyTorch reference,
+``models.leaky_reference``) in an ``.npz`` file named by ``HWFIRST_TB_VECTORS``: arrays ``x``,
 ``y`` and, for a runtime-slope core, ``slope``.  No torch in here.
 """
 
