@@ -284,3 +284,46 @@ def test_fake_yosys_is_callable(tmp_path):
     """The injection cases mean something only if the fake yosys is what PATH finds."""
     env = _fake_yosys_env(tmp_path)
     assert shutil.which("yosys", path=env["PATH"]) == str(tmp_path / "bin" / "yosys")
+
+
+# --- which Yosys runs: never one from PATH unless the user asks -------------------------------
+
+
+def _small_export():
+    from hdl.export import export_leaky
+    from qspec.leaky import LeakyReLUSpec
+
+    return export_leaky(LeakyReLUSpec.shift_variant(8, 4, 2))
+
+
+def test_export_ignores_a_yosys_on_path(tmp_path, monkeypatch):
+    env = _fake_yosys_env(tmp_path)
+    monkeypatch.setenv("PATH", env["PATH"])
+    monkeypatch.delenv("AMARANTH_USE_YOSYS", raising=False)
+    assert "module lrelu_shift_w8_f4_n2" in _small_export().verilog
+    assert not (tmp_path / MARKER).exists()
+    assert "AMARANTH_USE_YOSYS" not in os.environ  # restored after the conversion
+
+
+def test_export_respects_an_explicit_amaranth_use_yosys(tmp_path, monkeypatch):
+    env = _fake_yosys_env(tmp_path)
+    monkeypatch.setenv("PATH", env["PATH"])
+    monkeypatch.setenv("AMARANTH_USE_YOSYS", "system")
+    with pytest.raises(Exception):  # noqa: B017 - whatever the fake's exit 1 becomes
+        _small_export()
+    assert (tmp_path / MARKER).exists()  # the user's choice was honoured
+
+
+@pytest.mark.parametrize("cli", ["synth", "search"])
+def test_bad_yosys_backend_variable_is_one_line(cli, tmp_path, monkeypatch):
+    monkeypatch.setenv("HWFIRST_YOSYS_BACKEND", "bogus")
+    if cli == "synth":
+        argv = ["synth", str(ROOT / "verilog_out" / "lrelu_shift_w8_f4_n2.v"), "--no-cache"]
+        out = run_main("hdl", argv)
+    else:
+        out = run_main("search", ["run", str(CONFIGS / "smoke.toml"), "--out", str(tmp_path)])
+    assert out.error == "" and out.code == 2, out
+    assert out.lines == [
+        f"python -m {'hdl' if cli == 'synth' else 'search'}: error: $HWFIRST_YOSYS_BACKEND must "
+        "be one of pyosys, yowasp, got 'bogus'"
+    ]
