@@ -152,6 +152,12 @@ def hdl_leaky_lanes(v):
                "--frac-width", "4", "--shift", "2", "--lanes", v, "--out", "{file}")  # fmt: skip
 
 
+def hdl_leaky_stages(v):
+    return cli("hdl", "export", "leaky-relu", "--impl", "shift", "--width", "8",
+               "--frac-width", "4", "--shift", "2", "--lanes", "1", "--stages", v,
+               "--out", "{file}")  # fmt: skip
+
+
 def hdl_leaky_width(v):
     return cli("hdl", "export", "leaky-relu", "--impl", "shift", "--width", v,
                "--frac-width", "4", "--shift", "2", "--out", "{file}")  # fmt: skip
@@ -172,6 +178,7 @@ add("--seed", {"negative": "-1", "huge": "1" + "0" * 30, "word": "x"}, hdl_verif
 add("--timeout", BAD_SECONDS, hdl_synth_timeout)
 add("--stages", {"negative": "-1", "huge": "10" * 15, "nan": "nan", "word": "x"}, hdl_export_stages)
 add("--lanes", {"zero": "0", "negative": "-2", "huge": "10" * 15, "word": "x"}, hdl_leaky_lanes)
+add("--stages", {"negative": "-1", "huge": "10" * 15, "word": "x"}, hdl_leaky_stages)
 add("--width", {"zero": "0", "huge": "10" * 15, "word": "x"}, hdl_leaky_width)
 add("--slope", {"inf": "inf", "nan": "nan", "huge": "1e300", "word": "x"}, hdl_leaky_slope)
 
