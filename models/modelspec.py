@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from qspec.errors import ParamError
+
 MODELS = {"jsc-tiny": (), "jsc-toy": (8, 8), "jsc-s": (64, 32, 32)}
 ACTIVATIONS = ("relu", "leaky_relu")
 DATASETS = ("digits16", "jsc")  # models.data loads them
@@ -28,8 +30,8 @@ class ModelSpec:
             raise ValueError(
                 f"activation must be one of {'|'.join(ACTIVATIONS)}, got {self.activation!r}"
             )
-        if not 0 < self.slope < 1:
-            raise ValueError(f"slope must be in (0, 1), got {self.slope}")
+        if not 0 < self.slope < 1:  # also refuses nan
+            raise ParamError("slope", f"slope must be in (0, 1), got {self.slope}")
         for k in ("in_features", "num_classes"):
             v = getattr(self, k)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:

@@ -7,12 +7,17 @@ and exit status 2; nothing is left half-written (see :mod:`qspec.files`).
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
 from .errors import ParamError
+from .names import IDENTIFIER, is_name, name_rule
 
-__all__ = ["CliError", "OneLineParser", "ParamError", "int_option", "option_error", "run_cli"]
+__all__ = [
+    "CliError", "OneLineParser", "ParamError", "int_option", "name_option", "option_error",
+    "run_cli", "seconds_option",
+]  # fmt: skip
 
 
 class CliError(Exception):
@@ -51,16 +56,46 @@ def run_cli(
         return 2
 
 
-def int_option(option: str, minimum: int = 0) -> Callable[[str], int]:
-    """An argparse ``type``: an integer >= ``minimum``, else a one-line :class:`CliError`."""
+def int_option(option: str, minimum: int = 0, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse ``type``: an integer in [``minimum``, ``maximum``], else a one-line
+    :class:`CliError`."""
+    allowed = f">= {minimum}" if maximum is None else f"in [{minimum}, {maximum}]"
 
     def parse(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
             v = minimum - 1
-        if v < minimum:
-            raise CliError(f"{option} must be an integer >= {minimum}, got {text!r}")
+        if v < minimum or (maximum is not None and v > maximum):
+            raise CliError(f"{option} must be an integer {allowed}, got {text!r}")
         return v
+
+    return parse
+
+
+def seconds_option(option: str, unit: str = "seconds") -> Callable[[str], float]:
+    """An argparse ``type``: a finite number > 0 (of ``unit``), else a one-line
+    :class:`CliError`."""
+
+    def parse(text: str) -> float:
+        try:
+            v = float(text)
+        except ValueError:
+            v = math.nan
+        if not math.isfinite(v) or not v > 0:
+            raise CliError(f"{option} must be a finite number of {unit} > 0, got {text!r}")
+        return v
+
+    return parse
+
+
+def name_option(option: str, rule: str = IDENTIFIER) -> Callable[[str], str]:
+    """An argparse ``type``: a name by :mod:`qspec.names` ``rule``, else a one-line
+    :class:`CliError`."""
+
+    def parse(text: str) -> str:
+        if not is_name(text, rule):
+            raise CliError(f"{option} must be {name_rule(rule)}, got {text!r}")
+        return text
 
     return parse

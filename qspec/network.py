@@ -40,6 +40,7 @@ from .fixed import (
     range_format,
 )
 from .leaky import LeakyReLUSpec
+from .names import NAME, check_name
 from .schema import Reader, at, check_fmt, check_kind, fmt_from_dict, fmt_to_dict, join
 
 SPEC_VERSION = 1
@@ -127,8 +128,7 @@ class LinearSpec:
     overflow: Overflow = Overflow.SATURATE
 
     def __post_init__(self) -> None:
-        if not isinstance(self.name, str):
-            raise ValueError(f"name must be a string, got {self.name!r}")
+        check_name("name", self.name)  # it names the layer's instance in the RTLIL
         for k in ("in_fmt", "weight_fmt", "bias_fmt", "acc_fmt", "out_fmt"):
             check_fmt(k, getattr(self, k))
         _modes(self)
@@ -299,8 +299,7 @@ class QuantisedNetwork:
             raise ValueError(f"layers must be a list of layer specs, got {self.layers!r}")
         object.__setattr__(self, "layers", tuple(self.layers))
         object.__setattr__(self, "num_classes", check_int("num_classes", self.num_classes, 1))
-        if not isinstance(self.name, str):
-            raise ValueError(f"name must be a string, got {self.name!r}")
+        check_name("name", self.name, NAME, empty=True)
         fmt = self.input_fmt
         for i, layer in enumerate(self.layers):
             if not isinstance(layer, tuple(LAYER_KINDS.values())):

@@ -11,8 +11,18 @@ import json
 import sys
 from pathlib import Path
 
-from qspec.cli import CliError, OneLineParser, int_option, option_error, run_cli
+from qspec.cli import (
+    CliError,
+    OneLineParser,
+    int_option,
+    name_option,
+    option_error,
+    run_cli,
+    seconds_option,
+)
 from qspec.files import check_writable_dir
+from qspec.limits import MAX_RANDOM_CODES, MAX_SAMPLES, MAX_SEED, MAX_SEEDS, MAX_TRIALS, max_workers
+from qspec.names import NAME
 
 from .config import load_config
 from .strategies import STRATEGIES
@@ -24,42 +34,38 @@ VERIFY_OPTIONS = {
 }  # fmt: skip
 
 
-def _positive_float(option: str):
-    def parse(text: str) -> float:
-        try:
-            v = float(text)
-        except ValueError:
-            v = -1.0
-        if not v > 0 or v == float("inf"):
-            raise CliError(f"{PROG}: error: {option} must be a number of seconds > 0, got {text!r}")
-        return v
-
-    return parse
-
-
 def _parser() -> OneLineParser:
     p = OneLineParser(prog=PROG, description="Hardware-aware quantisation search on Optuna.")
     sub = p.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     r = sub.add_parser("run", help="run (or resume) a study from a TOML config")
     r.add_argument("config", help="search/configs/<name>.toml")
     r.add_argument("--strategy", choices=list(STRATEGIES), help="override strategy.name")
-    r.add_argument("--trials", type=int_option("--trials", 1), help="total trial budget")
-    r.add_argument("--timeout", type=_positive_float("--timeout"), help="seconds for this run")
+    r.add_argument(
+        "--trials", type=int_option("--trials", 1, MAX_TRIALS), help="total trial budget"
+    )
+    r.add_argument("--timeout", type=seconds_option("--timeout"), help="seconds for this run")
     r.add_argument(
         "--storage", help="sqlite:///FILE, journal:///FILE, postgresql://... or a file path"
     )
     r.add_argument(
-        "--workers", type=int_option("--workers", 1), default=1,
+        "--workers", type=int_option("--workers", 1, max_workers()), default=1,
         help="processes sharing the budget (default storage: a journal file)",
     )  # fmt: skip
-    r.add_argument("--study", help="study name (default: storage.study, else the file stem)")
+    r.add_argument(
+        "--study", type=name_option("--study", NAME),
+        help="study name (default: storage.study, else the file stem)",
+    )  # fmt: skip
     r.add_argument("--out", default="results", help="reports go to OUT/<study>/")
     r.add_argument("--no-progress", action="store_true", help="no progress bar")
     c = sub.add_parser("compare", help="strategies x seeds on one space, vs brute force")
     c.add_argument("config", help="search/configs/<name>.toml")
     c.add_argument("--strategies", default="brute_force,tpe,random", help="comma-separated")
-    c.add_argument("--seeds", type=int_option("--seeds", 1), default=5, help="runs per strategy")
-    c.add_argument("--trials", type=int_option("--trials", 1), help="per run (default: space)")
+    c.add_argument(
+        "--seeds", type=int_option("--seeds", 1, MAX_SEEDS), default=5, help="runs per strategy"
+    )
+    c.add_argument(
+        "--trials", type=int_option("--trials", 1, MAX_TRIALS), help="per run (default: space)"
+    )
     c.add_argument("--storage", help="default: OUT/<study>-compare/study.db")
     c.add_argument("--out", default="results", help="results go to OUT/<study>-compare/")
     c.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -86,15 +92,24 @@ def _add_verify(sub) -> None:
     v.add_argument("--out", default="results", help="with --config: results are in OUT/<study>/")
     v.add_argument("--trial", type=int_option("--trial"), help="which best trial (default: all)")
     v.add_argument("--sim", choices=["verilator", "icarus"], help="default: verilator if usable")
-    v.add_argument("--samples", type=int_option("--samples"), help="the first N test samples (all)")
-    v.add_argument("--random", type=int_option("--random"), default=200, help="random codes (200)")
+    v.add_argument(
+        "--samples",
+        type=int_option("--samples", 0, MAX_SAMPLES),
+        help="the first N test samples (all)",
+    )
+    v.add_argument(
+        "--random", type=int_option("--random", 0, MAX_RANDOM_CODES), default=200,
+        help="random codes (200)",
+    )  # fmt: skip
     v.add_argument(
         "--stalls",
         action=argparse.BooleanOptionalAction,
         default=True,
         help="random valid/ready stalls on both streams (default), else full rate only",
     )
-    v.add_argument("--seed", type=int_option("--seed"), default=1, help="stalls and random codes")
+    v.add_argument(
+        "--seed", type=int_option("--seed", 0, MAX_SEED), default=1, help="stalls and random codes"
+    )
     v.add_argument("--json", action="store_true", help="print one JSON object")
 
 

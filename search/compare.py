@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qspec.files import atomic_write
+from qspec.limits import MAX_SEEDS
 
 from .config import SearchConfig, StrategyConfig
 from .records import counted
@@ -132,8 +133,8 @@ def compare(
 
     if cfg.score.mode != "weighted":
         raise ValueError("compare needs score.mode = weighted (one score to reach)")
-    if seeds < 1:
-        raise ValueError(f"--seeds must be an integer >= 1, got {seeds}")
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise ValueError(f"--seeds must be an integer in [1, {MAX_SEEDS}], got {seeds}")
     name = f"{cfg.storage.study}-compare"
     out = Path(out_dir) / name
     url = storage_url(storage, name, out_dir)

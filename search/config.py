@@ -22,6 +22,8 @@ from hdl.targets import TARGET_NAMES as TARGETS
 from hdl.targets import target as target_info
 from models.modelspec import ACTIVATIONS, DATASETS, DEFAULT_SLOPE, MODELS, SPLITS, ModelSpec
 from models.qconfig import LAYER_KEYS, LEAKY_KEYS, QuantConfig, check_choice  # the key schema
+from qspec.limits import MAX_TRIALS
+from qspec.names import NAME, is_name, name_rule
 
 from .records import LEGACY_METRICS
 
@@ -340,7 +342,7 @@ def _strategy(d: dict[str, Any], p: str) -> StrategyConfig:
     _keys(d, p, ("name", "n_trials", "timeout", "seed", "options"))
     name = _enum(d.get("name", "tpe"), f"{p}.name", tuple(STRATEGIES))
     n = d.get("n_trials")
-    n = None if n is None else _int(n, f"{p}.n_trials", 1)
+    n = None if n is None else _int(n, f"{p}.n_trials", 1, MAX_TRIALS)
     timeout = d.get("timeout")
     timeout = None if timeout is None else _pos(timeout, f"{p}.timeout")
     seed = _int(d.get("seed", 0), f"{p}.seed", 0)
@@ -356,7 +358,10 @@ def _storage(d: dict[str, Any], p: str, default_study: str) -> StorageConfig:
     _keys(d, p, ("url", "study"))
     url = d.get("url")
     url = None if url is None else _str(url, f"{p}.url")
-    study = _str(d.get("study", default_study), f"{p}.study")
+    study = d.get("study", default_study)
+    if not is_name(study, NAME):  # a directory under --out and the study's key in storage
+        stem = "" if "study" in d else " (default: the config file's stem)"
+        raise ConfigError(f"{p}.study{stem} must be {name_rule(NAME)}, got {study!r}")
     return StorageConfig(url, study)
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from qspec.names import NAME, check_name
+
 from .config import SearchConfig, loads_config
 from .hardware import HardwareEvaluator, hardware_metrics
 from .records import (
@@ -125,7 +127,7 @@ def run_study(
         st = replace(st, name=strategy, options={})  # the options belong to the other sampler
     st = replace(st, n_trials=n_trials or st.n_trials, timeout=timeout or st.timeout)
     info = STRATEGIES[st.name]
-    name = study_name or cfg.storage.study
+    name = check_name("study", study_name or cfg.storage.study, NAME)
     url = storage_url(storage or cfg.storage.url, name, out_dir)
     space = SearchSpace.from_config(cfg)
     if info.exhaustive and space.size > MAX_GRID:
@@ -142,6 +144,9 @@ def run_study(
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         sampler = make_sampler(st.name, space, st.seed, st.options)
     if cfg.hardware.enabled and hardware is None:
+        from hdl.synth.yosys import resolve_backend
+
+        resolve_backend()  # a bad $HWFIRST_YOSYS_BACKEND: one error now, not one per trial
         hardware = hardware_metrics
 
     store = open_storage(url)

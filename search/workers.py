@@ -24,6 +24,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qspec.limits import max_workers
+
 from .hardware import one_line
 from .records import evaluated
 from .run import RunResult, run_study
@@ -101,8 +103,8 @@ def run_workers(
 
     from .space import SearchSpace
 
-    if workers < 1:
-        raise ValueError(f"--workers must be an integer >= 1, got {workers}")
+    if not 1 <= workers <= max_workers():
+        raise ValueError(f"--workers must be an integer in [1, {max_workers()}], got {workers}")
     name = study_name or cfg.storage.study
     url = resolve_url(storage, cfg, name, out_dir, workers)
     ctx = multiprocessing.get_context("spawn")

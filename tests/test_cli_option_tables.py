@@ -83,9 +83,10 @@ def _param_error(call) -> ParamError:
 
 
 VERIFY_CASES = [
-    (dict(samples=-1), "samples", "--samples must be an integer >= 0, got -1"),
-    (dict(random_codes=-2), "random_codes", "--random must be an integer >= 0, got -2"),
-    (dict(seed=True), "seed", "--seed must be an integer >= 0, got True"),
+    (dict(samples=-1), "samples", "--samples must be an integer in [0, 10000000], got -1"),
+    (dict(random_codes=-2), "random_codes", "--random must be an integer in [0, 1000000], got -2"),
+    (dict(random_codes=10**6 + 1), "random_codes", "--random must be an integer in [0, 1000000]"),
+    (dict(seed=True), "seed", "--seed must be an integer in [0, 4294967295], got True"),
     (dict(impl="lut"), "impl", "--impl must be one of adder_tree|adder_tree_nosub|mul"),
     (dict(stages=99), "stages", "--stages must be an int in [0, "),
     (dict(stages=[1, 2]), "stages", "--stages must be an int in [0, "),
@@ -138,8 +139,15 @@ def test_export_network_parameter_errors():
 def test_synth_parameter_errors():
     cases = [
         (lambda: check_target("xc7"), "--target must be one of ecp5, ice40, got 'xc7'"),
-        (lambda: check_timeout(0.0), "--timeout must be > 0 seconds, got 0.0"),
-        (lambda: check_timeout(float("nan")), "--timeout must be > 0 seconds, got nan"),
+        (lambda: check_timeout(0.0), "--timeout must be a finite number of seconds > 0, got 0.0"),
+        (
+            lambda: check_timeout(float("nan")),
+            "--timeout must be a finite number of seconds > 0, got nan",
+        ),
+        (
+            lambda: check_timeout(float("inf")),
+            "--timeout must be a finite number of seconds > 0, got inf",
+        ),
     ]
     for call, message in cases:
         assert str(option_error(_param_error(call), hdl.synth.cli.SYNTH_OPTIONS)) == message

@@ -134,7 +134,7 @@ def _bad_spec(tmp_path: Path, edit) -> str:
     [
         (lambda t: [str(TOY), "--layer", "fc9"], "--layer must be one of fc1|fc2|fc3, got 'fc9'"),
         (lambda t: [str(TOY), "--stages", "1,2"], "--stages must be"),
-        (lambda t: [str(TOY), "--stages", "x"], "--stages must be an int >= 0"),
+        (lambda t: [str(TOY), "--stages", "x"], "--stages must be an int in [0, 16]"),
         (lambda t: [str(TOY), "--impl", "dsp"], "--impl must be one of"),
         (lambda t: [str(t / "none.json")], "cannot read"),
         (lambda t: [str(TOY), "--inputs", str(t / "none.json")], "--inputs"),

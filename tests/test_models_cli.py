@@ -39,7 +39,10 @@ def run(capsys, *argv):
             ["train", "jsc-toy", "--activation", "gelu"],
             "--activation must be one of relu|leaky_relu",
         ),
-        (["train", "jsc-toy", "--epochs", "0"], "epochs must be an integer >= 1, got 0"),
+        (
+            ["train", "jsc-toy", "--epochs", "0"],
+            "--epochs must be an integer in [1, 100000], got '0'",
+        ),
         (["train", "jsc-toy", "--slope", "1.5"], "slope must be in (0, 1), got 1.5"),
         (["train", "jsc-toy", "--dataset", "jsc"], "data_file is required for dataset jsc"),
         (["eval", "jsc-toy", "--bits", "0"], "width must be an integer in [1, 16], got 0"),

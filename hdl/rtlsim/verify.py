@@ -32,6 +32,7 @@ import numpy as np
 
 from qspec.errors import ParamError
 from qspec.integer_forward import integer_forward
+from qspec.limits import MAX_RANDOM_CODES, MAX_SAMPLES, MAX_SEED
 from qspec.network import QuantisedNetwork
 from qspec.vectors import InputSet, check_inputs, inputs_path, read_inputs
 
@@ -93,9 +94,11 @@ def check_simulator(sim: str | None) -> str:
     return sim
 
 
-def _check_count(name: str, value: int | None) -> None:
-    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
-        raise ParamError(name, f"{name} must be an integer >= 0, got {value!r}")
+def _check_count(name: str, value: int | None, maximum: int) -> None:
+    if value is not None and (
+        isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= maximum
+    ):
+        raise ParamError(name, f"{name} must be an integer in [0, {maximum}], got {value!r}")
 
 
 def verify_network(
@@ -128,9 +131,9 @@ def verify_network(
     :func:`hdl.rtlsim.runner.cache_dir`); ``work_dir``: where the vectors, results XML
     and log go (default: a temporary directory, removed when the design passes).
     """
-    _check_count("samples", samples)
-    _check_count("random_codes", random_codes)
-    _check_count("seed", seed)
+    _check_count("samples", samples, MAX_SAMPLES)
+    _check_count("random_codes", random_codes, MAX_RANDOM_CODES)
+    _check_count("seed", seed, MAX_SEED)
     with tempfile.TemporaryDirectory(prefix="hwfirst-export-") as tmp:
         d, what, data = _resolve(design, Path(tmp), inputs, impl=impl, stages=stages, argmax=argmax)
         labelled = _labelled(d, what, data, samples)

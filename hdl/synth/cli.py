@@ -10,6 +10,7 @@ from pathlib import Path
 
 from qspec.cli import CliError, option_error
 from qspec.files import check_writable_dir
+from qspec.names import is_name, name_rule
 
 from ..resources import Resources
 from .cache import CACHE_ENV, SynthCache, default_cache_dir
@@ -73,6 +74,8 @@ def run_synth(args) -> int:
         from .flow import infer_top
 
         top = args.top or infer_top(text)
+        if args.top is None and not is_name(top):  # it would be spliced into the script
+            raise CliError(f"FILE.v {str(path)!r}: its top module {top!r} must be {name_rule()}")
         latency, ii = manifest_timing(path, top)
         with err.status(f"synthesising {top} for {args.target}…", spinner="dots"):
             try:

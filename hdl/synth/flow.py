@@ -14,6 +14,8 @@ import re
 from pathlib import Path
 
 from qspec.errors import ParamError
+from qspec.limits import check_seconds
+from qspec.names import check_name, is_name, name_rule
 
 from .. import targets
 from ..resources import Resources
@@ -50,12 +52,8 @@ def check_target(target: str) -> str:
 
 
 def check_timeout(timeout: float | None) -> float | None:
-    """Seconds per tool run: ``None`` (no limit) or a number > 0."""
-    if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
-    ):
-        raise ParamError("timeout", f"timeout must be > 0 seconds, got {timeout}")
-    return timeout
+    """Seconds per tool run: ``None`` (no limit) or a finite number > 0."""
+    return check_seconds("timeout", timeout, none=True)
 
 
 def module_names(verilog: str) -> list[str]:
@@ -197,7 +195,11 @@ def synthesise(
     dsp = t.dsp_default if dsp is None else bool(dsp)
     flip = dsp != t.dsp_default
     device = nextpnr.check_device(target, device)
-    top = infer_top(verilog) if top is None else top
+    if top is None:  # an escaped Verilog name may hold ';' (a Yosys command separator)
+        top = infer_top(verilog)
+        if not is_name(top):
+            raise ValueError(f"the top module {top!r} must be {name_rule()}; rename it")
+    check_name("top", top)  # it is spliced into the Yosys script
     if top not in module_names(verilog):
         raise ParamError(
             "top",
@@ -205,6 +207,8 @@ def synthesise(
             f"{', '.join(module_names(verilog)) or '(none)'}",
         )
     params = dict(sorted((params or {}).items()))
+    for name in (*params, *blackboxes):
+        check_name("params" if name in params else "blackboxes", name)
     blackboxes = tuple(sorted(set(blackboxes)))
     unknown = sorted(set(blackboxes) - set(module_names(verilog)) | {top} & set(blackboxes))
     if unknown:

