@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 DEFAULT_OUT = Path("results")
 STORAGE_SCHEMES = ("sqlite", "journal", "postgresql", "mysql")
+CREATE_RETRIES = 4  # a new SQLite file being created by another process: 0.25 .. 2 s apart
 SQLITE_MAGIC = b"SQLite format 3\x00"  # the first 16 bytes of every SQLite database
 PIP_NAMES = {"MySQLdb": "mysqlclient", "psycopg2": "psycopg2-binary", "psycopg": "psycopg[binary]"}
 # scheme://user:PASSWORD@ (SQLAlchemy's URL grammar: a password holds no '@')
@@ -217,16 +218,16 @@ def _open(url: str, path: Path | None, read_only: bool) -> optuna.storages.BaseS
         fresh = not path.exists() or path.stat().st_size == 0
         # SQLite is one process (see the module doc), but reports may read while it writes
         kwargs = {"engine_kwargs": {"connect_args": {"timeout": 60}}}
-        for attempt in (0, 1):
+        for attempt in range(CREATE_RETRIES + 1):
             try:
                 store = RDBStorage(url, **kwargs)
                 break
             except Exception:
-                # two processes creating one new file race on its tables: the loser retries
-                # once, finding them made
-                if not fresh or attempt or read_only:
+                # processes creating one new file at once race on its tables (IntegrityError,
+                # "table already exists"): a loser retries and finds them made
+                if not fresh or read_only or attempt == CREATE_RETRIES:
                     raise
-                time.sleep(0.2)
+                time.sleep(0.25 * 2**attempt)
         if not fresh:
             _quick_check(store.engine, path)
         if not read_only:
