@@ -125,7 +125,7 @@ def _check_driver(url: str) -> None:
         u = make_url(rdb_url(url))
         dialect = u.get_dialect()
     except (ArgumentError, NoSuchModuleError, ValueError) as e:
-        raise StorageError(f"--storage {shown}: {one_line(e)}") from None
+        raise StorageError(f"--storage {shown}: {_first_line(e)}") from None
     try:
         dialect.import_dbapi()
     except ImportError as e:
@@ -137,7 +137,8 @@ def _check_driver(url: str) -> None:
         ) from None
 
 
-def one_line(e: BaseException) -> str:
+def _first_line(e: BaseException) -> str:
+    """The first line of ``e``'s message (its type when it has none)."""
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
 
@@ -208,7 +209,7 @@ def _open(url: str, path: Path | None, read_only: bool) -> optuna.storages.BaseS
                 raise
             raise StorageError(
                 f"{path}: not a readable Optuna journal: the record at byte {bad} is corrupt "
-                f"({one_line(e)}); the file is left as it is"
+                f"({_first_line(e)}); the file is left as it is"
             ) from None
         if tail is not None:
             print(f"warning: {path}: partial last record at byte {tail} ignored (read only; "
@@ -248,7 +249,7 @@ def _open(url: str, path: Path | None, read_only: bool) -> optuna.storages.BaseS
 def _clean(e: BaseException, url: str) -> str:
     """The first line of ``e``, without the URL's password (drivers may echo the URL)."""
     text = getattr(e, "orig", None) or e  # SQLAlchemy wraps the driver's error
-    msg = redact(one_line(text))
+    msg = redact(_first_line(text))
     with contextlib.suppress(Exception):
         from sqlalchemy.engine import make_url
 
@@ -360,13 +361,12 @@ def repair_journal(path: Path, lock) -> int | None:
     ``FILE.partial-<offset>`` (nothing is deleted); a whole JSON record missing only its
     newline gets the newline.  A corrupt record before the tail, or a file with no complete
     record, is refused and left untouched."""
-    from optuna.storages.journal._file import get_lock_file
-
     if not path.exists() or _journal_tail(path) is None:
         return None
-    with get_lock_file(lock):
+    lock.acquire()
+    try:
         offset = _journal_tail(path)
-        if offset is None:  # another worker repaired it meanwhile
+        if offset is None:  # a writer finished its record, or another worker repaired it
             return None
         _check_journal(path, offset)
         with path.open("r+b") as f:
@@ -389,6 +389,8 @@ def repair_journal(path: Path, lock) -> int | None:
             f.truncate(offset)
             f.flush()
             os.fsync(f.fileno())
+    finally:
+        lock.release()
     print(
         f"warning: {path}: partial last record at byte {offset} ({len(tail)} bytes) moved "
         f"to {side}; resuming from the complete records",
