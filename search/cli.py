@@ -283,10 +283,13 @@ def _report(args) -> int:
 
     from .report import write_reports
     from .run import config_of_study
-    from .storage import open_storage, storage_url
+    from .storage import local_file, open_storage, storage_url
     from .trial import load_context
 
     url = storage_url(args.storage, args.study, args.out)  # also: OUT/<study> inside OUT
+    path = local_file(url)
+    if path is not None and not path.exists():
+        raise CliError(f"{PROG}: error: STORAGE: no such database file: {args.storage}")
     store = open_storage(url, read_only=True)  # a report never writes its input
     names = [s.study_name for s in optuna.get_all_study_summaries(store)]
     if args.study not in names:
