@@ -361,14 +361,19 @@ def repair_journal(path: Path, lock) -> int | None:
     ``FILE.partial-<offset>`` (nothing is deleted); a whole JSON record missing only its
     newline gets the newline.  A corrupt record before the tail, or a file with no complete
     record, is refused and left untouched."""
-    if not path.exists() or _journal_tail(path) is None:
+    checked = _journal_tail(path) if path.exists() else None
+    if checked is None:
         return None
+    # complete records never change (Optuna only appends): scan them before locking, so
+    # the lock is held for milliseconds (Optuna breaks a lock held for 30 s)
+    _check_journal(path, checked)
     lock.acquire()
     try:
         offset = _journal_tail(path)
         if offset is None:  # a writer finished its record, or another worker repaired it
             return None
-        _check_journal(path, offset)
+        if offset != checked:
+            _check_journal(path, offset)
         with path.open("r+b") as f:
             f.seek(offset)
             tail = f.read()
