@@ -411,6 +411,15 @@ def _cases() -> list[Case]:
     for cid, (make, name, form) in readers.items():
         go, check = _report_on(make, name, form)
         cases.append(Case(W, cid, go, check=check))
+    for cid, make in {
+        "report-cut-journal": lambda p: p.write_bytes(journal_bytes()[:-40]),
+        "report-corrupt-middle-journal": lambda p: p.write_bytes(_middle_corrupt(journal_bytes())),
+    }.items():
+        go, check = _report_on(make, "study.journal")
+        if "cut" in cid:  # a reader ignores a cut tail and repairs nothing (exit 0)
+            cases.append(_and_kept(Case(W, cid, go, exits=(0,), check=check)))
+        else:  # a corrupt middle: refused (and, as every refusal, untouched: see CASES)
+            cases.append(Case(W, cid, go, check=check))
     cases += [
         Case(W, "verify-storage-is-json", _verify_on(_write(b'{"a": 1}\n')), check=_verify_check),
         Case(W, "verify-storage-is-empty", _verify_on(_write(b"")), check=_verify_check),
