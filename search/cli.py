@@ -126,7 +126,8 @@ def _study_config(study_dir: Path, doc: dict):
         if path is not None and not path.is_file():
             continue
         try:
-            study = optuna.load_study(study_name=doc["study"], storage=open_storage(url))
+            store = open_storage(url, read_only=True)
+            study = optuna.load_study(study_name=doc["study"], storage=store)
             return config_of_study(study)
         except Exception:  # another storage may still know it
             continue
@@ -262,7 +263,7 @@ def _run(args) -> int:
     from rich.console import Console
 
     from .run import run_study
-    from .storage import open_storage
+    from .storage import open_storage, redact
 
     cfg = load_config(args.config)
     check_writable_dir("--out", args.out)
@@ -285,7 +286,7 @@ def _run(args) -> int:
         console.print(f"{died} worker(s) died; rerun the same command to redo their trials")
     console.print(
         f"{result.strategy}: {result.ran} trials run, {result.total} in the study "
-        f"(space: {result.space_size} points), storage {result.storage}"
+        f"(space: {result.space_size} points), storage {redact(result.storage)}"
     )
     study = optuna.load_study(study_name=result.study, storage=open_storage(result.storage))
     _summary(study, cfg, result.reports, console)
@@ -298,13 +299,14 @@ def _report(args) -> int:
 
     from .report import write_reports
     from .run import config_of_study
-    from .storage import open_storage, storage_url
+    from .storage import local_file, open_storage, storage_url
     from .trial import load_context
 
-    url = storage_url(args.storage, args.study)
-    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+    url = storage_url(args.storage, args.study, args.out)  # also: OUT/<study> inside OUT
+    path = local_file(url)
+    if path is not None and not path.exists():
         raise CliError(f"{PROG}: error: STORAGE: no such database file: {args.storage}")
-    store = open_storage(url)
+    store = open_storage(url, read_only=True)  # a report never writes its input
     names = [s.study_name for s in optuna.get_all_study_summaries(store)]
     if args.study not in names:
         raise CliError(
@@ -327,6 +329,7 @@ def _compare(args) -> int:
     from rich.console import Console
 
     from .compare import compare, parse_strategies
+    from .storage import redact
 
     try:
         strategies = parse_strategies(args.strategies)
@@ -340,8 +343,8 @@ def _compare(args) -> int:
     )  # fmt: skip
     console = Console()
     console.print(res.files["markdown"].read_text())
-    console.print(f"results: {res.out_dir}/ (compare.md, summary.json, curves.csv, "
-                  f"trials_to_optimum.csv, best_so_far.png); storage {res.storage}")  # fmt: skip
+    files = "compare.md, summary.json, curves.csv, trials_to_optimum.csv, best_so_far.png"
+    console.print(f"results: {res.out_dir}/ ({files}); storage {redact(res.storage)}")
     return 0
 
 
@@ -359,8 +362,16 @@ def main(argv: list[str] | None = None) -> int:
             return _verify(args)
         return _run(args) if args.command == "run" else _report(args)
 
+    def redacted() -> int:  # no error line shows a URL's password
+        from .storage import redact
+
+        try:
+            return body()
+        except (CliError, ValueError) as e:
+            raise CliError(redact(str(e)) or type(e).__name__) from None
+
     try:
-        return run_cli(PROG, body)
+        return run_cli(PROG, redacted)
     except KeyboardInterrupt:  # Optuna has failed the running trial (no error: it is redone)
         print(f"{PROG}: interrupted; run the same command again to resume", file=sys.stderr)
         return 130

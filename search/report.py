@@ -42,6 +42,7 @@ from .records import (
 )
 from .scoring import Objective
 from .space import SearchSpace
+from .storage import redact
 from .trial import ModelContext, metric_names
 
 if TYPE_CHECKING:
@@ -234,7 +235,7 @@ def best_json(
         )
     doc = {
         "study": study.study_name,
-        "storage": storage,
+        "storage": None if storage is None else redact(storage),  # no password in a report
         "mode": cfg.score.mode,
         "objectives": dict(zip(objective.names, objective.directions, strict=True)),
         "trials": len(study.trials),

@@ -31,7 +31,7 @@ from .records import (
 )
 from .scoring import Objective, needs_reference, reference_values
 from .space import SearchSpace
-from .storage import DEFAULT_OUT, join, open_storage, storage_url
+from .storage import DEFAULT_OUT, join, open_storage, redact, storage_url
 from .strategies import MAX_GRID, STRATEGIES, make_sampler
 from .trial import Evaluator, TrialFailed, TrialObjective, load_context
 
@@ -167,7 +167,7 @@ def run_study(
     )
     if attrs is None:
         study.set_user_attr(FINGERPRINT_ATTR, cfg.fingerprint)
-        study.set_user_attr(SOURCE_ATTR, cfg.source)
+        study.set_user_attr(SOURCE_ATTR, redact(cfg.source))  # the dashboard shows it
     lease = join(url, study)  # fail dead workers' RUNNING trials; PostgreSQL: shared cache
     context = load_context(cfg.model)
     evaluator = Evaluator(cfg, context, hardware)

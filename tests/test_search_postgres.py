@@ -169,3 +169,33 @@ def test_killed_worker_heartbeat_then_resume(pg_url, tmp_path, monkeypatch, slee
     assert set(counts) == all_points(cfg) and set(counts.values()) == {1}
     assert failed[0].user_attrs[POINT_ATTR] in counts
     assert res.run.total == 8
+
+
+def test_no_password_stored_or_reported(pg_url, tmp_path):
+    """A study whose config names the server with its password: neither the stored config,
+    any study or trial attribute, nor best.json holds the password."""
+    import json
+
+    import optuna
+    from sqlalchemy.engine import make_url
+
+    from search.config import loads_config
+    from search.run import run_study
+    from search.storage import open_storage
+
+    secret = f":{make_url(pg_url).password}@"
+    assert secret != ":None@", "the test URL needs a password"
+    name = f"pw-{uuid.uuid4().hex[:8]}"
+    cfg = loads_config(tiny_cfg().source + f'\n[storage]\nurl = "{pg_url}"\n', name=name)
+    res = run_study(cfg, n_trials=1, out_dir=tmp_path, hardware=fake_hw, progress=False)
+    store = open_storage(pg_url)
+    try:
+        study = optuna.load_study(study_name=name, storage=store)
+        sid = store.get_study_id_from_name(name)
+        blobs = [study.user_attrs, store.get_study_system_attrs(sid)]
+        blobs += [x for t in study.trials for x in (t.user_attrs, t.system_attrs)]
+        text = json.dumps(blobs, default=str) + (tmp_path / name / "best.json").read_text()
+        assert res.total == 1 and "[storage]" in study.user_attrs["config_source"]
+        assert secret not in text
+    finally:
+        optuna.delete_study(study_name=name, storage=store)

@@ -102,7 +102,7 @@ def test_storage_urls(tmp_path):
     default_path("x", tmp_path, journal=True).parent.mkdir(parents=True)
     default_path("x", tmp_path, journal=True).touch()
     assert storage_url(None, "x", tmp_path) == f"journal://{tmp_path}/x/study.journal"
-    with pytest.raises(ValueError, match="storage url must start with"):
+    with pytest.raises(ValueError, match=r"storage\.url\) must start with"):
         storage_url("redis://h/0", "x")
 
 
