@@ -114,6 +114,18 @@ def changed(before: dict[str, tuple], after: dict[str, tuple]) -> list[str]:
 
 # --- a case and its verdict -----------------------------------------------------------------
 
+_WATCHED: dict[Path, list[Path]] = {}  # tmp -> the case's watched roots, while it runs
+_READY: dict[Path, dict[str, tuple]] = {}  # tmp -> the snapshot taken by ready()
+
+
+def ready(tmp: Path) -> None:
+    """Call in a case's ``run`` once its files are set up, just before the command: the
+    verdict then protects what the setup wrote too (without it, only what existed before
+    ``run``)."""
+    tmp = Path(tmp)
+    if tmp in _WATCHED:
+        _READY[tmp] = snapshot(_WATCHED[tmp])
+
 
 @dataclass
 class Case:
@@ -132,10 +144,14 @@ def verdict(case: Case, tmp: Path) -> str | None:
     """``None`` if ``case`` is handled cleanly, else why not (one line)."""
     watched = list(case.watch(tmp))
     before = snapshot(watched)
+    _WATCHED[tmp] = watched
     try:
         out = case.run(tmp)
     except subprocess.TimeoutExpired:
         return "hung (timeout)"
+    finally:
+        _WATCHED.pop(tmp, None)
+        before = _READY.pop(tmp, before)
     if out.error:
         last = out.error.strip().splitlines()[-1]
         return f"traceback: {last[:200]}"

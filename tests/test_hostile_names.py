@@ -17,7 +17,16 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CONFIGS, ROOT
-from tests.hostile import Case, Outcome, params, python, run_main, run_process, verdict
+from tests.hostile import (
+    Case,
+    Outcome,
+    params,
+    python,
+    ready,
+    run_main,
+    run_process,
+    verdict,
+)
 
 SPEC = ROOT / "verilog_out" / "specs" / "jsc-tiny_relu_8b.json"  # one Linear layer, fc1
 INJECT = "a\nend\nrtlil\n!touch PWNED\n#"
@@ -33,6 +42,7 @@ def spec_file(tmp: Path, *, layer=None, name=None) -> Path:
         d["name"] = name
     p = tmp / "spec.json"
     p.write_text(json.dumps(d))
+    ready(tmp)  # the spec is an input: the command must not change it
     return p
 
 
