@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from qspec.cli import CliError, OneLineParser, run_cli
-from qspec.files import atomic_write, check_writable_dir
+from qspec.files import WriteError, atomic_write_many, check_output, check_writable_dir
 from qspec.vectors import InputSet, inputs_path
 
 from .modelspec import ACTIVATIONS, DATASETS, DEFAULT_SLOPE, MODELS, SPLITS, ModelSpec
@@ -113,6 +113,10 @@ def _check_paths(args) -> None:
         for path in (args.out, inputs_path(args.out)):
             if path.is_dir():
                 raise CliError(f"--out must be a file path, but {str(path)!r} is a directory")
+            try:
+                check_output(path)
+            except WriteError as e:
+                raise CliError(f"--out: {e}") from None
         blocking = [a for a in args.out.parents if a.exists() and not a.is_dir()]
         if blocking:
             raise CliError(
@@ -213,13 +217,10 @@ def _spec(args) -> int:
     spec = quantise_network(fold_batchnorm(model), config, ds.train.x, args.name)
     inputs = input_vectors(spec, ds).to_json()
     out_in = inputs_path(args.out)
-    try:  # the inputs first: the spec appears only once the pair is complete
-        atomic_write(out_in, inputs)
-        atomic_write(args.out, spec.to_json())
-    except OSError as e:
-        raise CliError(
-            f"--out: cannot write {str(e.filename or args.out)!r}: {e.strerror}"
-        ) from None
+    try:  # both or neither (the inputs first: a reader that finds the spec finds them)
+        atomic_write_many({out_in: inputs, args.out: spec.to_json()})
+    except WriteError as e:
+        raise CliError(f"--out: {e}") from None
     print(f"wrote {args.out} and {out_in}")
     return 0
 

@@ -247,7 +247,7 @@ class QuantConfig:
         if not path.is_file():
             raise ValueError(f"config file not found: {path}")
         try:
-            data = tomllib.loads(path.read_text())
+            data = tomllib.loads(path.read_text().removeprefix("\ufeff"))
         except OSError as e:
             raise ValueError(f"config {path} is not readable: {e.strerror}") from None
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:

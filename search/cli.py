@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from qspec.cli import CliError, OneLineParser, int_option, option_error, run_cli
+from qspec.cli import CliError, OneLineParser, Terminated, int_option, option_error, run_cli
 from qspec.files import check_writable_dir
 
 from .config import load_config
@@ -240,6 +240,8 @@ def _summary(study, cfg, reports, console) -> None:
         console.print(f"results: {reports.out_dir}/ ({files})")
         for v in reports.verilog:
             console.print(f"best design Verilog: {v}")
+        for why in reports.verilog_errors:  # best.json holds it too; stdout may be unread
+            print(f"{PROG}: warning: best design has no Verilog: {why}", file=sys.stderr)
 
 
 def _run(args) -> int:
@@ -273,7 +275,24 @@ def _run(args) -> int:
     )
     study = optuna.load_study(study_name=result.study, storage=open_storage(result.storage))
     _summary(study, cfg, result.reports, console)
+    failed = _all_failed(study)
+    if failed:
+        print(f"{PROG}: {failed}", file=sys.stderr)
+        return 1
     return 1 if died else 0  # the study is consistent, but a worker's trials need a rerun
+
+
+def _all_failed(study) -> str | None:
+    """``all N trials failed: <first reason>`` when no evaluated trial succeeded."""
+    from optuna.trial import TrialState
+
+    from .records import ERROR_ATTR, counted
+
+    done = [t for t in study.get_trials(deepcopy=False) if counted(t)]
+    if not done or any(t.state != TrialState.FAIL for t in done):
+        return None
+    first = min(done, key=lambda t: t.number).user_attrs.get(ERROR_ATTR, "no reason recorded")
+    return f"all {len(done)} trials failed: {str(first).splitlines()[0]}"
 
 
 def _report(args) -> int:
@@ -343,8 +362,14 @@ def main(argv: list[str] | None = None) -> int:
             return _verify(args)
         return _run(args) if args.command == "run" else _report(args)
 
+    from .trial import ReferenceFailed
+
     try:
         return run_cli(PROG, body)
-    except KeyboardInterrupt:  # Optuna has failed the running trial (no error: it is redone)
-        print(f"{PROG}: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+    except ReferenceFailed as e:  # a tool failure before any trial: no study was created
+        print(f"{PROG}: error: {str(e).splitlines()[0]}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:  # Optuna has failed the running trial (no error: redone)
+        why = "terminated" if isinstance(e, Terminated) else "interrupted"
+        print(f"{PROG}: {why}; run the same command again to resume", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130

@@ -1,0 +1,312 @@
+"""Hostile inputs to reading and running: configs, specs and manifests that are not what
+they claim (``cls="config"``), a reference design that cannot be measured or normalised
+(``cls="reference"``: no study may be left behind), and runs that fail or would stall
+(``cls="runs"``)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+from unittest import mock
+
+import pytest
+
+from tests.hostile import Case, params, python, run_process, verdict
+from tests.test_hostile_writes import SPEC, run_main
+
+ROOT = Path(__file__).resolve().parent.parent
+BOM = "\ufeff"
+
+FAST = """
+[model]
+name = "jsc-tiny"
+[space.default]
+weight_width = [2, 3]
+[strategy]
+name = "random"
+n_trials = 1
+[storage]
+study = "c"
+[hardware]
+enabled = false
+[metrics.accuracy]
+scale = 1.0
+"""
+
+
+def _search(tmp: Path, text: str | bytes, *extra: str, name: str = "c.toml"):
+    cfg = tmp / name
+    cfg.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return run_main(
+        "search", ["run", str(cfg), "--out", str(tmp / "res"), "--no-progress", *extra]
+    )
+
+
+def _says(*words: str):
+    def check(tmp: Path, o) -> str | None:
+        text = o.stderr.lower()
+        missing = [w for w in words if w.lower() not in text]
+        return f"stderr lacks {missing}: {o.stderr.strip()[-300:]!r}" if missing else None
+
+    return check
+
+
+def _export(tmp: Path, spec: Path, *extra: str):
+    return run_main("hdl", ["export", "network", str(spec), "--out", str(tmp / "out"), *extra])
+
+
+def _spec_bytes(data: bytes):
+    def run(tmp: Path):
+        p = tmp / "net.spec.json"
+        p.write_bytes(data)
+        return _export(tmp, p)
+
+    return run
+
+
+DEEP = b"[" * 100_000 + b"]" * 100_000
+
+
+def _deep_inputs(tmp: Path):
+    p = tmp / "in.json"
+    p.write_bytes(DEEP)
+    return _export(tmp, SPEC, "--inputs", str(p))
+
+
+def _manifest_dir(tmp: Path):
+    (tmp / "out" / "manifest.json").mkdir(parents=True)
+    return _export(tmp, SPEC)
+
+
+def _config_dir(tmp: Path):
+    (tmp / "c.toml").mkdir()
+    return run_main("search", ["run", str(tmp / "c.toml"), "--out", str(tmp / "res")])
+
+
+@contextlib.contextmanager
+def _no_module(name: str):
+    with mock.patch.dict(sys.modules, {name: None}):
+        yield
+
+
+def _missing_optuna(tmp: Path):
+    with _no_module("optuna"):
+        return _search(tmp, FAST)
+
+
+def _missing_torch(tmp: Path):
+    with _no_module("torch"):
+        return run_main("models", ["spec", "jsc-tiny", "--bits", "4", "--out", str(tmp / "n.json")])
+
+
+CONFIG = [
+    Case("config", "toml-bom", lambda tmp: _search(tmp, BOM + FAST), exits=(0,)),
+    Case("config", "toml-binary", lambda tmp: _search(tmp, b"\x00\xff\xfe" * 50),
+         check=_says("c.toml")),  # fmt: skip
+    Case("config", "toml-directory", _config_dir, check=_says("directory")),
+    Case("config", "toml-missing", lambda tmp: run_main("search", ["run", str(tmp / "no.toml")]),
+         check=_says("no.toml")),  # fmt: skip
+    Case("config", "spec-bom", _spec_bytes(BOM.encode() + SPEC.read_bytes()), exits=(0,)),
+    Case("config", "spec-binary", _spec_bytes(b"\x00\xff\xfe" * 50), check=_says("net.spec")),
+    Case("config", "spec-deep", _spec_bytes(DEEP), check=_says("net.spec")),
+    Case("config", "spec-directory",
+         lambda tmp: (tmp / "d.json").mkdir() or _export(tmp, tmp / "d.json"),
+         check=_says("directory")),  # fmt: skip
+    Case("config", "inputs-deep", _deep_inputs, check=_says("in.json")),
+    Case("config", "manifest-directory", _manifest_dir, check=_says("manifest.json")),
+    Case("config", "missing-optuna", _missing_optuna, check=_says("pip install 'hwfirst[search]'")),
+    Case("config", "missing-torch", _missing_torch, check=_says("pip install 'hwfirst[models]'")),
+]
+
+# --- the reference design ---------------------------------------------------------------
+
+HW = """
+[model]
+name = "jsc-tiny"
+[space.default]
+weight_width = [2]
+act_width = [8]
+[strategy]
+name = "random"
+n_trials = 1
+[storage]
+study = "r"
+[hardware]
+target = "ecp5"
+[metrics.accuracy]
+scale = 1.0
+[metrics.luts]
+scale = 0.5
+[score.reference.default]
+weight_width = 2
+act_width = 8
+"""
+ZERO_DSPS = HW + "[metrics.dsps]\nscale = 0.1\n"  # adder trees use no DSP: a zero reference
+
+_CACHE: list[Path] = []
+
+
+def _warm_cache() -> Path:
+    """A synthesis cache holding the HW config's reference design (synthesised once)."""
+    if not _CACHE:
+        d = Path(tempfile.mkdtemp(prefix="hostile-cache-"))
+        with mock.patch.dict(os.environ, {"HWFIRST_CACHE_DIR": str(d / "cache")}):
+            o = _search(d, HW)
+        assert o.code == 0, o.stderr
+        _CACHE.append(d / "cache")
+    return _CACHE[0]
+
+
+def _no_study(tmp: Path, o) -> str | None:
+    db = tmp / "res" / "r" / "study.db"
+    if db.exists():
+        names = [r[0] for r in sqlite3.connect(db).execute("SELECT study_name FROM studies")]
+        if names:
+            return f"a study was left behind: {names}"
+    return None
+
+
+def _with_cache(tmp: Path, warm: bool) -> dict[str, str]:
+    cache = tmp / "cache"
+    if warm:
+        shutil.copytree(_warm_cache(), cache)
+    return {"HWFIRST_CACHE_DIR": str(cache)}
+
+
+def _zero_reference(tmp: Path):
+    with mock.patch.dict(os.environ, _with_cache(tmp, True)):
+        return _search(tmp, ZERO_DSPS)
+
+
+def _bogus_backend(tmp: Path):
+    env = _with_cache(tmp, False) | {"HWFIRST_YOSYS_BACKEND": "bogus"}
+    with mock.patch.dict(os.environ, env):
+        return _search(tmp, HW)
+
+
+def _crashing_yosys(tmp: Path):
+    def crash(code, args, cwd, timeout):
+        return -11, "Segmentation fault\n", False
+
+    with mock.patch.dict(os.environ, _with_cache(tmp, False)):
+        with mock.patch("hdl.synth.yosys.run_child", crash):
+            return _search(tmp, HW)
+
+
+def _one_line_exit1(tmp: Path, o) -> str | None:
+    if len(o.lines) != 1:
+        return f"{len(o.lines)} stderr lines: {o.stderr.strip()[-300:]!r}"
+    return _no_study(tmp, o)
+
+
+def _garbage_cache(tmp: Path):
+    env = _with_cache(tmp, False)
+    Path(env["HWFIRST_CACHE_DIR"]).mkdir()
+    (Path(env["HWFIRST_CACHE_DIR"]) / "synth.sqlite3").write_bytes(b"not a database\n" * 64)
+    with mock.patch.dict(os.environ, env):
+        return _search(tmp, HW)
+
+
+def _read_only_cache(tmp: Path):
+    """Every entry is cached, but the directory is read-only.  Root ignores chmod, so
+    SQLite is made to behave as on a read-only mount: a read-write open of the WAL
+    database fails (no ``-shm`` can be created), a read-only immutable open works."""
+    env = _with_cache(tmp, True)
+    real = sqlite3.connect
+
+    def connect(database, *a, **k):
+        if not (k.get("uri") and "mode=ro" in str(database)):
+            raise sqlite3.OperationalError("unable to open database file")
+        return real(database, *a, **k)
+
+    with mock.patch.dict(os.environ, env), mock.patch("sqlite3.connect", connect):
+        return _search(tmp, HW)
+
+
+def _one_warning(tmp: Path, o) -> str | None:
+    if len(o.lines) != 1 or "cache" not in o.stderr:
+        return f"want one warning line naming the cache: {o.stderr.strip()[-300:]!r}"
+    return None
+
+
+REFERENCE = [
+    Case("reference", "zero-dsps", _zero_reference, check=_says("metrics.dsps")),
+    Case("reference", "zero-dsps-no-study", _zero_reference, check=_no_study),
+    Case("reference", "bogus-backend", _bogus_backend, check=_says("HWFIRST_YOSYS_BACKEND")),
+    Case("reference", "bogus-backend-no-study", _bogus_backend, check=_no_study),
+    Case("reference", "crashing-yosys", _crashing_yosys, exits=(1,), check=_one_line_exit1),
+    Case("reference", "garbage-cache", _garbage_cache, exits=(0,), check=_one_warning),
+    Case("reference", "read-only-cache", _read_only_cache, exits=(0,), check=_one_warning),
+]
+
+# --- runs ---------------------------------------------------------------------------------
+
+ALL_FAIL = HW.replace("[metrics.luts]\n", "[metrics.luts]\nreference = 1000.0\n")
+ALL_FAIL = ALL_FAIL.replace("scale = 1.0\n", "scale = 1.0\nreference = 1.0\n").replace(
+    "n_trials = 1", "n_trials = 2"
+).replace("weight_width = [2]", "weight_width = [2, 3]")
+
+
+def _all_failed(tmp: Path):
+    def crash(code, args, cwd, timeout):
+        return -11, "Segmentation fault\n", False
+
+    with mock.patch.dict(os.environ, _with_cache(tmp, False)):
+        with mock.patch("hdl.synth.yosys.run_child", crash):
+            return _search(tmp, ALL_FAIL)
+
+
+BIG = """
+[model]
+name = "jsc-tiny"
+[space.default]
+weight_width = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+act_width = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+bias_width = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16]
+weight_frac_width = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15]
+[strategy]
+name = "brute_force"
+[storage]
+study = "big"
+[hardware]
+enabled = false
+[metrics.accuracy]
+scale = 1.0
+"""
+FIRST_TRIAL_S = 30.0  # 65,536 points: enqueueing them all first took ~9 minutes
+
+
+def _big_space(tmp: Path):
+    """Brute force over 65,536 points for a few seconds: trials must have run."""
+    (tmp / "big.toml").write_text(BIG)
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    argv = python("-m", "search", "run", str(tmp / "big.toml"), "--out", str(tmp / "res"))
+    t = time.monotonic()
+    o = run_process([*argv, "--timeout", "4", "--no-progress"], env=env, timeout=90)
+    o.stderr += f"\n(took {time.monotonic() - t:.0f} s)" if o.code else ""
+    return o
+
+
+def _trials_ran(tmp: Path, o) -> str | None:
+    if " 0 trials run" in o.stdout or "trials run" not in o.stdout:
+        return f"no trial ran: {o.stdout.strip()[:200]!r}"
+    return None
+
+
+RUNS = [
+    Case("runs", "all-failed", _all_failed, exits=(1,), check=_says("all 2 trials failed")),
+    Case("runs", "brute-force-65536", _big_space, exits=(0,), check=_trials_ran),
+]
+
+CASES = [*CONFIG, *REFERENCE, *RUNS]
+
+
+@pytest.mark.parametrize("case", params(CASES))
+def test_hostile(case, tmp_path):
+    assert verdict(case, tmp_path) is None
