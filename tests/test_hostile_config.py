@@ -43,9 +43,7 @@ scale = 1.0
 def _search(tmp: Path, text: str | bytes, *extra: str, name: str = "c.toml"):
     cfg = tmp / name
     cfg.write_bytes(text if isinstance(text, bytes) else text.encode())
-    return run_main(
-        "search", ["run", str(cfg), "--out", str(tmp / "res"), "--no-progress", *extra]
-    )
+    return run_main("search", ["run", str(cfg), "--out", str(tmp / "res"), "--no-progress", *extra])
 
 
 def _says(*words: str):
@@ -107,17 +105,28 @@ def _missing_torch(tmp: Path):
 
 CONFIG = [
     Case("config", "toml-bom", lambda tmp: _search(tmp, BOM + FAST), exits=(0,)),
-    Case("config", "toml-binary", lambda tmp: _search(tmp, b"\x00\xff\xfe" * 50),
-         check=_says("c.toml")),  # fmt: skip
+    Case(
+        "config",
+        "toml-binary",
+        lambda tmp: _search(tmp, b"\x00\xff\xfe" * 50),
+        check=_says("c.toml"),
+    ),
     Case("config", "toml-directory", _config_dir, check=_says("directory")),
-    Case("config", "toml-missing", lambda tmp: run_main("search", ["run", str(tmp / "no.toml")]),
-         check=_says("no.toml")),  # fmt: skip
+    Case(
+        "config",
+        "toml-missing",
+        lambda tmp: run_main("search", ["run", str(tmp / "no.toml")]),
+        check=_says("no.toml"),
+    ),
     Case("config", "spec-bom", _spec_bytes(BOM.encode() + SPEC.read_bytes()), exits=(0,)),
     Case("config", "spec-binary", _spec_bytes(b"\x00\xff\xfe" * 50), check=_says("net.spec")),
     Case("config", "spec-deep", _spec_bytes(DEEP), check=_says("net.spec")),
-    Case("config", "spec-directory",
-         lambda tmp: (tmp / "d.json").mkdir() or _export(tmp, tmp / "d.json"),
-         check=_says("directory")),  # fmt: skip
+    Case(
+        "config",
+        "spec-directory",
+        lambda tmp: (tmp / "d.json").mkdir() or _export(tmp, tmp / "d.json"),
+        check=_says("directory"),
+    ),
     Case("config", "inputs-deep", _deep_inputs, check=_says("in.json")),
     Case("config", "manifest-directory", _manifest_dir, check=_says("manifest.json")),
     Case("config", "missing-optuna", _missing_optuna, check=_says("pip install 'hwfirst[search]'")),
@@ -194,9 +203,9 @@ def _crashing_yosys(tmp: Path):
     def crash(code, args, cwd, timeout):
         return -11, "Segmentation fault\n", False
 
-    with mock.patch.dict(os.environ, _with_cache(tmp, False)):
-        with mock.patch("hdl.synth.yosys.run_child", crash):
-            return _search(tmp, HW)
+    env = _with_cache(tmp, False)
+    with mock.patch.dict(os.environ, env), mock.patch("hdl.synth.yosys.run_child", crash):
+        return _search(tmp, HW)
 
 
 def _one_line_exit1(tmp: Path, o) -> str | None:
@@ -248,18 +257,20 @@ REFERENCE = [
 # --- runs ---------------------------------------------------------------------------------
 
 ALL_FAIL = HW.replace("[metrics.luts]\n", "[metrics.luts]\nreference = 1000.0\n")
-ALL_FAIL = ALL_FAIL.replace("scale = 1.0\n", "scale = 1.0\nreference = 1.0\n").replace(
-    "n_trials = 1", "n_trials = 2"
-).replace("weight_width = [2]", "weight_width = [2, 3]")
+ALL_FAIL = (
+    ALL_FAIL.replace("scale = 1.0\n", "scale = 1.0\nreference = 1.0\n")
+    .replace("n_trials = 1", "n_trials = 2")
+    .replace("weight_width = [2]", "weight_width = [2, 3]")
+)
 
 
 def _all_failed(tmp: Path):
     def crash(code, args, cwd, timeout):
         return -11, "Segmentation fault\n", False
 
-    with mock.patch.dict(os.environ, _with_cache(tmp, False)):
-        with mock.patch("hdl.synth.yosys.run_child", crash):
-            return _search(tmp, ALL_FAIL)
+    env = _with_cache(tmp, False)
+    with mock.patch.dict(os.environ, env), mock.patch("hdl.synth.yosys.run_child", crash):
+        return _search(tmp, ALL_FAIL)
 
 
 BIG = """
@@ -310,3 +321,101 @@ CASES = [*CONFIG, *REFERENCE, *RUNS]
 @pytest.mark.parametrize("case", params(CASES))
 def test_hostile(case, tmp_path):
     assert verdict(case, tmp_path) is None
+
+
+# --- a killed run leaves no tool process and no work directory -------------------------
+
+
+def _children(pid: int) -> list[int]:
+    """Live descendants of ``pid`` (from /proc; zombies are dead)."""
+    out, todo = [], [pid]
+    procs = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            with contextlib.suppress(OSError):
+                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
+                procs[int(d.name)] = (fields[0], int(fields[1]))  # state, ppid
+    while todo:
+        p = todo.pop()
+        for c, (state, ppid) in procs.items():
+            if ppid == p and state != "Z":
+                out.append(c)
+                todo.append(c)
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+SILENT = """
+import sys
+from qspec.cli import run_cli
+from hdl.synth.yosys import run_child, work_dir
+
+def body():  # a tool that writes nothing (SIGPIPE would not end it): as ABC under yowasp
+    with work_dir("yosys") as w:
+        run_child("import time; time.sleep(120)", [], w, 600)
+    return 0
+
+sys.exit(run_cli("silent", body))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc (Linux)")
+@pytest.mark.parametrize("tool", ["silent", "synth"])
+@pytest.mark.parametrize("sig", ["SIGKILL", "SIGTERM"])
+def test_killed_run_leaves_no_child(sig, tool, tmp_path):
+    """A run killed while its tool child runs (``python -m hdl synth``, or a child that
+    never writes): the child dies too; SIGTERM removes the work directory at once, after
+    SIGKILL the next run sweeps it."""
+    import signal
+    import subprocess
+
+    from hdl.synth.yosys import sweep_stale
+
+    if tool == "synth":
+        o = run_main("hdl", ["export", "network", str(SPEC), "--out", str(tmp_path / "d")])
+        assert o.code == 0, o.stderr
+        (verilog,) = (tmp_path / "d").glob("*.v")
+        argv = python("-m", "hdl", "synth", str(verilog), "--no-cache", "--json")
+    else:
+        argv = python("-c", SILENT)
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(ROOT), TMPDIR=str(tmpdir))
+    kids: list[int] = []
+    parent = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and parent.poll() is None:
+            kids = _children(parent.pid)
+            if kids and list(tmpdir.glob("hwfirst-*/yosys-*")):
+                break
+            time.sleep(0.1)
+        assert kids, f"no tool child seen: {parent.stderr.read().decode()[-300:]!r}"
+        time.sleep(0.5)  # the tool is under way
+        parent.send_signal(getattr(signal, sig))
+        parent.wait(timeout=30)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(_alive(k) for k in kids):
+            time.sleep(0.1)
+        assert not [k for k in kids if _alive(k)], "a tool child outlived its run"
+        (root,) = tmpdir.glob("hwfirst-*")
+        if sig == "SIGKILL":
+            assert list(root.iterdir())  # nobody was left to clean up ...
+            sweep_stale(root)  # ... so the next run does
+        assert not list(root.iterdir()), "a work directory was left behind"
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        for k in kids:  # what a failing run left (orphans are init's children now)
+            if _alive(k):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(k, signal.SIGKILL)

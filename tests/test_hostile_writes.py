@@ -36,6 +36,7 @@ def run_main(cli: str, argv, seconds: float = 60, **kw):
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
 
+
 SPEC = Path(__file__).parent / "data" / "jsc-tiny-4bit.spec.json"
 LEAKY = ["export", "leaky-relu", "--impl", "shift", "--width", "8", "--frac-width", "4"]
 LEAKY += ["--shift", "2"]
