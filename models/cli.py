@@ -113,16 +113,17 @@ def _check_paths(args) -> None:
         for path in (args.out, inputs_path(args.out)):
             if path.is_dir():
                 raise CliError(f"--out must be a file path, but {str(path)!r} is a directory")
-            try:
-                check_output(path)
-            except WriteError as e:
-                raise CliError(f"--out: {e}") from None
         blocking = [a for a in args.out.parents if a.exists() and not a.is_dir()]
         if blocking:
             raise CliError(
                 f"--out: cannot create {str(args.out)!r}: {str(blocking[0])!r} is a file"
             )
         check_writable_dir("--out", args.out.parent)
+        for path in (args.out, inputs_path(args.out)):  # a FIFO, device, socket: refused
+            try:
+                check_output(path)
+            except WriteError as e:
+                raise CliError(f"--out: {e}") from None
 
 
 def _quant_config(args):

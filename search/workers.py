@@ -44,9 +44,14 @@ class WorkersResult:
 
 def _worker(index: int, cfg: SearchConfig, kwargs: dict[str, Any], queue) -> None:
     """One worker process: run the study, report ``(index, ran, error)``."""
+    from qspec.cli import terminated_as_interrupt
+
     try:
-        res = run_study(cfg, progress=False, reports=False, **kwargs)
+        with terminated_as_interrupt():  # SIGTERM: kill the tool child, remove its work dir
+            res = run_study(cfg, progress=False, reports=False, **kwargs)
         queue.put((index, res.ran, None))
+    except KeyboardInterrupt:  # stopped by the launcher (or Ctrl-C): it reports that
+        return
     except Exception as e:  # reported by the launcher as one line
         queue.put((index, 0, one_line(e) if not isinstance(e, ValueError) else str(e)))
 
@@ -135,6 +140,10 @@ def run_workers(
             if progress:
                 bar.n = max(_evaluated(url, name) - before, 0)
                 bar.refresh()
+    except BaseException:  # e.g. SIGTERM/Ctrl-C of the launcher: the workers stop too
+        for p in procs:
+            p.terminate()
+        raise
     finally:
         for p in procs:
             p.join()
