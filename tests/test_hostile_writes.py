@@ -73,6 +73,12 @@ def _chardev(p: Path) -> None:
     os.mknod(p, 0o666 | stat.S_IFCHR, os.makedev(1, 3))  # a /dev/null
 
 
+def _devfull(p: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("mknod needs root")
+    os.mknod(p, 0o666 | stat.S_IFCHR, os.makedev(1, 7))  # a /dev/full
+
+
 _SOCKETS: list[socket.socket] = []
 
 
@@ -99,6 +105,7 @@ def _link_fifo(p: Path) -> None:
 KINDS = {
     "fifo": _fifo,
     "chardev": _chardev,
+    "devfull": _devfull,
     "socket": _socket,
     "directory": _directory,
     "symlink-devnull": _link_devnull,
@@ -260,10 +267,14 @@ def _models_disk(code: int):
 
 
 def _dev_full(cli: str, argv: list[str]):
-    def run(tmp: Path):
-        return run_main(cli, [*argv, "--out", "/dev/full"])
+    """``--out`` a /dev/full node.  A clone in the case's directory, never the real one:
+    the code under test may be the broken code that replaces the node by a file."""
 
-    return Case("writes", f"{cli}-out-dev-full", run, watch=lambda tmp: [tmp, Path("/dev/full")])
+    def run(tmp: Path):
+        _devfull(tmp / "full")
+        return run_main(cli, [*argv, "--out", str(tmp / "full")])
+
+    return Case("writes", f"{cli}-out-dev-full", run)
 
 
 SEARCH_CFG = """
