@@ -125,7 +125,7 @@ def read_manifest(out_dir: str | Path) -> Manifest:
     file when it is not one this project wrote."""
     path = Path(out_dir) / MANIFEST
     where = f"manifest {str(path)!r}"
-    if not path.exists() and not path.is_symlink():
+    if not path.exists():
         return Manifest()
     try:
         doc = read_json(path, "manifest")
