@@ -30,7 +30,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar
 
-from .files import loads_json, read_json
+from .files import BOM, read_json
 from .fixed import (
     FixedFormat,
     Overflow,
@@ -368,11 +368,11 @@ class QuantisedNetwork:
     @classmethod
     def from_json(cls, text: str | bytes) -> QuantisedNetwork:
         try:
-            if isinstance(text, bytes):
-                text = text.decode()
-            d = loads_json(text, "spec")
-        except UnicodeDecodeError as e:
+            d = json.loads(text.removeprefix(BOM) if isinstance(text, str) else text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"spec is not valid JSON: {e}") from None
+        except RecursionError:
+            raise ValueError("spec is not valid JSON: nested too deeply") from None
         return cls.from_dict(d)
 
     @classmethod

@@ -310,7 +310,23 @@ def _trials_ran(tmp: Path, o) -> str | None:
     return None
 
 
+def _no_verilog(tmp: Path):
+    """The best design's Verilog cannot be exported: said on stderr, not only in best.json."""
+    from search.hardware import HardwareError
+
+    o = _search(tmp, FAST)
+    assert o.code == 0, o.stderr
+
+    def fail(*a, **k):
+        raise HardwareError("SynthError: the exporter broke")
+
+    db = tmp / "res" / "c" / "study.db"
+    with mock.patch("search.report.export_verilog", fail):
+        return run_main("search", ["report", str(db), "--study", "c", "--out", str(tmp / "res")])
+
+
 RUNS = [
+    Case("runs", "best-without-verilog", _no_verilog, exits=(0,), check=_says("no verilog")),
     Case("runs", "all-failed", _all_failed, exits=(1,), check=_says("all 2 trials failed")),
     Case("runs", "brute-force-65536", _big_space, exits=(0,), check=_trials_ran),
 ]
