@@ -103,7 +103,22 @@ def _missing_torch(tmp: Path):
         return run_main("models", ["spec", "jsc-tiny", "--bits", "4", "--out", str(tmp / "n.json")])
 
 
+def _quant_config(text: str | None):
+    def run(tmp: Path):
+        q = tmp / "q.toml"
+        if text is None:
+            q.mkdir()
+        else:
+            q.write_text(text)
+        argv = ["spec", "jsc-tiny", "--config", str(q), "--out", str(tmp / "n.json")]
+        return run_main("models", argv)
+
+    return run
+
+
 CONFIG = [
+    Case("config", "quant-toml-directory", _quant_config(None), check=_says("directory")),
+    Case("config", "quant-toml-bom", _quant_config(BOM + "[default]\nwidth = 4\n"), exits=(0,)),
     Case("config", "toml-bom", lambda tmp: _search(tmp, BOM + FAST), exits=(0,)),
     Case(
         "config",
