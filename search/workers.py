@@ -28,6 +28,9 @@ from .hardware import one_line
 from .records import evaluated
 from .run import RunResult, run_study
 from .storage import DEFAULT_OUT, default_path, join, kind, open_storage, storage_url
+from .trial import ReferenceFailed
+
+REFERENCE_FAILED = "reference failed: "  # marks a worker's ReferenceFailed on the queue
 
 if TYPE_CHECKING:
     from .config import SearchConfig
@@ -53,7 +56,10 @@ def _worker(index: int, cfg: SearchConfig, kwargs: dict[str, Any], queue) -> Non
     except KeyboardInterrupt:  # stopped by the launcher (or Ctrl-C): it reports that
         return
     except Exception as e:  # reported by the launcher as one line
-        queue.put((index, 0, one_line(e) if not isinstance(e, ValueError) else str(e)))
+        if isinstance(e, ReferenceFailed):  # a tool failure: the launcher exits 1, not 2
+            queue.put((index, 0, f"{REFERENCE_FAILED}{e}"))
+        else:
+            queue.put((index, 0, one_line(e) if not isinstance(e, ValueError) else str(e)))
 
 
 def _evaluated(url: str, name: str) -> int:
@@ -150,6 +156,8 @@ def run_workers(
         bar.close()
     errors = [err for _, err in results.values() if err]
     if errors:
+        if errors[0].startswith(REFERENCE_FAILED):
+            raise ReferenceFailed(errors[0].removeprefix(REFERENCE_FAILED))
         raise ValueError(errors[0])
     died = workers - len(results)
     study = optuna.load_study(study_name=name, storage=open_storage(url))

@@ -450,3 +450,21 @@ def test_killed_run_leaves_no_child(sig, tool, tmp_path):
             if _alive(k):
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(k, signal.SIGKILL)
+
+
+def test_worker_reference_failure_is_a_tool_failure(tmp_path, monkeypatch):
+    """A worker whose reference design fails reports it as such (the launcher exits 1)."""
+    import queue
+
+    from search.config import loads_config
+    from search.workers import REFERENCE_FAILED, _worker
+
+    monkeypatch.setenv("HWFIRST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr("hdl.synth.yosys.run_child", lambda *a: (-11, "Segfault\n", False))
+    q = queue.Queue()
+    url = f"journal://{tmp_path / 'r.journal'}"
+    kwargs = dict(storage=url, study_name="r", out_dir=tmp_path)
+    _worker(0, loads_config(HW), kwargs, q)
+    index, ran, err = q.get_nowait()
+    assert err.startswith(REFERENCE_FAILED) and "reference design failed" in err, err
+    assert not (tmp_path / "r.journal").exists()  # the storage was never created
