@@ -5,6 +5,7 @@ they claim (``cls="config"``), a reference design that cannot be measured or nor
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -180,6 +181,7 @@ def _warm_cache() -> Path:
     """A synthesis cache holding the HW config's reference design (synthesised once)."""
     if not _CACHE:
         d = Path(tempfile.mkdtemp(prefix="hostile-cache-"))
+        atexit.register(shutil.rmtree, d, True)  # shared by the cases: gone at exit
         with mock.patch.dict(os.environ, {"HWFIRST_CACHE_DIR": str(d / "cache")}):
             o = _search(d, HW)
         assert o.code == 0, o.stderr

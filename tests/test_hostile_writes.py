@@ -5,9 +5,11 @@ half-written design directory (``cls="writes"``)."""
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import errno
 import os
+import shutil
 import socket
 import stat
 import tempfile
@@ -316,6 +318,7 @@ def _a_study() -> Path:
     """A finished study (hardware disabled), made once per process and copied per case."""
     if not _STUDY:
         d = Path(tempfile.mkdtemp(prefix="hostile-study-"))
+        atexit.register(shutil.rmtree, d, True)  # shared by the cases: gone at exit
         (d / "w.toml").write_text(SEARCH_CFG)
         o = run_main("search", ["run", str(d / "w.toml"), "--out", str(d), "--no-progress"])
         assert o.code == 0, o.stderr
