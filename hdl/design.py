@@ -20,7 +20,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qspec.files import atomic_write
+from qspec.files import ReadError, atomic_write_many, read_json
 from qspec.network import QuantisedNetwork
 from qspec.vectors import InputSet, compact_json, network_vectors, read_inputs
 
@@ -128,12 +128,9 @@ def read_manifest(out_dir: str | Path) -> Manifest:
     if not path.exists():
         return Manifest()
     try:
-        doc = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError) as e:
-        why = getattr(e, "strerror", None) or type(e).__name__
-        raise ValueError(f"{where}: cannot read: {why}") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{where}: not valid JSON ({e}): {REGENERATE}") from None
+        doc = read_json(path, "manifest")
+    except ReadError as e:
+        raise ValueError(f"{e}: {REGENERATE}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("modules", {}), dict):
         raise ValueError(f"{where}: not a manifest (no modules object): {REGENERATE}")
     modules = {
@@ -158,17 +155,18 @@ def write_manifest(
     with open(out_dir / f".{MANIFEST}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         manifest = read_manifest(out_dir)
-        modules = dict(manifest.modules)
-        if replace:
-            for e in modules.values():
-                for name in (e.file, e.spec, e.vectors):
-                    if name:
-                        (out_dir / name).unlink(missing_ok=True)
-            modules = {}
-        for name, text in (files or {}).items():
-            atomic_write(out_dir / name, text)
+        modules = {} if replace else dict(manifest.modules)
         modules |= entries
-        return atomic_write(out_dir / MANIFEST, Manifest(modules, tool_versions()).to_json())
+        # every file is staged before any is renamed: a full disk leaves the directory as it was
+        written = {out_dir / name: text for name, text in (files or {}).items()}
+        written[out_dir / MANIFEST] = Manifest(modules, tool_versions()).to_json()
+        atomic_write_many(written)
+        if replace:  # the old entries' files that the new ones did not overwrite
+            for e in manifest.modules.values():
+                for name in (e.file, e.spec, e.vectors):
+                    if name and out_dir / name not in written:
+                        (out_dir / name).unlink(missing_ok=True)
+        return out_dir / MANIFEST
 
 
 # --- a network's design directory ------------------------------------------------------
@@ -233,12 +231,7 @@ class ExportedDesign:
 
 
 def _read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text())
-    except OSError as e:
-        raise ValueError(f"{what} {str(path)!r}: cannot read: {e.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{what} {str(path)!r}: not valid JSON: {e}") from None
+    return read_json(path, what)
 
 
 def _networks(d: Path) -> dict[str, ManifestEntry]:

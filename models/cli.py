@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from qspec.cli import CliError, OneLineParser, int_option, option_error, run_cli
-from qspec.files import atomic_write, check_writable_dir
+from qspec.files import WriteError, atomic_write_many, check_output, check_writable_dir
 from qspec.limits import MAX_EPOCHS, MAX_SEED
 from qspec.vectors import InputSet, inputs_path
 
@@ -126,6 +126,11 @@ def _check_paths(args) -> None:
                 f"--out: cannot create {str(args.out)!r}: {str(blocking[0])!r} is a file"
             )
         check_writable_dir("--out", args.out.parent)
+        for path in (args.out, inputs_path(args.out)):  # a FIFO, device, socket: refused
+            try:
+                check_output(path)
+            except WriteError as e:
+                raise CliError(f"--out: {e}") from None
 
 
 def _quant_config(args):
@@ -220,13 +225,10 @@ def _spec(args) -> int:
     spec = quantise_network(fold_batchnorm(model), config, ds.train.x, args.name)
     inputs = input_vectors(spec, ds).to_json()
     out_in = inputs_path(args.out)
-    try:  # the inputs first: the spec appears only once the pair is complete
-        atomic_write(out_in, inputs)
-        atomic_write(args.out, spec.to_json())
-    except OSError as e:
-        raise CliError(
-            f"--out: cannot write {str(e.filename or args.out)!r}: {e.strerror}"
-        ) from None
+    try:  # both or neither (the inputs first: a reader that finds the spec finds them)
+        atomic_write_many({out_in: inputs, args.out: spec.to_json()})
+    except WriteError as e:
+        raise CliError(f"--out: {e}") from None
     print(f"wrote {args.out} and {out_in}")
     return 0
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from qspec.files import read_text
 from qspec.fixed import OVERFLOWS, ROUNDINGS, Overflow, Rounding, parse_enum
 from qspec.leaky import LEAKY_IMPLS
 
@@ -244,13 +245,12 @@ class QuantConfig:
     def from_toml(cls, path: str | Path) -> QuantConfig:
         """Read a TOML file; a top-level ``[quant]`` table is used if present."""
         path = Path(path)
-        if not path.is_file():
+        if not path.exists():
             raise ValueError(f"config file not found: {path}")
+        text = read_text(path, "config")  # a directory, FIFO, binary file: one line
         try:
-            data = tomllib.loads(path.read_text())
-        except OSError as e:
-            raise ValueError(f"config {path} is not readable: {e.strerror}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
             raise ValueError(f"config {path}: {str(e).splitlines()[0]}") from None
         return cls.from_dict(data.get("quant", data))
 

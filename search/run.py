@@ -12,6 +12,7 @@ hardware is an error.
 from __future__ import annotations
 
 import contextlib
+import time
 import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -31,7 +32,7 @@ from .records import (
 )
 from .scoring import Objective, needs_reference, reference_values
 from .space import SearchSpace
-from .storage import DEFAULT_OUT, join, open_storage, redact, storage_url
+from .storage import DEFAULT_OUT, join, local_file, open_storage, redact, storage_url
 from .strategies import MAX_GRID, STRATEGIES, make_sampler
 from .trial import Evaluator, TrialFailed, TrialObjective, load_context
 
@@ -55,6 +56,27 @@ def config_of_study(study: optuna.Study) -> SearchConfig:
     if source is None:
         raise ValueError(f"study {study.study_name} was not created by python -m search")
     return loads_config(source, name=study.study_name, where=f"study {study.study_name}")
+
+
+@contextlib.contextmanager
+def _shared_cache(url: str):
+    """The synthesis cache :func:`join` sets for the trials (PostgreSQL: the storage's
+    database), for the reference design measured before the study exists."""
+    import os
+
+    from hdl.synth.cache import CACHE_URL_ENV
+
+    from .storage import synth_cache_url
+
+    cache = synth_cache_url(url)
+    if cache is None or CACHE_URL_ENV in os.environ:
+        yield
+        return
+    os.environ[CACHE_URL_ENV] = cache
+    try:
+        yield
+    finally:
+        os.environ.pop(CACHE_URL_ENV, None)
 
 
 @dataclass(frozen=True)
@@ -146,11 +168,20 @@ def run_study(
     if cfg.hardware.enabled and hardware is None:
         from hdl.synth.yosys import resolve_backend
 
-        resolve_backend()  # a bad $HWFIRST_YOSYS_BACKEND: one error now, not one per trial
+        resolve_backend()  # a bad $HWFIRST_YOSYS_BACKEND is an input error, before any work
         hardware = hardware_metrics
+    out = Path(out_dir) / name
+    if reports:
+        from .report import check_report_paths
 
-    store = open_storage(url)
-    attrs = existing_study_attrs(store, name)
+        check_report_paths(out)
+
+    # Everything that can refuse the config runs before the study exists: a refused run
+    # leaves no study (which would then refuse the corrected config as a different one).
+    local = local_file(url)
+    fresh = local is not None and not local.exists()
+    store = None if fresh else open_storage(url)
+    attrs = None if store is None else existing_study_attrs(store, name)
     # no fingerprint yet: another worker created the study a moment ago and is setting it
     if attrs is not None and attrs.get(FINGERPRINT_ATTR, cfg.fingerprint) != cfg.fingerprint:
         raise ValueError(
@@ -158,8 +189,20 @@ def run_study(
             f"metrics, score or hardware); pass another --study or --storage"
         )
     objective = Objective.of(cfg)
+    context = load_context(cfg.model)
+    evaluator = Evaluator(cfg, context, hardware)
+    reference: dict[str, float] = {}
+    measured = None
+    if needs_reference(cfg):  # the reference design is measured like a trial's design
+        measured = (attrs or {}).get(REFERENCE_ATTR)
+        if measured is not None:
+            measured = metric_attrs(measured)  # a study of an earlier version
+        else:
+            with _shared_cache(url):  # ReferenceFailed: a tool failure, and no study
+                measured = evaluator.reference()
+        reference = reference_values(cfg, measured)  # ValueError: e.g. a zero reference
     study = optuna.create_study(
-        storage=store,
+        storage=store if store is not None else open_storage(url),
         study_name=name,
         sampler=sampler,
         directions=list(objective.directions),
@@ -168,23 +211,15 @@ def run_study(
     if attrs is None:
         study.set_user_attr(FINGERPRINT_ATTR, cfg.fingerprint)
         study.set_user_attr(SOURCE_ATTR, redact(cfg.source))  # the dashboard shows it
+    if measured is not None and REFERENCE_ATTR not in study.user_attrs:
+        study.set_user_attr(REFERENCE_ATTR, measured)
     lease = join(url, study)  # fail dead workers' RUNNING trials; PostgreSQL: shared cache
-    context = load_context(cfg.model)
-    evaluator = Evaluator(cfg, context, hardware)
-    reference: dict[str, float] = {}
-    if needs_reference(cfg):
-        measured = study.user_attrs.get(REFERENCE_ATTR)
-        if measured is not None:
-            measured = metric_attrs(measured)  # a study of an earlier version
-        else:
-            measured = evaluator.reference()
-            study.set_user_attr(REFERENCE_ATTR, measured)
-        reference = reference_values(cfg, measured)
     trial_objective = TrialObjective(cfg, space, evaluator, reference, dedupe=info.dedupe)
 
     before = evaluated(study)
     remaining = None if budget is None else max(budget - before, 0)
     bar = _Progress(remaining, objective, progress)
+    deadline = None if st.timeout is None else time.monotonic() + st.timeout
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the bar reports; failures are recorded
     try:
         with warnings.catch_warnings():
@@ -192,14 +227,17 @@ def run_study(
             while remaining is None or remaining > 0:
                 if not info.prepare(study, space, remaining):
                     break  # e.g. brute force: every point is held by a trial
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    break
                 study.optimize(
                     trial_objective,
                     n_trials=remaining,
-                    timeout=st.timeout,
+                    timeout=left,
                     catch=(TrialFailed,),
                     callbacks=[bar, *info.callbacks(budget)],
                 )
-                if not info.covers or st.timeout is not None:
+                if not info.covers:  # brute force: the next batch of its queue
                     break
                 remaining = None if budget is None else max(budget - evaluated(study), 0)
     finally:
@@ -207,7 +245,6 @@ def run_study(
         lease.release()
         optuna.logging.set_verbosity(level)
     total = evaluated(study)
-    out = Path(out_dir) / name
     rep = None
     if reports:
         from .report import write_reports

@@ -7,7 +7,7 @@ resumed runs and parallel workers.  Optuna's ``BruteForceSampler`` cannot: with
 parallel workers it stops early unless ``avoid_premature_stop=True``, which then
 admits duplicates, and it stops the study as soon as a parameter-less trial (a
 skipped duplicate) finishes.  So brute force runs on Optuna's trial queue: the
-points are enumerated and enqueued (:func:`enqueue_missing`), each with its
+points are enumerated and enqueued in growing batches (:func:`enqueue_missing`), each with its
 deterministic key as the ``point`` user attribute, set when the trial is created.
 Taking a WAITING trial is atomic in every Optuna storage, so a point runs twice
 only if it was enqueued twice (two processes starting at once); :func:`duplicate_of`
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .space import SearchSpace
 
 MAX_GRID = 100_000
+ENQUEUE_BATCH = 64  # brute force: points enqueued before the first trial
 REFERENCE = "brute_force"  # compare's reference: the strategy whose best is the optimum
 
 # Each sampler's keyword arguments (optuna 5) and the type a config value must have:
@@ -141,7 +142,11 @@ class BruteForce(Strategy):
     covers = True
 
     def prepare(self, study: optuna.Study, space: SearchSpace, remaining: int | None) -> bool:
-        return enqueue_missing(study, space, limit=remaining) > 0 or waiting(study) > 0
+        # In batches that grow with the study, so the first trial starts at once on a big
+        # space (enqueueing 65,536 points took minutes) and re-scans stay O(N log N).
+        batch = max(ENQUEUE_BATCH, evaluated(study))
+        limit = batch if remaining is None else min(remaining, batch)
+        return enqueue_missing(study, space, limit=limit) > 0 or waiting(study) > 0
 
     def callbacks(self, budget: int | None) -> list:
         return [stop_when_queue_empty]

@@ -40,6 +40,10 @@ if TYPE_CHECKING:
     from models.qconfig import QuantConfig
 
 
+class ReferenceFailed(RuntimeError):
+    """The reference design could not be measured: a tool failure, before any trial."""
+
+
 class TrialFailed(Exception):
     """This trial failed for a recorded reason (``error`` user attribute)."""
 
@@ -132,7 +136,11 @@ class Evaluator:
         try:
             return self.measure_network(net, self.hw_params(self.cfg.hardware.impl, 0))
         except HardwareError as e:
-            raise RuntimeError(f"the reference design failed to synthesise: {e}") from e
+            raise ReferenceFailed(
+                f"the reference design failed to synthesise ({e}); fix the synthesis set-up "
+                "(`python -m hdl synth` on one design shows it), or give every scored metric "
+                "a metrics.NAME.reference"
+            ) from e
 
 
 class TrialObjective:

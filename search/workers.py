@@ -30,6 +30,9 @@ from .hardware import one_line
 from .records import evaluated
 from .run import RunResult, run_study
 from .storage import DEFAULT_OUT, default_path, join, kind, open_storage, storage_url
+from .trial import ReferenceFailed
+
+REFERENCE_FAILED = "reference failed: "  # marks a worker's ReferenceFailed on the queue
 
 if TYPE_CHECKING:
     from .config import SearchConfig
@@ -46,11 +49,19 @@ class WorkersResult:
 
 def _worker(index: int, cfg: SearchConfig, kwargs: dict[str, Any], queue) -> None:
     """One worker process: run the study, report ``(index, ran, error)``."""
+    from qspec.cli import terminated_as_interrupt
+
     try:
-        res = run_study(cfg, progress=False, reports=False, **kwargs)
+        with terminated_as_interrupt():  # SIGTERM: kill the tool child, remove its work dir
+            res = run_study(cfg, progress=False, reports=False, **kwargs)
         queue.put((index, res.ran, None))
+    except KeyboardInterrupt:  # stopped by the launcher (or Ctrl-C): it reports that
+        return
     except Exception as e:  # reported by the launcher as one line
-        queue.put((index, 0, one_line(e) if not isinstance(e, ValueError) else str(e)))
+        if isinstance(e, ReferenceFailed):  # a tool failure: the launcher exits 1, not 2
+            queue.put((index, 0, f"{REFERENCE_FAILED}{e}"))
+        else:
+            queue.put((index, 0, one_line(e) if not isinstance(e, ValueError) else str(e)))
 
 
 def _evaluated(url: str, name: str) -> int:
@@ -137,12 +148,18 @@ def run_workers(
             if progress:
                 bar.n = max(_evaluated(url, name) - before, 0)
                 bar.refresh()
+    except BaseException:  # e.g. SIGTERM/Ctrl-C of the launcher: the workers stop too
+        for p in procs:
+            p.terminate()
+        raise
     finally:
         for p in procs:
             p.join()
         bar.close()
     errors = [err for _, err in results.values() if err]
     if errors:
+        if errors[0].startswith(REFERENCE_FAILED):
+            raise ReferenceFailed(errors[0].removeprefix(REFERENCE_FAILED))
         raise ValueError(errors[0])
     died = workers - len(results)
     study = optuna.load_study(study_name=name, storage=open_storage(url))

