@@ -166,7 +166,7 @@ study = "r"
 target = "ecp5"
 [metrics.accuracy]
 scale = 1.0
-[metrics.luts]
+[metrics.lut_eq]
 scale = 0.5
 [score.reference.default]
 weight_width = 2
@@ -273,7 +273,7 @@ REFERENCE = [
 
 # --- runs ---------------------------------------------------------------------------------
 
-ALL_FAIL = HW.replace("[metrics.luts]\n", "[metrics.luts]\nreference = 1000.0\n")
+ALL_FAIL = HW.replace("[metrics.lut_eq]\n", "[metrics.lut_eq]\nreference = 1000.0\n")
 ALL_FAIL = (
     ALL_FAIL.replace("scale = 1.0\n", "scale = 1.0\nreference = 1.0\n")
     .replace("n_trials = 1", "n_trials = 2")
