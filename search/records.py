@@ -3,7 +3,8 @@
 Trial attributes: ``point`` (the point's key), ``config`` (the sampled design), ``formats``
 (what calibration chose), every raw metric by name, ``score`` (weighted mode), ``error``
 (why a trial failed: a recorded failure, not a dead worker), ``skipped`` (a trial that
-evaluated nothing: a duplicate, or no point left) and ``duplicate_of``.  Study attributes:
+evaluated nothing: a duplicate, or no point left), ``duplicate_of``, and with ``[training]``
+``training``, ``qat_epoch`` and ``qat_val_accuracy``.  Study attributes:
 ``fingerprint`` and ``config_source`` (the config that created it), ``reference_metrics``.
 """
 
@@ -21,9 +22,16 @@ SKIPPED_ATTR = "skipped"
 CONFIG_ATTR = "config"
 FORMATS_ATTR = "formats"  # [width, frac_width] per layer and tensor
 SCORE_ATTR = "score"
+# [training] (epochs > 0 only): the training table (+ epochs_run), the epoch kept (0: the
+# PTQ weights) and its validation accuracy -- the figure that chose it
+TRAINING_ATTR = "training"
+QAT_EPOCH_ATTR = "qat_epoch"
+QAT_VAL_ACCURACY_ATTR = "qat_val_accuracy"
+TRAINING_ATTRS = (TRAINING_ATTR, QAT_EPOCH_ATTR, QAT_VAL_ACCURACY_ATTR)
 # user attributes that are not raw metrics
 RESERVED_ATTRS = (
-    CONFIG_ATTR, FORMATS_ATTR, POINT_ATTR, ERROR_ATTR, DUPLICATE_ATTR, SKIPPED_ATTR, SCORE_ATTR
+    CONFIG_ATTR, FORMATS_ATTR, POINT_ATTR, ERROR_ATTR, DUPLICATE_ATTR, SKIPPED_ATTR, SCORE_ATTR,
+    *TRAINING_ATTRS,
 )  # fmt: skip
 
 FINGERPRINT_ATTR = "fingerprint"  # study: what a resumed config must match
