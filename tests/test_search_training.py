@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from qspec.limits import MAX_EPOCHS, MAX_SEED
-from search.config import ConfigError, loads_config
+from search.config import ConfigError, TrainingConfig, loads_config
 from search.records import QAT_EPOCH_ATTR, QAT_VAL_ACCURACY_ATTR, TRAINING_ATTR
 from search.space import SearchSpace
 from search.trial import Evaluator, context_of
@@ -129,3 +129,21 @@ def test_qat_study_records_reports_and_exports_the_scored_network(tmp_path):
     val = context_of(cfg).dataset.val
     acc = float(np.mean(predict(spec, quantise_input(spec, val.x)) == val.y))
     assert acc == best["metrics"]["accuracy"] == best[QAT_VAL_ACCURACY_ATTR]
+
+
+def test_from_loads_that_checkpoint_and_refuses_another_models():
+    from models.store import SHIPPED_DIR
+    from search.trial import load_context
+
+    own = SHIPPED_DIR / "jsc-toy_digits16_leaky_relu_s0.125.pt"
+    cfg = loads_config(BASE + f"[training]\nfrom = '{own}'\n")
+    ctx, default = context_of(cfg), context_of(loads_config(BASE))
+    qc = _designs(cfg)[0].quant_config()
+    assert ctx.build(qc) == default.build(qc)  # the same checkpoint: the same PTQ network
+    for other, why in [
+        (SHIPPED_DIR / "jsc-tiny_digits16.pt", "holds jsc-tiny_digits16, the model section"),
+        (SHIPPED_DIR / "missing.pt", "checkpoint file not found"),
+        (SHIPPED_DIR / "jsc-tiny_digits16.json", "is not a float checkpoint"),
+    ]:
+        with pytest.raises(ValueError, match=why):
+            load_context(cfg.model, TrainingConfig(checkpoint=str(other)))
