@@ -1,11 +1,14 @@
-"""One trial: sample -> QuantConfig -> QuantisedNetwork -> software + hardware metrics -> score.
+"""One trial: sample -> QuantConfig -> QuantisedNetwork [-> QAT fine-tuning] -> software +
+hardware metrics -> score.
 
 The model and dataset are loaded once per process (:func:`load_context`).  A
 trial that fails -- an invalid point (e.g. an accumulator wider than 53 bits),
 a synthesis crash or timeout, a metric that was not measured -- records the
 reason in its ``error`` user attribute and ends FAIL; the study goes on.
 Every trial records its sampled design (``config``) and every raw metric as
-user attributes; bounds are set with ``Trial.set_constraint``.
+user attributes; bounds are set with ``Trial.set_constraint``.  With ``[training]``
+(``epochs > 0``) the network is fine-tuned quantisation-aware before anything is measured
+(:meth:`ModelContext.build`), and the trial records the epoch kept and its val accuracy.
 """
 
 from __future__ import annotations

@@ -57,6 +57,8 @@ def random_table(rng: random.Random, first: bool, leaky: bool) -> dict:
             t["slope"] = rng.choice([0.01, 0.1, 0.125, 0.3, 0.7])
         if t["leaky_impl"] == "mult" and rng.random() < 0.5:
             t["slope_width"] = rng.randint(2, 8)
+        if t["leaky_impl"] == "mult" and rng.random() < 0.3:
+            t["slope_frac_width"] = rng.randint(1, 9)
     return t
 
 
