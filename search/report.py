@@ -37,6 +37,7 @@ from .records import (
     DUPLICATE_ATTR,
     ERROR_ATTR,
     FORMATS_ATTR,
+    QAT_SPEC_ATTR,
     REFERENCE_ATTR,
     SKIPPED_ATTR,
     TRAINING_ATTRS,
@@ -193,10 +194,16 @@ def _export(
     export fails."""
     space = SearchSpace.from_config(cfg)
     design = space.design(dict(t.params))
-    net, _ = context.build(design.quant_config())  # [training]: fine-tuned again, same seed
+    net, record = context.build(design.quant_config())  # [training]: trained again, same seed
     d = out / "best" / f"trial_{t.number}"
     old_spec = d / "spec.json"  # the layout before hdl.design, or a failed export
     entry: dict[str, Any] = {"spec": None, "verilog": None}
+    scored = t.user_attrs.get(QAT_SPEC_ATTR)
+    if scored is not None and record.get(QAT_SPEC_ATTR) != scored:  # e.g. another machine
+        entry["spec_mismatch"] = (
+            f"the rebuilt spec ({record.get(QAT_SPEC_ATTR)}) is not the one trial "
+            f"{t.number} scored ({scored}): fine-tuning did not reproduce here"
+        )
     h = cfg.hardware
     try:
         v = export_verilog(net, HardwareParams(h.target, design.impl, design.stages), d)
@@ -218,7 +225,7 @@ def _previous_exports(path: Path, numbers: set[int]) -> dict[int, dict[str, Any]
         entries = read_json(path, "best.json")["best"]
     except (ValueError, KeyError, TypeError):
         return {}
-    keep = ("spec", "verilog", "verilog_error")
+    keep = ("spec", "verilog", "verilog_error", "spec_mismatch")
     return {
         e["trial"]: {k: e[k] for k in keep if k in e}
         for e in entries

@@ -28,11 +28,13 @@ from .records import (
     FORMATS_ATTR,
     POINT_ATTR,
     QAT_EPOCH_ATTR,
+    QAT_SPEC_ATTR,
     QAT_VAL_ACCURACY_ATTR,
     RESERVED_ATTRS,
     SCORE_ATTR,
     SKIPPED_ATTR,
     TRAINING_ATTR,
+    spec_hash,
 )
 from .scoring import Objective, constraints
 from .space import Candidate, SearchSpace
@@ -95,6 +97,7 @@ class ModelContext:
             TRAINING_ATTR: {**t.to_dict(), "epochs_run": info["epochs_run"]},
             QAT_EPOCH_ATTR: info["best_epoch"],
             QAT_VAL_ACCURACY_ATTR: info["best_val_acc"],
+            QAT_SPEC_ATTR: spec_hash(net),
         }
 
     def software_metrics(self, net: QuantisedNetwork) -> dict[str, float]:

@@ -13,7 +13,13 @@ import pytest
 
 from qspec.limits import MAX_EPOCHS, MAX_SEED
 from search.config import ConfigError, TrainingConfig, loads_config
-from search.records import QAT_EPOCH_ATTR, QAT_VAL_ACCURACY_ATTR, TRAINING_ATTR
+from search.records import (
+    QAT_EPOCH_ATTR,
+    QAT_SPEC_ATTR,
+    QAT_VAL_ACCURACY_ATTR,
+    TRAINING_ATTR,
+    spec_hash,
+)
 from search.space import SearchSpace
 from search.trial import Evaluator, context_of
 from tests.conftest import CONFIGS
@@ -129,6 +135,8 @@ def test_qat_study_records_reports_and_exports_the_scored_network(tmp_path):
     val = context_of(cfg).dataset.val
     acc = float(np.mean(predict(spec, quantise_input(spec, val.x)) == val.y))
     assert acc == best["metrics"]["accuracy"] == best[QAT_VAL_ACCURACY_ATTR]
+    # the report trained again and got the very spec the trial scored
+    assert best[QAT_SPEC_ATTR] == spec_hash(spec) and "spec_mismatch" not in best
 
 
 def test_from_loads_that_checkpoint_and_refuses_another_models():
