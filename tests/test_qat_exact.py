@@ -20,7 +20,7 @@ from models.data import load_dataset
 from models.fold import fold_batchnorm
 from models.qconfig import QuantConfig
 from models.quant import FakeQuantNet, quantise_network
-from models.train import TrainConfig, finetune_spec, load_float
+from models.train import TrainConfig, finetune_spec, load_float, torch_threads
 from qspec.fixed import Overflow, Rounding
 from qspec.integer_forward import integer_forward, quantise_input
 from qspec.leaky import LeakyReLUSpec
@@ -34,6 +34,13 @@ N_CONFIGS = 6  # per model
 @pytest.fixture(scope="module")
 def ds():
     return load_dataset("digits16")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """As finetune_spec runs: tiny models on shared cores are much faster on one thread."""
+    with torch_threads(1):
+        yield
 
 
 def folded_model(name: str, activation: str):
@@ -154,7 +161,9 @@ def test_finetune_keeps_the_best_val_epoch_exactly(ds):
     qc = QuantConfig.from_dict({"default": {"width": 3, "leaky_impl": "mult"}})
     spec = quantise_network(folded, qc, ds.train.x)
     cfg = TrainConfig(epochs=3, batch_size=256, lr=5e-3, patience=3, seed=7)
+    threads = torch.get_num_threads()
     net1, f1, info1 = finetune_spec(folded, spec, ds, cfg)
+    assert torch.get_num_threads() == threads  # restored after its one-thread run
     net2, f2, info2 = finetune_spec(folded, spec, ds, cfg)
     assert net1 == net2 and info1 == info2
     s1, s2 = f1.state_dict(), f2.state_dict()
