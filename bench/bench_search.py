@@ -88,9 +88,9 @@ def software_only(cfg):
 
 def bench_run(cfg, work: Path) -> dict:
     """Cold, warm and software-only runs of the same TPE study."""
-    from search.trial import load_context
+    from search.trial import context_of
 
-    load_context(cfg.model)  # the checkpoint and dataset are loaded once per process
+    context_of(cfg)  # the checkpoint and dataset are loaded once per process
     cold = _timed_run(cfg, "cold", work)
     warm = _timed_run(cfg, "warm", work)
     sw = _timed_run(software_only(cfg), "software", work)
@@ -111,14 +111,14 @@ def bench_pipeline(cfg, work: Path, n: int = 30) -> dict:
     from search.hardware import hardware_metrics
     from search.space import SearchSpace
     from search.storage import open_storage
-    from search.trial import Evaluator, load_context
+    from search.trial import Evaluator, context_of
 
     study = optuna.load_study(
         study_name="warm", storage=open_storage(f"sqlite:///{work}/warm/study.db")
     )
     space = SearchSpace.from_config(cfg)
     designs = [space.design(dict(t.params)) for t in study.trials[:n]]
-    ctx = load_context(cfg.model)
+    ctx = context_of(cfg)
     hw = Evaluator(cfg, ctx, hardware_metrics)
     sw = Evaluator(software_only(cfg), ctx, None)
     times = {"software": [], "warm": [], "export_and_cache": []}

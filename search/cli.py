@@ -320,7 +320,7 @@ def _report(args) -> int:
     from .report import write_reports
     from .run import config_of_study
     from .storage import local_file, open_storage, storage_url
-    from .trial import load_context
+    from .trial import context_of
 
     url = storage_url(args.storage, args.study, args.out)  # also: OUT/<study> inside OUT
     path = local_file(url)
@@ -336,7 +336,7 @@ def _report(args) -> int:
     study = optuna.load_study(study_name=args.study, storage=store)
     cfg = config_of_study(study)
     check_writable_dir("--out", args.out)
-    context = None if args.no_export else load_context(cfg.model)
+    context = None if args.no_export else context_of(cfg)
     reports = write_reports(
         study, cfg, Path(args.out) / args.study, context=context, storage=url,
         export=not args.no_export,

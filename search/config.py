@@ -23,7 +23,7 @@ from hdl.targets import target as target_info
 from models.modelspec import ACTIVATIONS, DATASETS, DEFAULT_SLOPE, MODELS, SPLITS, ModelSpec
 from models.qconfig import LAYER_KEYS, LEAKY_KEYS, QuantConfig, check_choice  # the key schema
 from qspec.files import BOM, ReadError, read_text
-from qspec.limits import MAX_TRIALS
+from qspec.limits import MAX_EPOCHS, MAX_SEED, MAX_TRIALS
 from qspec.names import NAME, is_name, name_rule
 
 from .records import LEGACY_METRICS
@@ -126,6 +126,43 @@ class HardwareConfig:
     timeout: float = 600.0  # seconds per synthesis run
 
 
+MAX_BATCH = 1 << 20  # training.batch_size at most (a split is far smaller)
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """``[training]``: quantisation-aware fine-tuning inside each trial (``epochs = 0``: PTQ).
+
+    A trial fine-tunes the checkpoint (``from``, else the one ``[model]`` selects) through
+    its own fake-quantised network for up to ``epochs`` epochs and keeps the epoch (0 =
+    the starting weights) with the best validation accuracy; ``patience`` epochs without a
+    better one stop it early.
+    """
+
+    epochs: int = 0
+    lr: float = 1e-3
+    batch_size: int = 128
+    patience: int = 5
+    seed: int = 0
+    checkpoint: str | None = None  # TOML key ``from``: a checkpoint file (.pt)
+
+    @property
+    def enabled(self) -> bool:
+        return self.epochs > 0
+
+    def fingerprint_part(self) -> Any:
+        """What of it changes results: nothing by default (so PTQ studies keep theirs),
+        only ``from`` when ``epochs = 0``, everything otherwise."""
+        if self.enabled:
+            return self
+        return None if self.checkpoint is None else ("from", self.checkpoint)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As the TOML table would write it (``from``, not ``checkpoint``)."""
+        d = {k: getattr(self, k) for k in ("epochs", "lr", "batch_size", "patience", "seed")}
+        return d | {"from": self.checkpoint}
+
+
 @dataclass(frozen=True)
 class MetricConfig:
     name: str
@@ -156,6 +193,7 @@ class SearchConfig:
     metrics: tuple[MetricConfig, ...]
     score: ScoreConfig
     source: str = ""  # the TOML text (kept in the study so reports need no file)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
 
     @property
     def scored(self) -> tuple[MetricConfig, ...]:
@@ -163,7 +201,8 @@ class SearchConfig:
 
     @property
     def fingerprint(self) -> str:
-        """What a resumed study must share: model, space, metrics, score and hardware."""
+        """What a resumed study must share: model, space, metrics, score, hardware (and
+        ``[training]`` when it changes results: see :meth:`TrainingConfig.fingerprint_part`)."""
         hardware = replace(self.hardware, timeout=0.0)  # a longer timeout changes no result
         # metrics under the names of their first version, so renaming one (luts -> lut_eq)
         # keeps the fingerprints of the studies made before it
@@ -172,6 +211,9 @@ class SearchConfig:
         parts = [self.model, self.space, hardware, metrics, self.score.mode]
         parts.append(sorted(self.score.reference.layers.items()))
         parts.append(self.score.reference.default)
+        train = self.training.fingerprint_part()
+        if train is not None:  # absent for PTQ: the fingerprints of earlier studies hold
+            parts.append(train)
         return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
@@ -421,7 +463,29 @@ def _score(d: dict[str, Any], p: str) -> ScoreConfig:
         raise ConfigError(f"{p}.reference.{e}") from None
 
 
-SECTIONS = ("model", "space", "strategy", "storage", "hardware", "metrics", "score")
+TRAINING_KEYS = ("epochs", "lr", "batch_size", "patience", "seed", "from")
+
+
+def _training(d: dict[str, Any], p: str) -> TrainingConfig:
+    _keys(d, p, TRAINING_KEYS)
+    epochs = _int(d.get("epochs", 0), f"{p}.epochs", 0, MAX_EPOCHS)
+    lr = d.get("lr", TrainingConfig.lr)
+    if not _is_num(lr) or not 0 < lr <= 1:
+        raise ConfigError(f"{p}.lr must be a number in (0, 1], got {lr!r}")
+    batch = _int(d.get("batch_size", TrainingConfig.batch_size), f"{p}.batch_size", 1, MAX_BATCH)
+    patience = _int(d.get("patience", TrainingConfig.patience), f"{p}.patience", 1, MAX_EPOCHS)
+    seed = _int(d.get("seed", 0), f"{p}.seed", 0, MAX_SEED)
+    ck = d.get("from")
+    if ck is not None:
+        ck = _str(ck, f"{p}.from")
+        if not ck.endswith(".pt"):
+            raise ConfigError(f"{p}.from must be a checkpoint file ending in .pt, got {ck!r}")
+    return TrainingConfig(epochs, float(lr), batch, patience, seed, ck)
+
+
+SECTIONS = (
+    "model", "space", "strategy", "storage", "hardware", "metrics", "score", "training"
+)  # fmt: skip
 
 
 def parse_config(data: dict[str, Any], *, name: str = "search", source: str = "") -> SearchConfig:
@@ -457,7 +521,8 @@ def parse_config(data: dict[str, Any], *, name: str = "search", source: str = ""
         raise ConfigError(f"{root}score.reference.{e}") from None
     strategy = _strategy(sec("strategy"), f"{root}strategy")
     storage = _storage(sec("storage"), f"{root}storage", name)
-    return SearchConfig(model, space, strategy, storage, hardware, metrics, score, source)
+    training = _training(sec("training"), f"{root}training")
+    return SearchConfig(model, space, strategy, storage, hardware, metrics, score, source, training)
 
 
 def load_config(path: str | Path) -> SearchConfig:

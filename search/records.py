@@ -3,7 +3,8 @@
 Trial attributes: ``point`` (the point's key), ``config`` (the sampled design), ``formats``
 (what calibration chose), every raw metric by name, ``score`` (weighted mode), ``error``
 (why a trial failed: a recorded failure, not a dead worker), ``skipped`` (a trial that
-evaluated nothing: a duplicate, or no point left) and ``duplicate_of``.  Study attributes:
+evaluated nothing: a duplicate, or no point left), ``duplicate_of``, and with ``[training]``
+``training``, ``qat_epoch``, ``qat_val_accuracy`` and ``qat_spec_sha256``.  Study attributes:
 ``fingerprint`` and ``config_source`` (the config that created it), ``reference_metrics``.
 """
 
@@ -14,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import optuna
 
+    from qspec.network import QuantisedNetwork
+
 POINT_ATTR = "point"  # the point's key (brute force: set at enqueue time)
 ERROR_ATTR = "error"
 DUPLICATE_ATTR = "duplicate_of"
@@ -21,9 +24,18 @@ SKIPPED_ATTR = "skipped"
 CONFIG_ATTR = "config"
 FORMATS_ATTR = "formats"  # [width, frac_width] per layer and tensor
 SCORE_ATTR = "score"
+# [training] (epochs > 0 only): the training table (+ epochs_run), the epoch kept (0: the
+# PTQ weights) and its validation accuracy -- the figure that chose it
+TRAINING_ATTR = "training"
+QAT_EPOCH_ATTR = "qat_epoch"
+QAT_VAL_ACCURACY_ATTR = "qat_val_accuracy"
+# the fine-tuned spec's hash: a report that rebuilds it (trains again) checks it got the same
+QAT_SPEC_ATTR = "qat_spec_sha256"
+TRAINING_ATTRS = (TRAINING_ATTR, QAT_EPOCH_ATTR, QAT_VAL_ACCURACY_ATTR, QAT_SPEC_ATTR)
 # user attributes that are not raw metrics
 RESERVED_ATTRS = (
-    CONFIG_ATTR, FORMATS_ATTR, POINT_ATTR, ERROR_ATTR, DUPLICATE_ATTR, SKIPPED_ATTR, SCORE_ATTR
+    CONFIG_ATTR, FORMATS_ATTR, POINT_ATTR, ERROR_ATTR, DUPLICATE_ATTR, SKIPPED_ATTR, SCORE_ATTR,
+    *TRAINING_ATTRS,
 )  # fmt: skip
 
 FINGERPRINT_ATTR = "fingerprint"  # study: what a resumed config must match
@@ -33,6 +45,13 @@ REFERENCE_ATTR = "reference_metrics"  # study: the reference design's measured m
 # metric names of earlier versions -> today's (``luts`` meant LUT-equivalents, now ``lut_eq``
 # beside ``lut4``); old configs, studies and reference metrics are read through this
 LEGACY_METRICS = {"luts": "lut_eq"}
+
+
+def spec_hash(net: QuantisedNetwork) -> str:
+    """A short content hash of a spec (``qat_spec_sha256``)."""
+    import hashlib
+
+    return hashlib.sha256(net.to_json().encode()).hexdigest()[:16]
 
 
 def metric_attrs(attrs: dict[str, Any]) -> dict[str, Any]:

@@ -4,7 +4,8 @@
   metric, the score (or objective values), constraint violation, error.
 * ``best.json`` -- the best trial (weighted mode) or the Pareto front (pareto
   mode), feasible trials only: parameters, the full design config, the formats
-  calibration chose, every metric,
+  calibration chose, every metric, with ``[training]`` the training table, the
+  epoch kept and its validation accuracy (also columns of ``trials.csv``),
   and where its spec JSON and Verilog were written (``best/trial_N/``, a design
   directory of :mod:`hdl.design`).
 * ``pareto.png`` -- Optuna's Pareto-front plot: of the study's objectives, or in
@@ -36,8 +37,10 @@ from .records import (
     DUPLICATE_ATTR,
     ERROR_ATTR,
     FORMATS_ATTR,
+    QAT_SPEC_ATTR,
     REFERENCE_ATTR,
     SKIPPED_ATTR,
+    TRAINING_ATTRS,
     metric_attrs,
 )
 from .scoring import Objective
@@ -97,6 +100,8 @@ def trials_csv(study: optuna.Study, cfg: SearchConfig) -> str:
     objective = Objective.of(cfg)
     head = ["number", "state", "duration_s", *params, *metrics, *objective.names]
     head += ["violation", ERROR_ATTR, SKIPPED_ATTR, DUPLICATE_ATTR]
+    extra = TRAINING_ATTRS if cfg.training.enabled else ()  # PTQ studies: today's columns
+    head += extra
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(head)
@@ -108,7 +113,7 @@ def trials_csv(study: optuna.Study, cfg: SearchConfig) -> str:
         row += [t.params.get(p) for p in params]
         row += [metric_attrs(t.user_attrs).get(m) for m in metrics]
         row += values + [violation]
-        row += [t.user_attrs.get(k) for k in (ERROR_ATTR, SKIPPED_ATTR, DUPLICATE_ATTR)]
+        row += [t.user_attrs.get(k) for k in (ERROR_ATTR, SKIPPED_ATTR, DUPLICATE_ATTR, *extra)]
         w.writerow(["" if v is None else _fmt(v) for v in row])
     return buf.getvalue()
 
@@ -189,10 +194,16 @@ def _export(
     export fails."""
     space = SearchSpace.from_config(cfg)
     design = space.design(dict(t.params))
-    net = context.quantise(design.quant_config())
+    net, record = context.build(design.quant_config())  # [training]: trained again, same seed
     d = out / "best" / f"trial_{t.number}"
     old_spec = d / "spec.json"  # the layout before hdl.design, or a failed export
     entry: dict[str, Any] = {"spec": None, "verilog": None}
+    scored = t.user_attrs.get(QAT_SPEC_ATTR)
+    if scored is not None and record.get(QAT_SPEC_ATTR) != scored:  # e.g. another machine
+        entry["spec_mismatch"] = (
+            f"the rebuilt spec ({record.get(QAT_SPEC_ATTR)}) is not the one trial "
+            f"{t.number} scored ({scored}): fine-tuning did not reproduce here"
+        )
     h = cfg.hardware
     try:
         v = export_verilog(net, HardwareParams(h.target, design.impl, design.stages), d)
@@ -214,7 +225,7 @@ def _previous_exports(path: Path, numbers: set[int]) -> dict[int, dict[str, Any]
         entries = read_json(path, "best.json")["best"]
     except (ValueError, KeyError, TypeError):
         return {}
-    keep = ("spec", "verilog", "verilog_error")
+    keep = ("spec", "verilog", "verilog_error", "spec_mismatch")
     return {
         e["trial"]: {k: e[k] for k in keep if k in e}
         for e in entries
@@ -241,6 +252,7 @@ def best_json(
                 "config": attrs.get(CONFIG_ATTR),
                 "formats": attrs.get(FORMATS_ATTR),
                 "metrics": {m: attrs[m] for m in metric_names(attrs)},
+                **{k: attrs.get(k) for k in (TRAINING_ATTRS if cfg.training.enabled else ())},
                 "constraints": t.constraints,
                 **exports.get(t.number, {}),
             }

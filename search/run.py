@@ -34,7 +34,7 @@ from .scoring import Objective, needs_reference, reference_values
 from .space import SearchSpace
 from .storage import DEFAULT_OUT, join, local_file, open_storage, redact, storage_url
 from .strategies import MAX_GRID, STRATEGIES, make_sampler
-from .trial import Evaluator, TrialFailed, TrialObjective, load_context
+from .trial import Evaluator, TrialFailed, TrialObjective, context_of
 
 if TYPE_CHECKING:
     import optuna
@@ -186,10 +186,10 @@ def run_study(
     if attrs is not None and attrs.get(FINGERPRINT_ATTR, cfg.fingerprint) != cfg.fingerprint:
         raise ValueError(
             f"study {name!r} in {url} was created from a different config (model, space, "
-            f"metrics, score or hardware); pass another --study or --storage"
+            f"metrics, score, hardware or training); pass another --study or --storage"
         )
     objective = Objective.of(cfg)
-    context = load_context(cfg.model)
+    context = context_of(cfg)
     evaluator = Evaluator(cfg, context, hardware)
     reference: dict[str, float] = {}
     measured = None

@@ -1,11 +1,14 @@
-"""One trial: sample -> QuantConfig -> QuantisedNetwork -> software + hardware metrics -> score.
+"""One trial: sample -> QuantConfig -> QuantisedNetwork [-> QAT fine-tuning] -> software +
+hardware metrics -> score.
 
 The model and dataset are loaded once per process (:func:`load_context`).  A
 trial that fails -- an invalid point (e.g. an accumulator wider than 53 bits),
 a synthesis crash or timeout, a metric that was not measured -- records the
 reason in its ``error`` user attribute and ends FAIL; the study goes on.
 Every trial records its sampled design (``config``) and every raw metric as
-user attributes; bounds are set with ``Trial.set_constraint``.
+user attributes; bounds are set with ``Trial.set_constraint``.  With ``[training]``
+(``epochs > 0``) the network is fine-tuned quantisation-aware before anything is measured
+(:meth:`ModelContext.build`), and the trial records the epoch kept and its val accuracy.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from qspec.network import QuantisedNetwork
 
-from .config import METRICS, ModelConfig, SearchConfig
+from .config import METRICS, ModelConfig, SearchConfig, TrainingConfig
 from .hardware import HardwareError, HardwareEvaluator, HardwareParams, one_line
 from .records import (
     CONFIG_ATTR,
@@ -24,9 +27,14 @@ from .records import (
     ERROR_ATTR,
     FORMATS_ATTR,
     POINT_ATTR,
+    QAT_EPOCH_ATTR,
+    QAT_SPEC_ATTR,
+    QAT_VAL_ACCURACY_ATTR,
     RESERVED_ATTRS,
     SCORE_ATTR,
     SKIPPED_ATTR,
+    TRAINING_ATTR,
+    spec_hash,
 )
 from .scoring import Objective, constraints
 from .space import Candidate, SearchSpace
@@ -40,6 +48,9 @@ if TYPE_CHECKING:
     from models.qconfig import QuantConfig
 
 
+PTQ = TrainingConfig()  # no [training]: post-training quantisation
+
+
 class ReferenceFailed(RuntimeError):
     """The reference design could not be measured: a tool failure, before any trial."""
 
@@ -50,16 +61,44 @@ class TrialFailed(Exception):
 
 @dataclass(frozen=True)
 class ModelContext:
-    """The float model (BN folded) and its dataset, loaded once per process."""
+    """The float model (BN folded), its dataset and the trial's training, loaded once per
+    process."""
 
     model: ModelConfig
     folded: FoldedNet
     dataset: Dataset
+    training: TrainingConfig = PTQ
 
     def quantise(self, qc: QuantConfig) -> QuantisedNetwork:
+        """Post-training quantisation: formats calibrated on the train split."""
         from models.quant import quantise_network
 
         return quantise_network(self.folded, qc, self.dataset.train.x, name=self.model.name)
+
+    def build(self, qc: QuantConfig) -> tuple[QuantisedNetwork, dict[str, Any]]:
+        """The network a trial scores, exports and synthesises, and its training record.
+
+        ``training.epochs = 0``: :meth:`quantise` and ``{}``.  Otherwise that network's
+        formats are kept and its weights fine-tuned through the fake-quantised network
+        (:func:`models.train.finetune_spec`): the epoch with the best validation
+        accuracy (0: the PTQ weights).  Deterministic, so a report rebuilds it.
+        """
+        net = self.quantise(qc)
+        t = self.training
+        if not t.enabled:
+            return net, {}
+        from models.train import TrainConfig, finetune_spec
+
+        cfg = TrainConfig(
+            epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, patience=t.patience, seed=t.seed
+        )
+        net, _, info = finetune_spec(self.folded, net, self.dataset, cfg)
+        return net, {
+            TRAINING_ATTR: {**t.to_dict(), "epochs_run": info["epochs_run"]},
+            QAT_EPOCH_ATTR: info["best_epoch"],
+            QAT_VAL_ACCURACY_ATTR: info["best_val_acc"],
+            QAT_SPEC_ATTR: spec_hash(net),
+        }
 
     def software_metrics(self, net: QuantisedNetwork) -> dict[str, float]:
         """Scored from the spec's own integer codes on ``model.split``."""
@@ -83,22 +122,33 @@ class ModelContext:
 
 
 @functools.cache
-def load_context(model: ModelConfig) -> ModelContext:
-    """Load (once per process and model config) the checkpoint and the dataset."""
+def load_context(model: ModelConfig, training: TrainingConfig = PTQ) -> ModelContext:
+    """Load (once per process and config) the checkpoint and the dataset: ``training.from``
+    if given, else the checkpoint ``model`` selects."""
     from models.data import load_dataset
     from models.fold import fold_batchnorm
-    from models.train import load_float
+    from models.train import load_float, load_float_file
 
-    net, _ = load_float(
-        model.name,
-        model.dataset,
-        model.activation,
-        model.checkpoint_dir,
-        slope=model.slope,
-        seed=model.seed,
-    )
+    if training.checkpoint is not None:
+        net, _ = load_float_file(
+            training.checkpoint, model.name, model.dataset, model.activation, slope=model.slope
+        )
+    else:
+        net, _ = load_float(
+            model.name,
+            model.dataset,
+            model.activation,
+            model.checkpoint_dir,
+            slope=model.slope,
+            seed=model.seed,
+        )
     ds = load_dataset(model.dataset, model.data_file)
-    return ModelContext(model, fold_batchnorm(net), ds)
+    return ModelContext(model, fold_batchnorm(net), ds, training)
+
+
+def context_of(cfg: SearchConfig) -> ModelContext:
+    """:func:`load_context` of a search config."""
+    return load_context(cfg.model, cfg.training)
 
 
 class Evaluator:
@@ -118,7 +168,11 @@ class Evaluator:
         return HardwareParams(h.target, impl, stages, h.fmax, h.timeout)
 
     def network(self, design: Candidate) -> QuantisedNetwork:
-        return self.context.quantise(design.quant_config())
+        return self.build(design)[0]
+
+    def build(self, design: Candidate) -> tuple[QuantisedNetwork, dict[str, Any]]:
+        """The design's network (fine-tuned when ``[training]`` asks) and its record."""
+        return self.context.build(design.quant_config())
 
     def measure_network(self, net: QuantisedNetwork, hw: HardwareParams) -> dict[str, float]:
         metrics = self.context.software_metrics(net)
@@ -126,13 +180,17 @@ class Evaluator:
             metrics.update(self.hardware(net, hw))
         return metrics
 
-    def measure(self, design: Candidate) -> tuple[QuantisedNetwork, dict[str, float]]:
-        net = self.network(design)
-        return net, self.measure_network(net, self.hw_params(design.impl, design.stages))
+    def measure(
+        self, design: Candidate
+    ) -> tuple[QuantisedNetwork, dict[str, float], dict[str, Any]]:
+        """(network, raw metrics, training record: user attributes, ``{}`` for PTQ)."""
+        net, record = self.build(design)
+        return net, self.measure_network(net, self.hw_params(design.impl, design.stages)), record
 
     def reference(self) -> dict[str, float]:
-        """The reference design's metrics (``[score] reference``, hardware.impl, 0 stages)."""
-        net = self.context.quantise(self.cfg.score.reference)
+        """The reference design's metrics (``[score] reference``, hardware.impl, 0 stages),
+        fine-tuned like every trial's design when ``[training]`` asks."""
+        net, _ = self.context.build(self.cfg.score.reference)
         try:
             return self.measure_network(net, self.hw_params(self.cfg.hardware.impl, 0))
         except HardwareError as e:
@@ -185,9 +243,11 @@ class TrialObjective:
         design = self.space.design(point)
         trial.set_user_attr(CONFIG_ATTR, design.to_dict())
         try:
-            net, metrics = self.evaluator.measure(design)
+            net, metrics, record = self.evaluator.measure(design)
             if net is not None:
                 trial.set_user_attr(FORMATS_ATTR, formats(net))
+            for k, v in record.items():  # [training]: the epoch kept and its val accuracy
+                trial.set_user_attr(k, v)
             for k, v in metrics.items():
                 trial.set_user_attr(k, v)
             for k, v in constraints(metrics, self.cfg.metrics).items():

@@ -173,9 +173,9 @@ def run_workers(
     rep = None
     if reports:
         from .report import write_reports
-        from .trial import load_context
+        from .trial import context_of
 
-        rep = write_reports(study, cfg, out, context=load_context(cfg.model), storage=url)
+        rep = write_reports(study, cfg, out, context=context_of(cfg), storage=url)
     space = SearchSpace.from_config(cfg)
     run = RunResult(
         name, url, strategy or cfg.strategy.name, out, sum(r for r, _ in results.values()),

@@ -46,7 +46,7 @@ class FakeEvaluator:
         fc1 = design.layers["fc1"]
         self.seen.append(json.dumps(fc1, sort_keys=True))
         w, a = fc1["weight_width"], fc1["act_width"]
-        return None, {"accuracy": 0.5 + 0.05 * w + 0.01 * a, "bitops": 160.0 * w * 8}
+        return None, {"accuracy": 0.5 + 0.05 * w + 0.01 * a, "bitops": 160.0 * w * 8}, {}
 
 
 def _study(cfg, space):

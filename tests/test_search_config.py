@@ -136,7 +136,7 @@ def test_shipped_configs_load_with_expected_sizes():
         (
             "[searchx]\n",
             "searchx is not a section; allowed: model, space, strategy, storage, hardware, "
-            "metrics, score",
+            "metrics, score, training",
         ),
     ],
 )
