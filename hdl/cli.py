@@ -24,6 +24,7 @@ from .params import LINEAR_IMPLS as IMPLS
 from .params import MAX_STAGES
 from .rtlsim.runner import SIMULATORS
 from .synth.cli import add_synth_parser, run_synth
+from .targets import TARGET_NAMES
 
 PROG = "python -m hdl"
 
@@ -109,6 +110,11 @@ def _add_verify(sub) -> None:
         default=1,
         help="stalls and random codes (1)",
     )
+    nw.add_argument(
+        "--netlist",
+        choices=TARGET_NAMES,
+        help="simulate the mapped netlist of synth_TARGET (the metrics' flow), not the RTL",
+    )
     nw.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -117,6 +123,7 @@ def _add_verify(sub) -> None:
 VERIFY_OPTIONS = {
     "sim": "--sim", "impl": "--impl", "stages": "--stages", "argmax": "--argmax",
     "inputs": "--inputs", "samples": "--samples", "random_codes": "--random", "seed": "--seed",
+    "netlist": "--netlist",
 }  # fmt: skip
 EXPORT_OPTIONS = {"layer": "--layer", "stages": "--stages", "impl": "--impl"}
 LEAKY_OPTIONS = {
@@ -151,6 +158,7 @@ def _verify_network(args) -> int:
             random_codes=args.random,
             stalls=args.stalls,
             seed=args.seed,
+            netlist=args.netlist,
         )
     except SimulationError as e:  # not the design's fault: no results at all
         first = str(e).splitlines()[0]
