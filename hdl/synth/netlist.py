@@ -27,15 +27,17 @@ from .flow import DEFAULT_TIMEOUT, FLOW_NOTES, _read_cmds, _synth_cmd, _synth_ru
 from .yosys import resolve_backend, share_dir
 
 NETLIST_FILE = "netlist.v"
+_ID = r"(?:\\\S+|[A-Za-z_][\w$]*)"  # plain or escaped
 _INCLUDE = re.compile(r'^\s*`include\s+"([^"]+)"')
-_MODULE = re.compile(r"^\s*(?:\(\*.*?\*\)\s*)?module\s+(\\\S+|[A-Za-z_][\w$]*)")
+_MODULE = re.compile(rf"^\s*(?:\(\*.*?\*\)\s*)?module\s+({_ID})")
 _ENDMODULE = re.compile(r"\bendmodule\b")  # cells_ff.vh: a module a line
 # an instance in write_verilog's layout: `TYPE #(` or `TYPE NAME (`
-_INSTANCE = re.compile(r"^\s*(\\\S+|[A-Za-z_][\w$]*)\s+(?:#\s*\(|(?:\\\S+|[A-Za-z_][\w$]*)\s*\()", re.M)
+_INSTANCE = re.compile(rf"^\s*({_ID})\s+(?:#\s*\(|{_ID}\s*\()", re.M)
 _KEYWORDS = frozenset(
-    "module input output inout wire reg assign always initial if else case begin end "
-    "function task generate genvar integer localparam parameter".split()
-)
+    ("module", "input", "output", "inout", "wire", "reg", "assign", "always", "initial", "if",
+     "else", "case", "begin", "end", "function", "task", "generate", "genvar", "integer",
+     "localparam", "parameter")
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
