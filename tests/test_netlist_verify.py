@@ -102,6 +102,14 @@ def test_bad_netlist_option(capsys):
     assert hdl.cli.main(["verify", "network", str(TINY), "--netlist", "xc7"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--netlist" in err[0] and "ecp5" in err[0]
+    for extra, want in (
+        ([], "--netlist-file needs --netlist"),
+        (["--netlist", "ice40"], "--netlist-file has no module 'net_jsc_tiny_"),
+    ):
+        argv = ["verify", "network", str(TINY), "--netlist-file", str(ROOT / "README.md")]
+        assert hdl.cli.main(argv + extra) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and want in err[0], err
 
 
 # --- simulated ------------------------------------------------------------------------
