@@ -321,18 +321,19 @@ def _simulate(
         "latency": d.latency,
         "argmax": d.argmax,
     }
+    sources, defines = {f"{d.top}.v": d.verilog}, {}
+    flow, synth_seconds, synth_notes = None, None, ()
+    if netlist is not None:  # before the work directory: a failure here leaves none behind
+        sources, defines, flow, synth_seconds, synth_notes = _netlist_sources(
+            d, netlist, netlist_verilog, sim
+        )
     keep = work_dir is not None
     wd = Path(work_dir) if keep else Path(tempfile.mkdtemp(prefix="hwfirst-verify-"))
     wd.mkdir(parents=True, exist_ok=True)
     (wd / "vectors.json").write_text(json.dumps(vectors))
     result_file = wd / "tb_result.json"
     result_file.unlink(missing_ok=True)
-    sources, defines = {f"{d.top}.v": d.verilog}, {}
-    flow, synth_seconds, synth_notes = None, None, ()
-    if netlist is not None:
-        sources, defines, flow, synth_seconds, synth_notes = _netlist_sources(
-            d, netlist, netlist_verilog, sim
-        )
+    if netlist is not None:  # kept with the log: the netlist that was simulated
         (wd / f"{d.top}.{netlist}_netlist.v").write_text(sources[f"{d.top}.{netlist}_netlist.v"])
     t0 = time.monotonic()
     b = runner.build(sim, d.top, sources, build_dir, quiet=True, defines=defines)
