@@ -3,9 +3,9 @@
 The design is synthesised by the metrics' own flow (``hdl.synth.netlist``), Yosys writes
 the mapped top as Verilog, and the network testbench simulates it with Yosys's cell
 models on the same beats as the RTL check.  Here: jsc-tiny's netlists are bit-exact on
-both targets, and a netlist with one bit of one LUT's truth table flipped (a LUT whose
-every input combination the beats reach, see :func:`flip_lut`) gives mismatches and exit
-1.  The cell-model selection and the option checks run without a simulator.
+both targets, and a netlist with one bit of one LUT's truth table flipped (one feeding an
+output flop, at an input combination the beats reach, see :func:`flip_lut`) gives
+mismatches and exit 1.  The cell-model selection and the option checks run without a simulator.
 """
 
 from __future__ import annotations
