@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from qspec.cli import CliError, OneLineParser, int_option, option_error, run_cli
-from qspec.files import check_writable_dir
+from qspec.files import check_writable_dir, read_text
 from qspec.fixed import OVERFLOWS, ROUNDINGS
 from qspec.leaky import LEAKY_IMPLS, LeakyReLUSpec
 from qspec.limits import MAX_RANDOM_CODES, MAX_SAMPLES, MAX_SEED
@@ -24,6 +24,7 @@ from .params import LINEAR_IMPLS as IMPLS
 from .params import MAX_STAGES
 from .rtlsim.runner import SIMULATORS
 from .synth.cli import add_synth_parser, run_synth
+from .targets import TARGET_NAMES
 
 PROG = "python -m hdl"
 
@@ -109,6 +110,17 @@ def _add_verify(sub) -> None:
         default=1,
         help="stalls and random codes (1)",
     )
+    nw.add_argument(
+        "--netlist",
+        choices=TARGET_NAMES,
+        help="simulate the mapped netlist of synth_TARGET (the metrics' flow), not the RTL",
+    )
+    nw.add_argument(
+        "--netlist-file",
+        type=Path,
+        metavar="FILE.v",
+        help="with --netlist: simulate this netlist of the design (write_verilog), not synthesise",
+    )
     nw.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -117,6 +129,7 @@ def _add_verify(sub) -> None:
 VERIFY_OPTIONS = {
     "sim": "--sim", "impl": "--impl", "stages": "--stages", "argmax": "--argmax",
     "inputs": "--inputs", "samples": "--samples", "random_codes": "--random", "seed": "--seed",
+    "netlist": "--netlist", "netlist_verilog": "--netlist-file",
 }  # fmt: skip
 EXPORT_OPTIONS = {"layer": "--layer", "stages": "--stages", "impl": "--impl"}
 LEAKY_OPTIONS = {
@@ -139,6 +152,11 @@ def _verify_network(args) -> int:
     stages = None if args.stages is None else _parse_stages(args.stages)
     if args.samples == 0 and args.random == 0:
         raise CliError("--samples 0 and --random 0: nothing to simulate")
+    netlist_verilog = None
+    if args.netlist_file is not None:
+        if args.netlist is None:
+            raise CliError("--netlist-file needs --netlist ecp5|ice40 (the netlist's target)")
+        netlist_verilog = read_text(args.netlist_file, "--netlist-file")
     try:
         result = verify_network(
             args.design,
@@ -151,6 +169,8 @@ def _verify_network(args) -> int:
             random_codes=args.random,
             stalls=args.stalls,
             seed=args.seed,
+            netlist=args.netlist,
+            netlist_verilog=netlist_verilog,
         )
     except SimulationError as e:  # not the design's fault: no results at all
         first = str(e).splitlines()[0]

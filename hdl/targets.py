@@ -31,6 +31,10 @@ class Target:
     pnr_freq_mhz: int  # clock constraint timing-driven placement aims at (fixed: comparable)
     network_device: str | None  # the part whole networks are placed on (None: the default)
     linear_impl: str  # the preferred Linear impl (hdl.params.LINEAR_IMPLS)
+    # Yosys's simulation models of the cells (relative to its share directory; their
+    # `include`s are read from beside them) and the defines each simulator needs for them
+    sim_library: tuple[str, ...]
+    sim_defines: Mapping[str, tuple[str, ...]]
 
     @property
     def default_device(self) -> str:
@@ -40,6 +44,7 @@ class Target:
 def _target(**kw) -> Target:
     kw["cell_classes"] = MappingProxyType(kw["cell_classes"])
     kw["devices"] = MappingProxyType(kw["devices"])
+    kw["sim_defines"] = MappingProxyType(kw["sim_defines"])
     return Target(**kw)
 
 
@@ -75,6 +80,8 @@ TARGETS: dict[str, Target] = {
             # a whole network needs a part it fits on (LFE5U-25F: 24k LUT4)
             network_device="LFE5U-85F",
             linear_impl="adder_tree",
+            sim_library=("ecp5/cells_sim.v",),
+            sim_defines={},
         ),
         _target(
             name="ice40",
@@ -105,6 +112,9 @@ TARGETS: dict[str, Target] = {
             network_device=None,
             # iCE40 carry cells cannot invert an operand: its best Linear layers never subtract
             linear_impl="adder_tree_nosub",
+            sim_library=("ice40/cells_sim.v",),
+            # Icarus 11 does not take default values of input ports (`input X = 1'b1`)
+            sim_defines={"icarus": ("NO_ICE40_DEFAULT_ASSIGNMENTS",)},
         ),
     )
 }

@@ -36,6 +36,9 @@ class VerifyResult:
     run_seconds: float
     log: str | None  # the simulator log (None: removed, the design passed)
     notes: tuple[str, ...] = ()
+    netlist: str | None = None  # the target whose mapped netlist was simulated (None: the RTL)
+    netlist_flow: str | None = None  # the mapping that wrote it (hdl.synth.flow.FLOWS)
+    synth_seconds: float | None = None  # writing the netlist (None: a given one, or the RTL)
 
     @property
     def beats(self) -> int:
@@ -96,8 +99,12 @@ def format_result(r: VerifyResult) -> str:
         ("hw accuracy", _pct(r.hw_accuracy) + (" (test split)" if r.samples else "")),
         ("ref accuracy", _pct(r.ref_accuracy)),
         ("latency", latency),
-        ("time", f"build {r.build_seconds:.1f} s, run {r.run_seconds:.1f} s"),
     ]  # fmt: skip
+    if r.netlist is not None:
+        how_mapped = f"synth_{r.netlist}, {r.netlist_flow}" if r.netlist_flow else "given"
+        lines.append(("netlist", f"{r.netlist} mapped netlist ({how_mapped}), Yosys cell models"))
+    synth = f"synthesis {r.synth_seconds:.1f} s, " if r.synth_seconds is not None else ""
+    lines.append(("time", f"{synth}build {r.build_seconds:.1f} s, run {r.run_seconds:.1f} s"))
     lines += [("note", n) for n in r.notes]
     if r.passed:
         lines.append(("result", "bit-exact"))

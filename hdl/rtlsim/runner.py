@@ -212,9 +212,11 @@ def build(
     *,
     quiet: bool = False,
     keep: int | None = KEEP_BUILDS,
+    defines: Mapping[str, str] | None = None,
 ) -> Build:
     """Build ``sources`` (file name -> Verilog text) for ``sim`` under ``build_root``
-    (default :func:`cache_dir`); reused when already built.  A new build evicts all but
+    (default :func:`cache_dir`); reused when already built.  ``defines``: Verilog macros
+    (name -> value) for every source.  A new build evicts all but
     the ``keep`` most recently used (``None``: keep all).  Raises
     :class:`SimulationError` when the simulator is unusable or the build fails."""
     problem = cocotb_problem() or simulator_problem(sim)
@@ -230,6 +232,7 @@ def build(
             "args": _build_args(sim),
             "timescale": TIMESCALE,
             "sources": {n: _sha(t) for n, t in sorted(sources.items())},
+            **({"defines": dict(sorted(defines.items()))} if defines else {}),
         }
         digest = _sha(json.dumps(key, sort_keys=True))[:16]
         build_dir = cache_dir(build_root) / sim / f"{toplevel}-{digest}"
@@ -252,6 +255,7 @@ def build(
                         sources=paths,
                         hdl_toplevel=toplevel,
                         build_args=_build_args(sim),
+                        defines=dict(defines or {}),
                         build_dir=build_dir,
                         timescale=TIMESCALE,
                         log_file=log,

@@ -9,6 +9,11 @@ result is a :class:`VerifyResult`; bad input raises a one-line ``ValueError``
 (its first word names the parameter), a simulator that could not build or run
 raises :class:`~hdl.rtlsim.runner.SimulationError`.
 
+With ``netlist="ecp5"`` (or another :data:`hdl.targets.TARGET_NAMES` entry) the design is
+first synthesised by the metrics' own flow (:func:`hdl.synth.netlist.synthesise_netlist`)
+and the *mapped netlist* is simulated instead, with Yosys's cell models, on the same beats
+through the same testbench: it checks the mapping the resource figures come from.
+
 The design on disk is read by :func:`hdl.design.load_design` (one layout:
 ``<top>.v``, ``<top>.spec.json``, ``<top>.vectors.json`` when the test split was
 known, and a ``manifest.json`` entry naming them); a search ``best/trial_N/`` has
@@ -36,6 +41,7 @@ from qspec.limits import MAX_RANDOM_CODES, MAX_SAMPLES, MAX_SEED
 from qspec.network import QuantisedNetwork
 from qspec.vectors import InputSet, check_inputs, inputs_path, read_inputs
 
+from .. import targets
 from ..design import ExportedDesign, load_design, write_design
 from . import runner
 from .report import VerifyResult, format_result
@@ -115,6 +121,8 @@ def verify_network(
     seed: int = 1,
     build_dir: str | Path | None = None,
     work_dir: str | Path | None = None,
+    netlist: str | None = None,
+    netlist_verilog: str | None = None,
 ) -> VerifyResult:
     """Simulate ``design``'s exported Verilog and compare it with the integer reference.
 
@@ -130,7 +138,12 @@ def verify_network(
     full-rate run of every beat.  ``build_dir``: the build cache (default
     :func:`hdl.rtlsim.runner.cache_dir`); ``work_dir``: where the vectors, results XML
     and log go (default: a temporary directory, removed when the design passes).
+    ``netlist``: a target (``ecp5``, ``ice40``): simulate the design's mapped netlist for it
+    (synthesised here, as the metrics are) instead of its RTL; ``netlist_verilog``: that
+    netlist already written (``write_verilog`` of the top, e.g. a deliberately edited
+    one), not synthesised again.  A synthesis that fails raises ``SimulationError``.
     """
+    _check_netlist(netlist, netlist_verilog)
     _check_count("samples", samples, MAX_SAMPLES)
     _check_count("random_codes", random_codes, MAX_RANDOM_CODES)
     _check_count("seed", seed, MAX_SEED)
@@ -138,7 +151,62 @@ def verify_network(
         d, what, data = _resolve(design, Path(tmp), inputs, impl=impl, stages=stages, argmax=argmax)
         labelled = _labelled(d, what, data, samples)
         sim = check_simulator(sim)  # after the input checks: they name what is wrong first
-        return _simulate(d, what, labelled, sim, random_codes, stalls, seed, build_dir, work_dir)
+        return _simulate(
+            d,
+            what,
+            labelled,
+            sim,
+            random_codes,
+            stalls,
+            seed,
+            build_dir,
+            work_dir,
+            netlist,
+            netlist_verilog,
+        )
+
+
+def _check_netlist(netlist: str | None, netlist_verilog: str | None) -> None:
+    if netlist is not None and netlist not in targets.TARGET_NAMES:
+        raise ParamError(
+            "netlist",
+            f"netlist must be one of {'|'.join(targets.TARGET_NAMES)}, got {netlist!r}",
+        )
+    if netlist_verilog is not None:
+        if netlist is None:
+            raise ParamError("netlist_verilog", "netlist_verilog needs netlist (its target)")
+        if not isinstance(netlist_verilog, str):
+            raise ParamError("netlist_verilog", "netlist_verilog must be Verilog text")
+
+
+def _netlist_sources(
+    d: ExportedDesign, target: str, given: str | None, sim: str
+) -> tuple[dict[str, str], dict[str, str], str | None, float | None, tuple[str, ...]]:
+    """The sources of ``d``'s mapped netlist for ``target`` with the cell models ``sim``
+    needs, its defines, the mapping flow, the synthesis time and its notes."""
+    from ..synth.flow import SynthError, module_names
+    from ..synth.netlist import cell_models, synthesise_netlist
+
+    if given is None:
+        try:
+            n = synthesise_netlist(d.verilog, d.top, target)
+        except SynthError as e:
+            raise SimulationError(
+                f"netlist: synthesis for {target} failed: {str(e).splitlines()[0]}"
+            ) from None
+        text, flow, seconds, notes = n.verilog, n.flow, n.seconds, n.notes
+    else:
+        if d.top not in module_names(given):
+            raise ParamError(
+                "netlist_verilog", f"netlist_verilog has no module {d.top!r} (the design's top)"
+            )
+        text, flow, seconds, notes = given, None, None, ()
+    try:
+        models, defines = cell_models(target, text, sim)
+    except ValueError as e:
+        raise ParamError("netlist", str(e).removeprefix("netlist: ")) from None
+    sources = {f"{d.top}.{target}_netlist.v": text, f"{target}_cells_sim.v": models}
+    return sources, defines, flow, seconds, notes
 
 
 def _inputs(inputs: InputSet | Mapping[str, Any] | str | Path, net: QuantisedNetwork) -> InputSet:
@@ -233,6 +301,8 @@ def _simulate(
     seed: int,
     build_dir: str | Path | None,
     work_dir: str | Path | None,
+    netlist: str | None = None,
+    netlist_verilog: str | None = None,
 ) -> VerifyResult:
     codes = list(labelled["codes"])
     labels = list(labelled["labels"])
@@ -251,14 +321,22 @@ def _simulate(
         "latency": d.latency,
         "argmax": d.argmax,
     }
+    sources, defines = {f"{d.top}.v": d.verilog}, {}
+    flow, synth_seconds, synth_notes = None, None, ()
+    if netlist is not None:  # before the work directory: a failure here leaves none behind
+        sources, defines, flow, synth_seconds, synth_notes = _netlist_sources(
+            d, netlist, netlist_verilog, sim
+        )
     keep = work_dir is not None
     wd = Path(work_dir) if keep else Path(tempfile.mkdtemp(prefix="hwfirst-verify-"))
     wd.mkdir(parents=True, exist_ok=True)
     (wd / "vectors.json").write_text(json.dumps(vectors))
     result_file = wd / "tb_result.json"
     result_file.unlink(missing_ok=True)
+    if netlist is not None:  # kept with the log: the netlist that was simulated
+        (wd / f"{d.top}.{netlist}_netlist.v").write_text(sources[f"{d.top}.{netlist}_netlist.v"])
     t0 = time.monotonic()
-    b = runner.build(sim, d.top, {f"{d.top}.v": d.verilog}, build_dir, quiet=True)
+    b = runner.build(sim, d.top, sources, build_dir, quiet=True, defines=defines)
     t1 = time.monotonic()
     env = {
         "HWFIRST_TB_VECTORS": str(wd / "vectors.json"),
@@ -311,7 +389,10 @@ def _simulate(
         build_seconds=round(t1 - t0, 3),
         run_seconds=round(t2 - t1, 3),
         log=str(res.log),
-        notes=d.notes,
+        notes=d.notes + synth_notes,
+        netlist=netlist,
+        netlist_flow=flow,
+        synth_seconds=synth_seconds,
     )
     if result.passed and not keep:
         shutil.rmtree(wd, ignore_errors=True)

@@ -116,6 +116,17 @@ def resolve_backend(backend: str | None = None) -> str:
     return chosen
 
 
+def share_dir(backend: str | None = None) -> Path:
+    """The backend's Yosys share directory (``+/`` in scripts: techmaps, cell models)."""
+    b = resolve_backend(backend)
+    spec = importlib.util.find_spec(_MODULE[b])
+    assert spec is not None and spec.origin is not None, "resolve_backend found it"
+    share = Path(spec.origin).parent / "share"
+    if not share.is_dir():
+        raise YosysError(f"yosys ({b}): no share directory at {share}", backend=b)
+    return share
+
+
 def backend_version(backend: str | None = None) -> str:
     """``<dist>==<version>`` of the backend, for cache keys and reports."""
     b = resolve_backend(backend)
