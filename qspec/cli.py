@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 
@@ -94,14 +93,15 @@ def seconds_option(option: str, unit: str = "seconds") -> Callable[[str], float]
     """An argparse ``type``: a finite number > 0 (of ``unit``), else a one-line
     :class:`CliError`."""
 
+    from .limits import check_seconds
+
     def parse(text: str) -> float:
         try:
-            v = float(text)
-        except ValueError:
-            v = math.nan
-        if not math.isfinite(v) or not v > 0:
-            raise CliError(f"{option} must be a finite number of {unit} > 0, got {text!r}")
-        return v
+            return check_seconds(option, float(text), unit=unit)
+        except ValueError:  # not a number, or ParamError: the text as the user wrote it
+            raise CliError(
+                f"{option} must be a finite number of {unit} > 0, got {text!r}"
+            ) from None
 
     return parse
 

@@ -26,12 +26,14 @@ def max_workers() -> int:
     return WORKERS_PER_CPU * (os.cpu_count() or 1)
 
 
-def check_seconds(param: str, value: Any, *, none: bool = False) -> float | None:
-    """A duration: a finite number > 0 (or ``None`` when ``none``); else a one-line
-    :class:`~qspec.errors.ParamError` naming ``param``."""
+def check_seconds(
+    param: str, value: Any, *, none: bool = False, unit: str = "seconds"
+) -> float | None:
+    """A duration: a finite number > 0 of ``unit`` (or ``None`` when ``none``); else a
+    one-line :class:`~qspec.errors.ParamError` naming ``param``."""
     if none and value is None:
         return None
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     if not ok or not math.isfinite(value) or not value > 0:
-        raise ParamError(param, f"{param} must be a finite number of seconds > 0, got {value!r}")
+        raise ParamError(param, f"{param} must be a finite number of {unit} > 0, got {value!r}")
     return value
