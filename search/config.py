@@ -63,7 +63,9 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("carries", True, "minimize", "carry cells"),
         MetricInfo("dsps", True, "minimize", "DSP blocks"),
         MetricInfo("latency", True, "minimize", "cycles from input to output"),
-        MetricInfo("fmax", True, "maximize", "MHz, nextpnr (needs hardware.fmax = true)"),
+        MetricInfo("fmax", True, "maximize", "MHz: nextpnr (hardware.fmax) or the model"),
+        MetricInfo("latency_ns", True, "minimize", "latency cycles / fmax, in ns (needs fmax)"),
+        MetricInfo("throughput", True, "maximize", "fmax / II: results per microsecond"),
     )
 }
 
@@ -124,6 +126,36 @@ class HardwareConfig:
     fmax: bool = False
     impl: str = "adder_tree"
     timeout: float = 600.0  # seconds per synthesis run
+    # "synth": every trial synthesised (Yosys; nextpnr with fmax); "model": every trial
+    # scored by the target's hardware model (hdl.hwmodel), the top ``confirm`` synthesised
+    fidelity: str = "synth"
+    confirm: int = 0
+
+    @property
+    def has_fmax(self) -> bool:
+        """Whether trials get an fmax: placed by nextpnr, or predicted by the model."""
+        return self.fmax or self.fidelity == "model"
+
+    def fingerprint_part(self) -> str:
+        """The fields of the first version as they were hashed, then any later field that
+        is not at its default (so the studies made before those fields keep theirs)."""
+        old = ", ".join(f"{k}={getattr(self, k)!r}" for k in _FIRST_HW_FIELDS)
+        new = [(k, getattr(self, k)) for k in _LATER_HW_FIELDS]
+        extra = [(k, v) for k, v in new if v != HardwareConfig.__dataclass_fields__[k].default]
+        return _Verbatim(f"HardwareConfig({old})" + (repr(extra) if extra else ""))
+
+
+class _Verbatim(str):
+    """A string that is its own repr (it stands for a dataclass in the hashed list)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+_FIRST_HW_FIELDS = ("enabled", "target", "fmax", "impl", "timeout")
+_LATER_HW_FIELDS = ("fidelity", "confirm")
+FIDELITIES = ("synth", "model")
+MAX_CONFIRM = 10_000  # designs one study may confirm by synthesis
 
 
 MAX_BATCH = 1 << 20  # training.batch_size at most (a split is far smaller)
@@ -208,7 +240,7 @@ class SearchConfig:
         # keeps the fingerprints of the studies made before it
         old = {new: old for old, new in LEGACY_METRICS.items()}
         metrics = tuple(replace(m, name=old.get(m.name, m.name)) for m in self.metrics)
-        parts = [self.model, self.space, hardware, metrics, self.score.mode]
+        parts = [self.model, self.space, hardware.fingerprint_part(), metrics, self.score.mode]
         parts.append(sorted(self.score.reference.layers.items()))
         parts.append(self.score.reference.default)
         train = self.training.fingerprint_part()
@@ -409,16 +441,22 @@ def _storage(d: dict[str, Any], p: str, default_study: str) -> StorageConfig:
 
 
 def _hardware(d: dict[str, Any], p: str) -> HardwareConfig:
-    _keys(d, p, ("enabled", "target", "fmax", "impl", "timeout"))
+    _keys(d, p, (*_FIRST_HW_FIELDS, *_LATER_HW_FIELDS))
     target = _enum(d.get("target", "ecp5"), f"{p}.target", TARGETS)
     impl = target_info(target).linear_impl  # the target's preferred Linear impl
-    return HardwareConfig(
+    hw = HardwareConfig(
         _bool(d.get("enabled", True), f"{p}.enabled"),
         target,
         _bool(d.get("fmax", False), f"{p}.fmax"),
         _enum(d.get("impl", impl), f"{p}.impl", IMPLS),
         _pos(d.get("timeout", 600.0), f"{p}.timeout"),
+        _enum(d.get("fidelity", "synth"), f"{p}.fidelity", FIDELITIES),
+        _int(d.get("confirm", 0), f"{p}.confirm", 0, MAX_CONFIRM),
     )
+    if hw.confirm and hw.fidelity != "model":
+        why = 'confirms what the model scored; set hardware.fidelity = "model" or drop it'
+        raise ConfigError(f"{p}.confirm {why}")
+    return hw
 
 
 def _metric(name: str, d: Any, p: str, hw: HardwareConfig) -> MetricConfig:
@@ -428,8 +466,9 @@ def _metric(name: str, d: Any, p: str, hw: HardwareConfig) -> MetricConfig:
     info = METRICS[name]
     if info.hardware and not hw.enabled:
         raise ConfigError(f"{p} needs synthesis; set hardware.enabled = true or drop it")
-    if name == "fmax" and not hw.fmax:
-        raise ConfigError(f"{p} needs place and route; set hardware.fmax = true or drop it")
+    if name in ("fmax", "latency_ns", "throughput") and not hw.has_fmax:
+        why = 'needs an fmax; set hardware.fmax = true or hardware.fidelity = "model"'
+        raise ConfigError(f"{p} {why}, or drop it")
     d = _table(d, p)
     _keys(d, p, ("scale", "direction", "min", "max", "reference"))
     scale = d.get("scale", 1.0)

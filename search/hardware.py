@@ -10,7 +10,7 @@ trial (with the error recorded) and never becomes numbers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from qspec.network import QuantisedNetwork
@@ -29,6 +29,7 @@ class HardwareParams:
     stages: int = 0
     fmax: bool = False
     timeout: float = 600.0
+    fidelity: str = "synth"  # "model": predicted by hdl.hwmodel, no tool runs
 
 
 HardwareEvaluator = Callable[[QuantisedNetwork, HardwareParams], dict[str, float]]
@@ -41,6 +42,45 @@ def one_line(e: BaseException) -> str:
 
 
 def hardware_metrics(net: QuantisedNetwork, hw: HardwareParams) -> dict[str, float]:
+    """``net``'s hardware metrics at ``hw.fidelity``: :func:`synth_metrics` or
+    :func:`model_metrics`, plus latency_ns and throughput where an fmax is known."""
+    out = model_metrics(net, hw) if hw.fidelity == "model" else synth_metrics(net, hw)
+    return with_derived(out)
+
+
+def with_derived(out: dict[str, float]) -> dict[str, float]:
+    """``latency_ns`` (cycles / fmax) and ``throughput`` (fmax / II, results per us)."""
+    fmax = out.get("fmax")
+    if fmax:
+        out["latency_ns"] = out.get("latency", 0.0) * 1000.0 / fmax
+        out["throughput"] = fmax / out.get("ii", 1.0)
+    return out
+
+
+def model_metrics(net: QuantisedNetwork, hw: HardwareParams) -> dict[str, float]:
+    """The target's hardware model (:func:`hdl.hwmodel.predict_network`): lut_eq, lut4,
+    carries, ffs, depth, latency, ii and fmax, in milliseconds and with no tool."""
+    try:
+        from hdl.hwmodel import predict_network
+
+        p = predict_network(net, impl=hw.impl, stages=hw.stages, target=hw.target)
+    except Exception as e:  # a generator error fails this trial only
+        raise HardwareError(one_line(e)) from e
+    return {
+        "lut_eq": float(p.lut_eq),
+        "lut4": float(p.lut4),
+        "ffs": float(p.ffs),
+        "carries": float(p.carries),
+        "dsps": 0.0,
+        "brams": 0.0,
+        "depth": float(p.depth),
+        "latency": float(p.latency),
+        "ii": float(p.ii),
+        "fmax": float(p.fmax_mhz),
+    }
+
+
+def synth_metrics(net: QuantisedNetwork, hw: HardwareParams) -> dict[str, float]:
     """Synthesise ``net``: lut_eq (LUT-equivalents), lut4, ffs, carries, dsps, brams, cells,
     depth, latency (cycles), ii and, with ``hw.fmax``, fmax (MHz).  A repeated design is
     a lookup (:func:`hdl.synth.network.synthesise_network_total` caches by spec)."""
@@ -69,6 +109,11 @@ def hardware_metrics(net: QuantisedNetwork, hw: HardwareParams) -> dict[str, flo
     }
     out.update({k: float(v) for k, v in optional.items() if v is not None})
     return out
+
+
+def confirm_params(hw: HardwareParams) -> HardwareParams:
+    """``hw`` at full fidelity: what confirms a model-scored design."""
+    return replace(hw, fidelity="synth")
 
 
 def export_verilog(net: QuantisedNetwork, hw: HardwareParams, out_dir: Path) -> Path:

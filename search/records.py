@@ -32,15 +32,19 @@ QAT_VAL_ACCURACY_ATTR = "qat_val_accuracy"
 # the fine-tuned spec's hash: a report that rebuilds it (trains again) checks it got the same
 QAT_SPEC_ATTR = "qat_spec_sha256"
 TRAINING_ATTRS = (TRAINING_ATTR, QAT_EPOCH_ATTR, QAT_VAL_ACCURACY_ATTR, QAT_SPEC_ATTR)
+# where a trial's hardware metrics came from: "model" (hdl.hwmodel), "yosys", "yosys+nextpnr"
+HW_SOURCE_ATTR = "hw_source"
 # user attributes that are not raw metrics
 RESERVED_ATTRS = (
     CONFIG_ATTR, FORMATS_ATTR, POINT_ATTR, ERROR_ATTR, DUPLICATE_ATTR, SKIPPED_ATTR, SCORE_ATTR,
-    *TRAINING_ATTRS,
+    HW_SOURCE_ATTR, *TRAINING_ATTRS,
 )  # fmt: skip
 
 FINGERPRINT_ATTR = "fingerprint"  # study: what a resumed config must match
 SOURCE_ATTR = "config_source"  # study: the TOML text it was created from
 REFERENCE_ATTR = "reference_metrics"  # study: the reference design's measured metrics
+# study: hardware.confirm's synthesised figures, {trial number: {metric: value, "source"}}
+CONFIRMED_ATTR = "confirmed"
 
 # metric names of earlier versions -> today's (``luts`` meant LUT-equivalents, now ``lut_eq``
 # beside ``lut4``); old configs, studies and reference metrics are read through this

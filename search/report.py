@@ -34,9 +34,11 @@ from .config import METRICS, SearchConfig
 from .hardware import HardwareError, HardwareParams, export_verilog
 from .records import (
     CONFIG_ATTR,
+    CONFIRMED_ATTR,
     DUPLICATE_ATTR,
     ERROR_ATTR,
     FORMATS_ATTR,
+    HW_SOURCE_ATTR,
     QAT_SPEC_ATTR,
     REFERENCE_ATTR,
     SKIPPED_ATTR,
@@ -102,6 +104,11 @@ def trials_csv(study: optuna.Study, cfg: SearchConfig) -> str:
     head += ["violation", ERROR_ATTR, SKIPPED_ATTR, DUPLICATE_ATTR]
     extra = TRAINING_ATTRS if cfg.training.enabled else ()  # PTQ studies: today's columns
     head += extra
+    # hardware.confirm: where each trial's figures came from, and the synthesised ones
+    confirmed = (study.user_attrs.get(CONFIRMED_ATTR) or {}) if cfg.hardware.confirm else None
+    synth = [m for m in metrics if METRICS.get(m) is not None and METRICS[m].hardware]
+    if confirmed is not None:
+        head += [HW_SOURCE_ATTR, *(f"synth_{m}" for m in synth), "synth_source"]
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(head)
@@ -114,6 +121,10 @@ def trials_csv(study: optuna.Study, cfg: SearchConfig) -> str:
         row += [metric_attrs(t.user_attrs).get(m) for m in metrics]
         row += values + [violation]
         row += [t.user_attrs.get(k) for k in (ERROR_ATTR, SKIPPED_ATTR, DUPLICATE_ATTR, *extra)]
+        if confirmed is not None:
+            c = confirmed.get(str(t.number), {})
+            row += [t.user_attrs.get(HW_SOURCE_ATTR), *(c.get(m) for m in synth)]
+            row += [c.get("source") or c.get("error")]
         w.writerow(["" if v is None else _fmt(v) for v in row])
     return buf.getvalue()
 
@@ -241,6 +252,17 @@ def best_json(
     storage: str | None,
 ) -> str:
     objective = Objective.of(cfg)
+    confirmed = study.user_attrs.get(CONFIRMED_ATTR) or {}
+
+    def confirmation(t: optuna.trial.FrozenTrial) -> dict[str, Any]:
+        """Where the metrics came from and, when confirmed, the synthesised figures."""
+        if HW_SOURCE_ATTR not in t.user_attrs:
+            return {}
+        out = {HW_SOURCE_ATTR: t.user_attrs[HW_SOURCE_ATTR]}
+        if cfg.hardware.confirm:
+            out["confirmed"] = confirmed.get(str(t.number))
+        return out
+
     entries = []
     for t in best:
         attrs = metric_attrs(t.user_attrs)
@@ -254,6 +276,7 @@ def best_json(
                 "metrics": {m: attrs[m] for m in metric_names(attrs)},
                 **{k: attrs.get(k) for k in (TRAINING_ATTRS if cfg.training.enabled else ())},
                 "constraints": t.constraints,
+                **confirmation(t),
                 **exports.get(t.number, {}),
             }
         )

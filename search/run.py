@@ -244,6 +244,11 @@ def run_study(
         bar.close()
         lease.release()
         optuna.logging.set_verbosity(level)
+    if cfg.hardware.confirm and cfg.hardware.enabled:
+        from .confirm import confirm_study
+
+        with _shared_cache(url):
+            confirm_study(study, cfg, evaluator, progress=progress)
     total = evaluated(study)
     rep = None
     if reports:

@@ -26,6 +26,7 @@ from .records import (
     DUPLICATE_ATTR,
     ERROR_ATTR,
     FORMATS_ATTR,
+    HW_SOURCE_ATTR,
     POINT_ATTR,
     QAT_EPOCH_ATTR,
     QAT_SPEC_ATTR,
@@ -163,9 +164,17 @@ class Evaluator:
         self.context = context
         self.hardware = hardware if cfg.hardware.enabled else None
 
+    @property
+    def hw_source(self) -> str:
+        """Where the trials' hardware metrics come from (``hw_source`` user attribute)."""
+        h = self.cfg.hardware
+        if h.fidelity == "model":
+            return "model"
+        return "yosys+nextpnr" if h.fmax else "yosys"
+
     def hw_params(self, impl: str, stages: int) -> HardwareParams:
         h = self.cfg.hardware
-        return HardwareParams(h.target, impl, stages, h.fmax, h.timeout)
+        return HardwareParams(h.target, impl, stages, h.fmax, h.timeout, h.fidelity)
 
     def network(self, design: Candidate) -> QuantisedNetwork:
         return self.build(design)[0]
@@ -246,6 +255,8 @@ class TrialObjective:
             net, metrics, record = self.evaluator.measure(design)
             if net is not None:
                 trial.set_user_attr(FORMATS_ATTR, formats(net))
+            if self.evaluator.hardware is not None:
+                trial.set_user_attr(HW_SOURCE_ATTR, self.evaluator.hw_source)
             for k, v in record.items():  # [training]: the epoch kept and its val accuracy
                 trial.set_user_attr(k, v)
             for k, v in metrics.items():
