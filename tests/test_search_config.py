@@ -52,7 +52,8 @@ def test_shipped_configs_load_with_expected_sizes():
             "[space.layers.fc3]\nleaky_impl = ['shift']\n",
             "space.layers.fc3.leaky_impl: the output layer has no activation; allowed: width, "
             "input_width, weight_width, bias_width, act_width, input_frac_width, "
-            "weight_frac_width, bias_frac_width, act_frac_width, rounding, overflow, calibration",
+            "weight_frac_width, bias_frac_width, act_frac_width, rounding, overflow, calibration, "
+            "sparsity, max_digits",
         ),
         (
             "[space.layers.fc1]\nweight_frac_width = [3, 'auto']\n",
