@@ -157,6 +157,17 @@ def first_argmax(values: Sequence[Value]) -> Value:
     return nodes[0][1]
 
 
+def adder_count(net: QuantisedNetwork, impl: str = "adder_tree") -> int:
+    """Two-input adders in the Linear layers' adder graphs of the network :class:`NetworkTop`
+    builds (dead units removed): the generator's own cost, in milliseconds, no synthesis."""
+    from .layers.linear import build_graph
+
+    if impl not in IMPLS:
+        raise ParamError("impl", f"impl must be one of {'|'.join(IMPLS)}, got {impl!r}")
+    layers = remove_dead_units(net).linear_layers
+    return sum(n.op == "add" for ly in layers for n in build_graph(ly, impl)[0].nodes)
+
+
 def default_layer_factory() -> LayerFactory:
     """The ``LinearLayer`` builder (a function, so tests can substitute a broken one).
 

@@ -179,6 +179,10 @@ class Evaluator:
 
     def measure_network(self, net: QuantisedNetwork, hw: HardwareParams) -> dict[str, float]:
         metrics = self.context.software_metrics(net)
+        if any(m.name == "adders" for m in self.cfg.metrics):  # only when asked: ~ms a layer
+            from hdl.network import adder_count
+
+            metrics["adders"] = float(adder_count(net, hw.impl))
         if self.hardware is not None:
             metrics.update(self.hardware(net, hw))
         return metrics

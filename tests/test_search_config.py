@@ -75,7 +75,7 @@ def test_shipped_configs_load_with_expected_sizes():
         (
             "[metrics.speed]\n",
             "metrics.speed is not a metric; allowed: accuracy, loss, flops, bitops, "
-            "average_bitwidth, size, lut_eq, ffs, carries, dsps, latency, fmax",
+            "average_bitwidth, size, adders, lut_eq, ffs, carries, dsps, latency, fmax",
         ),
         (
             "[metrics.loss]\ndirection = 'down'\n",

@@ -135,3 +135,25 @@ def test_study_records_the_keys_in_trials_csv_and_best_json(tmp_path):
     if fc1["sparsity"]:
         assert (w == 0).sum() >= int(fc1["sparsity"] * w.size)
     assert "spec_mismatch" not in best
+
+
+def test_adders_metric_falls_with_the_budgets_without_synthesis():
+    """``[metrics.adders]`` (no hardware): the generator's adder count, which a digit budget
+    or pruning lowers; it equals hdl.network.adder_count of the scored network."""
+    from hdl.network import adder_count
+
+    text = SPACE + "[metrics.adders]\nscale = 0.5\n"
+    cfg = loads_config(text)
+    space = SearchSpace.from_config(cfg)
+    ev = Evaluator(cfg, context_of(cfg), None)
+    got = {}
+    for p in space.grid():
+        d = space.design(p)
+        net, metrics, _ = ev.measure(d)
+        assert metrics["adders"] == adder_count(net, d.impl) > 0
+        fc1 = d.to_dict()["layers"]["fc1"]
+        got[(fc1["sparsity"], fc1["max_digits"])] = metrics["adders"]
+    assert got[(0.5, 2)] < got[(0.5, 0)] < got[(0.0, 0)]
+    assert got[(0.0, 2)] < got[(0.0, 0)]
+    assert "adders" in ev.reference()
+    assert "adders" not in Evaluator(loads_config(SPACE), context_of(cfg), None).reference()
