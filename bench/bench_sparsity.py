@@ -96,7 +96,9 @@ def main() -> None:
                 "graph_adders_per_layer": adders,
                 "zero_weights": int(sum((x == 0).sum() for x in w)),
                 "weights": int(sum(x.size for x in w)),
-                "hidden_left": [ly.out_features for ly in remove_dead_units(net).linear_layers[:-1]],
+                "hidden_left": [
+                    ly.out_features for ly in remove_dead_units(net).linear_layers[:-1]
+                ],
                 "qat_epoch": record.get("qat_epoch"),
             }
             if args.synth:

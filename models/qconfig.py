@@ -41,9 +41,10 @@ class Key:
     """The schema of one per-layer quantisation key (a :class:`LayerQuant` field's metadata).
 
     ``kind``: width | frac | int (integers in ``[lo, hi]``), real (in the open ``(lo, hi)``),
-    ratio (real in the half-open ``[lo, hi)``) or enum (one of ``allowed``). ``optional``: ``None`` is allowed (resolved elsewhere).
-    ``search``: a search dimension (``[space]`` tables may set it). ``group``: input |
-    leaky -- the key applies only to the first layer / layers followed by a LeakyReLU.
+    ratio (real in the half-open ``[lo, hi)``) or enum (one of ``allowed``).  ``optional``:
+    ``None`` is allowed (resolved elsewhere).  ``search``: a search dimension (``[space]``
+    tables may set it).  ``group``: input | leaky -- the key applies only to the first layer
+    / layers followed by a LeakyReLU.
     """
 
     kind: str

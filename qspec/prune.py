@@ -34,33 +34,42 @@ def _constants(layers: list[LayerSpec], a: int, b: int) -> list[int]:
     return [int(v) for v in x[0]]
 
 
-def _prune_pair(layers: list[LayerSpec], a: int, b: int) -> bool:
-    """Drop or fold the dead neurons between Linear ``layers[a]`` and ``layers[b]``."""
-    first, nxt = layers[a], layers[b]
-    assert isinstance(first, LinearSpec) and isinstance(nxt, LinearSpec)
-    n, rows = first.out_features, range(nxt.out_features)
-    consts = _constants(layers, a, b)
+def _plan(
+    first: LinearSpec, nxt: LinearSpec, consts: list[int], forced: int | None
+) -> tuple[list[int], list[int]]:
+    """(neurons kept, the next layer's bias after folding the rest); ``forced`` is kept."""
     bias = list(nxt.bias)
     lo, hi = nxt.bias_fmt.min_code, nxt.bias_fmt.max_code
     unit = 1 << nxt.bias_shift  # one bias code in product units
     keep = []
-    for j in range(n):
-        col = [nxt.weight[k][j] for k in rows]
-        if not any(col):
+    for j in range(first.out_features):
+        col = [row[j] for row in nxt.weight]
+        if j == forced:
+            keep.append(j)
+        elif not any(col):
             continue
-        if not any(first.weight[j]):
+        elif not any(first.weight[j]):
             delta = [w * consts[j] for w in col]
-            new = [b_ + d // unit for b_, d in zip(bias, delta, strict=True)]
+            new = [b + d // unit for b, d in zip(bias, delta, strict=True)]
             if all(d % unit == 0 for d in delta) and all(lo <= v <= hi for v in new):
                 bias = new
-                continue
-        keep.append(j)
-    if not keep:  # every neuron dead: keep one that was merely unread (costs nothing)
-        unread = [j for j in range(n) if not any(nxt.weight[k][j] for k in rows)]
-        if not unread:
-            return False  # all folded: leave this pair as it was
-        keep = unread[:1]
-    if len(keep) == n:
+            else:
+                keep.append(j)
+        else:
+            keep.append(j)
+    return keep, bias
+
+
+def _prune_pair(layers: list[LayerSpec], a: int, b: int) -> bool:
+    """Drop or fold the dead neurons between Linear ``layers[a]`` and ``layers[b]``."""
+    first, nxt = layers[a], layers[b]
+    assert isinstance(first, LinearSpec) and isinstance(nxt, LinearSpec)
+    consts = _constants(layers, a, b)
+    keep, bias = _plan(first, nxt, consts, None)
+    if not keep:  # every neuron dead: keep one, preferably one merely unread (costs nothing)
+        unread = [j for j in range(first.out_features) if not any(r[j] for r in nxt.weight)]
+        keep, bias = _plan(first, nxt, consts, unread[0] if unread else first.out_features - 1)
+    if len(keep) == first.out_features:
         return False
     layers[a] = replace(
         first, weight=tuple(first.weight[j] for j in keep), bias=tuple(first.bias[j] for j in keep)

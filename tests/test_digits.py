@@ -74,7 +74,9 @@ def test_round_to_digits_exhaustive(width):
         want = reference_round(width, k)
         got = digit_table(width, k)
         bad = np.flatnonzero(got != want)
-        assert bad.size == 0, f"w={width} k={k}: code {codes[bad[0]]} -> {got[bad[0]]}, want {want[bad[0]]}"
+        assert bad.size == 0, (
+            f"w={width} k={k}: code {codes[bad[0]]} -> {got[bad[0]]}, want {want[bad[0]]}"
+        )
         assert np.all(csd_weight(got) <= k)
         assert np.array_equal(round_codes(codes, k, width), want)
 

@@ -96,16 +96,19 @@ def test_exhaustive_same_function_on_random_nets():
     assert removed > 20 and folded > 3  # the draws exercised both rules
 
 
+F4, W3 = FixedFormat(4, 2), FixedFormat(3, 0)
+
+
+def mk(name, weight, bias, bias_fmt) -> LinearSpec:
+    """A Linear on 4-bit codes (2 fraction bits) with 3-bit integer weights."""
+    acc = min_accumulator_format(F4, W3, bias_fmt, len(weight[0]))
+    return LinearSpec(name, weight, bias, F4, W3, bias_fmt, acc, F4)
+
+
 def test_zero_columns_and_constant_rows_are_removed():
-    f = FixedFormat(4, 2)
-    w1 = ((1, 2), (0, 0), (3, -1))  # neuron 1: constant (bias only)
-    l1 = LinearSpec("a", w1, (1, 2, 0), f, FixedFormat(3, 0), FixedFormat(3, 2),
-                    min_accumulator_format(f, FixedFormat(3, 0), FixedFormat(3, 2), 2), f)  # fmt: skip
-    w2 = ((1, 1, 0), (2, -1, 0))  # neuron 2: unread
-    bf = FixedFormat(6, 2)
-    l2 = LinearSpec("b", w2, (0, 1), f, FixedFormat(3, 0), bf,
-                    min_accumulator_format(f, FixedFormat(3, 0), bf, 3), f)  # fmt: skip
-    net = QuantisedNetwork(f, (l1, ReLUSpec(f), l2), 2)
+    l1 = mk("a", ((1, 2), (0, 0), (3, -1)), (1, 2, 0), FixedFormat(3, 2))  # 1: constant
+    l2 = mk("b", ((1, 1, 0), (2, -1, 0)), (0, 1), FixedFormat(6, 2))  # neuron 2: unread
+    net = QuantisedNetwork(F4, (l1, ReLUSpec(F4), l2), 2)
     pruned = remove_dead_units(net)
     assert hidden(pruned) == [1]
     assert pruned.linear_layers[0].weight == ((1, 2),)
@@ -117,13 +120,9 @@ def test_zero_columns_and_constant_rows_are_removed():
 
 def test_unrepresentable_constant_is_kept():
     """A constant whose product has fraction bits the bias format lacks stays a neuron."""
-    f = FixedFormat(4, 2)
-    l1 = LinearSpec("a", ((1,), (0,)), (1, 1), f, FixedFormat(3, 0), FixedFormat(3, 2),
-                    min_accumulator_format(f, FixedFormat(3, 0), FixedFormat(3, 2), 1), f)  # fmt: skip
-    bf = FixedFormat(6, 0)  # integer biases; the constant is 0.25
-    l2 = LinearSpec("b", ((1, 1),), (0,), f, FixedFormat(3, 0), bf,
-                    min_accumulator_format(f, FixedFormat(3, 0), bf, 2), f)  # fmt: skip
-    net = QuantisedNetwork(f, (l1, ReLUSpec(f), l2), 1)
+    l1 = mk("a", ((1,), (0,)), (1, 1), FixedFormat(3, 2))
+    l2 = mk("b", ((1, 1),), (0,), FixedFormat(6, 0))  # integer biases; the constant is 0.25
+    net = QuantisedNetwork(F4, (l1, ReLUSpec(F4), l2), 1)
     assert remove_dead_units(net) == net
 
 
@@ -204,3 +203,33 @@ def test_network_top_of_a_net_with_dead_units(seed):
     assert inner == hidden(dut.net)
     assert dut.i.payload.shape().length == net.in_features
     check_network(dut, net, random_rows(net, 80, rng), seed)
+
+
+def test_zeroed_columns_cost_no_yosys_cell():
+    """ECP5 synthesis of a Linear layer with zeroed input columns: the same cells as the
+    layer without those inputs (unused inputs are ports and nothing else)."""
+    from hdl.export import export_layer
+    from hdl.layers.linear import LinearLayer
+    from hdl.synth import synthesise
+    from hdl.synth.yosys import available_backends
+
+    if not available_backends():
+        pytest.skip("no Yosys backend")
+    rng = random.Random(11)
+    lin = rand_linear(rng, "l", 8, 6, FixedFormat(6, 3), 0.0, 0.0, zero_cols=(1, 3, 4))
+    counts = []
+    for spec in (lin, without_columns(lin, (1, 3, 4))):
+        mod = export_layer(LinearLayer((spec,), impl="adder_tree"), (spec,), "adder_tree", 0)
+        r = synthesise(mod.verilog, mod.name, "ecp5", cache=False)
+        counts.append((r.lut_eq, r.lut4, r.carries, r.cells))
+    assert counts[0] == counts[1] and counts[0][0] > 0
+
+
+def test_a_layer_of_constants_keeps_one_neuron():
+    l1 = mk("a", ((0, 0), (0, 0), (0, 0)), (1, 2, 3), FixedFormat(3, 2))
+    l2 = mk("b", ((1, 1, 1), (2, -1, 3)), (0, 1), FixedFormat(8, 2))
+    net = QuantisedNetwork(F4, (l1, ReLUSpec(F4), l2), 2)
+    pruned = remove_dead_units(net)
+    assert hidden(pruned) == [1]
+    x = ALL_INPUTS[:, :2][::5]
+    assert np.array_equal(integer_forward(pruned, x), integer_forward(net, x))
