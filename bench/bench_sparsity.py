@@ -6,9 +6,11 @@ quantisation-aware fine-tuning with the masks and digit budgets held).  Reported
 accuracy of the integer reference, the adder count of the generator's graphs
 (``hdl.layers.linear.build_graph`` of the network ``hdl.network.NetworkTop`` builds, i.e.
 after dead-unit removal), zero weights, hidden neurons left, and with ``--synth`` the
-Yosys ECP5 LUT-equivalents of the layers.  Writes bench/results/sparsity_digits.json.
+Yosys ECP5 LUT-equivalents of the layers.  ``--dead``: heavy sparsity after QAT, the
+network synthesised with and without dead-unit removal (per-layer synthesis cannot see that
+the next layer ignores a neuron).  Writes bench/results/sparsity_digits.json.
 
-    python bench/bench_sparsity.py [--width 6] [--epochs 30] [--synth]
+    python bench/bench_sparsity.py [--width 6] [--epochs 30] [--synth] [--dead]
 """
 
 from __future__ import annotations
@@ -61,11 +63,51 @@ def graph_adders(net) -> dict[str, int]:
     }
 
 
+def dead_units(width: int, epochs: int) -> list[dict]:
+    """Synthesis (ECP5) with and without :func:`qspec.prune.remove_dead_units` in NetworkTop."""
+    import hdl.network as hn
+    from hdl.synth.network import synthesise_network
+    from models.qconfig import QuantConfig
+    from qspec.integer_forward import predict, quantise_input
+    from qspec.prune import remove_dead_units
+    from search.config import loads_config
+    from search.trial import context_of
+
+    text = CONFIG.format(width=width) + TRAINING.format(epochs=epochs)
+    ctx = context_of(loads_config(text))
+    test = ctx.dataset.test
+    rows = []
+    for sparsity in (0.85, 0.9):
+        net, _ = ctx.build(
+            QuantConfig.from_dict({"default": {"width": width, "sparsity": sparsity}})
+        )
+        acc = float(np.mean(predict(net, quantise_input(net, test.x)) == test.y))
+        for stages in (0, 1):
+            row = {"sparsity": sparsity, "epochs": epochs, "stages": stages, "test_accuracy": acc}
+            row["hidden_left"] = [
+                ly.out_features for ly in remove_dead_units(net).linear_layers[:-1]
+            ]
+            for removal in (True, False):
+                keep = hn.remove_dead_units
+                if not removal:  # NetworkTop as before dead-unit removal
+                    hn.remove_dead_units = lambda n: n
+                try:
+                    r = synthesise_network(net, "ecp5", stages=stages, cache=False).total
+                    tag = "removed" if removal else "kept"
+                    row[tag] = {"lut_eq": r.lut_eq, "ffs": r.ffs, "adders": hn.adder_count(net)}
+                finally:
+                    hn.remove_dead_units = keep
+            rows.append(row)
+            print(json.dumps(row))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--width", type=int, default=6)
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--synth", action="store_true")
+    ap.add_argument("--dead", action="store_true")
     args = ap.parse_args()
 
     from models.qconfig import QuantConfig
@@ -110,6 +152,8 @@ def main() -> None:
             rows.append(row)
             print(json.dumps({k: v for k, v in row.items() if k != "graph_adders_per_layer"}))
     result = {"model": "jsc-toy", "dataset": "digits16", "width": args.width, "rows": rows}
+    if args.dead:
+        result["dead_units"] = dead_units(args.width, args.epochs)
     atomic_write(OUT, json.dumps(result, indent=1) + "\n")
     print(f"wrote {OUT}")
 

@@ -90,7 +90,7 @@ def prune_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor | None:
     """Keep-mask pruning the ``floor(sparsity * n)`` smallest-magnitude of ``n`` weights;
     equal magnitudes are pruned in row-major order (a stable sort).  None: nothing pruned."""
     n = weight.numel()
-    k = int(sparsity * n)
+    k = math.floor(sparsity * n + 1e-9)  # 0.29 * 100 is 28.999999999999996 in float
     if k == 0:
         return None
     order = torch.sort(weight.detach().abs().flatten(), stable=True).indices

@@ -233,3 +233,17 @@ def test_a_layer_of_constants_keeps_one_neuron():
     assert hidden(pruned) == [1]
     x = ALL_INPUTS[:, :2][::5]
     assert np.array_equal(integer_forward(pruned, x), integer_forward(net, x))
+
+
+def test_prune_mask_counts_and_ties():
+    """floor(s * n) weights pruned, smallest magnitude first, equal ones in row-major order."""
+    import torch
+
+    from models.quant import prune_mask
+
+    w = torch.tensor([[0.5, -0.1, 0.1], [0.1, 2.0, -0.3]])
+    assert prune_mask(w, 0.0) is None and prune_mask(w, 0.1) is None  # floor(0.6) = 0
+    m = prune_mask(w, 0.5)  # 3 of 6: the three 0.1s (ties: row-major order)
+    assert m.tolist() == [[True, False, False], [False, True, True]]
+    assert prune_mask(w, 2 / 6).tolist() == [[True, False, False], [True, True, True]]
+    assert int((~prune_mask(torch.ones(100), 0.29)).sum()) == 29  # not 28.999...

@@ -159,7 +159,7 @@ def check_constraints(spec, qc, rules) -> None:
         rule = rules.get(ly.name)
         if rule is not None and rule.mask is not None:
             assert (w[~rule.mask.numpy()] == 0).all()
-            assert (~rule.mask).sum() == int(q.sparsity * w.size)
+            assert (~rule.mask).sum() == int(q.sparsity * w.size + 1e-9)
 
 
 @pytest.mark.parametrize("name, activation", MODELS)
