@@ -22,6 +22,7 @@ from qspec.files import atomic_write  # noqa: F401  (bench imports it from here)
 from qspec.fixed import FixedFormat, Overflow, Rounding
 from qspec.leaky import LeakyReLUSpec
 from qspec.network import LinearSpec, QuantisedNetwork
+from qspec.prune import remove_dead_units
 
 from .design import ManifestEntry, Port, entries_of, write_manifest
 from .design import read_manifest as read_manifest
@@ -247,7 +248,7 @@ def network_module_name(
 def _export_one_layer(
     net: QuantisedNetwork, impl: str, stages: Any, layer: str, layer_factory: Any
 ) -> ExportedModule:
-    groups = group_layers(net)
+    groups = group_layers(remove_dead_units(net))  # the layer as the network builds it
     names = [group_name(g) for g in groups if isinstance(g[0], LinearSpec)]
     if layer not in names:
         raise ParamError("layer", f"layer must be one of {'|'.join(names)}, got {layer!r}")

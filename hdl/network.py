@@ -18,6 +18,10 @@ rate both run one beat per cycle (II = 1); latency is the sum of the layers'
 stages, or 1 when that is 0: the top then registers its output so that ``clk``
 and ``rst`` exist for every configuration (the port contract).
 
+Dead hidden neurons (all-zero outgoing columns, or constant outputs a bias absorbs) are
+removed first (:func:`qspec.prune.remove_dead_units`: the same integer function), so
+pruned weights leave fewer ports between the layers; the top's ports never change.
+
 Two builds from the same code (:meth:`NetworkTop._attach`): real submodules,
 for Amaranth's simulator, or ``Instance``\\ s of the layer modules by name, for
 Verilog export, where each distinct layer module is emitted once beside the top.
@@ -53,6 +57,7 @@ from qspec.network import (
     QuantisedNetwork,
     layer_to_dict,
 )
+from qspec.prune import remove_dead_units
 
 from .layers.checked import CheckedComponent
 from .layers.elementwise import elementwise, fmt_bounds
@@ -152,6 +157,17 @@ def first_argmax(values: Sequence[Value]) -> Value:
     return nodes[0][1]
 
 
+def adder_count(net: QuantisedNetwork, impl: str = "adder_tree") -> int:
+    """Two-input adders in the Linear layers' adder graphs of the network :class:`NetworkTop`
+    builds (dead units removed): the generator's own cost, in milliseconds, no synthesis."""
+    from .layers.linear import build_graph
+
+    if impl not in IMPLS:
+        raise ParamError("impl", f"impl must be one of {'|'.join(IMPLS)}, got {impl!r}")
+    layers = remove_dead_units(net).linear_layers
+    return sum(n.op == "add" for ly in layers for n in build_graph(ly, impl)[0].nodes)
+
+
 def default_layer_factory() -> LayerFactory:
     """The ``LinearLayer`` builder (a function, so tests can substitute a broken one).
 
@@ -198,7 +214,7 @@ class NetworkTop(CheckedComponent):
     ) -> None:
         if impl not in IMPLS:
             raise ParamError("impl", f"impl must be one of {'|'.join(IMPLS)}, got {impl!r}")
-        groups = group_layers(net)
+        groups = group_layers(remove_dead_units(net))
         factory = layer_factory or default_layer_factory()
         for group, s in zip(groups, normalise_stages(stages, len(groups)), strict=True):
             if not isinstance(group[0], LinearSpec):
@@ -220,6 +236,7 @@ class NetworkTop(CheckedComponent):
         instances: bool = False,
         layer_factory: LayerFactory | None = None,
     ):
+        net = remove_dead_units(net)  # the hardware of the same function (``self.net``)
         self.groups = group_layers(net)
         self.stages = normalise_stages(stages, len(self.groups))
         factory = layer_factory or default_layer_factory()

@@ -31,6 +31,7 @@ from .modelspec import ACTIVATIONS
 MIN_WIDTH, MAX_WIDTH = 1, 16  # 16+16-bit products keep float64 fake-quant exact
 MIN_FRAC, MAX_FRAC = -16, 32
 CALIBRATIONS = ("mse", "max")
+MAX_DIGITS = MAX_WIDTH  # a digit budget beyond the weight width changes nothing
 
 CALIBRATE = "calibrate"  # a search choice of a frac width: calibrate it (None here)
 
@@ -39,10 +40,11 @@ CALIBRATE = "calibrate"  # a search choice of a frac width: calibrate it (None h
 class Key:
     """The schema of one per-layer quantisation key (a :class:`LayerQuant` field's metadata).
 
-    ``kind``: width | frac | int (integers in ``[lo, hi]``), real (in the open ``(lo, hi)``)
-    or enum (one of ``allowed``). ``optional``: ``None`` is allowed (resolved elsewhere).
-    ``search``: a search dimension (``[space]`` tables may set it). ``group``: input |
-    leaky -- the key applies only to the first layer / layers followed by a LeakyReLU.
+    ``kind``: width | frac | int (integers in ``[lo, hi]``), real (in the open ``(lo, hi)``),
+    ratio (real in the half-open ``[lo, hi)``) or enum (one of ``allowed``).  ``optional``:
+    ``None`` is allowed (resolved elsewhere).  ``search``: a search dimension (``[space]``
+    tables may set it).  ``group``: input | leaky -- the key applies only to the first layer
+    / layers followed by a LeakyReLU.
     """
 
     kind: str
@@ -69,7 +71,7 @@ class Key:
                 return value
             return self._check(name, value, f' or "{CALIBRATE}"')
         value = self._check(name, value, "")
-        return float(value) if self.kind == "real" else value
+        return float(value) if self.kind in ("real", "ratio") else value
 
     def _check(self, name: str, value: Any, alt: str) -> Any:
         if self.kind == "enum":
@@ -83,6 +85,12 @@ class Key:
                     f"{name} must be a real number in ({self.lo:g}, {self.hi:g}), got {value!r}"
                 )
             return value
+        if self.kind == "ratio":
+            if not num or not self.lo <= value < self.hi:
+                raise ValueError(
+                    f"{name} must be a real number in [{self.lo:g}, {self.hi:g}), got {value!r}"
+                )
+            return float(value)
         if not num or not isinstance(value, int) or not self.lo <= value <= self.hi:
             raise ValueError(
                 f"{name} must be an integer in [{self.lo}, {self.hi}]{alt}, got {value!r}"
@@ -129,6 +137,10 @@ class LayerQuant:
     slope_frac_width: int | None = _key(None, replace(_FRAC, kind="int", group="leaky"))
     # how omitted frac widths are chosen: mse | max
     calibration: str = _key("mse", Key("enum", allowed=CALIBRATIONS))
+    # the fraction of the Linear weights pruned by magnitude (models.quant.prune_masks)
+    sparsity: float = _key(0.0, Key("ratio", 0, 1))
+    # nonzero CSD digits per weight code (qspec.digits.round_to_digits); 0: unlimited
+    max_digits: int = _key(0, Key("int", 0, MAX_DIGITS))
 
     def __post_init__(self) -> None:
         for name, key in SCHEMA.items():
@@ -136,7 +148,18 @@ class LayerQuant:
             if value is not getattr(self, name):
                 object.__setattr__(self, name, value)
 
+    def __repr__(self) -> str:
+        # keys added later are left out at their defaults, so the repr -- part of a search
+        # config's fingerprint -- of a config that does not use them is what it was
+        shown = (
+            f"{f.name}={getattr(self, f.name)!r}"
+            for f in fields(self)
+            if not (f.name in LATER_KEYS and getattr(self, f.name) == f.default)
+        )
+        return f"LayerQuant({', '.join(shown)})"
 
+
+LATER_KEYS = ("sparsity", "max_digits")  # see LayerQuant.__repr__
 SCHEMA: dict[str, Key] = {f.name: f.metadata["key"] for f in fields(LayerQuant)}
 KEYS = tuple(SCHEMA)
 

@@ -12,6 +12,11 @@
   spec's integer codes; for QAT (``weights="float"``) it quantises the float
   weights on every call with a straight-through estimator instead.
 
+Weight constraints (:class:`WeightRule`, from the config's ``sparsity`` and ``max_digits``):
+a magnitude pruning mask computed once from the float weights, then every weight code
+rounded to its digit budget by :func:`qspec.digits.digit_table` -- in the spec builder and,
+indexing the same table, in QAT's forward, so both give the same integers.
+
 Offline constants (weights, biases) and the host-side input quantisation use
 round-to-nearest + saturation; run-time requantisation uses the layer's
 ``rounding``/``overflow`` (what the hardware does).
@@ -19,14 +24,16 @@ round-to-nearest + saturation; run-time requantisation uses the layer's
 
 from __future__ import annotations
 
+import copy
 import math
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from qspec.digits import digit_table
 from qspec.fixed import FixedFormat, Overflow, Rounding, dequantise, quantise
 from qspec.leaky import LeakyReLUSpec
 from qspec.network import (
@@ -68,6 +75,65 @@ def mse_frac(width: int, values: torch.Tensor) -> int:
         if err < best[0]:
             best = (err, f)
     return best[1]
+
+
+@dataclass(frozen=True, eq=False)
+class WeightRule:
+    """Constraints on one Linear layer's weight codes: ``mask`` (bool, the weight's shape,
+    False = pruned to zero; None: none pruned) and ``max_digits`` (0: unlimited)."""
+
+    mask: torch.Tensor | None = None
+    max_digits: int = 0
+
+
+def prune_mask(weight: torch.Tensor, sparsity: float) -> torch.Tensor | None:
+    """Keep-mask pruning the ``floor(sparsity * n)`` smallest-magnitude of ``n`` weights;
+    equal magnitudes are pruned in row-major order (a stable sort).  None: nothing pruned."""
+    n = weight.numel()
+    k = math.floor(sparsity * n + 1e-9)  # 0.29 * 100 is 28.999999999999996 in float
+    if k == 0:
+        return None
+    order = torch.sort(weight.detach().abs().flatten(), stable=True).indices
+    mask = torch.ones(n, dtype=torch.bool)
+    mask[order[:k]] = False
+    return mask.reshape(weight.shape)
+
+
+def weight_rules(folded: FoldedNet, config: QuantConfig) -> dict[str, WeightRule]:
+    """The :class:`WeightRule` of every layer ``config`` constrains (masks from ``folded``'s
+    float weights; computed once, then fixed through fine-tuning)."""
+    rules = {}
+    for ly in folded.layers:
+        q = config.for_layer(ly.name)
+        if q.sparsity or q.max_digits:
+            rules[ly.name] = WeightRule(prune_mask(ly.linear.weight, q.sparsity), q.max_digits)
+    return rules
+
+
+def weight_codes(w: torch.Tensor, fmt: FixedFormat, rule: WeightRule | None) -> torch.Tensor:
+    """The int64 codes of real weights ``w`` in ``fmt`` under ``rule``: prune, quantise
+    (nearest, saturate), round to the digit budget."""
+    w = w.detach().double()
+    if rule is not None and rule.mask is not None:
+        w = w * rule.mask
+    codes = quantise(w, fmt, *CONST).long()
+    if rule is not None and rule.max_digits:
+        table = torch.from_numpy(digit_table(fmt.width, rule.max_digits).copy())
+        codes = table[codes - fmt.min_code]
+    return codes
+
+
+def _pruned(folded: FoldedNet, rules: dict[str, WeightRule]) -> FoldedNet:
+    """``folded`` with the masked weights zeroed (a copy; ``folded`` when none is masked)."""
+    if not any(r.mask is not None for r in rules.values()):
+        return folded
+    folded = copy.deepcopy(folded)
+    with torch.no_grad():
+        for ly in folded.layers:
+            rule = rules.get(ly.name)
+            if rule is not None and rule.mask is not None:
+                ly.linear.weight.mul_(rule.mask)
+    return folded
 
 
 def float_activation(h: torch.Tensor, activation: str | None, slope: float) -> torch.Tensor:
@@ -133,6 +199,8 @@ def quantise_network(
     """Resolve ``config`` on ``folded`` (calibrating on ``calib_x``) into integer codes."""
     names = folded.names
     config.check_layers(names)
+    rules = weight_rules(folded, config)
+    folded = _pruned(folded, rules)  # prune, then calibrate and quantise what is left
     x = torch.as_tensor(np.asarray(calib_x), dtype=torch.float64)
     ranges = _calibration_tensors(folded, x)
     layers: list[LayerSpec] = []
@@ -170,7 +238,7 @@ def quantise_network(
         layers.append(
             LinearSpec(
                 ly.name,
-                tuple(map(tuple, quantise(w, w_fmt, *CONST).tolist())),
+                tuple(map(tuple, weight_codes(w, w_fmt, rules.get(ly.name)).tolist())),
                 tuple(quantise(b, b_fmt, *CONST).tolist()),
                 in_fmt,
                 w_fmt,
@@ -219,7 +287,9 @@ class FakeQuantNet(nn.Module):
 
     ``quantised`` selects which Linear layers (by name) are quantised; the rest
     (with their activations) run in plain float on ``folded``'s weights -- used for
-    per-layer sensitivity.
+    per-layer sensitivity.  ``rules`` (``"float"`` only; see :func:`weight_rules`) prune
+    and digit-round the quantised weights, in the forward (straight-through) and in
+    :meth:`to_spec` alike.
     """
 
     def __init__(
@@ -229,6 +299,7 @@ class FakeQuantNet(nn.Module):
         quantised: set[str] | None = None,
         *,
         weights: str = "spec",
+        rules: dict[str, WeightRule] | None = None,
     ):
         super().__init__()
         if weights not in WEIGHT_SOURCES:
@@ -236,6 +307,7 @@ class FakeQuantNet(nn.Module):
         check_spec_matches(folded, spec)
         self.folded = folded
         self.weights = weights
+        self.rules = dict(rules or {})
         self._spec = spec
         self.quantised = set(folded.names) if quantised is None else set(quantised)
         self._lin = {ly.name: ly.linear for ly in folded.layers}
@@ -259,7 +331,13 @@ class FakeQuantNet(nn.Module):
             return self._codes[layer.name]
         lin = self._lin[layer.name]
         w, b = lin.weight.double(), lin.bias.double()
-        return _fq(w, layer.weight_fmt, *CONST), _fq(b, layer.bias_fmt, *CONST)
+        rule = self.rules.get(layer.name)
+        if rule is None:
+            return _fq(w, layer.weight_fmt, *CONST), _fq(b, layer.bias_fmt, *CONST)
+        if rule.mask is not None:
+            w = w * rule.mask  # a pruned weight gets no gradient
+        q = dequantise(weight_codes(w, layer.weight_fmt, rule).double(), layer.weight_fmt)
+        return w + (q - w).detach(), _fq(b, layer.bias_fmt, *CONST)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = x.double()
@@ -297,7 +375,7 @@ class FakeQuantNet(nn.Module):
         for layer in self._spec.layers:
             if isinstance(layer, LinearSpec):
                 lin = self._lin[layer.name]
-                w = quantise(lin.weight.detach().double(), layer.weight_fmt, *CONST)
+                w = weight_codes(lin.weight, layer.weight_fmt, self.rules.get(layer.name))
                 b = quantise(lin.bias.detach().double(), layer.bias_fmt, *CONST)
                 layer = replace(layer, weight=tuple(map(tuple, w.tolist())), bias=tuple(b.tolist()))
             layers.append(layer)

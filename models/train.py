@@ -33,7 +33,7 @@ from qspec.network import QuantisedNetwork
 from .data import Dataset, Split
 from .fold import FoldedNet, fold_batchnorm
 from .qconfig import QuantConfig
-from .quant import FakeQuantNet, quantise_network
+from .quant import FakeQuantNet, WeightRule, quantise_network, weight_rules
 from .store import checkpoint_dirs, checkpoint_stem, find_checkpoint, user_checkpoint_dir
 from .zoo import DEFAULT_SLOPE, JSCNet, ModelSpec, build_model
 
@@ -157,6 +157,7 @@ def finetune_spec(
     progress: bool = False,
     *,
     after_step: Callable[[nn.Module], None] | None = None,
+    rules: dict[str, WeightRule] | None = None,
 ) -> tuple[QuantisedNetwork, FoldedNet, dict[str, Any]]:
     """Quantisation-aware fine-tuning in ``spec``'s formats (calibrated before, then kept).
 
@@ -165,11 +166,29 @@ def finetune_spec(
     best *validation* accuracy is kept (epoch 0: the starting weights, so ``spec``
     itself when their codes are ``spec``'s).  Returns the kept weights' integer spec,
     the fine-tuned float model and ``_fit``'s info.  Deterministic for ``cfg.seed``.
+
+    ``rules`` (:func:`models.quant.weight_rules` of the config that built ``spec``) keep
+    its pruning masks and digit budgets: masked float weights are zeroed before training
+    and after every step (then ``after_step`` runs), so they stay exactly zero.
     """
     folded = copy.deepcopy(folded)
-    qat = FakeQuantNet(folded, spec, weights="float")
+    masks = {n: r.mask for n, r in (rules or {}).items() if r.mask is not None}
+    lins = {ly.name: ly.linear for ly in folded.layers}
+
+    def zero_masked() -> None:
+        with torch.no_grad():
+            for name, mask in masks.items():
+                lins[name].weight.mul_(mask)
+
+    def step(model: nn.Module) -> None:
+        zero_masked()
+        if after_step is not None:
+            after_step(model)
+
+    zero_masked()
+    qat = FakeQuantNet(folded, spec, weights="float", rules=rules)
     with torch_threads(FINETUNE_THREADS):
-        info = _fit(qat, ds, cfg, progress, "qat", select="accuracy", after_step=after_step)
+        info = _fit(qat, ds, cfg, progress, "qat", select="accuracy", after_step=step)
     return qat.to_spec(), folded, info
 
 
@@ -203,7 +222,9 @@ def train_qat(
     Returns the fine-tuned model frozen to its integer spec (``weights="spec"``).
     """
     folded = copy.deepcopy(folded)
-    qat = FakeQuantNet(folded, quantise_network(folded, config, ds.train.x), weights="float")
+    rules = weight_rules(folded, config)
+    spec = quantise_network(folded, config, ds.train.x)
+    qat = FakeQuantNet(folded, spec, weights="float", rules=rules)
     info = _fit(qat, ds, cfg, progress, "qat")
     fq = FakeQuantNet(folded, qat.to_spec())
     info["val_acc"], info["val_loss"] = evaluate(fq, ds.val)

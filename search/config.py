@@ -58,6 +58,7 @@ METRICS: dict[str, MetricInfo] = {
         MetricInfo("bitops", False, "minimize", "sum of MACs x weight bits x input bits"),
         MetricInfo("average_bitwidth", False, "minimize", "mean bits per weight and bias"),
         MetricInfo("size", False, "minimize", "weight + bias storage in bits"),
+        MetricInfo("adders", False, "minimize", "two-input adders of the generator's graphs"),
         MetricInfo("lut_eq", True, "minimize", "LUT-equivalents (ECP5: LUT4 + 2 x CCU2C)"),
         MetricInfo("ffs", True, "minimize", "flip-flops"),
         MetricInfo("carries", True, "minimize", "carry cells"),

@@ -88,12 +88,15 @@ class ModelContext:
         t = self.training
         if not t.enabled:
             return net, {}
+        from models.quant import weight_rules
         from models.train import TrainConfig, finetune_spec
 
         cfg = TrainConfig(
             epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, patience=t.patience, seed=t.seed
         )
-        net, _, info = finetune_spec(self.folded, net, self.dataset, cfg)
+        # the PTQ network's pruning masks and digit budgets hold through fine-tuning
+        rules = weight_rules(self.folded, qc)
+        net, _, info = finetune_spec(self.folded, net, self.dataset, cfg, rules=rules)
         return net, {
             TRAINING_ATTR: {**t.to_dict(), "epochs_run": info["epochs_run"]},
             QAT_EPOCH_ATTR: info["best_epoch"],
@@ -185,6 +188,10 @@ class Evaluator:
 
     def measure_network(self, net: QuantisedNetwork, hw: HardwareParams) -> dict[str, float]:
         metrics = self.context.software_metrics(net)
+        if any(m.name == "adders" for m in self.cfg.metrics):  # only when asked: ~ms a layer
+            from hdl.network import adder_count
+
+            metrics["adders"] = float(adder_count(net, hw.impl))
         if self.hardware is not None:
             metrics.update(self.hardware(net, hw))
         return metrics

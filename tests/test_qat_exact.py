@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from models.data import load_dataset
 from models.fold import fold_batchnorm
 from models.qconfig import QuantConfig
-from models.quant import FakeQuantNet, quantise_network
+from models.quant import FakeQuantNet, quantise_network, weight_rules
 from models.train import TrainConfig, finetune_spec, load_float, torch_threads
 from qspec.fixed import Overflow, Rounding
 from qspec.integer_forward import integer_forward, quantise_input
@@ -69,18 +69,26 @@ def random_table(rng: random.Random, first: bool, leaky: bool) -> dict:
     return t
 
 
-def random_spec(rng: random.Random, folded, ds):
-    """A valid random QuantConfig's calibrated spec (invalid draws are redrawn)."""
+def random_spec(rng: random.Random, folded, ds, *, constrained: bool = False, config=False):
+    """A valid random QuantConfig's calibrated spec (invalid draws are redrawn); with
+    ``constrained`` layers also draw ``sparsity`` and ``max_digits``; ``config``: return
+    ``(spec, QuantConfig)``."""
     names = folded.names
     leaky = folded.layers[0].activation == "leaky_relu"
     for _ in range(100):
         layers = {
             n: random_table(rng, i == 0, leaky and i < len(names) - 1) for i, n in enumerate(names)
         }
+        if constrained:
+            for t in layers.values():
+                t["sparsity"] = rng.choice([0.0, 0.25, 0.5, 0.75, 0.9])
+                t["max_digits"] = rng.choice([0, 1, 2, 3])
+        qc = QuantConfig.from_dict({"layers": layers})
         try:
-            return quantise_network(folded, QuantConfig.from_dict({"layers": layers}), ds.train.x)
+            spec = quantise_network(folded, qc, ds.train.x)
         except ValueError:  # e.g. bias finer than the product, a slope beyond its format
             continue
+        return (spec, qc) if config else spec
     raise AssertionError("no valid random config in 100 draws")
 
 
@@ -137,6 +145,53 @@ def test_trained_fake_quant_equals_integer_reference(name, activation, ds):
         assert RequantiseSpec.__name__ in seen
     if activation == "leaky_relu":
         assert {"shift", "mult"} <= seen
+
+
+def check_constraints(spec, qc, rules) -> None:
+    """Every weight code within its layer's digit budget, the masked ones (``rules``, of
+    the float checkpoint) zero."""
+    from qspec.digits import csd_weight
+
+    for ly in spec.linear_layers:
+        q, w = qc.for_layer(ly.name), np.array(ly.weight)
+        if q.max_digits:
+            assert (csd_weight(w) <= q.max_digits).all()
+        rule = rules.get(ly.name)
+        if rule is not None and rule.mask is not None:
+            assert (w[~rule.mask.numpy()] == 0).all()
+            assert (~rule.mask).sum() == int(q.sparsity * w.size + 1e-9)
+
+
+@pytest.mark.parametrize("name, activation", MODELS)
+def test_pruned_digit_limited_fake_quant_equals_integer_reference(name, activation, ds):
+    """As above with random ``sparsity`` and ``max_digits`` on every layer: the QAT forward
+    (masks and the digit table in torch) equals integer_forward of its spec, and the spec
+    keeps the masks and budgets after training steps and after finetune_spec."""
+    rng = random.Random(f"constrained-{name}-{activation}")
+    seen, moved = set(), False
+    for i in range(N_CONFIGS):
+        folded = fold_batchnorm(load_float(name, "digits16", activation)[0])
+        spec, qc = random_spec(rng, folded, ds, constrained=True, config=True)
+        rules = weight_rules(folded, qc)  # before training: the masks are the checkpoint's
+        check_constraints(spec, qc, rules)
+        model = FakeQuantNet(folded, spec, weights="float", rules=rules)
+        assert model.to_spec() == spec  # PTQ: the builder and the QAT path agree
+        train_steps(model, ds, steps=5, seed=i)  # 1-digit codes may not move in 5 steps
+        moved |= model.to_spec() != spec
+        check_exact(model, ds)
+        check_constraints(model.to_spec(), qc, rules)
+        seen |= {(q.sparsity > 0, q.max_digits > 0) for q in qc.layers.values()}
+    folded = fold_batchnorm(load_float(name, "digits16", activation)[0])
+    spec = quantise_network(folded, qc, ds.train.x)
+    rules = weight_rules(folded, qc)
+    cfg = TrainConfig(epochs=2, batch_size=256, lr=2e-2, patience=2, seed=1)
+    tuned, f2, _ = finetune_spec(folded, spec, ds, cfg, rules=rules)
+    check_constraints(tuned, qc, rules)
+    for ly in f2.layers:  # the float weights under the mask stayed exactly zero
+        rule = rules.get(ly.name)
+        if rule is not None and rule.mask is not None:
+            assert (ly.linear.weight.detach()[~rule.mask] == 0).all()
+    assert moved and (True, True) in seen and len(seen) >= 2
 
 
 def test_wrap_actually_wraps(ds):

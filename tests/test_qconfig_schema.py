@@ -19,7 +19,8 @@ def test_key_lists_are_the_documented_ones():
     assert (widths, fracs, leaky) == (qconfig.WIDTH_KEYS, qconfig.FRAC_KEYS, qconfig.LEAKY_KEYS)
     assert qconfig.INPUT_KEYS == ("input_width", "input_frac_width")
     assert (
-        "width", *widths, *fracs, "rounding", "overflow", "calibration", *leaky
+        "width", *widths, *fracs, "rounding", "overflow", "calibration", "sparsity",
+        "max_digits", *leaky
     ) == qconfig.LAYER_KEYS  # fmt: skip
     assert tuple(f.name for f in dataclasses.fields(LayerQuant)) == qconfig.KEYS
     assert "activation" not in qconfig.LAYER_KEYS  # the model's, not a search dimension

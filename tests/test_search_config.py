@@ -52,7 +52,8 @@ def test_shipped_configs_load_with_expected_sizes():
             "[space.layers.fc3]\nleaky_impl = ['shift']\n",
             "space.layers.fc3.leaky_impl: the output layer has no activation; allowed: width, "
             "input_width, weight_width, bias_width, act_width, input_frac_width, "
-            "weight_frac_width, bias_frac_width, act_frac_width, rounding, overflow, calibration",
+            "weight_frac_width, bias_frac_width, act_frac_width, rounding, overflow, calibration, "
+            "sparsity, max_digits",
         ),
         (
             "[space.layers.fc1]\nweight_frac_width = [3, 'auto']\n",
@@ -74,8 +75,8 @@ def test_shipped_configs_load_with_expected_sizes():
         (
             "[metrics.speed]\n",
             "metrics.speed is not a metric; allowed: accuracy, loss, flops, bitops, "
-            "average_bitwidth, size, lut_eq, ffs, carries, dsps, latency, fmax, latency_ns, "
-            "throughput",
+            "average_bitwidth, size, adders, lut_eq, ffs, carries, dsps, latency, fmax, "
+            "latency_ns, throughput",
         ),
         (
             "[metrics.loss]\ndirection = 'down'\n",
