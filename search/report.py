@@ -41,6 +41,7 @@ from .records import (
     REFERENCE_ATTR,
     SKIPPED_ATTR,
     TRAINING_ATTRS,
+    PRUNED_EPOCH_ATTR,
     metric_attrs,
 )
 from .scoring import Objective
@@ -100,7 +101,8 @@ def trials_csv(study: optuna.Study, cfg: SearchConfig) -> str:
     objective = Objective.of(cfg)
     head = ["number", "state", "duration_s", *params, *metrics, *objective.names]
     head += ["violation", ERROR_ATTR, SKIPPED_ATTR, DUPLICATE_ATTR]
-    extra = TRAINING_ATTRS if cfg.training.enabled else ()  # PTQ studies: today's columns
+    # PTQ studies: today's columns
+    extra = (*TRAINING_ATTRS, PRUNED_EPOCH_ATTR) if cfg.training.enabled else ()
     head += extra
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")

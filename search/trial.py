@@ -132,8 +132,11 @@ class ModelContext:
         }
 
     def software_metrics(self, net: QuantisedNetwork) -> dict[str, float]:
-        """Scored from the spec's own integer codes on ``model.split``."""
+        """Scored from the spec's own integer codes on ``model.split``; ``val_accuracy`` and
+        ``test_accuracy`` (the integer spec's, recorded, never scored: a front is chosen on
+        val and reported on test) whatever the split."""
         from models.metrics import compute_metrics
+        from models.train import accuracy_of_spec
 
         split = self.model.split
         m = compute_metrics(self.folded, net, self.dataset, split, per_layer_accuracy=False)
@@ -149,6 +152,8 @@ class ModelContext:
             "avg_act_bits": m.avg_act_bits,
             "float_accuracy": m.float_accuracy,
             "float_loss": m.float_loss,
+            "val_accuracy": accuracy_of_spec(net, self.dataset.val),
+            "test_accuracy": accuracy_of_spec(net, self.dataset.test),
         }
 
 
