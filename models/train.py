@@ -173,8 +173,9 @@ def finetune_spec(
     A copy of ``folded`` is trained through :class:`FakeQuantNet` (``weights="float"``:
     qspec's integer semantics forward, straight-through gradients); the epoch with the
     best *validation* accuracy is kept (epoch 0: the starting weights, so ``spec``
-    itself when their codes are ``spec``'s); ``on_epoch`` as for ``_fit``.  Returns the kept weights' integer spec,
-    the fine-tuned float model and ``_fit``'s info.  Deterministic for ``cfg.seed``.
+    itself when their codes are ``spec``'s); ``on_epoch`` as for ``_fit``.  Returns the
+    kept weights' integer spec, the fine-tuned float model and ``_fit``'s info.
+    Deterministic for ``cfg.seed``.
     """
     folded = copy.deepcopy(folded)
     qat = FakeQuantNet(folded, spec, weights="float")

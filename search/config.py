@@ -406,9 +406,7 @@ def _pruner(d: dict[str, Any], p: str) -> PrunerConfig:
             raise ConfigError(f"{p}.{key} applies to pruner = {'|'.join(pruners)} only")
     lo = {"pruner_warmup": 0, "pruner_startup": 0, "pruner_reduction": 2}
     opts = {k: _int(d[k], f"{p}.{k}", lo[k], MAX_EPOCHS) for k in PRUNER_OPTIONS if k in d}
-    return replace(
-        PrunerConfig(name), **{k.removeprefix("pruner_"): v for k, v in opts.items()}
-    )
+    return replace(PrunerConfig(name), **{k.removeprefix("pruner_"): v for k, v in opts.items()})
 
 
 def _storage(d: dict[str, Any], p: str, default_study: str) -> StorageConfig:

@@ -194,7 +194,7 @@ def run_front(dirs: list[str], out: str | None, csv_out: str | None,
             raise FrontError(f"{option} {str(p)!r}: no directory {str(p.parent)!r}")
     for s in studies:
         if s.val_column != VAL:
-            print(f"warning: {s.name}: no {VAL} column (an earlier version's study): the front "
-                  f"is chosen on accuracy, measured on its model.split", file=sys.stderr)  # fmt: skip
+            why = "an earlier version's study: the front is chosen on accuracy (its model.split)"
+            print(f"warning: {s.name}: no {VAL} column ({why})", file=sys.stderr)
     atomic_write_many({png: plot_front(studies, ref), table: front_csv(studies)})
     return png, table, studies

@@ -37,11 +37,11 @@ from .records import (
     DUPLICATE_ATTR,
     ERROR_ATTR,
     FORMATS_ATTR,
+    PRUNED_EPOCH_ATTR,
     QAT_SPEC_ATTR,
     REFERENCE_ATTR,
     SKIPPED_ATTR,
     TRAINING_ATTRS,
-    PRUNED_EPOCH_ATTR,
     metric_attrs,
 )
 from .scoring import Objective

@@ -14,8 +14,8 @@ user attributes; bounds are set with ``Trial.set_constraint``.  With ``[training
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from qspec.network import QuantisedNetwork
