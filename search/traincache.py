@@ -5,9 +5,10 @@ synthesis cache, ``$HWFIRST_CACHE_DIR`` or the user cache dir, so every study on
 shares it), holding the fine-tuned :class:`~qspec.network.QuantisedNetwork`, the epoch kept
 and the per-epoch validation accuracies (a pruned trial replays them to its pruner).  The
 key hashes everything the result depends on: the sampled quantisation config (whatever keys
-it holds), the PTQ spec it calibrated to, the training table (not ``from``: the weights
-stand for it), the checkpoint's weights, the train/val data, torch's version and
-:data:`VERSION`.  Entries are written atomically; one that cannot be read or does not match
+it holds), the training table (not ``from``: the weights stand for it), the checkpoint's
+weights, the train/val data, the source of ``models`` and ``qspec`` (calibration,
+fake-quantisation, training), torch's version and :data:`VERSION`; a hit skips calibration
+too.  Entries are written atomically; one that cannot be read or does not match
 its key is ignored with a warning (and rewritten), never trusted.  ``HWFIRST_TRAIN_CACHE=0``
 turns the cache off.
 """
@@ -72,15 +73,19 @@ def source_identity(folded: FoldedNet, ds: Dataset) -> str:
     return f"{weights}:{data}"
 
 
-def cache_key(qc: Any, ptq: QuantisedNetwork, training: TrainingConfig, source: str) -> str:
+def cache_key(qc: Any, training: TrainingConfig, source: str) -> str:
+    """Calibration and training are deterministic functions of these, so a hit needs
+    neither (not even the PTQ spec: the code that computes it is in the key)."""
     import torch
+
+    from hdl.synth.cache import source_fingerprint
 
     t = {k: v for k, v in training.to_dict().items() if k != "from"}
     parts = {
         "version": VERSION,
         "torch": torch.__version__,
+        "code": source_fingerprint("models", "qspec"),  # calibration, fake-quant, training
         "design": repr(qc),  # a frozen dataclass: every key it holds, in a fixed order
-        "ptq": hashlib.sha256(ptq.to_json().encode()).hexdigest(),
         "training": t,
         "source": source,
     }

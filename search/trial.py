@@ -98,13 +98,12 @@ class ModelContext:
         epochs replayed to ``on_epoch(epoch, val_acc)`` as if trained (it may raise, e.g.
         ``optuna.TrialPruned``: nothing is cached then).
         """
-        net = self.quantise(qc)
         t = self.training
         if not t.enabled:
-            return net, {}
+            return self.quantise(qc), {}
         from . import traincache
 
-        key = traincache.cache_key(qc, net, t, self.source_identity)
+        key = traincache.cache_key(qc, t, self.source_identity)
         done = traincache.get(key)
         if done is not None:
             for epoch, acc in enumerate(done.val_accuracies[1 : done.epochs_run + 1], 1):
@@ -112,6 +111,8 @@ class ModelContext:
                     on_epoch(epoch, acc)
         else:
             from models.train import TrainConfig, finetune_spec
+
+            net = self.quantise(qc)
 
             cfg = TrainConfig(
                 epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, patience=t.patience,
