@@ -84,6 +84,7 @@ def _fit(
     *,
     select: str = "loss",
     after_step: Callable[[nn.Module], None] | None = None,
+    on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> dict[str, Any]:
     """Adam + cross-entropy with early stopping on the validation split; restores the
     best weights.
@@ -93,7 +94,10 @@ def _fit(
     starting weights are epoch 0 -- fine-tuning never keeps worse weights than it
     started from.  ``patience`` epochs without a better one stop the run.
     ``after_step(model)`` runs after every optimiser step (e.g. to re-apply a pruning
-    mask).  Returns ``epochs_run`` and ``best_epoch`` (and, by accuracy, its val figures).
+    mask).  ``on_epoch(epoch, val_acc, val_loss)`` runs after every epoch's evaluation
+    (1-based; it may raise to stop the run, e.g. ``optuna.TrialPruned``).  Returns
+    ``epochs_run``, ``best_epoch`` and ``val_accuracies`` (per epoch; by accuracy index 0 is
+    the start) and, by accuracy, the kept epoch's val figures.
     """
     from tqdm.auto import tqdm
 
@@ -111,9 +115,11 @@ def _fit(
 
     # (key, epochs trained, weights, val acc, val loss); by loss the start is no candidate
     best = ((-math.inf,), 1, copy.deepcopy(model.state_dict()), math.nan, math.nan)
+    accs: list[float] = []
     if select == "accuracy":
         acc, loss = evaluate(model, ds.val)
         best = (key(acc, loss), 0, best[2], acc, loss)
+        accs.append(acc)
     bar = tqdm(range(cfg.epochs), desc=desc, disable=not progress, leave=False)
     epoch = 0
     for epoch in bar:
@@ -126,13 +132,16 @@ def _fit(
                 after_step(model)
         acc, loss = evaluate(model, ds.val)
         bar.set_postfix(val_loss=f"{loss:.3f}", val_acc=f"{acc:.3f}")
+        accs.append(acc)
+        if on_epoch is not None:
+            on_epoch(epoch + 1, acc, loss)
         if key(acc, loss) > best[0]:
             best = (key(acc, loss), epoch + 1, copy.deepcopy(model.state_dict()), acc, loss)
         elif epoch + 1 - best[1] >= cfg.patience:
             break
     bar.close()
     model.load_state_dict(best[2])
-    info: dict[str, Any] = {"epochs_run": epoch + 1, "best_epoch": best[1]}
+    info: dict[str, Any] = {"epochs_run": epoch + 1, "best_epoch": best[1], "val_accuracies": accs}
     if select == "accuracy":
         info |= {"best_val_acc": best[3], "best_val_loss": best[4]}
     return info
@@ -158,14 +167,16 @@ def finetune_spec(
     *,
     after_step: Callable[[nn.Module], None] | None = None,
     rules: dict[str, WeightRule] | None = None,
+    on_epoch: Callable[[int, float, float], None] | None = None,
 ) -> tuple[QuantisedNetwork, FoldedNet, dict[str, Any]]:
     """Quantisation-aware fine-tuning in ``spec``'s formats (calibrated before, then kept).
 
     A copy of ``folded`` is trained through :class:`FakeQuantNet` (``weights="float"``:
     qspec's integer semantics forward, straight-through gradients); the epoch with the
     best *validation* accuracy is kept (epoch 0: the starting weights, so ``spec``
-    itself when their codes are ``spec``'s).  Returns the kept weights' integer spec,
-    the fine-tuned float model and ``_fit``'s info.  Deterministic for ``cfg.seed``.
+    itself when their codes are ``spec``'s); ``on_epoch`` as for ``_fit``.  Returns the
+    kept weights' integer spec, the fine-tuned float model and ``_fit``'s info.
+    Deterministic for ``cfg.seed``.
 
     ``rules`` (:func:`models.quant.weight_rules` of the config that built ``spec``) keep
     its pruning masks and digit budgets: masked float weights are zeroed before training
@@ -188,7 +199,10 @@ def finetune_spec(
     zero_masked()
     qat = FakeQuantNet(folded, spec, weights="float", rules=rules)
     with torch_threads(FINETUNE_THREADS):
-        info = _fit(qat, ds, cfg, progress, "qat", select="accuracy", after_step=step)
+        info = _fit(
+            qat, ds, cfg, progress, "qat", select="accuracy", after_step=step,
+            on_epoch=on_epoch,
+        )  # fmt: skip
     return qat.to_spec(), folded, info
 
 

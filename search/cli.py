@@ -1,4 +1,5 @@
-"""``python -m search``: ``run CONFIG``, ``report STORAGE --study NAME``, ``verify`` and ``study``.
+"""``python -m search``: ``run CONFIG``, ``report STORAGE --study NAME``, ``verify``, ``front``
+and ``study``.
 
 Bad input prints one line naming the option or config key and what is allowed,
 and exits 2 (``qspec.cli``); reports are written atomically.
@@ -76,6 +77,13 @@ def _parser() -> OneLineParser:
     g.add_argument("--out", default="results", help="reports go to OUT/<study>/")
     g.add_argument("--no-export", action="store_true", help="skip rebuilding the best Verilog")
     _add_verify(sub)
+    f = sub.add_parser(
+        "front", help="accuracy-vs-LUT-eq Pareto front of one or more studies (PNG + CSV)"
+    )
+    f.add_argument("results", nargs="+", metavar="RESULTS_DIR", help="results/<study> dirs")
+    f.add_argument("--out", help="the PNG (default: RESULTS_DIR/front.png, the first one)")
+    f.add_argument("--csv", help="the front points (default: RESULTS_DIR/front.csv)")
+    f.add_argument("--reference", help="external points: source,benchmark,accuracy,lut_eq")
     # forwarded to python -m studies.leaky by main() before this parser sees its options
     sub.add_parser("study", help="LeakyReLU study -> docs/leaky_study.md (studies.leaky)")
     return p
@@ -229,6 +237,16 @@ def _verify(args) -> int:
     return 1 if failed else 0
 
 
+def _front(args) -> int:
+    from .front import run_front
+
+    png, table, studies = run_front(args.results, args.out, args.csv, args.reference)
+    for st in studies:
+        print(f"{st.name}: {len(st.front)} front points of {len(st.points)} feasible trials")
+    print(f"front: {png} {table}")
+    return 0
+
+
 def _summary(study, cfg, reports, console) -> None:
     """A table of the best trial(s) and where the results are."""
     from rich.table import Table
@@ -380,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
             return _compare(args)
         if args.command == "verify":
             return _verify(args)
+        if args.command == "front":
+            return _front(args)
         return _run(args) if args.command == "run" else _report(args)
 
     from .storage import redact

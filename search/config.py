@@ -26,6 +26,7 @@ from qspec.files import BOM, ReadError, read_text
 from qspec.limits import MAX_EPOCHS, MAX_SEED, MAX_TRIALS
 from qspec.names import NAME, is_name, name_rule
 
+from .pruning import PRUNER_OPTIONS, PRUNERS, PrunerConfig
 from .records import LEGACY_METRICS
 
 Choice = int | float | str  # a value a search dimension takes
@@ -112,6 +113,7 @@ class StrategyConfig:
     timeout: float | None = None  # seconds
     seed: int = 0
     options: dict[str, Any] = field(default_factory=dict)  # sampler keyword arguments
+    pruner: PrunerConfig = field(default_factory=PrunerConfig)  # search.pruning
 
 
 @dataclass(frozen=True)
@@ -415,7 +417,7 @@ def _space(d: dict[str, Any], p: str, model: ModelConfig) -> SpaceConfig:
 def _strategy(d: dict[str, Any], p: str) -> StrategyConfig:
     from .strategies import STRATEGIES, check_options  # a static table: no Optuna import
 
-    _keys(d, p, ("name", "n_trials", "timeout", "seed", "options"))
+    _keys(d, p, ("name", "n_trials", "timeout", "seed", "options", "pruner", *PRUNER_OPTIONS))
     name = _enum(d.get("name", "tpe"), f"{p}.name", tuple(STRATEGIES))
     n = d.get("n_trials")
     n = None if n is None else _int(n, f"{p}.n_trials", 1, MAX_TRIALS)
@@ -427,7 +429,17 @@ def _strategy(d: dict[str, Any], p: str) -> StrategyConfig:
         check_options(name, options, p)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    return StrategyConfig(name, n, timeout, seed, options)
+    return StrategyConfig(name, n, timeout, seed, options, _pruner(d, p))
+
+
+def _pruner(d: dict[str, Any], p: str) -> PrunerConfig:
+    name = _enum(d.get("pruner", "none"), f"{p}.pruner", PRUNERS)
+    for key, pruners in PRUNER_OPTIONS.items():
+        if key in d and name not in pruners:
+            raise ConfigError(f"{p}.{key} applies to pruner = {'|'.join(pruners)} only")
+    lo = {"pruner_warmup": 0, "pruner_startup": 0, "pruner_reduction": 2}
+    opts = {k: _int(d[k], f"{p}.{k}", lo[k], MAX_EPOCHS) for k in PRUNER_OPTIONS if k in d}
+    return replace(PrunerConfig(name), **{k.removeprefix("pruner_"): v for k, v in opts.items()})
 
 
 def _storage(d: dict[str, Any], p: str, default_study: str) -> StorageConfig:
@@ -562,6 +574,15 @@ def parse_config(data: dict[str, Any], *, name: str = "search", source: str = ""
     strategy = _strategy(sec("strategy"), f"{root}strategy")
     storage = _storage(sec("storage"), f"{root}storage", name)
     training = _training(sec("training"), f"{root}training")
+    if strategy.pruner.enabled:  # pruning watches the per-epoch val accuracy of one objective
+        where = f"{root}strategy.pruner = {strategy.pruner.name!r}"
+        if score.mode == "pareto":
+            raise ConfigError(
+                f"{where}: Optuna cannot prune a multi-objective (score.mode = pareto) "
+                "study; use pruner = none or score.mode = weighted"
+            )
+        if not training.enabled:
+            raise ConfigError(f"{where} needs [training] epochs > 0 (it prunes fine-tuning)")
     return SearchConfig(model, space, strategy, storage, hardware, metrics, score, source, training)
 
 

@@ -4,7 +4,8 @@ Trial attributes: ``point`` (the point's key), ``config`` (the sampled design), 
 (what calibration chose), every raw metric by name, ``score`` (weighted mode), ``error``
 (why a trial failed: a recorded failure, not a dead worker), ``skipped`` (a trial that
 evaluated nothing: a duplicate, or no point left), ``duplicate_of``, and with ``[training]``
-``training``, ``qat_epoch``, ``qat_val_accuracy`` and ``qat_spec_sha256``.  Study attributes:
+``training``, ``qat_epoch``, ``qat_val_accuracy`` and ``qat_spec_sha256`` (and
+``pruned_epoch`` for a trial the pruner stopped).  Study attributes:
 ``fingerprint`` and ``config_source`` (the config that created it), ``reference_metrics``.
 """
 
@@ -34,10 +35,11 @@ QAT_SPEC_ATTR = "qat_spec_sha256"
 TRAINING_ATTRS = (TRAINING_ATTR, QAT_EPOCH_ATTR, QAT_VAL_ACCURACY_ATTR, QAT_SPEC_ATTR)
 # where a trial's hardware metrics came from: "model" (hdl.hwmodel), "yosys", "yosys+nextpnr"
 HW_SOURCE_ATTR = "hw_source"
+PRUNED_EPOCH_ATTR = "pruned_epoch"  # [strategy] pruner: the epoch after which it was pruned
 # user attributes that are not raw metrics
 RESERVED_ATTRS = (
     CONFIG_ATTR, FORMATS_ATTR, POINT_ATTR, ERROR_ATTR, DUPLICATE_ATTR, SKIPPED_ATTR, SCORE_ATTR,
-    HW_SOURCE_ATTR, *TRAINING_ATTRS,
+    HW_SOURCE_ATTR, *TRAINING_ATTRS, PRUNED_EPOCH_ATTR,
 )  # fmt: skip
 
 FINGERPRINT_ATTR = "fingerprint"  # study: what a resumed config must match

@@ -39,6 +39,7 @@ from .records import (
     ERROR_ATTR,
     FORMATS_ATTR,
     HW_SOURCE_ATTR,
+    PRUNED_EPOCH_ATTR,
     QAT_SPEC_ATTR,
     REFERENCE_ATTR,
     SKIPPED_ATTR,
@@ -102,7 +103,8 @@ def trials_csv(study: optuna.Study, cfg: SearchConfig) -> str:
     objective = Objective.of(cfg)
     head = ["number", "state", "duration_s", *params, *metrics, *objective.names]
     head += ["violation", ERROR_ATTR, SKIPPED_ATTR, DUPLICATE_ATTR]
-    extra = TRAINING_ATTRS if cfg.training.enabled else ()  # PTQ studies: today's columns
+    # PTQ studies: today's columns
+    extra = (*TRAINING_ATTRS, PRUNED_EPOCH_ATTR) if cfg.training.enabled else ()
     head += extra
     # hardware.confirm: where each trial's figures came from, and the synthesised ones
     confirmed = (study.user_attrs.get(CONFIRMED_ATTR) or {}) if cfg.hardware.confirm else None

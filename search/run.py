@@ -22,6 +22,7 @@ from qspec.names import NAME, check_name
 
 from .config import SearchConfig, loads_config
 from .hardware import HardwareEvaluator, hardware_metrics
+from .pruning import make_pruner
 from .records import (
     FINGERPRINT_ATTR,
     REFERENCE_ATTR,
@@ -92,7 +93,8 @@ class RunResult:
 
 
 class _Progress:
-    """A tqdm bar with the best value so far (an Optuna callback)."""
+    """A tqdm bar with the best value so far, and the running trial's fine-tuning epoch
+    (an Optuna callback; :meth:`epoch` is the trial's per-epoch hook)."""
 
     def __init__(self, total: int | None, objective: Objective, enabled: bool) -> None:
         from tqdm.auto import tqdm
@@ -100,7 +102,14 @@ class _Progress:
         self.objective = objective
         self.ran = 0
         self.failed = 0
+        self.pruned = 0
+        self.post: dict[str, object] = {"failed": 0}
         self.bar = tqdm(total=total, desc="trials", unit="trial", disable=not enabled)
+
+    def epoch(self, epoch: int, epochs: int, acc: float) -> None:
+        """``epoch 3/10 val 0.84`` after the finished trials' figures."""
+        done = ", ".join(f"{k}={v}" for k, v in self.post.items())
+        self.bar.set_postfix_str(f"{done}, epoch {epoch}/{epochs} val {acc:.3g}")
 
     def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
         from optuna.trial import TrialState
@@ -109,17 +118,33 @@ class _Progress:
             return
         self.ran += 1
         self.failed += trial.state == TrialState.FAIL
-        post = {"failed": self.failed}
+        self.pruned += trial.state == TrialState.PRUNED
+        post: dict[str, object] = {"failed": self.failed}
+        if self.pruned:
+            post["pruned"] = self.pruned
         if len(self.objective.names) == 1:
             with contextlib.suppress(ValueError):  # nothing complete and feasible yet
                 post["best"] = f"{study.best_value:.4g}"
         else:
             post["front"] = len(study.best_trials)
+        self.post = post
         self.bar.set_postfix(post, refresh=False)
         self.bar.update(1)
 
     def close(self) -> None:
         self.bar.close()
+
+
+def set_metric_names(study: optuna.Study, objective: Objective) -> None:
+    """Name the objective values (optuna-dashboard shows ``score`` or the Pareto metrics,
+    not "Objective 0"); a study system attribute, so every storage keeps it."""
+    import optuna
+
+    names = list(objective.names)
+    if study.metric_names != names:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(names)
 
 
 def run_study(
@@ -207,7 +232,9 @@ def run_study(
         sampler=sampler,
         directions=list(objective.directions),
         load_if_exists=True,
+        pruner=make_pruner(cfg.strategy.pruner, cfg.training.epochs),
     )
+    set_metric_names(study, objective)  # also on a study made before names were set
     if attrs is None:
         study.set_user_attr(FINGERPRINT_ATTR, cfg.fingerprint)
         study.set_user_attr(SOURCE_ATTR, redact(cfg.source))  # the dashboard shows it
@@ -219,6 +246,7 @@ def run_study(
     before = evaluated(study)
     remaining = None if budget is None else max(budget - before, 0)
     bar = _Progress(remaining, objective, progress)
+    trial_objective.progress = bar.epoch if progress else None
     deadline = None if st.timeout is None else time.monotonic() + st.timeout
     optuna.logging.set_verbosity(optuna.logging.ERROR)  # the bar reports; failures are recorded
     try:

@@ -14,6 +14,7 @@ user attributes; bounds are set with ``Trial.set_constraint``.  With ``[training
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from .records import (
     FORMATS_ATTR,
     HW_SOURCE_ATTR,
     POINT_ATTR,
+    PRUNED_EPOCH_ATTR,
     QAT_EPOCH_ATTR,
     QAT_SPEC_ATTR,
     QAT_VAL_ACCURACY_ATTR,
@@ -50,6 +52,7 @@ if TYPE_CHECKING:
 
 
 PTQ = TrainingConfig()  # no [training]: post-training quantisation
+EpochHook = Callable[[int, float], None]  # (epoch, val accuracy) after each fine-tuning epoch
 
 
 class ReferenceFailed(RuntimeError):
@@ -76,37 +79,71 @@ class ModelContext:
 
         return quantise_network(self.folded, qc, self.dataset.train.x, name=self.model.name)
 
-    def build(self, qc: QuantConfig) -> tuple[QuantisedNetwork, dict[str, Any]]:
+    @functools.cached_property
+    def source_identity(self) -> str:
+        """The checkpoint's weights and the data, hashed once (the trained-weight cache key)."""
+        from .traincache import source_identity
+
+        return source_identity(self.folded, self.dataset)
+
+    def build(
+        self, qc: QuantConfig, on_epoch: EpochHook | None = None
+    ) -> tuple[QuantisedNetwork, dict[str, Any]]:
         """The network a trial scores, exports and synthesises, and its training record.
 
         ``training.epochs = 0``: :meth:`quantise` and ``{}``.  Otherwise that network's
         formats are kept and its weights fine-tuned through the fake-quantised network
         (:func:`models.train.finetune_spec`): the epoch with the best validation
-        accuracy (0: the PTQ weights).  Deterministic, so a report rebuilds it.
+        accuracy (0: the PTQ weights).  Deterministic, so a report rebuilds it; a point
+        trained before comes from the trained-weight cache (:mod:`search.traincache`), its
+        epochs replayed to ``on_epoch(epoch, val_acc)`` as if trained (it may raise, e.g.
+        ``optuna.TrialPruned``: nothing is cached then).
         """
-        net = self.quantise(qc)
         t = self.training
         if not t.enabled:
-            return net, {}
-        from models.quant import weight_rules
-        from models.train import TrainConfig, finetune_spec
+            return self.quantise(qc), {}
+        from . import traincache
 
-        cfg = TrainConfig(
-            epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, patience=t.patience, seed=t.seed
-        )
-        # the PTQ network's pruning masks and digit budgets hold through fine-tuning
-        rules = weight_rules(self.folded, qc)
-        net, _, info = finetune_spec(self.folded, net, self.dataset, cfg, rules=rules)
-        return net, {
-            TRAINING_ATTR: {**t.to_dict(), "epochs_run": info["epochs_run"]},
-            QAT_EPOCH_ATTR: info["best_epoch"],
-            QAT_VAL_ACCURACY_ATTR: info["best_val_acc"],
-            QAT_SPEC_ATTR: spec_hash(net),
+        key = traincache.cache_key(qc, t, self.source_identity)
+        done = traincache.get(key)
+        if done is not None:
+            for epoch, acc in enumerate(done.val_accuracies[1 : done.epochs_run + 1], 1):
+                if on_epoch is not None:
+                    on_epoch(epoch, acc)
+        else:
+            from models.quant import weight_rules
+            from models.train import TrainConfig, finetune_spec
+
+            net = self.quantise(qc)
+
+            cfg = TrainConfig(
+                epochs=t.epochs, batch_size=t.batch_size, lr=t.lr, patience=t.patience,
+                seed=t.seed,
+            )  # fmt: skip
+            hook = None if on_epoch is None else (lambda e, acc, _loss: on_epoch(e, acc))
+            # the PTQ network's pruning masks and digit budgets hold through fine-tuning
+            rules = weight_rules(self.folded, qc)
+            tuned, _, info = finetune_spec(
+                self.folded, net, self.dataset, cfg, on_epoch=hook, rules=rules
+            )
+            done = traincache.Trained(
+                tuned, info["epochs_run"], info["best_epoch"], info["best_val_acc"],
+                tuple(info["val_accuracies"]),
+            )  # fmt: skip
+            traincache.put(key, done)
+        return done.net, {
+            TRAINING_ATTR: {**t.to_dict(), "epochs_run": done.epochs_run},
+            QAT_EPOCH_ATTR: done.best_epoch,
+            QAT_VAL_ACCURACY_ATTR: done.best_val_acc,
+            QAT_SPEC_ATTR: spec_hash(done.net),
         }
 
     def software_metrics(self, net: QuantisedNetwork) -> dict[str, float]:
-        """Scored from the spec's own integer codes on ``model.split``."""
+        """Scored from the spec's own integer codes on ``model.split``; ``val_accuracy`` and
+        ``test_accuracy`` (the integer spec's, recorded, never scored: a front is chosen on
+        val and reported on test) whatever the split."""
         from models.metrics import compute_metrics
+        from models.train import accuracy_of_spec
 
         split = self.model.split
         m = compute_metrics(self.folded, net, self.dataset, split, per_layer_accuracy=False)
@@ -122,6 +159,8 @@ class ModelContext:
             "avg_act_bits": m.avg_act_bits,
             "float_accuracy": m.float_accuracy,
             "float_loss": m.float_loss,
+            "val_accuracy": accuracy_of_spec(net, self.dataset.val),
+            "test_accuracy": accuracy_of_spec(net, self.dataset.test),
         }
 
 
@@ -182,9 +221,11 @@ class Evaluator:
     def network(self, design: Candidate) -> QuantisedNetwork:
         return self.build(design)[0]
 
-    def build(self, design: Candidate) -> tuple[QuantisedNetwork, dict[str, Any]]:
+    def build(
+        self, design: Candidate, on_epoch: EpochHook | None = None
+    ) -> tuple[QuantisedNetwork, dict[str, Any]]:
         """The design's network (fine-tuned when ``[training]`` asks) and its record."""
-        return self.context.build(design.quant_config())
+        return self.context.build(design.quant_config(), on_epoch)
 
     def measure_network(self, net: QuantisedNetwork, hw: HardwareParams) -> dict[str, float]:
         metrics = self.context.software_metrics(net)
@@ -197,10 +238,11 @@ class Evaluator:
         return metrics
 
     def measure(
-        self, design: Candidate
+        self, design: Candidate, on_epoch: EpochHook | None = None
     ) -> tuple[QuantisedNetwork, dict[str, float], dict[str, Any]]:
-        """(network, raw metrics, training record: user attributes, ``{}`` for PTQ)."""
-        net, record = self.build(design)
+        """(network, raw metrics, training record: user attributes, ``{}`` for PTQ);
+        ``on_epoch`` sees each fine-tuning epoch (pruning, progress)."""
+        net, record = self.build(design, on_epoch)
         return net, self.measure_network(net, self.hw_params(design.impl, design.stages)), record
 
     def reference(self) -> dict[str, float]:
@@ -235,6 +277,30 @@ class TrialObjective:
         self.reference = reference
         self.objective = Objective.of(cfg)
         self.dedupe = dedupe  # Strategy.dedupe: only enqueued points, each once
+        # (epoch, epochs, val accuracy) after each fine-tuning epoch: the progress bar
+        self.progress: Callable[[int, int, float], None] | None = None
+
+    def _epoch_hook(self, trial: optuna.Trial) -> EpochHook | None:
+        """Per-epoch val accuracy -> intermediate value (single objective: the dashboard
+        draws it), the pruner's verdict, the progress bar."""
+        if not self.cfg.training.enabled:
+            return None
+        import optuna
+
+        single = self.cfg.score.mode == "weighted"
+        prune = self.cfg.strategy.pruner.enabled and single
+        epochs = self.cfg.training.epochs
+
+        def hook(epoch: int, acc: float) -> None:
+            if self.progress is not None:
+                self.progress(epoch, epochs, acc)
+            if single:
+                trial.report(acc, epoch)
+            if prune and trial.should_prune():
+                trial.set_user_attr(PRUNED_EPOCH_ATTR, epoch)
+                raise optuna.TrialPruned(f"pruned after epoch {epoch} (val accuracy {acc:.4g})")
+
+        return hook
 
     def _skip(self, trial: optuna.Trial, reason: str, **attrs: Any) -> None:
         import optuna
@@ -259,7 +325,11 @@ class TrialObjective:
         design = self.space.design(point)
         trial.set_user_attr(CONFIG_ATTR, design.to_dict())
         try:
-            net, metrics, record = self.evaluator.measure(design)
+            hook = self._epoch_hook(trial)
+            if hook is None:
+                net, metrics, record = self.evaluator.measure(design)
+            else:
+                net, metrics, record = self.evaluator.measure(design, hook)
             if net is not None:
                 trial.set_user_attr(FORMATS_ATTR, formats(net))
             if self.evaluator.hardware is not None:

@@ -123,7 +123,8 @@ def test_shipped_configs_load_with_expected_sizes():
         ),
         (
             "[strategy]\nbudget = 3\n",
-            "strategy.budget is not a key; allowed: name, n_trials, timeout, seed, options",
+            "strategy.budget is not a key; allowed: name, n_trials, timeout, seed, options, "
+            "pruner, pruner_warmup, pruner_startup, pruner_reduction",
         ),
         (
             "[score]\nmode = 'lexicographic'\n",

@@ -199,3 +199,20 @@ def test_no_password_stored_or_reported(pg_url, tmp_path):
         assert secret not in text
     finally:
         optuna.delete_study(study_name=name, storage=store)
+
+
+def test_metric_names_on_postgresql(pg_url, tmp_path, monkeypatch):
+    """``study.set_metric_names`` is a study system attribute: the RDB storage keeps it, and
+    a reopened study without names gets them."""
+    from search.run import run_study
+
+    monkeypatch.delenv("HWFIRST_CACHE_URL", raising=False)
+    name = f"mn_{uuid.uuid4().hex[:8]}"
+    run_study(tiny_cfg(), n_trials=1, storage=pg_url, study_name=name, out_dir=tmp_path,
+              hardware=fake_hw, progress=False, reports=False)  # fmt: skip
+    assert load_study(pg_url, name).metric_names == ["score"]
+    study = load_study(pg_url, name)
+    study._storage.set_study_system_attr(study._study_id, "study:metric_names", None)
+    run_study(tiny_cfg(), n_trials=2, storage=pg_url, study_name=name, out_dir=tmp_path,
+              hardware=fake_hw, progress=False, reports=False)  # fmt: skip
+    assert load_study(pg_url, name).metric_names == ["score"]
