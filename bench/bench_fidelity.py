@@ -91,15 +91,20 @@ def main() -> int:
         s0 = time.perf_counter()
         m = synth_metrics(net, hw)
         synth_s.append(time.perf_counter() - s0)
-        rows.append({
-            "trial": t.number,
-            "accuracy": t.user_attrs["accuracy"],
-            "lut_eq_model": t.user_attrs["lut_eq"],
-            "lut_eq": m["lut_eq"],
-            "error_pct": round(100 * (t.user_attrs["lut_eq"] - m["lut_eq"]) / m["lut_eq"], 2),
-        })
-        print(f"trial {t.number}: model {rows[-1]['lut_eq_model']:.0f} yosys {m['lut_eq']:.0f}"
-              f" ({synth_s[-1]:.1f} s)", file=sys.stderr)
+        rows.append(
+            {
+                "trial": t.number,
+                "accuracy": t.user_attrs["accuracy"],
+                "lut_eq_model": t.user_attrs["lut_eq"],
+                "lut_eq": m["lut_eq"],
+                "error_pct": round(100 * (t.user_attrs["lut_eq"] - m["lut_eq"]) / m["lut_eq"], 2),
+            }
+        )
+        print(
+            f"trial {t.number}: model {rows[-1]['lut_eq_model']:.0f} yosys {m['lut_eq']:.0f}"
+            f" ({synth_s[-1]:.1f} s)",
+            file=sys.stderr,
+        )
     by = {r["trial"]: r for r in rows}
     model_front = pareto([(r["trial"], r["accuracy"], r["lut_eq_model"]) for r in rows])
     true_front = pareto([(r["trial"], r["accuracy"], r["lut_eq"]) for r in rows])
@@ -144,8 +149,11 @@ def main() -> int:
     }
     OUT.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(OUT, json.dumps(result, indent=1) + "\n")
-    print(json.dumps({k: result[k] for k in ("model", "synth", "model_error_pct", "fronts")},
-                     indent=1))
+    print(
+        json.dumps(
+            {k: result[k] for k in ("model", "synth", "model_error_pct", "fronts")}, indent=1
+        )
+    )
     return 0
 
 

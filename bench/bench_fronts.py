@@ -49,8 +49,11 @@ def config_text(model: str, kind: str, trials: int | None) -> dict:
     d = tomllib.loads(CONFIGS[model].read_text())
     if kind == "ptq":
         d.pop("training", None)
-        for table in [d["space"].get("default", {}), *d["space"].get("types", {}).values(),
-                      *d["space"].get("layers", {}).values()]:
+        for table in [
+            d["space"].get("default", {}),
+            *d["space"].get("types", {}).values(),
+            *d["space"].get("layers", {}).values(),
+        ]:
             for k in PTQ_ONLY_KEYS:
                 table.pop(k, None)
     if trials is not None:
@@ -88,17 +91,20 @@ def front_of(study, cfg, context) -> list[dict]:
     for t in best_trials(study):
         c = confirmed.get(str(t.number), {})
         net, _ = context.build(space.design(dict(t.params)).quant_config())
-        test = compute_metrics(context.folded, net, context.dataset, "test",
-                               per_layer_accuracy=False).accuracy
-        rows.append({
-            "trial": t.number,
-            "val_accuracy": t.user_attrs.get("accuracy"),
-            "test_accuracy": test,
-            "lut_eq_model": t.user_attrs.get("lut_eq"),
-            "lut_eq": c.get("lut_eq"),
-            "source": c.get("source") or c.get("error"),
-            "config": t.user_attrs.get("config"),
-        })
+        test = compute_metrics(
+            context.folded, net, context.dataset, "test", per_layer_accuracy=False
+        ).accuracy
+        rows.append(
+            {
+                "trial": t.number,
+                "val_accuracy": t.user_attrs.get("accuracy"),
+                "test_accuracy": test,
+                "lut_eq_model": t.user_attrs.get("lut_eq"),
+                "lut_eq": c.get("lut_eq"),
+                "source": c.get("source") or c.get("error"),
+                "config": t.user_attrs.get("config"),
+            }
+        )
     return sorted(rows, key=lambda r: r["lut_eq_model"] or 0)
 
 
@@ -108,15 +114,17 @@ def at_levels(rows: list[dict], model: str) -> list[dict]:
         ok = [r for r in rows if r["lut_eq"] is not None and r["test_accuracy"] >= level]
         best = min(ok, key=lambda r: r["lut_eq"]) if ok else None
         lut = None if best is None else best["lut_eq"]
-        out.append({
-            "test_accuracy_at_least": level,
-            "hgq2_da4ml_lut_eq": hgq,
-            "goal_lut_eq": round(GOAL_RATIO * hgq),
-            "lut_eq": lut,
-            "trial": None if best is None else best["trial"],
-            "ratio": None if lut is None else round(lut / hgq, 3),
-            "goal_met": None if lut is None else lut <= GOAL_RATIO * hgq,
-        })
+        out.append(
+            {
+                "test_accuracy_at_least": level,
+                "hgq2_da4ml_lut_eq": hgq,
+                "goal_lut_eq": round(GOAL_RATIO * hgq),
+                "lut_eq": lut,
+                "trial": None if best is None else best["trial"],
+                "ratio": None if lut is None else round(lut / hgq, 3),
+                "goal_met": None if lut is None else lut <= GOAL_RATIO * hgq,
+            }
+        )
     return out
 
 

@@ -45,8 +45,11 @@ def timed_study(text: str, name: str, work: Path) -> dict:
     t0 = time.perf_counter()
     res = run_study(cfg, out_dir=work, progress=True, reports=False)
     wall = time.perf_counter() - t0
-    return {"trials": res.ran, "wall_s": round(wall, 1),
-            "trials_per_min": round(60 * res.ran / wall, 2)}
+    return {
+        "trials": res.ran,
+        "wall_s": round(wall, 1),
+        "trials_per_min": round(60 * res.ran / wall, 2),
+    }
 
 
 def search_costs(trials: int | None) -> dict:
@@ -87,8 +90,10 @@ def epoch_cost(repeat: int) -> dict:
             t0 = time.perf_counter()
             _, _, info = finetune_spec(folded, net, ds, cfg)
             per.append((time.perf_counter() - t0) / max(info["epochs_run"], 1))
-        out[name] = {"epoch_s_median": round(statistics.median(per), 4),
-                     "train_samples": len(ds.train.y)}
+        out[name] = {
+            "epoch_s_median": round(statistics.median(per), 4),
+            "train_samples": len(ds.train.y),
+        }
     return out
 
 

@@ -24,6 +24,13 @@ settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "search" / "configs"  # the shipped search configs
+# fingerprints of the shipped configs: studies made by earlier versions resume only while
+# these hold (default changed once, on purpose, when it gained [training])
+PINNED_FINGERPRINTS = {
+    "default": "ba63de63411fb85a",
+    "smoke": "1fd447573e862566",
+    "seed_lab3": "bb1f6acefb2d7ed8",
+}
 
 
 def csv_rows(path: Path) -> list[dict[str, str]]:

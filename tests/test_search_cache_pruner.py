@@ -14,7 +14,7 @@ from search.config import ConfigError, load_config, loads_config
 from search.records import PRUNED_EPOCH_ATTR, QAT_EPOCH_ATTR, QAT_VAL_ACCURACY_ATTR
 from search.space import SearchSpace
 from search.trial import Evaluator, context_of
-from tests.conftest import CONFIGS, csv_rows, load_study
+from tests.conftest import CONFIGS, PINNED_FINGERPRINTS, csv_rows, load_study
 
 BASE = """
 [model]
@@ -187,9 +187,7 @@ def test_pruner_is_exit_2_on_the_command_line(tmp_path):
 
 def test_a_pruner_keeps_the_fingerprint_and_the_pinned_ones_hold():
     assert cfg_of('pruner = "median"').fingerprint == cfg_of().fingerprint
-    pinned = {"default": "5c88d6259a6f025e", "smoke": "1fd447573e862566",
-              "seed_lab3": "bb1f6acefb2d7ed8"}  # fmt: skip
-    for name, fp in pinned.items():
+    for name, fp in PINNED_FINGERPRINTS.items():
         assert load_config(CONFIGS / f"{name}.toml").fingerprint == fp
 
 

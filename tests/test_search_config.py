@@ -7,7 +7,7 @@ import pytest
 from search.cli import main
 from search.config import ConfigError, load_config, loads_config
 from search.space import SearchSpace
-from tests.conftest import CONFIGS
+from tests.conftest import CONFIGS, PINNED_FINGERPRINTS
 
 BASE = """
 [model]
@@ -24,7 +24,7 @@ scale = 1.0
 
 def test_shipped_configs_load_with_expected_sizes():
     sizes = {p.stem: SearchSpace.from_config(load_config(p)).size for p in CONFIGS.glob("*.toml")}
-    assert sizes == {"smoke": 4, "seed_lab3": 12, "default": 216}
+    assert sizes == {"smoke": 4, "seed_lab3": 12, "default": 216, "jsc_s_front": 5435817984}
     lab3 = load_config(CONFIGS / "seed_lab3.toml")
     assert {m.name: m.scale for m in lab3.metrics} == {
         "accuracy": 1.0,
@@ -259,14 +259,14 @@ def test_loading_a_config_imports_no_optuna():
     assert out.stdout.strip() == "False"
 
 
-@pytest.mark.parametrize(
-    "name, fingerprint",
-    [
-        ("default", "5c88d6259a6f025e"),
-        ("smoke", "1fd447573e862566"),
-        ("seed_lab3", "bb1f6acefb2d7ed8"),
-    ],
-)
+@pytest.mark.parametrize(("name", "fingerprint"), sorted(PINNED_FINGERPRINTS.items()))
 def test_shipped_fingerprints_are_stable(name, fingerprint):
     """Studies created by earlier versions resume only while their fingerprint is unchanged."""
     assert load_config(CONFIGS / f"{name}.toml").fingerprint == fingerprint
+
+
+def test_default_without_training_is_the_earlier_default():
+    """default.toml before it gained [training]: its studies' fingerprint still comes out."""
+    text = (CONFIGS / "default.toml").read_text()
+    ptq = text[: text.index("[training]")] + text[text.index("[hardware]") :]
+    assert loads_config(ptq, name="default").fingerprint == "5c88d6259a6f025e"

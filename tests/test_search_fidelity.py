@@ -103,7 +103,7 @@ def test_derived_metrics():
     ("extra", "message"),
     [
         (
-            '[hardware]\nconfirm = 4\n',
+            "[hardware]\nconfirm = 4\n",
             'hardware.confirm confirms what the model scored; set hardware.fidelity = "model" '
             "or drop it",
         ),
@@ -113,7 +113,7 @@ def test_derived_metrics():
         ),
         (
             "[metrics.latency_ns]\n",
-            'metrics.latency_ns needs an fmax; set hardware.fmax = true or hardware.fidelity = '
+            "metrics.latency_ns needs an fmax; set hardware.fmax = true or hardware.fidelity = "
             '"model", or drop it',
         ),
     ],
