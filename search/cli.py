@@ -12,6 +12,7 @@ import json
 import sys
 from pathlib import Path
 
+from hdl.targets import TARGET_NAMES
 from qspec.cli import (
     CliError,
     OneLineParser,
@@ -32,7 +33,8 @@ from .strategies import STRATEGIES
 PROG = "python -m search"
 # verify_network's parameters (of a ParamError) -> the `search verify` options that set them
 VERIFY_OPTIONS = {
-    "sim": "--sim", "samples": "--samples", "random_codes": "--random", "seed": "--seed"
+    "sim": "--sim", "samples": "--samples", "random_codes": "--random", "seed": "--seed",
+    "netlist": "--netlist",
 }  # fmt: skip
 
 
@@ -119,6 +121,11 @@ def _add_verify(sub) -> None:
     v.add_argument(
         "--seed", type=int_option("--seed", 0, MAX_SEED), default=1, help="stalls and random codes"
     )
+    v.add_argument(
+        "--netlist", choices=list(TARGET_NAMES),
+        help="simulate the mapped netlist Yosys writes for this target (its cell models), "
+        "not the RTL",
+    )  # fmt: skip
     v.add_argument("--json", action="store_true", help="print one JSON object")
 
 
@@ -216,6 +223,7 @@ def _verify(args) -> int:
             r = verify_network(
                 path, sim=args.sim, inputs=inputs, samples=args.samples,
                 random_codes=args.random, stalls=args.stalls, seed=args.seed,
+                netlist=args.netlist,
             )  # fmt: skip
         except SimulationError as e:
             failed = True

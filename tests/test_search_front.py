@@ -175,7 +175,10 @@ def test_verify_json_lists_each_simulated_design(tmp_path, monkeypatch, capsys):
     res = run_study(cfg, out_dir=tmp_path, hardware=fake_hardware, progress=False)
     fields = {f: None for f in VerifyResult.__dataclass_fields__}
 
+    seen = []
+
     def fake_verify(path, **kw):
+        seen.append(kw.get("netlist"))
         return VerifyResult(**{**fields, "design": str(path), "samples": 10, "random_codes": 0,
                                "stalls": True, "seed": 1, "mismatches": 0, "class_mismatches": 0,
                                "hw_accuracy": 0.9, "ref_accuracy": 0.9, "latencies": (),
@@ -191,3 +194,11 @@ def test_verify_json_lists_each_simulated_design(tmp_path, monkeypatch, capsys):
     for r in doc["results"]:
         assert {"trial", "hw_accuracy", "ref_accuracy", "mismatches"} <= r.keys()
         assert r["trial"] in res.reports.best and r["mismatches"] == 0
+    assert seen and set(seen) == {None}  # the RTL
+    seen.clear()
+    assert main(["verify", "--study-dir", str(res.out_dir), "--json", "--netlist", "ice40"]) == 0
+    assert seen and set(seen) == {"ice40"}  # the mapped netlist, for every design
+    capsys.readouterr()
+    assert main(["verify", "--study-dir", str(res.out_dir), "--netlist", "xc7"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--netlist" in err[0] and "ice40" in err[0]
