@@ -137,7 +137,7 @@ class LayerQuant:
     slope_frac_width: int | None = _key(None, replace(_FRAC, kind="int", group="leaky"))
     # how omitted frac widths are chosen: mse | max
     calibration: str = _key("mse", Key("enum", allowed=CALIBRATIONS))
-    # the fraction of the Linear weights pruned by magnitude (models.quant.prune_masks)
+    # the fraction of the Linear weights pruned by magnitude (models.quant.prune_mask)
     sparsity: float = _key(0.0, Key("ratio", 0, 1))
     # nonzero CSD digits per weight code (qspec.digits.round_to_digits); 0: unlimited
     max_digits: int = _key(0, Key("int", 0, MAX_DIGITS))
