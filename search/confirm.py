@@ -28,16 +28,21 @@ HW_METRICS = ("lut_eq", "lut4", "ffs", "carries", "dsps", "depth", "latency", "i
 
 
 def to_confirm(study: optuna.Study, cfg: SearchConfig) -> list[optuna.trial.FrozenTrial]:
-    """The trials that matter: the front (multi-objective) or the best by score, at most
-    ``hardware.confirm``, feasible ones only."""
+    """The trials that matter, at most ``hardware.confirm``, feasible ones only: the front
+    of a multi-objective study (spread evenly along its first objective when larger),
+    or the best by score."""
     from .report import best_trials
 
     k = cfg.hardware.confirm
     if k <= 0:
         return []
     if len(Objective.of(cfg).names) > 1:
-        front = best_trials(study)
-        return sorted(front, key=lambda t: t.number)[:k]
+        front = sorted(best_trials(study), key=lambda t: (t.values[0], t.number))
+        if len(front) <= k:
+            return front
+        # a larger front: k designs spread evenly along it, both ends included
+        picks = sorted({round(i * (len(front) - 1) / max(k - 1, 1)) for i in range(k)})
+        return [front[i] for i in picks]
     from optuna.trial import TrialState
 
     done = [

@@ -130,3 +130,12 @@ def test_fidelity_model_is_in_the_fingerprint():
     synth = loads_config(text).fingerprint
     assert loads_config(text + '[hardware]\nfidelity = "synth"\n').fingerprint == synth
     assert loads_config(text + '[hardware]\nfidelity = "model"\n').fingerprint != synth
+
+
+def test_a_large_front_is_confirmed_at_both_ends(tmp_path):
+    """confirm = 2 on a longer front: its least and its most accurate design."""
+    cfg, res, study = _run(tmp_path, "pareto", 2)
+    front = sorted(study.best_trials, key=lambda t: (t.values[0], t.number))
+    assert len(front) > 2
+    confirmed = {int(n) for n in study.user_attrs[CONFIRMED_ATTR]}
+    assert confirmed == {front[0].number, front[-1].number}
