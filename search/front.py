@@ -74,8 +74,9 @@ def _csv(path: Path, what: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
-def read_study(directory: str | Path) -> Study:
-    """A results directory's trials (``trials.csv``) and its front."""
+def read_study(directory: str | Path, label: str | None = None) -> Study:
+    """A results directory's trials (``trials.csv``) and its front, named ``label`` (default:
+    the directory's name, which is the study's)."""
     d = Path(directory)
     if not d.is_dir():
         raise FrontError(f"RESULTS_DIR {str(d)!r} is not a directory")
@@ -92,7 +93,7 @@ def read_study(directory: str | Path) -> Study:
             f"{path}: needs the columns {LUT} and {VAL} (a study with hardware.enabled = true)"
         )
     val = VAL if VAL in head else "accuracy"
-    name = d.resolve().name
+    name = label or d.resolve().name
     points = []
     for r in rows:
         if r.get("state") != "COMPLETE" or (_float(r.get("violation")) or 0.0) > 0:
@@ -181,7 +182,13 @@ def plot_front(studies: list[Study], reference: list[dict[str, object]]) -> byte
 def run_front(dirs: list[str], out: str | None, csv_out: str | None,
               reference: str | None) -> tuple[Path, Path, list[Study]]:  # fmt: skip
     """Read everything, then write the PNG and CSV (default: in the first RESULTS_DIR)."""
-    studies = [read_study(d) for d in dirs]
+    names = [Path(d).resolve().name for d in dirs]
+    # two studies of one name (e.g. results/a/x and results/b/x): label them by parent too
+    labels = [
+        "/".join(Path(d).resolve().parts[-2:]) if names.count(n) > 1 else n
+        for d, n in zip(dirs, names, strict=True)
+    ]
+    studies = [read_study(d, label) for d, label in zip(dirs, labels, strict=True)]
     ref = read_reference(reference) if reference is not None else []
     png = Path(out) if out else Path(dirs[0]) / "front.png"
     table = Path(csv_out) if csv_out else Path(dirs[0]) / "front.csv"

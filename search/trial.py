@@ -8,7 +8,9 @@ reason in its ``error`` user attribute and ends FAIL; the study goes on.
 Every trial records its sampled design (``config``) and every raw metric as
 user attributes; bounds are set with ``Trial.set_constraint``.  With ``[training]``
 (``epochs > 0``) the network is fine-tuned quantisation-aware before anything is measured
-(:meth:`ModelContext.build`), and the trial records the epoch kept and its val accuracy.
+(:meth:`ModelContext.build`), and the trial records the epoch kept and its val accuracy; a
+point trained before comes from the trained-weight cache (:mod:`search.traincache`), and
+each epoch's val accuracy is reported to Optuna (``[strategy] pruner``: :mod:`search.pruning`).
 """
 
 from __future__ import annotations

@@ -259,3 +259,21 @@ def test_metric_names_are_set_on_create_and_on_reopen(cache, tmp_path, mode, kin
     assert load_study(url, "mn").metric_names is None
     run_study(cfg, n_trials=2, storage=url, out_dir=tmp_path, progress=False, reports=False)
     assert load_study(url, "mn").metric_names == want
+
+
+def test_a_pruned_study_again_prunes_the_same_trials_and_trains_only_those(cache, tmp_path):
+    """Cached points replay their epochs to the pruner; a pruned trial's partial training is
+    not cached (it is not a result), so only the pruned trials train again."""
+    from search.run import run_study
+
+    cfg = cfg_of('pruner = "median"\npruner_startup = 1', name="again")
+    states = []
+    for run in ("a", "b"):
+        before = len(cache)
+        res = run_study(cfg, n_trials=10, out_dir=tmp_path / run, progress=False, reports=False)
+        study = load_study(res.storage, res.study)
+        states.append([(t.state, t.user_attrs.get(PRUNED_EPOCH_ATTR)) for t in study.trials])
+        trained = len(cache) - before
+    pruned = sum(s == optuna.trial.TrialState.PRUNED for s, _ in states[1])
+    assert states[0] == states[1] and pruned > 0
+    assert trained == pruned

@@ -60,6 +60,10 @@ def test_several_studies_and_the_reference_on_one_plot(tmp_path):
     assert {r["study"] for r in rows} == {"a", "b"} and len(rows) == 5
     assert png.stat().st_size > 10_000
     assert not (a / "front.png").exists()
+    (tmp_path / "x").mkdir()
+    c = _dir(tmp_path / "x", "a", ROWS)  # another study called a: labelled by its parent too
+    assert main(["front", str(a), str(c), "--out", str(png), "--csv", str(table)]) == 0
+    assert {r["study"] for r in csv_rows(table)} == {f"{tmp_path.name}/a", "x/a"}
 
 
 def test_the_committed_reference_holds_the_hgq2_points():

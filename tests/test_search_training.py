@@ -102,7 +102,8 @@ def test_epochs_zero_is_exactly_ptq():
     assert a.reference() == b.reference()
 
 
-def test_qat_trial_is_deterministic_and_never_worse_on_val():
+def test_qat_trial_is_deterministic_and_never_worse_on_val(monkeypatch):
+    monkeypatch.setenv("HWFIRST_TRAIN_CACHE", "0")  # train twice: no cached second run
     cfg = loads_config(QAT)
     ev = Evaluator(cfg, context_of(cfg), None)
     ptq = loads_config(BASE)
@@ -118,11 +119,12 @@ def test_qat_trial_is_deterministic_and_never_worse_on_val():
     assert m1["accuracy"] >= ev0.measure(d)[1]["accuracy"]
 
 
-def test_qat_study_records_reports_and_exports_the_scored_network(tmp_path):
+def test_qat_study_records_reports_and_exports_the_scored_network(tmp_path, monkeypatch):
     from qspec.integer_forward import predict, quantise_input
     from qspec.network import QuantisedNetwork
     from search.run import run_study
 
+    monkeypatch.setenv("HWFIRST_TRAIN_CACHE", "0")  # the report must train again, not read
     cfg = loads_config(QAT, name="qat")
     res = run_study(cfg, n_trials=2, out_dir=tmp_path, progress=False)
     best = json.loads(res.reports.best_json.read_text())["best"][0]
