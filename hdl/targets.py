@@ -12,6 +12,7 @@ from types import MappingProxyType
 
 from qspec.errors import ParamError
 
+from .area import AreaModel
 from .timing import DelayModel
 
 
@@ -38,6 +39,7 @@ class Target:
     sim_library: tuple[str, ...]
     sim_defines: Mapping[str, tuple[str, ...]]
     delay: DelayModel  # register-to-register path delay of an adder graph (hdl.timing)
+    area: AreaModel  # LUT4s and carry cells of an adder graph (hdl.hwmodel)
 
     @property
     def default_device(self) -> str:
@@ -88,6 +90,7 @@ TARGETS: dict[str, Target] = {
             # provisional, from registered adders placed alone on an LFE5U-25F (nextpnr 0.11):
             # one 16-bit adder 320 MHz, 24-bit 294 MHz, two chained 16-bit 241 MHz
             delay=DelayModel(reg=2.1, adder=0.48, bit=0.034, mul=5.0, tail=1.0),
+            area=AreaModel(2, 0, 0.0, 0.0, 1.0, 1.0, 0.3, 1.0),
         ),
         _target(
             name="ice40",
@@ -122,6 +125,7 @@ TARGETS: dict[str, Target] = {
             # Icarus 11 does not take default values of input ports (`input X = 1'b1`)
             sim_defines={"icarus": ("NO_ICE40_DEFAULT_ASSIGNMENTS",)},
             delay=DelayModel(reg=2.5, adder=1.5, bit=0.3, mul=10.0, tail=2.0),  # provisional
+            area=AreaModel(1, 1, 1.0, 1.0, 1.0, 1.0, 0.3, 1.0),
         ),
     )
 }
