@@ -14,7 +14,8 @@ register placement (by default the Emitter's level cuts), so another pipeliner c
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from qspec import fixed as sw
 from qspec.fixed import FixedFormat, Overflow, Rounding
@@ -28,8 +29,8 @@ from qspec.network import (
     group_layers,
 )
 
-from .arith.adder_graph import Graph, Node, Term, needed_bits, width_for
 from .area import AreaModel
+from .arith.adder_graph import Graph, Node, Term, needed_bits, width_for
 from .arith.cse import share_pairs
 from .targets import target as get_target
 
@@ -110,6 +111,8 @@ class Chain:
     width: int
     lsb: int
     sub: bool
+    half: int = 0  # bits where an operand is a constant or a zero extension
+    root: bool = False  # a neuron's sum, read by no adder (its output is not kept)
 
 
 @dataclass
@@ -126,6 +129,7 @@ class Emitted:
     tail_widths: list[int]  # width of each neuron's tail output (the last register's input)
     feats: dict[str, int]  # tail and input features (see AreaModel)
     depth: int  # graph levels of the deepest root
+    cache: dict = field(default_factory=dict)  # per-target results that do not depend on stages
 
 
 def _signal_width(node: Node, needs: dict[int, int], drop: int = 0, lo=None, hi=None) -> int:
@@ -149,7 +153,8 @@ def emitted(layers: Sequence[LayerSpec], impl: str = "adder_tree") -> Emitted:
 
     needs: dict[int, int] = {}
     if spec.overflow == Overflow.WRAP:
-        needs = needed_bits(g, [(n, drop(t.shift) + out_w) for n, t in zip(nodes, roots)])
+        demands = [(n, drop(t.shift) + out_w) for n, t in zip(nodes, roots, strict=True)]
+        needs = needed_bits(g, demands)
     reached: dict[int, Node] = {}
 
     def visit(node: Node) -> None:
@@ -197,8 +202,24 @@ def emitted(layers: Sequence[LayerSpec], impl: str = "adder_tree") -> Emitted:
             else:
                 w = _signal_width(n, needs, d, n.lo >> d, n.hi >> d)
                 chains[n.ident] = Chain(n, w, d, sub)
+    # a root read by no adder is not kept: Yosys trims the bits its tail never reads
+    operands = {a.ident for n in g.nodes if n.op == "add" for a in n.args[:2]}
+    free = {}
+    for node, t in zip(nodes, roots, strict=True):
+        if node.ident in operands or node.ident not in chains:
+            continue
+        r = drop(t.shift)
+        lo, hi = sw.shift_right(node.lo, r, "floor"), sw.shift_right(node.hi, r, "floor")
+        fits = spec.out_fmt.contains(lo) and spec.out_fmt.contains(hi)
+        free[node.ident] = r + out_w if fits or spec.overflow == Overflow.WRAP else None
+    for k, c in chains.items():
+        w = c.width
+        if free.get(k) is not None:
+            w = max(0, min(w, free[k] - c.lsb))
+        chains[k] = replace(c, width=w, root=k in free)
+        chains[k] = replace(chains[k], half=_half_bits(chains[k], width))
     tail_widths = []
-    for node, root in zip(nodes, roots):
+    for node, root in zip(nodes, roots, strict=True):
         w = width[node.ident] if node.op != "const" else width_for(node.lo, node.lo)[0]
         tw, f = _tail(layers, node, root.shift, w, drop(root.shift))
         tail_widths.append(tw)
@@ -206,6 +227,22 @@ def emitted(layers: Sequence[LayerSpec], impl: str = "adder_tree") -> Emitted:
             feats[k] += v
     depth = max(n.level for n in nodes)
     return Emitted(g, roots, nodes, order, canon, width, chains, tail_widths, feats, depth)
+
+
+def _half_bits(c: Chain, width: dict[int, int]) -> int:
+    """Bits of chain ``c`` where an operand bit is constant (a constant, below an operand's
+    LSB, or above an unsigned operand's MSB)."""
+    n = c.node
+    if n.op == "neg":
+        return c.width
+    a, b, d, _ = n.args
+    half = 0
+    for i in range(c.lsb, c.lsb + c.width):
+        for op, pos in ((a, i), (b, i - d)):
+            if op.op == "const" or pos < 0 or (pos >= width[op.ident] and op.lo >= 0):
+                half += 1
+                break
+    return half
 
 
 def _operands(n: Node) -> list[Node]:
@@ -279,20 +316,18 @@ def _tail(layers, node: Node, shift: int, width: int, r: int) -> tuple[int, dict
 
 
 def features(em: Emitted) -> dict[str, int]:
-    """The :class:`AreaModel` features of an emitted group."""
+    """The :class:`~hdl.area.AreaModel` features of an emitted group."""
     f = dict(em.feats)
     f["chain_bits"] = sum(c.width for c in em.chains.values())
+    f["half_bits"] = sum(c.half for c in em.chains.values())
     f["sub_bits"] = sum(c.width for c in em.chains.values() if c.sub)
     return f
 
 
 def area(em: Emitted, model: AreaModel) -> tuple[float, int]:
     """(LUT4s, carry cells) of a group on a target."""
-    f = features(em)
-    names = [x.name for x in fields(AreaModel)][2:]
-    lut4 = sum(getattr(model, k) * f[k] for k in names)
-    carries = sum(model.carries(c.width) for c in em.chains.values())
-    return lut4, carries
+    carries = sum(model.carries(c.width, c.root) for c in em.chains.values())
+    return model.lut4(features(em)), carries
 
 
 StageOf = Callable[[Node], int]
@@ -309,86 +344,97 @@ def level_stages(em: Emitted, stages: int) -> tuple[StageOf, int]:
     return (lambda node: of_level(node.level)), of_level(tail_level)
 
 
+def _stages(em: Emitted, stage_of: StageOf) -> dict[int, int]:
+    return {n.ident: stage_of(n) for n in em.reached}
+
+
 def register_bits(em: Emitted, stage_of: StageOf, tail_stage: int, stages: int) -> int:
     """FF bits the Emitter inserts: each node carried from its own stage to the latest stage
     that reads it (registers shared), plus each tail output delayed to stage ``stages``."""
+    st = _stages(em, stage_of)
+    canon = em.canon
     last: dict[int, int] = {}
-
-    def want(n: Node, s: int) -> None:
-        if n.op != "const":
-            k = em.canon[n.ident]
-            last[k] = max(last.get(k, -1), s)
-
     for n in em.nodes:
-        want(n, tail_stage)
+        if n.op != "const":
+            k = canon[n.ident]
+            last[k] = max(last.get(k, -1), tail_stage)
     for n in reversed(em.reached):  # consumers come after their operands
-        if n.ident in last and em.canon[n.ident] == n.ident:
-            # an operand is read in the stage its consumer is computed in
+        if n.ident in last and canon[n.ident] == n.ident:
+            s = st[n.ident]  # an operand is read in the stage its consumer is computed in
             for a in _operands(n):
-                want(a, stage_of(n))
-    bits = 0
-    for n in em.reached:
-        if n.ident in last:
-            bits += em.width[n.ident] * max(0, last[n.ident] - stage_of(n))
+                if a.op != "const":
+                    k = canon[a.ident]
+                    if last.get(k, -1) < s:
+                        last[k] = s
+    bits = sum(em.width[k] * max(0, s - st[k]) for k, s in last.items())
     return bits + sum(em.tail_widths) * max(0, stages - tail_stage)
 
 
 def path_delay(em: Emitted, stage_of: StageOf, tail_stage: int, delay) -> float:
     """Longest register-to-register logic delay (ns) along the graph with ``delay.node``."""
+    st = _stages(em, stage_of)
+    own = em.cache.setdefault(("node_delay", delay), {})
+    if not own:
+        own.update({n.ident: delay.node(n) for n in em.reached})
     arrive: dict[int, float] = {}
     for n in em.reached:
-        s = stage_of(n)
-        t = max((arrive[a.ident] for a in _operands(n) if a.ident in arrive and
-                 stage_of(a) == s), default=0.0)  # fmt: skip
-        arrive[n.ident] = t + delay.node(n)
+        s, t = st[n.ident], 0.0
+        for a in _operands(n):
+            if a.ident in arrive and st[a.ident] == s and arrive[a.ident] > t:
+                t = arrive[a.ident]
+        arrive[n.ident] = t + own[n.ident]
     worst = max(arrive.values(), default=0.0)
     for n in em.nodes:
-        t = arrive.get(n.ident, 0.0) if stage_of(n) == tail_stage else 0.0
+        t = arrive.get(n.ident, 0.0) if st.get(n.ident, tail_stage) == tail_stage else 0.0
         worst = max(worst, t + delay.tail)
     return worst
 
 
 def logic_depth(em: Emitted, model: AreaModel, tail_levels: int = 1) -> int:
-    """Cells on the longest path, bit by bit: a chain cell waits for its operands' bits and
-    the cell below it; each tail adds ``tail_levels`` LUT levels."""
+    """Cells on the longest path (as ``ltp -noff``, registers ignored), bit by bit: a chain
+    cell waits for its operands' bits and the cell below it; the tail adds ``tail_levels``."""
+    key = ("depth", model.bits_per_cell, tail_levels)
+    if key in em.cache:
+        return em.cache[key]
     per = model.bits_per_cell
     arrive: dict[int, list[int]] = {}  # per node: depth of each emitted bit
 
     def bit(n: Node, i: int) -> int:
         a = arrive.get(n.ident)
-        if not a:
+        if not a or i < 0:
             return 0
-        return a[min(i, len(a) - 1)] if i >= 0 else 0
+        return a[i] if i < len(a) else a[-1]
 
     for n in em.reached:
         w = em.width[n.ident]
-        if n.op == "inv":
-            arrive[n.ident] = [1] * w
+        if em.canon[n.ident] != n.ident:
+            arrive[n.ident] = arrive[em.canon[n.ident]]
             continue
-        if n.op == "in":
-            arrive[n.ident] = [0] * w
+        if n.op in ("in", "inv"):
+            arrive[n.ident] = [int(n.op == "inv")] * w
             continue
         ops = _operands(n)
         c = em.chains.get(n.ident)
+        if c is None and n.op == "neg":  # folded into its operand's chain
+            arrive[n.ident] = [bit(ops[0], i) for i in range(w)]
+            continue
         if c is None:  # concatenation or low bits: no logic
-            a = ops[0]
-            b = ops[1] if len(ops) > 1 else a
-            d = n.args[2] if n.op == "add" else 0
+            a, b, d = ops[0], ops[-1], n.args[2]
             arrive[n.ident] = [bit(a, i) if i < d else bit(b, i - d) for i in range(w)]
             continue
         out = [bit(ops[0], i) for i in range(c.lsb)]
         carry = 0
-        for j in range(0, c.width, per):
-            i0 = c.lsb + j
-            ins = [bit(ops[0], i0 + k) for k in range(per)]
-            if n.op == "add":
-                d = n.args[2]
-                ins += [bit(ops[1], i0 + k - d) for k in range(per)]
-            carry = max(carry, max(ins)) + 1
+        d = n.args[2] if n.op == "add" else 0
+        for i0 in range(c.lsb, c.lsb + c.width, per):
+            m = carry
+            for i in range(i0, i0 + per):
+                m = max(m, bit(ops[0], i), bit(ops[-1], i - d) if n.op == "add" else 0)
+            carry = m + 1
             out += [carry] * per
         arrive[n.ident] = out[:w] if len(out) >= w else out + [carry] * (w - len(out))
     worst = max((max(a) for a in arrive.values() if a), default=0)
-    return worst + tail_levels
+    em.cache[key] = worst + tail_levels
+    return em.cache[key]
 
 
 def predict_emitted(
@@ -412,6 +458,12 @@ def predict_emitted(
     return Prediction(lut_eq, lut4, carries, ffs, depth, delay, 1000.0 / delay)
 
 
+@lru_cache(maxsize=128)
+def _emitted(layers: tuple[LayerSpec, ...], impl: str) -> Emitted:
+    """:func:`emitted`, memoised: building the graph (CSE) is most of the time."""
+    return emitted(layers, impl)
+
+
 def predict_layer(
     layers: Sequence[LayerSpec],
     impl: str = "adder_tree",
@@ -424,7 +476,7 @@ def predict_layer(
     """Resources and timing of one layer group (a LinearSpec + element-wise layers) built
     with ``impl`` and ``stages`` level cuts, or registers placed by ``stage_of(node)``
     (``tail_stage``: the stage of the tail; ``stages``: the output's)."""
-    return predict_emitted(emitted(layers, impl), stages, target, stage_of, tail_stage)
+    return predict_emitted(_emitted(tuple(layers), impl), stages, target, stage_of, tail_stage)
 
 
 def predict_network(

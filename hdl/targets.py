@@ -87,10 +87,12 @@ TARGETS: dict[str, Target] = {
             linear_impl="adder_tree",
             sim_library=("ecp5/cells_sim.v",),
             sim_defines={},
-            # provisional, from registered adders placed alone on an LFE5U-25F (nextpnr 0.11):
-            # one 16-bit adder 320 MHz, 24-bit 294 MHz, two chained 16-bit 241 MHz
-            delay=DelayModel(reg=2.1, adder=0.48, bit=0.034, mul=5.0, tail=1.0),
-            area=AreaModel(2, 0, 0.0, 0.0, 1.0, 1.0, 0.3, 1.0),
+            # fitted by bench/fit_hwmodel.py (bench/results/hwmodel.json): delay to nextpnr Fmax
+            # of jsc-tiny/jsc-toy layer groups on an LFE5U-25F, LUT4s to Yosys 0.70 (mul: a guess)
+            delay=DelayModel(reg=1.5833, adder=1.7321, bit=0.0301, mul=5.0, tail=0.6487),
+            area=AreaModel(
+                2, 0, 0, chain_bits=0.0116, inv_bits=1.0464, sat_bits=0.6223, sat_in=0.2448
+            ),
         ),
         _target(
             name="ice40",
@@ -124,8 +126,18 @@ TARGETS: dict[str, Target] = {
             sim_library=("ice40/cells_sim.v",),
             # Icarus 11 does not take default values of input ports (`input X = 1'b1`)
             sim_defines={"icarus": ("NO_ICE40_DEFAULT_ASSIGNMENTS",)},
-            delay=DelayModel(reg=2.5, adder=1.5, bit=0.3, mul=10.0, tail=2.0),  # provisional
-            area=AreaModel(1, 1, 1.0, 1.0, 1.0, 1.0, 0.3, 1.0),
+            # fitted as for ecp5 (iCE40 UP5K; mul: a guess)
+            delay=DelayModel(reg=6.2334, adder=3.8247, bit=0.0933, mul=10.0, tail=1.4215),
+            area=AreaModel(
+                1,
+                1,
+                1,
+                chain_bits=0.9977,
+                sub_bits=0.7452,
+                inv_bits=0.8757,
+                sat_bits=0.323,
+                sat_in=0.1598,
+            ),
         ),
     )
 }
