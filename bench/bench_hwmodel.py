@@ -22,7 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_network import load_spec  # noqa: E402
 
-from hdl.hwmodel import emitted, predict_emitted  # noqa: E402
+from hdl.hwmodel import IMPLS, emitted, predict_emitted  # noqa: E402
+from hdl.targets import TARGET_NAMES  # noqa: E402
 from qspec.files import atomic_write  # noqa: E402
 from qspec.network import LinearSpec, group_layers  # noqa: E402
 
@@ -39,12 +40,12 @@ def main(argv=None) -> int:
             for g in group_layers(load_spec(model, bits)):
                 if not isinstance(g[0], LinearSpec):
                     continue
-                for impl in ("adder_tree", "adder_tree_nosub"):
+                for impl in IMPLS:
                     t0 = time.perf_counter()
                     em = emitted(g, impl)
                     graph_ms = (time.perf_counter() - t0) * 1e3
                     for stages in (0, 2):
-                        for target in ("ecp5", "ice40"):
+                        for target in TARGET_NAMES:
                             times = []
                             for _ in range(args.repeat):
                                 t0 = time.perf_counter()

@@ -42,7 +42,7 @@ TIMING = RESULTS / "hwmodel_timing.json"
 OUT = RESULTS / "hwmodel.json"
 # the checkpoints' specs the data was measured on, committed so the test needs no torch
 SPECS = RESULTS / "hwmodel_specs.json"
-IMPLS = ("adder_tree", "adder_tree_nosub")
+IMPLS = hwmodel.IMPLS
 DELAY_FIELDS = ("reg", "adder", "bit", "tail")
 _SPECS: dict = {}
 

@@ -32,7 +32,10 @@ from qspec.network import (
 from .area import AreaModel
 from .arith.adder_graph import Graph, Node, Term, needed_bits, width_for
 from .arith.cse import share_pairs
+from .params import LINEAR_IMPLS
 from .targets import target as get_target
+
+IMPLS = tuple(i for i in LINEAR_IMPLS if i != "mul")  # modelled: the adder trees
 
 
 @dataclass(frozen=True)
@@ -75,8 +78,8 @@ def folded_constant(spec: LinearSpec, k: int) -> int:
 
 def layer_graph(spec: LinearSpec, impl: str) -> tuple[Graph, list[Term]]:
     """The graph and root terms of :func:`hdl.layers.linear.build_graph` (adder trees)."""
-    if impl not in ("adder_tree", "adder_tree_nosub"):
-        raise ValueError(f"impl must be adder_tree|adder_tree_nosub, got {impl!r}")
+    if impl not in IMPLS:
+        raise ValueError(f"impl must be one of {'|'.join(IMPLS)}, got {impl!r}")
     f = spec.in_fmt
     g = Graph([(f.min_code, f.max_code)] * spec.in_features)
     rows = [

@@ -16,7 +16,7 @@ from hdl import hwmodel
 from hdl.export import export_layer
 from hdl.layers.linear import LinearLayer, build_graph
 from hdl.synth import synthesise
-from hdl.targets import TARGETS
+from hdl.targets import TARGET_NAMES, TARGETS
 from qspec.fixed import FixedFormat
 from qspec.network import LinearSpec, QuantisedNetwork, ReLUSpec, group_layers
 from tests.conftest import ROOT
@@ -49,7 +49,7 @@ def _shape(g, roots):
     return [key(n) for n in g.nodes], [(t.node.ident, t.shift, t.neg) for t in roots]
 
 
-@pytest.mark.parametrize("impl", ["adder_tree", "adder_tree_nosub"])
+@pytest.mark.parametrize("impl", hwmodel.IMPLS)
 @pytest.mark.parametrize("name", SMALL)
 def test_graph_is_the_generators(name, impl):
     """The pure copy of build_graph builds the same graph, node for node."""
@@ -57,8 +57,8 @@ def test_graph_is_the_generators(name, impl):
     assert _shape(*hwmodel.layer_graph(spec, impl)) == _shape(*build_graph(spec, impl))
 
 
-@pytest.mark.parametrize("target", ["ecp5", "ice40"])
-@pytest.mark.parametrize("impl", ["adder_tree", "adder_tree_nosub"])
+@pytest.mark.parametrize("target", TARGET_NAMES)
+@pytest.mark.parametrize("impl", hwmodel.IMPLS)
 @pytest.mark.parametrize("name", SMALL)
 def test_carries_and_lut_eq_match_yosys(name, impl, target):
     """Carry cells within 1 % (ECP5: 0-2 cells off, or exact), LUT-eq within the goal's worst."""
@@ -83,7 +83,7 @@ def register_bits(comp) -> int:
 
 
 @pytest.mark.parametrize("stages", [1, 2, 3])
-@pytest.mark.parametrize("impl", ["adder_tree", "adder_tree_nosub"])
+@pytest.mark.parametrize("impl", hwmodel.IMPLS)
 @pytest.mark.parametrize("name", SMALL)
 def test_ffs_are_the_designs_registers(name, impl, stages):
     layers = SMALL[name]
@@ -134,7 +134,7 @@ def group(model: str, bits: int, name: str, tail: bool):
     return g if tail else g[:1]
 
 
-@pytest.mark.parametrize("target", ["ecp5", "ice40"])
+@pytest.mark.parametrize("target", TARGET_NAMES)
 def test_registry_holds_the_fitted_coefficients(target):
     t, fit = TARGETS[target], FIT["targets"][target]
     assert {k: getattr(t.area, k) for k in fit["area"]} == fit["area"]
@@ -143,7 +143,7 @@ def test_registry_holds_the_fitted_coefficients(target):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("target", ["ecp5", "ice40"])
+@pytest.mark.parametrize("target", TARGET_NAMES)
 def test_registry_reproduces_the_area_error(target):
     """The registry's coefficients on the 21 layers x 2 impls of bench/results/linear.json:
     errors within the goals, and no worse than the committed leave-one-out errors."""
@@ -151,7 +151,7 @@ def test_registry_reproduces_the_area_error(target):
     errs = []
     for key, entry in linear.items():
         model, b, name = key.split("/")
-        for impl in ("adder_tree", "adder_tree_nosub"):
+        for impl in hwmodel.IMPLS:
             y = entry[target][impl]
             p = hwmodel.predict_layer(group(model, int(b[:-3]), name, False), impl, 0, target)
             errs.append(abs(100 * (p.lut_eq - y["lut_eq"]) / y["lut_eq"]))
@@ -161,7 +161,7 @@ def test_registry_reproduces_the_area_error(target):
     assert max(errs) <= min(GOAL_AREA[1], loo["worst_abs_pct"] + 0.05)
 
 
-@pytest.mark.parametrize("target", ["ecp5", "ice40"])
+@pytest.mark.parametrize("target", TARGET_NAMES)
 def test_registry_reproduces_the_fmax_error(target):
     timing = json.loads((RESULTS / "hwmodel_timing.json").read_text())["cases"]
     cases = [c for c in timing.values() if c["target"] == target and c.get("fmax_mhz")]
