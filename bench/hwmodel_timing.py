@@ -7,7 +7,7 @@ Every finished case is appended to ``bench/results/hwmodel_timing.json`` at once
 (``--resume`` skips those already there); ``bench/fit_hwmodel.py`` fits the delay model.
 
     python bench/hwmodel_timing.py [--targets ecp5,ice40] [--models jsc-tiny,jsc-toy]
-        [--bits 4,6,8] [--stages 0,1,2] [--resume] [--timeout 1800]
+        [--bits 4,6,8] [--stages 0,1,2] [--layers fc4] [--resume] [--timeout 1800]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ def case_key(model: str, bits: int, name: str, impl: str, stages: int, target: s
     return f"{model}/{bits}bit/{name}/{impl}/p{stages}/{target}"
 
 
-def cases(models, bits, stages, targets):
+def cases(models, bits, stages, targets, layers=None):
     """(key, model, bits, group, impl, stages, target), smallest layers first."""
     out = []
     for target in targets:
@@ -47,6 +47,8 @@ def cases(models, bits, stages, targets):
                     if not isinstance(group[0], LinearSpec):
                         continue
                     s = group[0]
+                    if layers and s.name not in layers:
+                        continue
                     size = s.in_features * s.out_features * b
                     for p in stages:
                         key = case_key(model, b, s.name, impl, p, target)
@@ -87,6 +89,7 @@ def main(argv=None) -> int:
     p.add_argument("--models", default="jsc-tiny,jsc-toy")
     p.add_argument("--bits", default="4,6,8")
     p.add_argument("--stages", default="0,1,2")
+    p.add_argument("--layers", default="", help="only these layer names (default: all)")
     p.add_argument("--timeout", type=float, default=1800.0)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--out", type=Path, default=OUT)
@@ -105,6 +108,7 @@ def main(argv=None) -> int:
         [int(b) for b in args.bits.split(",")],
         [int(s) for s in args.stages.split(",")],
         args.targets.split(","),
+        [x for x in args.layers.split(",") if x],
     )
     for key, model, b, group, impl, target in todo:
         stages = int(key.split("/")[-2][1:])

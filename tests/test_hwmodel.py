@@ -20,7 +20,7 @@ from hdl.targets import TARGET_NAMES, TARGETS
 from qspec.fixed import FixedFormat
 from qspec.network import LinearSpec, QuantisedNetwork, ReLUSpec, group_layers
 from tests.conftest import ROOT
-from tests.test_linear_sim import random_linear
+from tests.test_linear_sim import random_linear, tails
 
 RESULTS = ROOT / "bench" / "results"
 JSC_TINY = QuantisedNetwork.from_json((ROOT / "tests/data/jsc-tiny-4bit.spec.json").read_text())
@@ -89,6 +89,17 @@ def test_ffs_are_the_designs_registers(name, impl, stages):
     layers = SMALL[name]
     pred = hwmodel.predict_layer(layers, impl, stages, "ecp5")
     assert pred.ffs == register_bits(LinearLayer(layers, impl=impl, stages=stages))
+
+
+@pytest.mark.parametrize("tail", tails(FixedFormat(8, 3)))
+def test_ffs_with_every_tail(tail):
+    """Requantise, ReLU and both LeakyReLUs: the tail's output width is the registered one."""
+    out = FixedFormat(8, 3)
+    spec = random_linear(random.Random(tail), 5, 4, wbits=6, out_fmt=out, rounding="nearest")
+    layers = (spec, *tails(out)[tail])
+    for impl in hwmodel.IMPLS:
+        pred = hwmodel.predict_layer(layers, impl, 2, "ecp5")
+        assert pred.ffs == register_bits(LinearLayer(layers, impl=impl, stages=2)), impl
 
 
 def test_stage_of_plugs_in():
