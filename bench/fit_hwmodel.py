@@ -77,7 +77,7 @@ def area_cases(linear: dict, timing: dict) -> list[dict]:
             for target in TARGETS:
                 y = entry.get(target, {}).get(impl, {})
                 if y.get("status") == "ok":
-                    counts = {k: y[k] for k in ("lut4", "carries")}
+                    counts = {k: y[k] for k in ("lut4", "carries", "depth")}
                     rows.append({"layer": key, "impl": impl, "target": target, "em": em,
                                  "tail": False, **counts})  # fmt: skip
     for c in timing.get("cases", {}).values():
@@ -88,7 +88,7 @@ def area_cases(linear: dict, timing: dict) -> list[dict]:
             emitted[k] = hwmodel.emitted(layer_group(*k[:3], True), c["impl"])
         rows.append({"layer": "/".join(map(str, k[:3])) + "+relu", "impl": c["impl"],
                      "target": c["target"], "em": emitted[k], "tail": True,
-                     "lut4": c["lut4"], "carries": c["carries"]})  # fmt: skip
+                     "lut4": c["lut4"], "carries": c["carries"], "depth": c["depth"]})  # fmt: skip
     return rows
 
 
@@ -120,7 +120,7 @@ def area_fit(rows: list[dict], target: str) -> tuple[dict, dict]:
     t = TARGETS[target]
     rows = [r for r in rows if r["target"] == target]
     full = fit_lut4(rows, t)
-    errs: dict[str, list[float]] = {"lut_eq": [], "lut4": [], "carries": []}
+    errs: dict[str, list[float]] = {"lut_eq": [], "lut4": [], "carries": [], "depth": []}
     per = []
     for layer in sorted({r["layer"] for r in rows if not r["tail"]}):
         model = dataclasses.replace(t.area, **fit_lut4([r for r in rows if r["layer"] != layer], t))
@@ -128,13 +128,16 @@ def area_fit(rows: list[dict], target: str) -> tuple[dict, dict]:
             lut4, carries = hwmodel.area(r["em"], model)
             real_eq = r["lut4"] + t.carry_lut_weight * r["carries"]
             pred_eq = lut4 + t.carry_lut_weight * carries
+            depth = hwmodel.logic_depth(r["em"], model)
             e = {"lut_eq": pct(pred_eq, real_eq), "lut4": pct(lut4, r["lut4"]),
-                 "carries": pct(carries, r["carries"])}  # fmt: skip
+                 "carries": pct(carries, r["carries"]),
+                 "depth": pct(depth, r["depth"])}  # fmt: skip
             for k, v in e.items():
                 errs[k].append(v)
             per.append({"layer": layer, "impl": r["impl"], "yosys_lut_eq": real_eq,
                         "pred_lut_eq": round(pred_eq, 1), "yosys_carries": r["carries"],
-                        "pred_carries": carries, "lut_eq_pct": round(e["lut_eq"], 2)})  # fmt: skip
+                        "pred_carries": carries, "lut_eq_pct": round(e["lut_eq"], 2),
+                        "yosys_depth": r["depth"], "pred_depth": depth})  # fmt: skip
     return full, {k: stats(v) for k, v in errs.items()} | {"cases": per}
 
 
@@ -227,7 +230,7 @@ def main(argv=None) -> int:
             "delay_error_loo": delay_err,
             "ff_error": ff_errors(timing, target),
         }
-        summary = {k: area_err[k] for k in ("lut_eq", "lut4", "carries")}
+        summary = {k: area_err[k] for k in ("lut_eq", "lut4", "carries", "depth")}
         print(target, "area", area_coef, summary, flush=True)
         print(target, "delay", delay_coef, delay_err.get("fmax"), flush=True)
         print(target, "ffs", out["targets"][target]["ff_error"]["ffs"], flush=True)
