@@ -189,7 +189,16 @@ def delay_fit(timing: dict, target: str) -> tuple[dict | None, dict]:
             per.append({"case": c["key"], "nextpnr_mhz": round(1000.0 / c["ns"], 1),
                         "pred_mhz": round(1000.0 / ns, 1), "pct": round(e, 2)})  # fmt: skip
     fitted = {f: getattr(full, f) for f in DELAY_FIELDS}
-    return fitted, {"fmax": stats(errs), "cases": per}
+    # a second split: fit on jsc-toy only, test on every other model's cases
+    train = [c for c in cases if c["layer"].startswith("jsc-toy/")]
+    test = [c for c in cases if not c["layer"].startswith("jsc-toy/")]
+    by_model = None
+    if train and test:
+        dm = fit_delay(train, base)
+        e = [pct(1000.0 / predict_ns(c, dm), 1000.0 / c["ns"]) for c in test]
+        by_model = {"fit_on": "jsc-toy", "tested_on": sorted({c["layer"] for c in test})}
+        by_model |= stats(e)
+    return fitted, {"fmax": stats(errs), "fmax_fit_on_jsc_toy": by_model, "cases": per}
 
 
 def ff_errors(timing: dict, target: str) -> dict:
@@ -199,6 +208,27 @@ def ff_errors(timing: dict, target: str) -> dict:
         errs.append(pct(pred, c["ffs"]) if c["ffs"] else float(pred != 0) * 100)
         per.append({"case": c["key"], "yosys_ffs": c["ffs"], "pred_ffs": pred})
     return {"ffs": stats(errs), "cases": per}
+
+
+def network_check(target: str) -> dict:
+    """Whole networks at stages 0 (``bench/results/network.json``, not fitted on): LUT-eq
+    (per-layer Yosys sum) and Fmax (the flat top placed on an LFE5U-85F) vs the model."""
+    path = RESULTS / "network.json"
+    if not path.exists():
+        return {}
+    out, e_eq, e_f = [], [], []
+    for key, r in json.loads(path.read_text())["networks"].items():
+        model, b, tgt = key.split("/")
+        if tgt != target or not r.get("lut_eq"):
+            continue
+        p = hwmodel.predict_network(network(model, int(b[:-3])), "adder_tree", 0, target)
+        row = {"network": key, "yosys_lut_eq": r["lut_eq"], "pred_lut_eq": round(p.lut_eq)}
+        e_eq.append(pct(p.lut_eq, r["lut_eq"]))
+        if r.get("fmax_mhz"):
+            row |= {"nextpnr_mhz": r["fmax_mhz"], "pred_mhz": round(p.fmax_mhz, 1)}
+            e_f.append(pct(p.fmax_mhz, r["fmax_mhz"]))
+        out.append(row)
+    return {"lut_eq": stats(e_eq), "fmax": stats(e_f), "cases": out}
 
 
 def main(argv=None) -> int:
@@ -229,11 +259,15 @@ def main(argv=None) -> int:
             "area_error_loo": area_err,
             "delay_error_loo": delay_err,
             "ff_error": ff_errors(timing, target),
+            "network_check": network_check(target),
         }
         summary = {k: area_err[k] for k in ("lut_eq", "lut4", "carries", "depth")}
         print(target, "area", area_coef, summary, flush=True)
         print(target, "delay", delay_coef, delay_err.get("fmax"), flush=True)
+        print(target, "delay fit on jsc-toy", delay_err.get("fmax_fit_on_jsc_toy"), flush=True)
         print(target, "ffs", out["targets"][target]["ff_error"]["ffs"], flush=True)
+        nc = out["targets"][target]["network_check"]
+        print(target, "networks", nc.get("lut_eq"), nc.get("fmax"), flush=True)
     atomic_write(args.out, json.dumps(out, indent=1))
     return 0
 

@@ -373,24 +373,31 @@ def register_bits(em: Emitted, stage_of: StageOf, tail_stage: int, stages: int) 
     return bits + sum(em.tail_widths) * max(0, stages - tail_stage)
 
 
-def path_delay(em: Emitted, stage_of: StageOf, tail_stage: int, delay) -> float:
-    """Longest register-to-register logic delay (ns) along the graph with ``delay.node``."""
+def stage_delays(em: Emitted, stage_of: StageOf, tail_stage: int, delay) -> list[float]:
+    """Logic delay (ns) of each stage's longest path, from its registers (or the inputs) to
+    the next (or the tail's output), summing ``delay.node`` and ``delay.tail``."""
     st = _stages(em, stage_of)
     own = em.cache.setdefault(("node_delay", delay), {})
     if not own:
         own.update({n.ident: delay.node(n) for n in em.reached})
     arrive: dict[int, float] = {}
+    worst = [0.0] * (max([*st.values(), tail_stage], default=0) + 1)
     for n in em.reached:
         s, t = st[n.ident], 0.0
         for a in _operands(n):
             if a.ident in arrive and st[a.ident] == s and arrive[a.ident] > t:
                 t = arrive[a.ident]
         arrive[n.ident] = t + own[n.ident]
-    worst = max(arrive.values(), default=0.0)
+        worst[s] = max(worst[s], arrive[n.ident])
     for n in em.nodes:
         t = arrive.get(n.ident, 0.0) if st.get(n.ident, tail_stage) == tail_stage else 0.0
-        worst = max(worst, t + delay.tail)
+        worst[tail_stage] = max(worst[tail_stage], t + delay.tail)
     return worst
+
+
+def path_delay(em: Emitted, stage_of: StageOf, tail_stage: int, delay) -> float:
+    """Longest register-to-register logic delay (ns) along the graph with ``delay.node``."""
+    return max(stage_delays(em, stage_of, tail_stage, delay))
 
 
 def logic_depth(em: Emitted, model: AreaModel, tail_levels: int = 1) -> int:
@@ -489,17 +496,26 @@ def predict_network(
     target: str = "ecp5",
 ) -> Prediction:
     """Sum over the network's Linear groups; ``stages``: an int, or one per group as
-    ``hdl.network`` takes them (leading element-wise layers are not counted)."""
+    ``hdl.network`` takes them (leading element-wise layers are not counted).  The path of a
+    combinational group (``stages=0``) runs on into the next group."""
     groups = group_layers(net)
     per = [stages] * len(groups) if isinstance(stages, int) else list(stages)
     if len(per) != len(groups):
         raise ValueError(f"stages must be an int or {len(groups)} ints, got {stages!r}")
-    preds = [
-        predict_layer(g, impl, s, target)
-        for g, s in zip(groups, per, strict=True)
-        if isinstance(g[0], LinearSpec)
-    ]
+    preds, worst, running = [], 0.0, 0.0
+    for g, s in zip(groups, per, strict=True):
+        if not isinstance(g[0], LinearSpec):
+            continue
+        em = _emitted(tuple(g), impl)
+        preds.append(predict_emitted(em, s, target))
+        seg = stage_delays(em, *level_stages(em, s), get_target(target).delay)
+        if s == 0:  # combinational: its path runs on into the next group
+            running += seg[0]
+        else:  # registered output (the last level cut is at the output)
+            worst = max(worst, running + seg[0], *seg[1:])
+            running = 0.0
     out = preds[0]
     for p in preds[1:]:
         out = out + p
-    return out
+    delay = get_target(target).delay.reg + max(worst, running)
+    return replace(out, delay_ns=delay, fmax_mhz=1000.0 / delay)
