@@ -127,16 +127,16 @@ TARGETS: dict[str, Target] = {
             # Icarus 11 does not take default values of input ports (`input X = 1'b1`)
             sim_defines={"icarus": ("NO_ICE40_DEFAULT_ASSIGNMENTS",)},
             # fitted as for ecp5 (iCE40 UP5K; mul: a guess)
-            delay=DelayModel(reg=6.2334, adder=3.8247, bit=0.0933, mul=10.0, tail=1.4215),
+            delay=DelayModel(reg=6.3371, adder=3.5752, bit=0.1335, mul=10.0, tail=0.938),
             area=AreaModel(
                 1,
                 1,
                 1,
                 chain_bits=0.9977,
-                sub_bits=0.7452,
-                inv_bits=0.8757,
-                sat_bits=0.323,
-                sat_in=0.1598,
+                sub_bits=0.7465,
+                inv_bits=0.8869,
+                sat_bits=0.3205,
+                sat_in=0.1512,
             ),
         ),
     )
