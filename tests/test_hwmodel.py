@@ -4,6 +4,7 @@ calibration (``bench/results/hwmodel.json``) within the goals."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import statistics
@@ -68,6 +69,16 @@ def test_carries_and_lut_eq_match_yosys(name, impl, target):
     pred = hwmodel.predict_layer(layers, impl, 0, target)
     assert abs(pred.carries - real.carries) <= max(1, 0.01 * real.carries)
     assert abs(pred.lut_eq - real.lut_eq) <= GOAL_AREA[1] / 100 * real.lut_eq + 2
+
+
+def test_a_wrong_model_is_caught():
+    """The carry check fails for a model one structural detail off (one bit per CCU2C)."""
+    layers = SMALL["jsc_tiny"]
+    mod = export_layer(LinearLayer(layers), layers, "adder_tree", 0)
+    real = synthesise(mod.verilog, mod.name, "ecp5", dsp=False)
+    em = hwmodel.emitted(layers)
+    wrong = dataclasses.replace(TARGETS["ecp5"].area, bits_per_cell=1)
+    assert abs(hwmodel.area(em, wrong)[1] - real.carries) > 0.01 * real.carries
 
 
 def register_bits(comp) -> int:
