@@ -89,9 +89,9 @@ TARGETS: dict[str, Target] = {
             sim_defines={},
             # fitted by bench/fit_hwmodel.py (bench/results/hwmodel.json): delay to nextpnr Fmax
             # of jsc-tiny/jsc-toy layer groups on an LFE5U-25F, LUT4s to Yosys 0.70 (mul: a guess)
-            delay=DelayModel(reg=1.5833, adder=1.7321, bit=0.0301, mul=5.0, tail=0.6487),
+            delay=DelayModel(reg=1.6279, adder=1.7332, bit=0.0301, mul=5.0, tail=0.5878),
             area=AreaModel(
-                2, 0, 0, chain_bits=0.0116, inv_bits=1.0464, sat_bits=0.6223, sat_in=0.2448
+                2, 0, 0, chain_bits=0.0112, inv_bits=1.0499, sat_bits=0.6325, sat_in=0.2379
             ),
         ),
         _target(
@@ -127,16 +127,16 @@ TARGETS: dict[str, Target] = {
             # Icarus 11 does not take default values of input ports (`input X = 1'b1`)
             sim_defines={"icarus": ("NO_ICE40_DEFAULT_ASSIGNMENTS",)},
             # fitted as for ecp5 (iCE40 UP5K; mul: a guess)
-            delay=DelayModel(reg=6.3371, adder=3.5752, bit=0.1335, mul=10.0, tail=0.938),
+            delay=DelayModel(reg=6.3071, adder=3.4251, bit=0.1545, mul=10.0, tail=0.9039),
             area=AreaModel(
                 1,
                 1,
                 1,
                 chain_bits=0.9977,
-                sub_bits=0.7465,
-                inv_bits=0.8869,
-                sat_bits=0.3205,
-                sat_in=0.1512,
+                sub_bits=0.7464,
+                inv_bits=0.8885,
+                sat_bits=0.3214,
+                sat_in=0.1471,
             ),
         ),
     )
