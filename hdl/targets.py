@@ -89,9 +89,9 @@ TARGETS: dict[str, Target] = {
             sim_defines={},
             # fitted by bench/fit_hwmodel.py (bench/results/hwmodel.json): delay to nextpnr Fmax
             # of jsc-tiny/jsc-toy layer groups on an LFE5U-25F, LUT4s to Yosys 0.70 (mul: a guess)
-            delay=DelayModel(reg=1.6279, adder=1.7332, bit=0.0301, mul=5.0, tail=0.5878),
+            delay=DelayModel(reg=1.084, adder=1.8666, bit=0.0243, mul=5.0, tail=0.6496),
             area=AreaModel(
-                2, 0, 0, chain_bits=0.0112, inv_bits=1.0499, sat_bits=0.6325, sat_in=0.2379
+                2, 0, 0, chain_bits=0.0111, inv_bits=1.0508, sat_bits=0.6337, sat_in=0.2379
             ),
         ),
         _target(
