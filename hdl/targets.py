@@ -12,6 +12,7 @@ from types import MappingProxyType
 
 from qspec.errors import ParamError
 
+from .area import AreaModel
 from .timing import DelayModel
 
 
@@ -38,6 +39,7 @@ class Target:
     sim_library: tuple[str, ...]
     sim_defines: Mapping[str, tuple[str, ...]]
     delay: DelayModel  # register-to-register path delay of an adder graph (hdl.timing)
+    area: AreaModel  # LUT4s and carry cells of an adder graph (hdl.hwmodel)
 
     @property
     def default_device(self) -> str:
@@ -85,9 +87,12 @@ TARGETS: dict[str, Target] = {
             linear_impl="adder_tree",
             sim_library=("ecp5/cells_sim.v",),
             sim_defines={},
-            # provisional, from registered adders placed alone on an LFE5U-25F (nextpnr 0.11):
-            # one 16-bit adder 320 MHz, 24-bit 294 MHz, two chained 16-bit 241 MHz
-            delay=DelayModel(reg=2.1, adder=0.48, bit=0.034, mul=5.0, tail=1.0),
+            # fitted by bench/fit_hwmodel.py (bench/results/hwmodel.json): delay to nextpnr Fmax
+            # of jsc-tiny/jsc-toy layer groups on an LFE5U-25F, LUT4s to Yosys 0.70 (mul: a guess)
+            delay=DelayModel(reg=1.084, adder=1.8666, bit=0.0243, mul=5.0, tail=0.6496),
+            area=AreaModel(
+                2, 0, 0, chain_bits=0.0111, inv_bits=1.0508, sat_bits=0.6337, sat_in=0.2379
+            ),
         ),
         _target(
             name="ice40",
@@ -121,7 +126,18 @@ TARGETS: dict[str, Target] = {
             sim_library=("ice40/cells_sim.v",),
             # Icarus 11 does not take default values of input ports (`input X = 1'b1`)
             sim_defines={"icarus": ("NO_ICE40_DEFAULT_ASSIGNMENTS",)},
-            delay=DelayModel(reg=2.5, adder=1.5, bit=0.3, mul=10.0, tail=2.0),  # provisional
+            # fitted as for ecp5 (iCE40 UP5K; mul: a guess)
+            delay=DelayModel(reg=6.3071, adder=3.4251, bit=0.1545, mul=10.0, tail=0.9039),
+            area=AreaModel(
+                1,
+                1,
+                1,
+                chain_bits=0.9977,
+                sub_bits=0.7464,
+                inv_bits=0.8885,
+                sat_bits=0.3214,
+                sat_in=0.1471,
+            ),
         ),
     )
 }

@@ -55,6 +55,7 @@ __all__ = [
     "RequantiseSpec",
     "fmt_from_dict",
     "fmt_to_dict",
+    "group_layers",
     "layer_from_dict",
     "layer_to_dict",
     "min_accumulator_format",
@@ -274,6 +275,17 @@ LAYER_KINDS: dict[str, type] = {
 def layer_to_dict(layer: LayerSpec) -> dict[str, Any]:
     """``layer.to_dict()`` (every layer kind serialises itself)."""
     return layer.to_dict()
+
+
+def group_layers(net: QuantisedNetwork) -> list[tuple[LayerSpec, ...]]:
+    """Each Linear with the element-wise layers after it; leading element-wise layers alone
+    (the groups ``hdl.network`` builds one module each from)."""
+    groups: list[list[LayerSpec]] = [[]]
+    for layer in net.layers:
+        if isinstance(layer, LinearSpec) and groups[-1]:
+            groups.append([])
+        groups[-1].append(layer)
+    return [tuple(g) for g in groups]
 
 
 def layer_from_dict(d: Any, path: str = "") -> LayerSpec:
