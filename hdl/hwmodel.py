@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from functools import lru_cache
 
 from qspec import fixed as sw
-from qspec.fixed import FixedFormat, Overflow, Rounding
+from qspec.fixed import FixedFormat, Overflow
 from qspec.leaky import LeakyReLUSpec
 from qspec.network import (
     LayerSpec,
@@ -31,7 +31,7 @@ from qspec.network import (
 
 from .area import AreaModel
 from .arith.adder_graph import Graph, Node, Term, needed_bits, width_for
-from .arith.cse import share_pairs
+from .arith.layer_graph import build_graph, cut_levels
 from .params import LINEAR_IMPLS
 from .targets import target as get_target
 
@@ -66,41 +66,11 @@ class Prediction:
 # -- the graph, as hdl.layers.linear builds it ---------------------------------------------
 
 
-def folded_constant(spec: LinearSpec, k: int) -> int:
-    """Bias of neuron ``k`` in accumulator units plus the ``nearest`` rounding offset
-    (as :func:`hdl.layers.linear.folded_constant`)."""
-    c = spec.bias[k] << spec.bias_shift
-    shift = spec.acc_fmt.frac_width - spec.out_fmt.frac_width
-    if spec.rounding == Rounding.NEAREST and shift > 0:
-        c += 1 << (shift - 1)
-    return c
-
-
 def layer_graph(spec: LinearSpec, impl: str) -> tuple[Graph, list[Term]]:
-    """The graph and root terms of :func:`hdl.layers.linear.build_graph` (adder trees)."""
+    """The generator's graph and root terms (:func:`hdl.arith.layer_graph.build_graph`)."""
     if impl not in IMPLS:
         raise ValueError(f"impl must be one of {'|'.join(IMPLS)}, got {impl!r}")
-    f = spec.in_fmt
-    g = Graph([(f.min_code, f.max_code)] * spec.in_features)
-    rows = [
-        [t for j, w in enumerate(row) if w for t in g.const_mul_terms(g.input(j), w)]
-        for row in spec.weight
-    ]
-    consts = [folded_constant(spec, k) for k in range(len(rows))]
-    if impl == "adder_tree_nosub":
-        for k, terms in enumerate(rows):
-            for i, t in enumerate(terms):
-                if t.neg and t.node.op == "in":
-                    inv = g.inv(t.node.args[0])
-                    terms[i] = Term(inv, t.shift, False)
-                    consts[k] -= inv.const << t.shift
-    rows = share_pairs(g, rows)
-    return g, [g.sum_terms(r, consts[k], group_signs=True) for k, r in enumerate(rows)]
-
-
-def cut_levels(depth: int, stages: int) -> list[int]:
-    """As :func:`hdl.layers.linear.cut_levels`: ``stages`` evenly spaced level cuts."""
-    return [round(i * depth / stages) for i in range(1, stages + 1)]
+    return build_graph(spec, impl)
 
 
 # -- what the Emitter writes ---------------------------------------------------------------

@@ -55,6 +55,7 @@ from qspec.network import (
     LayerSpec,
     LinearSpec,
     QuantisedNetwork,
+    group_layers,
     layer_to_dict,
 )
 from qspec.prune import remove_dead_units
@@ -98,16 +99,6 @@ LayerFactory = Callable[..., NetworkLayer]
 
 def fmt_shape(fmt: FixedFormat):
     return signed(fmt.width) if fmt.signed else hunsigned(fmt.width)
-
-
-def group_layers(net: QuantisedNetwork) -> list[tuple[LayerSpec, ...]]:
-    """Each Linear with the element-wise layers after it; leading element-wise layers alone."""
-    groups: list[list[LayerSpec]] = [[]]
-    for layer in net.layers:
-        if isinstance(layer, LinearSpec) and groups[-1]:
-            groups.append([])
-        groups[-1].append(layer)
-    return [tuple(g) for g in groups]
 
 
 def group_name(group: Sequence[LayerSpec]) -> str:

@@ -15,7 +15,7 @@ from amaranth.hdl import Fragment
 
 from hdl import hwmodel
 from hdl.export import export_layer
-from hdl.layers.linear import LinearLayer, build_graph
+from hdl.layers.linear import LinearLayer
 from hdl.synth import synthesise
 from hdl.targets import TARGET_NAMES, TARGETS
 from qspec.fixed import FixedFormat
@@ -40,22 +40,6 @@ def small_layers() -> dict[str, tuple]:
 
 
 SMALL = small_layers()
-
-
-def _shape(g, roots):
-    def key(n):
-        args = tuple(a.ident if hasattr(a, "ident") else a for a in n.args)
-        return (n.op, args, n.lo, n.hi, n.level)
-
-    return [key(n) for n in g.nodes], [(t.node.ident, t.shift, t.neg) for t in roots]
-
-
-@pytest.mark.parametrize("impl", hwmodel.IMPLS)
-@pytest.mark.parametrize("name", SMALL)
-def test_graph_is_the_generators(name, impl):
-    """The pure copy of build_graph builds the same graph, node for node."""
-    spec = SMALL[name][0]
-    assert _shape(*hwmodel.layer_graph(spec, impl)) == _shape(*build_graph(spec, impl))
 
 
 @pytest.mark.parametrize("target", TARGET_NAMES)

@@ -18,6 +18,7 @@ from amaranth.sim import Simulator
 import hdl.arith.adder_graph
 import hdl.arith.adder_tree
 import hdl.arith.fixed
+import hdl.arith.layer_graph
 import hdl.layers.linear
 from hdl.layers.linear import IMPLS, LinearLayer, cut_levels, linear_module_name
 from qspec.fixed import FixedFormat, Overflow
@@ -391,7 +392,7 @@ def test_detects_adder_one_bit_too_narrow(monkeypatch):
 def test_detects_missing_rounding_offset(monkeypatch):
     layers, xs = _layer_for_breaking()
     monkeypatch.setattr(
-        hdl.layers.linear, "folded_constant", lambda spec, k: spec.bias[k] << spec.bias_shift
+        hdl.arith.layer_graph, "folded_constant", lambda spec, k: spec.bias[k] << spec.bias_shift
     )
     assert mismatches(layers, xs) != []
     assert mismatches(layers, xs, "mul") != []
