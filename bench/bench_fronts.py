@@ -78,27 +78,21 @@ def dumps_toml(d: dict, prefix: str = "") -> str:
     return out
 
 
-def front_of(study, cfg, context) -> list[dict]:
-    """The confirmed front: val/test accuracy, predicted and synthesised LUT-eq."""
-    from models.metrics import compute_metrics
+def front_of(study) -> list[dict]:
+    """The confirmed front: val/test accuracy (recorded by every trial, never scored),
+    predicted and synthesised LUT-eq."""
     from search.records import CONFIRMED_ATTR
     from search.report import best_trials
-    from search.space import SearchSpace
 
     confirmed = study.user_attrs.get(CONFIRMED_ATTR) or {}
-    space = SearchSpace.from_config(cfg)
     rows = []
     for t in best_trials(study):
         c = confirmed.get(str(t.number), {})
-        net, _ = context.build(space.design(dict(t.params)).quant_config())
-        test = compute_metrics(
-            context.folded, net, context.dataset, "test", per_layer_accuracy=False
-        ).accuracy
         rows.append(
             {
                 "trial": t.number,
-                "val_accuracy": t.user_attrs.get("accuracy"),
-                "test_accuracy": test,
+                "val_accuracy": t.user_attrs.get("val_accuracy"),
+                "test_accuracy": t.user_attrs.get("test_accuracy"),
                 "lut_eq_model": t.user_attrs.get("lut_eq"),
                 "lut_eq": c.get("lut_eq"),
                 "source": c.get("source") or c.get("error"),
@@ -131,7 +125,6 @@ def at_levels(rows: list[dict], model: str) -> list[dict]:
 def run_one(model: str, kind: str, trials: int | None, work: Path) -> dict:
     from search.config import loads_config
     from search.run import run_study
-    from search.trial import context_of
 
     text = dumps_toml(config_text(model, kind, trials))
     name = f"{model.replace('-', '_')}_{kind}"
@@ -142,7 +135,7 @@ def run_one(model: str, kind: str, trials: int | None, work: Path) -> dict:
     import optuna
 
     study = optuna.load_study(study_name=res.study, storage=res.storage)
-    rows = front_of(study, cfg, context_of(cfg))
+    rows = front_of(study)
     return {
         "config": text,
         "trials": res.total,
