@@ -242,10 +242,14 @@ class Evaluator:
     def measure(
         self, design: Candidate, on_epoch: EpochHook | None = None
     ) -> tuple[QuantisedNetwork, dict[str, float], dict[str, Any]]:
-        """(network, raw metrics, training record: user attributes, ``{}`` for PTQ);
-        ``on_epoch`` sees each fine-tuning epoch (pruning, progress)."""
+        """(network, raw metrics, record: user attributes -- the training record, ``{}`` for
+        PTQ, and where the hardware figures came from); ``on_epoch`` sees each fine-tuning
+        epoch (pruning, progress)."""
         net, record = self.build(design, on_epoch)
-        return net, self.measure_network(net, self.hw_params(design.impl, design.stages)), record
+        metrics = self.measure_network(net, self.hw_params(design.impl, design.stages))
+        if self.hardware is not None:
+            record = {**record, HW_SOURCE_ATTR: self.hw_source}
+        return net, metrics, record
 
     def reference(self) -> dict[str, float]:
         """The reference design's metrics (``[score] reference``, hardware.impl, 0 stages),
@@ -334,9 +338,7 @@ class TrialObjective:
                 net, metrics, record = self.evaluator.measure(design, hook)
             if net is not None:
                 trial.set_user_attr(FORMATS_ATTR, formats(net))
-            if self.evaluator.hardware is not None:
-                trial.set_user_attr(HW_SOURCE_ATTR, self.evaluator.hw_source)
-            for k, v in record.items():  # [training]: the epoch kept and its val accuracy
+            for k, v in record.items():  # the epoch kept and its val accuracy, hw_source
                 trial.set_user_attr(k, v)
             for k, v in metrics.items():
                 trial.set_user_attr(k, v)
