@@ -321,9 +321,9 @@ def _stages(em: Emitted, stage_of: StageOf) -> dict[int, int]:
     return {n.ident: stage_of(n) for n in em.reached}
 
 
-def register_bits(em: Emitted, stage_of: StageOf, tail_stage: int, stages: int) -> int:
-    """FF bits the Emitter inserts: each node carried from its own stage to the latest stage
-    that reads it (registers shared), plus each tail output delayed to stage ``stages``."""
+def live_ranges(em: Emitted, stage_of: StageOf, tail_stage: int) -> dict[int, tuple[int, int]]:
+    """``{node ident: (own stage, last stage that reads it)}`` for every register-carried
+    node (registers shared: equal nodes Yosys merges count once)."""
     st = _stages(em, stage_of)
     canon = em.canon
     last: dict[int, int] = {}
@@ -339,8 +339,27 @@ def register_bits(em: Emitted, stage_of: StageOf, tail_stage: int, stages: int) 
                     k = canon[a.ident]
                     if last.get(k, -1) < s:
                         last[k] = s
-    bits = sum(em.width[k] * max(0, s - st[k]) for k, s in last.items())
+    return {k: (st[k], s) for k, s in last.items()}
+
+
+def register_bits(em: Emitted, stage_of: StageOf, tail_stage: int, stages: int) -> int:
+    """FF bits the Emitter inserts: each node carried from its own stage to the latest stage
+    that reads it, plus each tail output delayed to stage ``stages``."""
+    live = live_ranges(em, stage_of, tail_stage)
+    bits = sum(em.width[k] * max(0, last - own) for k, (own, last) in live.items())
     return bits + sum(em.tail_widths) * max(0, stages - tail_stage)
+
+
+def boundary_bits(em: Emitted, stage_of: StageOf, tail_stage: int, stages: int) -> list[int]:
+    """FF bits of each register boundary ``1..stages`` (boundary ``b`` ends stage ``b-1``)."""
+    live = live_ranges(em, stage_of, tail_stage)
+    out = [0] * stages
+    for k, (own, last) in live.items():
+        for b in range(own + 1, min(last, stages) + 1):
+            out[b - 1] += em.width[k]
+    for b in range(tail_stage + 1, stages + 1):
+        out[b - 1] += sum(em.tail_widths)
+    return out
 
 
 def stage_delays(em: Emitted, stage_of: StageOf, tail_stage: int, delay) -> list[float]:

@@ -168,6 +168,11 @@ def default_layer_factory() -> LayerFactory:
     return LinearLayer
 
 
+def clock_kwargs(clock_mhz: float | None, target: str) -> dict[str, Any]:
+    """The factory's clock arguments: none without a clock (test factories need not know)."""
+    return {} if clock_mhz is None else {"clock_mhz": clock_mhz, "target": target}
+
+
 def normalise_stages(stages: int | Sequence[int], groups: int) -> tuple[int, ...]:
     """One stage count per group from an int (every group) or a per-group sequence."""
     allowed = f"an int in [0, {MAX_STAGES}] or a sequence of {groups} of them (one per layer)"
@@ -189,7 +194,9 @@ class NetworkTop(CheckedComponent):
     group, or one per group).  ``instances=True`` instantiates the layer modules
     by name (for export) instead of adding them as submodules.  ``layer_factory`` (a
     :data:`LayerFactory`, default :func:`default_layer_factory`) builds each Linear
-    group's :class:`NetworkLayer`.
+    group's :class:`NetworkLayer`.  ``clock_mhz`` (with ``target``'s delay model) has each
+    Linear group place its own registers for that clock (:mod:`hdl.pipeline`) instead of
+    ``stages``; every group's output is then registered.
     """
 
     @classmethod
@@ -202,12 +209,19 @@ class NetworkTop(CheckedComponent):
         argmax: bool = False,
         instances: bool = False,
         layer_factory: LayerFactory | None = None,
+        clock_mhz: float | None = None,
+        target: str = "ecp5",
     ) -> None:
         if impl not in IMPLS:
             raise ParamError("impl", f"impl must be one of {'|'.join(IMPLS)}, got {impl!r}")
         groups = group_layers(remove_dead_units(net))
         factory = layer_factory or default_layer_factory()
-        for group, s in zip(groups, normalise_stages(stages, len(groups)), strict=True):
+        per = normalise_stages(stages, len(groups))
+        clock = clock_kwargs(clock_mhz, target)
+        if clock and any(per):
+            why = "stages must be 0 with clock_mhz (stages is the manual override)"
+            raise ParamError("stages", why)
+        for group, s in zip(groups, per, strict=True):
             if not isinstance(group[0], LinearSpec):
                 if s:
                     raise ParamError(
@@ -215,7 +229,12 @@ class NetworkTop(CheckedComponent):
                         "stages must be 0 for the leading element-wise group (it has no registers)",
                     )
             elif hasattr(factory, "check"):
-                factory.check(group, impl=impl, stages=s)
+                try:
+                    factory.check(group, impl=impl, stages=s, **clock)
+                except ValueError as e:
+                    if clock and not isinstance(e, ParamError):
+                        raise ParamError("clock_mhz", str(e)) from None
+                    raise
 
     def __init__(
         self,
@@ -226,13 +245,17 @@ class NetworkTop(CheckedComponent):
         argmax: bool = False,
         instances: bool = False,
         layer_factory: LayerFactory | None = None,
+        clock_mhz: float | None = None,
+        target: str = "ecp5",
     ):
         net = remove_dead_units(net)  # the hardware of the same function (``self.net``)
         self.groups = group_layers(net)
         self.stages = normalise_stages(stages, len(self.groups))
         factory = layer_factory or default_layer_factory()
+        clock = clock_kwargs(clock_mhz, target)
+        self.clock_mhz, self.target = clock_mhz, target
         self.layers: list[NetworkLayer] = [
-            factory(group, impl=impl, stages=s)
+            factory(group, impl=impl, stages=s, **clock)
             if isinstance(group[0], LinearSpec)
             else ElementwiseLayer(group, net.in_features)
             for group, s in zip(self.groups, self.stages, strict=True)
@@ -240,6 +263,8 @@ class NetworkTop(CheckedComponent):
         self.net, self.impl, self.instances = net, impl, instances
         names = [group_name(g) for g in self.groups]  # specs do not require unique names
         self.names = [n if names.count(n) == 1 else f"{n}_{k}" for k, n in enumerate(names)]
+        if clock_mhz is not None:  # what the placements chose
+            self.stages = tuple(layer.latency for layer in self.layers)
         layer_latency = sum(layer.latency for layer in self.layers)
         self.output_register = layer_latency == 0  # so clk/rst exist (port contract)
         self.latency = layer_latency + self.output_register

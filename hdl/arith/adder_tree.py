@@ -46,39 +46,39 @@ def low_bits(v: Value, n: int) -> Value:
 
 
 class Emitter:
-    """Writes graph nodes into ``m``; ``stage_of_level`` places pipeline registers.
+    """Writes graph nodes into ``m``; ``stage_of`` places pipeline registers.
 
     ``needs`` (from :func:`needed_bits`) truncates nodes whose high bits nobody uses.
     ``keep`` marks every adder output ``keep``, so that Yosys maps each adder to its own
     carry chain instead of merging chains of them into one ``$macc`` (LUT compressors);
     ``free`` nodes (outputs, read by no adder) stay unmarked, so logic can absorb them.
 
-    A node at level ``L`` is computed in stage ``stage_of_level(L)``; asking for
-    it in a later stage inserts (and shares) registers in the ``sync`` domain.
+    A node is computed in stage ``stage_of(node)`` (by default 0: combinational); asking
+    for it in a later stage inserts (and shares) registers in the ``sync`` domain.
     """
 
     def __init__(
         self,
         m: Module,
         inputs: Sequence[Value],
-        stage_of_level: Callable[[int], int] = lambda level: 0,
+        stage_of: Callable[[Node], int] = lambda node: 0,
         name: str = "n",
         needs: dict[int, int] | None = None,
         keep: bool = True,
         free: Iterable[Node] = (),
     ):
-        self.m, self.inputs, self.stage_of_level, self.name = m, inputs, stage_of_level, name
+        self.m, self.inputs, self.stage_of, self.name = m, inputs, stage_of, name
         self.needs, self.keep = needs or {}, keep
         self.free = {n.ident for n in free}
         self._memo: dict[tuple[int, int], Value] = {}
 
     def value(self, node: Node, stage: int | None = None) -> Value:
-        own = self.stage_of_level(node.level)
-        stage = own if stage is None else stage
         if node.op == "const":
             return Const(node.const, shape_for(node.const, node.const))
+        own = self.stage_of(node)
+        stage = own if stage is None else stage
         if stage < own:
-            raise ValueError(f"stage must be >= {own} for a node of level {node.level}")
+            raise ValueError(f"stage must be >= {own} for node {node.ident} (its own stage)")
         key = (node.ident, stage)
         if key not in self._memo:
             if stage > own:

@@ -15,7 +15,10 @@ it, and apply the element-wise layers in order.
 
 With ``stages > 0`` registers cut the adder trees at evenly spaced levels; the
 tail (shift, saturation, activations) sits in the last stage, whose register
-drives ``y``.  Every register loads only while ``en`` is high.
+drives ``y``.  With ``clock_mhz`` instead, :mod:`hdl.pipeline` places the registers
+where the target's delay model says a path would overrun the period (the fewest
+stages that meet it, then the fewest FFs); ``stages`` is then that placement's
+latency.  Every register loads only while ``en`` is high.
 """
 
 from __future__ import annotations
@@ -36,8 +39,11 @@ from ..arith import fixed as hwfixed
 from ..arith.adder_graph import needed_bits
 from ..arith.adder_tree import Emitter
 from ..arith.layer_graph import build_graph, cut_levels
+from ..hwmodel import IMPLS as MODELLED_IMPLS
 from ..params import LINEAR_IMPLS as IMPLS
 from ..params import MAX_STAGES
+from ..pipeline import Placement, check_clock, place
+from ..targets import target as get_target
 from .checked import CheckedComponent
 from .elementwise import ELEMENTWISE, Bounds, elementwise, overflow_bounds
 
@@ -68,25 +74,33 @@ def check_layers(layers: Sequence[LayerSpec]) -> tuple[LayerSpec, ...]:
     return layers
 
 
-def layers_digest(layers: Sequence[LayerSpec], impl: str, stages: int) -> str:
-    """SHA-256 of the canonical JSON of everything that shapes the logic."""
+def layers_digest(
+    layers: Sequence[LayerSpec], impl: str, stages: int, clock: tuple[float, str] | None = None
+) -> str:
+    """SHA-256 of the canonical JSON of everything that shapes the logic (``clock``:
+    ``(MHz, target)`` of a clock-driven placement; absent, the digest is as before)."""
     dicts = []
     for layer in layers:
         d = layer.to_dict()
         dicts.append({k: v for k, v in d.items() if k not in _NON_LOGIC_KEYS})
-    text = json.dumps(
-        {"layers": dicts, "impl": impl, "stages": stages}, sort_keys=True, separators=(",", ":")
-    )
+    obj: dict = {"layers": dicts, "impl": impl, "stages": stages}
+    if clock is not None:
+        obj["clock"] = [clock[0], clock[1]]
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
 def linear_module_name(
-    layers: Sequence[LayerSpec], impl: str = "adder_tree", stages: int = 0
+    layers: Sequence[LayerSpec],
+    impl: str = "adder_tree",
+    stages: int = 0,
+    clock: tuple[float, str] | None = None,
 ) -> str:
-    """``lin<in>x<out>_<at|mul>_p<stages>_<12 hex of layers_digest>``."""
+    """``lin<in>x<out>_<at|mul>_p<stages>[c<MHz>]_<12 hex of layers_digest>``."""
     s = check_layers(layers)[0]
-    digest = layers_digest(layers, impl, stages)[:12]
-    return f"lin{s.in_features}x{s.out_features}_{_IMPL_TAG[impl]}_p{stages}_{digest}"
+    digest = layers_digest(layers, impl, stages, clock)[:12]
+    c = "" if clock is None else "c" + f"{clock[0]:g}".replace(".", "d")
+    return f"lin{s.in_features}x{s.out_features}_{_IMPL_TAG[impl]}_p{stages}{c}_{digest}"
 
 
 class LinearLayer(CheckedComponent):
@@ -94,20 +108,51 @@ class LinearLayer(CheckedComponent):
 
     Ports: ``x`` (array of ``in_features`` input codes), ``y`` (array of
     ``out_features`` output codes) and, when ``stages > 0``, ``en``.
-    ``latency`` is ``stages`` cycles (counted while ``en`` is high).
+    ``latency`` is ``stages`` cycles (counted while ``en`` is high).  ``clock_mhz``
+    (with ``target``, whose delay model it uses) places the registers for that clock
+    (:attr:`placement`); it excludes ``stages``, the manual override.
     """
 
     @classmethod
     def check(
-        cls, layers: Sequence[LayerSpec], *, impl: str = "adder_tree", stages: int = 0
+        cls,
+        layers: Sequence[LayerSpec],
+        *,
+        impl: str = "adder_tree",
+        stages: int = 0,
+        clock_mhz: float | None = None,
+        target: str = "ecp5",
     ) -> None:
         check_layers(layers)
         if impl not in IMPLS:
             raise ValueError(f"impl must be one of {'|'.join(IMPLS)}, got {impl!r}")
         check_int("stages", stages, 0, MAX_STAGES)
+        if clock_mhz is not None:
+            check_clock(clock_mhz)
+            get_target(target)
+            if stages:
+                raise ValueError("stages must be 0 with clock_mhz (stages is the manual override)")
+            if impl not in MODELLED_IMPLS:
+                raise ValueError(
+                    f"clock_mhz needs impl {'|'.join(MODELLED_IMPLS)} (modelled), got {impl!r}"
+                )
 
-    def __init__(self, layers: Sequence[LayerSpec], *, impl: str = "adder_tree", stages: int = 0):
+    def __init__(
+        self,
+        layers: Sequence[LayerSpec],
+        *,
+        impl: str = "adder_tree",
+        stages: int = 0,
+        clock_mhz: float | None = None,
+        target: str = "ecp5",
+    ):
         self.layers = check_layers(layers)
+        self.placement: Placement | None = None
+        self.clock: tuple[float, str] | None = None
+        if clock_mhz is not None:
+            self.placement = place(self.layers, impl, clock_mhz, target)
+            self.clock = (self.placement.clock_mhz, target)
+            stages = self.placement.latency
         self.impl, self.stages = impl, stages
         self.spec: LinearSpec = self.layers[0]
         self.out_fmt: FixedFormat = self.layers[-1].out_fmt
@@ -124,19 +169,17 @@ class LinearLayer(CheckedComponent):
         return self.stages
 
     def module_name(self) -> str:
-        return linear_module_name(self.layers, self.impl, self.stages)
+        return linear_module_name(self.layers, self.impl, self.stages, self.clock)
 
     def elaborate(self, platform):
         m = Module()
         spec = self.spec
         graph, roots = build_graph(spec, self.impl)
         nodes = [graph.term_node(t) for t in roots]
-        depth = max(n.level for n in nodes)
-        tail_level = depth + 1  # shift, saturation and activations count as one level
-        cuts = cut_levels(tail_level, self.stages) if self.stages else []
-
-        def stage_of_level(level: int) -> int:
-            return sum(c < level for c in cuts)
+        if self.placement is not None:
+            stage_of, tail_stage = self.placement.stage_of, self.placement.tail_stage
+        else:
+            stage_of, tail_stage = self._level_cuts(max(n.level for n in nodes))
 
         needs = {}
         if spec.overflow == Overflow.WRAP:  # only the low bits of each sum reach the output
@@ -150,8 +193,7 @@ class LinearLayer(CheckedComponent):
         # outputs read by no adder need no keep: the tail logic may absorb them
         operands = {a.ident for n in graph.nodes if n.op == "add" for a in n.args[:2]}
         free = [n for n in nodes if n.ident not in operands]
-        em = Emitter(m, inputs, stage_of_level, needs=needs, keep=keep, free=free)
-        tail_stage = stage_of_level(tail_level)
+        em = Emitter(m, inputs, stage_of, needs=needs, keep=keep, free=free)
         for k, (node, root) in enumerate(zip(nodes, roots, strict=True)):
             v, bounds = self._requantise(em.value(node, tail_stage), node, root.shift)
             for i, layer in enumerate(self.layers[1:], 1):
@@ -159,6 +201,16 @@ class LinearLayer(CheckedComponent):
             v = em.delay(v, self.stages - tail_stage, f"y{k}")
             m.d.comb += self.y[k].eq(v)
         return EnableInserter(self.en)(m) if self.stages else m
+
+    def _level_cuts(self, depth: int):
+        """``stages`` evenly spaced level cuts: ``(stage_of(node), tail stage)``."""
+        tail_level = depth + 1  # shift, saturation and activations count as one level
+        cuts = cut_levels(tail_level, self.stages) if self.stages else []
+
+        def of_level(level: int) -> int:
+            return sum(c < level for c in cuts)
+
+        return (lambda node: of_level(node.level)), of_level(tail_level)
 
     def _drop(self, shift: int) -> int:
         """Low bits of a root node (of weight ``2**shift``) below the output's LSB."""
