@@ -1,0 +1,205 @@
+"""Pipelining to a clock, placed: every layer at ``--clock-mhz`` vs evenly spaced stages vs da4ml.
+
+For each Linear group (Linear + ReLU) of the shipped checkpoints at 4/6/8 bits, on ECP5
+(LFE5U-25F; 85F where a layer does not fit), synthesised (Yosys 0.70, ``-nodsp``) and
+placed alone by nextpnr-ecp5 in the registered wrapper (``synthesise(..., fmax=True)``):
+
+- ``clock``: ``LinearLayer(clock_mhz=F)`` (:mod:`hdl.pipeline`): placed Fmax, latency, FFs;
+- ``even_same``: ``stages = that latency``, evenly spaced level cuts;
+- ``even_model``: the fewest evenly spaced ``stages`` the delay model predicts to reach the
+  clocked layer's predicted Fmax (what evenly spaced stages need for the same clock);
+- ``da4ml`` (``--da4ml``, 8-bit jsc-toy by default): da4ml 0.6.0's ``to_pipeline`` with the
+  ``latency_cutoff`` that gives the clocked layer's stage count, its pipelined Verilog.
+
+Every finished case is written to the JSON at once (``--resume`` skips those there).
+
+    python bench/bench_clock.py [--models jsc-toy] [--bits 4,6,8] [--clock-mhz 200]
+        [--variants clock,even_same,even_model] [--da4ml] [--resume] [--timeout 3600]
+
+Writes bench/results/clock.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_network import hdl_version, load_spec  # noqa: E402
+
+from hdl.export import export_layer  # noqa: E402
+from hdl.hwmodel import predict_layer  # noqa: E402
+from hdl.layers.linear import LinearLayer  # noqa: E402
+from hdl.params import MAX_STAGES  # noqa: E402
+from hdl.synth import SynthError, SynthTimeout, synthesise  # noqa: E402
+from hdl.targets import target as get_target  # noqa: E402
+from qspec.files import atomic_write  # noqa: E402
+from qspec.network import LinearSpec, group_layers  # noqa: E402
+
+OUT = Path(__file__).parent / "results" / "clock.json"
+TARGET = "ecp5"
+VARIANTS = ("clock", "even_same", "even_model", "da4ml")
+
+
+def groups(models, bits, layers=None):
+    """(model, bits, group), smallest layers first."""
+    out = []
+    for model in models:
+        for b in bits:
+            for g in group_layers(load_spec(model, b)):
+                if isinstance(g[0], LinearSpec) and (not layers or g[0].name in layers):
+                    s = g[0]
+                    out.append((s.in_features * s.out_features * b, model, b, g))
+    out.sort(key=lambda c: c[0])
+    return [c[1:] for c in out]
+
+
+def place(verilog: str, top: str, timeout: float, latency: int | None = None) -> dict:
+    """Synthesise and place; on a part too small, the next one."""
+    t = get_target(TARGET)
+    t0 = time.perf_counter()
+    err = None
+    for device in t.devices:
+        try:
+            r = synthesise(verilog, top, TARGET, fmax=True, dsp=False, device=device,
+                           latency=latency, timeout=timeout)  # fmt: skip
+        except SynthTimeout:
+            return {"status": "timeout", "seconds": round(time.perf_counter() - t0, 1)}
+        except SynthError as e:
+            err = str(e).splitlines()[0]
+            if any(w in err.lower() for w in ("bel", "utilisation", "fit", "too many", "place")):
+                continue  # try the larger part
+            return {"status": "crash", "error": err}
+        return {
+            "status": "ok",
+            "seconds": round(time.perf_counter() - t0, 1),
+            "cached": r.cached,
+            "device": device,
+            "fmax_mhz": r.fmax_mhz,
+            "lut_eq": r.lut_eq,
+            "lut4": r.lut4,
+            "carries": r.carries,
+            "ffs": r.ffs,
+            "notes": list(r.notes),
+        }
+    return {"status": "crash", "error": err}
+
+
+def ours(group, impl: str, timeout: float, *, stages=0, clock_mhz=None) -> dict:
+    comp = LinearLayer(group, impl=impl, stages=stages, clock_mhz=clock_mhz, target=TARGET)
+    mod = export_layer(comp, group, impl, comp.stages)
+    entry: dict = {"module": mod.name, "latency": comp.latency}
+    if comp.placement is not None:
+        p = comp.placement
+        entry |= {"method": p.method, "predicted_fmax_mhz": round(1000 / p.delay_ns, 1),
+                  "predicted_ffs": p.ffs, "met_by_model": p.met}  # fmt: skip
+    else:
+        pred = predict_layer(group, impl, comp.stages, TARGET)
+        entry |= {"predicted_fmax_mhz": round(pred.fmax_mhz, 1), "predicted_ffs": pred.ffs}
+    return entry | place(mod.verilog, mod.name, timeout, comp.latency)
+
+
+def even_stages_for(group, impl: str, fmax_mhz: float) -> int:
+    """Fewest evenly spaced stages the model predicts at ``fmax_mhz`` or faster."""
+    for k in range(1, MAX_STAGES + 1):
+        if predict_layer(group, impl, k, TARGET).fmax_mhz >= fmax_mhz - 1e-6:
+            return k
+    return MAX_STAGES
+
+
+def da4ml_case(group, latency: int, timeout: float) -> dict:
+    """da4ml's pipelined Verilog at the cutoff that gives ``latency`` stages (or the nearest)."""
+    from da4ml.codegen.rtl.verilog.pipeline import pipeline_logic_gen
+    from da4ml.trace.pipeline import to_pipeline
+    from da4ml_ref import _helpers_verilog, da4ml_linear
+
+    spec = group[0]
+    note = "da4ml layer without the ReLU tail" if len(group) > 1 else ""
+    ref = da4ml_linear(spec, f"da4ml_{spec.name}")
+    comb = ref.comb
+    total = max(comb.ops[i].latency for i in comb.out_idxs)
+    best = None
+    for k in range(1, 4 * latency + 1):  # the cutoff whose stage count is closest
+        cut = total / k
+        pipe = to_pipeline(comb, cut, verbose=False)
+        n = len(pipe.solutions)
+        if best is None or abs(n - latency) < abs(best[1] - latency):
+            best = (cut, n, pipe)
+        if n >= latency:
+            break
+    cut, n, pipe = best
+    name = f"da4ml_{spec.name}_pipe"
+    files = pipeline_logic_gen(pipe, name, timescale=None)
+    text = "\n".join(files.values())
+    text += "\n" + _helpers_verilog(text)
+    # input register, a register between stages, output register
+    entry = {"latency_cutoff": round(cut, 3), "stages": n, "latency": n + 1, "note": note}
+    return entry | place(text, name, timeout, n + 1)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="jsc-toy")
+    p.add_argument("--bits", default="4,6,8")
+    p.add_argument("--layers", default="", help="only these layer names (default: all)")
+    p.add_argument("--clock-mhz", type=float, default=200.0)
+    p.add_argument("--variants", default="clock,even_same,even_model")
+    p.add_argument("--da4ml", default="", help="also da4ml for these model/bits, e.g. jsc-toy/8")
+    p.add_argument("--timeout", type=float, default=3600.0)
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--out", type=Path, default=OUT)
+    args = p.parse_args(argv)
+    variants = [v for v in args.variants.split(",") if v]
+    bad = [v for v in variants if v not in VARIANTS]
+    if bad:
+        p.error(f"--variants must be from {','.join(VARIANTS)}, got {','.join(bad)}")
+    da4ml_for = {x for x in args.da4ml.split(",") if x}
+    data = json.loads(args.out.read_text()) if args.resume and args.out.exists() else {}
+    meta = data.setdefault("meta", {})
+    meta["what"] = (
+        "nextpnr-ecp5 Fmax (registered wrapper, --freq 200, seed 1, 1 thread) of one layer group "
+        "(Linear + ReLU) alone, Yosys 0.70 -nodsp counts; clock-driven placement vs evenly "
+        "spaced stages vs da4ml 0.6.0 to_pipeline"
+    )
+    cmd = "python bench/bench_clock.py " + " ".join(argv or sys.argv[1:])
+    meta["commands"] = meta.get("commands", []) + [cmd.strip()]
+    meta["hdl"] = hdl_version()
+    cases = data.setdefault("cases", {})
+    impl = get_target(TARGET).linear_impl
+    mhz = args.clock_mhz
+    todo = groups(args.models.split(","), [int(b) for b in args.bits.split(",")],
+                  [x for x in args.layers.split(",") if x])  # fmt: skip
+    for model, b, group in todo:
+        base = f"{model}/{b}bit/{group[0].name}/{impl}"
+
+        def run(variant: str, fn, base=base, model=model, b=b, group=group) -> dict:
+            key = f"{base}/{variant}@{mhz:g}"
+            if args.resume and cases.get(key, {}).get("status") in ("ok", "timeout"):
+                return cases[key]
+            entry = {"model": model, "bits": b, "layer": group[0].name, "impl": impl,
+                     "variant": variant, "clock_mhz": mhz} | fn()  # fmt: skip
+            cases[key] = entry
+            atomic_write(args.out, json.dumps(data, indent=1) + "\n")
+            print(key, entry.get("status"), entry.get("latency"), entry.get("fmax_mhz"),
+                  entry.get("ffs"), entry.get("seconds"), flush=True)  # fmt: skip
+            return entry
+
+        clocked = run("clock", lambda g=group: ours(g, impl, args.timeout, clock_mhz=mhz))
+        lat = clocked["latency"]
+        if "even_same" in variants:
+            run("even_same", lambda g=group, k=lat: ours(g, impl, args.timeout, stages=k))
+        if "even_model" in variants:
+            k = even_stages_for(group, impl, clocked["predicted_fmax_mhz"])
+            if k != lat or "even_same" not in variants:
+                run("even_model", lambda g=group, k=k: ours(g, impl, args.timeout, stages=k))
+        if f"{model}/{b}" in da4ml_for:
+            run("da4ml", lambda g=group, k=lat: da4ml_case(g, k, args.timeout))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
