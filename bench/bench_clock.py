@@ -22,6 +22,8 @@ Writes bench/results/clock.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import hashlib
 import json
 import sys
 import time
@@ -96,11 +98,19 @@ def ours(group, impl: str, timeout: float, *, stages=0, clock_mhz=None) -> dict:
     if comp.placement is not None:
         p = comp.placement
         entry |= {"method": p.method, "predicted_fmax_mhz": round(1000 / p.delay_ns, 1),
-                  "predicted_ffs": p.ffs, "met_by_model": p.met}  # fmt: skip
+                  "predicted_ffs": p.ffs, "met_by_model": p.met,
+                  # what placed it (bench/fit_hwmodel.py re-places the case with these)
+                  "delay_model": dataclasses.asdict(get_target(TARGET).delay)}  # fmt: skip
     else:
         pred = predict_layer(group, impl, comp.stages, TARGET)
         entry |= {"predicted_fmax_mhz": round(pred.fmax_mhz, 1), "predicted_ffs": pred.ffs}
     return entry | place(mod.verilog, mod.name, timeout, comp.latency)
+
+
+def delay_tag() -> str:
+    """Short content hash of the target's delay coefficients."""
+    text = json.dumps(dataclasses.asdict(get_target(TARGET).delay), sort_keys=True)
+    return "dm" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 def even_stages_for(group, impl: str, fmax_mhz: float) -> int:
@@ -178,6 +188,8 @@ def main(argv=None) -> int:
 
         def run(variant: str, fn, base=base, model=model, b=b, group=group) -> dict:
             key = f"{base}/{variant}@{mhz:g}"
+            if variant == "clock":  # a placement depends on the delay model that made it
+                key += "/" + delay_tag()
             if args.resume and cases.get(key, {}).get("status") in ("ok", "timeout"):
                 return cases[key]
             entry = {"model": model, "bits": b, "layer": group[0].name, "impl": impl,

@@ -6,8 +6,11 @@ layers of jsc-toy and jsc-s at 4/6/8 bits, adder_tree and adder_tree_nosub, per 
 plus the Linear+ReLU groups of ``bench/results/hwmodel_timing.json`` (for the ReLU term).
 The error reported for each Linear layer is **leave-one-layer-out**: the coefficients are
 refitted without that layer (both impls) and predict it.  Delay: ``DelayModel``'s ``reg``,
-``adder``, ``bit`` and ``tail`` fitted to nextpnr's critical path (1000 / Fmax) of the
-placed cases, again leave-one-layer-out (every stage count of a layer held out at once).
+``adder``, ``bit``, ``tail`` and ``sat`` fitted to nextpnr's critical path (1000 / Fmax) of
+the placed cases, again leave-one-layer-out (every stage count of a layer held out at once):
+``hwmodel_timing.json`` (stages 0-4) and ``clock.json`` (``bench/bench_clock.py``: deep
+pipelines, evenly spaced and clock-driven; a clock-driven case is re-placed with the delay
+coefficients it was built with, recorded beside it).
 Writes ``bench/results/hwmodel.json``; ``--check`` compares the registry's coefficients.
 
     python bench/fit_hwmodel.py [--targets ecp5,ice40]
@@ -39,11 +42,12 @@ from qspec.network import QuantisedNetwork, group_layers  # noqa: E402
 RESULTS = Path(__file__).parent / "results"
 LINEAR = RESULTS / "linear.json"
 TIMING = RESULTS / "hwmodel_timing.json"
+CLOCK = RESULTS / "clock.json"
 OUT = RESULTS / "hwmodel.json"
 # the checkpoints' specs the data was measured on, committed so the test needs no torch
 SPECS = RESULTS / "hwmodel_specs.json"
 IMPLS = hwmodel.IMPLS
-DELAY_FIELDS = ("reg", "adder", "bit", "tail")
+DELAY_FIELDS = ("reg", "adder", "bit", "tail", "sat")
 _SPECS: dict = {}
 
 
@@ -142,15 +146,27 @@ def area_fit(rows: list[dict], target: str) -> tuple[dict, dict]:
 
 
 def timing_cases(timing: dict, target: str) -> list[dict]:
+    """Placed cases of ``target``: ``timing``'s ``cases`` plus ``clock.json``'s (ECP5)."""
+    from hdl.pipeline import place_emitted
+
     out = []
-    for key, c in timing.get("cases", {}).items():
-        if c.get("status") != "ok" or c["target"] != target or not c.get("fmax_mhz"):
+    clock = json.loads(CLOCK.read_text()).get("cases", {}) if CLOCK.exists() else {}
+    for key, c in [*timing.get("cases", {}).items(), *clock.items()]:
+        variant = c.get("variant", "stages")
+        if variant == "da4ml" or c.get("status") != "ok" or not c.get("fmax_mhz"):
+            continue
+        if c.get("target", "ecp5") != target:
             continue
         group = layer_group(c["model"], c["bits"], c["layer"], True)
         em = hwmodel.emitted(group, c["impl"])
-        stage_of, tail_stage = hwmodel.level_stages(em, c["stages"])
+        if variant == "clock":  # the placement it was built with
+            p = place_emitted(em, c["clock_mhz"], DelayModel(**c["delay_model"]))
+            stage_of, tail_stage, stages = p.stage_of, p.tail_stage, p.latency
+        else:
+            stages = c.get("stages", c.get("latency"))
+            stage_of, tail_stage = hwmodel.level_stages(em, stages)
         out.append({"key": key, "layer": "/".join(key.split("/")[:3]), "em": em,
-                    "stage_of": stage_of, "tail_stage": tail_stage, "stages": c["stages"],
+                    "stage_of": stage_of, "tail_stage": tail_stage, "stages": stages,
                     "ns": 1000.0 / c["fmax_mhz"], "ffs": c["ffs"]})  # fmt: skip
     return out
 

@@ -100,6 +100,7 @@ class Emitted:
     width: dict[int, int]  # emitted signal width per node ident
     chains: dict[int, Chain]
     tail_widths: list[int]  # width of each neuron's tail output (the last register's input)
+    tail_sat: list[bool]  # whether each neuron's tail saturates (a longer path)
     feats: dict[str, int]  # tail and input features (see AreaModel)
     depth: int  # graph levels of the deepest root
     cache: dict = field(default_factory=dict)  # per-target results that do not depend on stages
@@ -191,15 +192,18 @@ def emitted(layers: Sequence[LayerSpec], impl: str = "adder_tree") -> Emitted:
             w = max(0, min(w, free[k] - c.lsb))
         chains[k] = replace(c, width=w, root=k in free)
         chains[k] = replace(chains[k], half=_half_bits(chains[k], width))
-    tail_widths = []
+    tail_widths, tail_sat = [], []
     for node, root in zip(nodes, roots, strict=True):
         w = width[node.ident] if node.op != "const" else width_for(node.lo, node.lo)[0]
         tw, f = _tail(layers, node, root.shift, w, drop(root.shift))
         tail_widths.append(tw)
+        tail_sat.append(f.get("sat_bits", 0) > 0)
         for k, v in f.items():
             feats[k] += v
     depth = max(n.level for n in nodes)
-    return Emitted(g, roots, nodes, order, canon, width, chains, tail_widths, feats, depth)
+    return Emitted(
+        g, roots, nodes, order, canon, width, chains, tail_widths, tail_sat, feats, depth
+    )
 
 
 def _half_bits(c: Chain, width: dict[int, int]) -> int:
@@ -378,9 +382,9 @@ def stage_delays(em: Emitted, stage_of: StageOf, tail_stage: int, delay) -> list
                 t = arrive[a.ident]
         arrive[n.ident] = t + own[n.ident]
         worst[s] = max(worst[s], arrive[n.ident])
-    for n in em.nodes:
+    for n, sat in zip(em.nodes, em.tail_sat, strict=True):
         t = arrive.get(n.ident, 0.0) if st.get(n.ident, tail_stage) == tail_stage else 0.0
-        worst[tail_stage] = max(worst[tail_stage], t + delay.tail)
+        worst[tail_stage] = max(worst[tail_stage], t + delay.tail_of(sat))
     return worst
 
 

@@ -94,10 +94,10 @@ def _asap(em: Emitted, delay: DelayModel, budget: float) -> tuple[dict[int, int]
         if t > 0 and t + own > budget:
             s, t = s + 1, 0.0
         stage[n.ident], arrive[n.ident] = s, t + own
-    roots = [n for n in em.nodes if n.op != "const"]
-    ts = max((stage[n.ident] for n in roots), default=0)
-    t = max((arrive[n.ident] for n in roots if stage[n.ident] == ts), default=0.0)
-    if t > 0 and t + delay.tail > budget:
+    roots = [(n, sat) for n, sat in zip(em.nodes, em.tail_sat, strict=True) if n.op != "const"]
+    ts = max((stage[n.ident] for n, _ in roots), default=0)
+    late = [(arrive[n.ident], delay.tail_of(sat)) for n, sat in roots if stage[n.ident] == ts]
+    if any(t > 0 and t + tail > budget for t, tail in late):  # the tail gets its own stage
         ts += 1
     return stage, ts
 
@@ -108,14 +108,16 @@ def _alap(em: Emitted, delay: DelayModel, budget: float, ts: int) -> dict[int, i
     for n in em.reached:
         for a in _operands(n):
             readers.setdefault(a.ident, []).append(n)
-    roots = {n.ident for n in em.nodes}
+    roots: dict[int, float] = {}
+    for n, sat in zip(em.nodes, em.tail_sat, strict=True):
+        roots[n.ident] = max(roots.get(n.ident, 0.0), delay.tail_of(sat))
     stage: dict[int, int] = {}
     depart: dict[int, float] = {}  # own delay plus the longest path after it in its stage
     for n in reversed(em.reached):
         own = delay.node(n)
         cands = [(stage[c.ident], depart[c.ident]) for c in readers.get(n.ident, [])]
         if n.ident in roots:
-            cands.append((ts, delay.tail))
+            cands.append((ts, roots[n.ident]))
         s = min(c[0] for c in cands)
         t = max(d for c, d in cands if c == s)
         if n.op == "in":

@@ -27,6 +27,9 @@ class DelayModel:
     bit: float  # one carry bit
     mul: float  # a constant multiplier (impl="mul"), as one block
     tail: float  # requantise, saturate and the element-wise layers of a Linear group
+    # more for a tail that saturates: its comparison waits for the sum's top carry, then a
+    # mux; the last carry cell to the LUT is a long route (nextpnr's critical paths)
+    sat: float = 0.0
 
     def node(self, node: Node) -> float:
         """The delay ``node`` adds after its latest operand is ready."""
@@ -39,6 +42,10 @@ class DelayModel:
         if node.op == "mul":
             return self.mul
         return 0.0  # in, const, inv (an inversion folds into the next adder's LUT)
+
+    def tail_of(self, saturates: bool) -> float:
+        """The delay of one neuron's tail."""
+        return self.tail + (self.sat if saturates else 0.0)
 
     def period_ns(self, mhz: float) -> float:
         return 1000.0 / mhz
