@@ -1,0 +1,130 @@
+"""Clocked networks (``NetworkTop(..., clock_mhz=F)``) in Amaranth's simulator: every beat
+bit-exact against ``qspec.integer_forward`` under random stalls on both streams, the
+latency the sum of the layers' placements (measured at full rate), and shown to fail on a
+wrong weight, a dropped register and a wrong latency claim."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+
+import pytest
+
+from hdl.arith.adder_tree import Emitter
+from hdl.layers.linear import LinearLayer
+from hdl.network import NetworkTop
+from hdl.rtlsim.verify import random_rows
+from tests.test_network_sim import (
+    SPECS,
+    check_full_rate,
+    check_network,
+    load_net,
+    wrong_weight_factory,
+)
+from tests.test_qspec_network import random_network
+
+IMPLS = ["adder_tree", "adder_tree_nosub"]
+MHZ = [100, 200]
+
+
+def clocked(net, impl: str, mhz: float, **kwargs) -> NetworkTop:
+    """The clocked top, with its latency checked against the placements it is made of."""
+    dut = NetworkTop(net, impl=impl, clock_mhz=mhz, **kwargs)
+    placed = [layer.placement for layer in dut.layers if hasattr(layer, "placement")]
+    assert placed and all(p is not None and p.clock_mhz == mhz for p in placed)
+    assert dut.stages == tuple(layer.latency for layer in dut.layers)
+    assert dut.latency == sum(p.latency for p in placed)  # every group's output registered
+    assert not dut.output_register
+    return dut
+
+
+def shipped_beats(name: str, n: int, seed: int) -> list[list[int]]:
+    """The first ``n`` codes of the shipped test split, then edge-heavy random ones."""
+    net = load_net(name)
+    codes = json.loads((SPECS / f"{name}_relu_8b.inputs.json").read_text())["codes"]
+    return codes[:n] + random_rows(net, n // 2, random.Random(seed))
+
+
+@pytest.mark.parametrize("mhz", MHZ)
+@pytest.mark.parametrize("impl", IMPLS)
+@pytest.mark.parametrize("name", ["jsc-tiny", "jsc-toy"])
+def test_shipped_network_under_stalls(name: str, impl: str, mhz: int) -> None:
+    net = load_net(name)
+    dut = clocked(net, impl, mhz)
+    assert dut.latency > len(dut.layers)  # the clock cut inside the adder trees
+    check_network(dut, net, shipped_beats(name, 120, mhz), seed=mhz)
+
+
+@pytest.mark.parametrize("mhz", MHZ)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_full_rate_latency_is_the_placements(impl: str, mhz: int) -> None:
+    """Ready always high: one beat per cycle, each out exactly ``latency`` cycles later."""
+    net = load_net("jsc-toy")
+    check_full_rate(clocked(net, impl, mhz), random_rows(net, 40, random.Random(mhz)))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_network_under_stalls(seed: int) -> None:
+    """Random small nets (several layers, odd formats, wrap and saturate)."""
+    net = random_network(seed)
+    impl, mhz = IMPLS[seed % 2], (100, 200, 300)[seed % 3]
+    dut = clocked(net, impl, mhz)
+    check_network(dut, net, random_rows(net, 100, random.Random(seed)), seed)
+
+
+def test_argmax_top_under_stalls() -> None:
+    net = load_net("jsc-tiny")
+    dut = clocked(net, "adder_tree", 200, argmax=True)
+    check_network(dut, net, shipped_beats("jsc-tiny", 80, 1), seed=1)
+
+
+# --- the checks can fail ------------------------------------------------------
+
+
+def test_wrong_weight_is_caught() -> None:
+    net = load_net("jsc-toy")
+    dut = NetworkTop(net, clock_mhz=200, layer_factory=wrong_weight_factory("fc2", 3, 5))
+    with pytest.raises(AssertionError, match="beats mismatch"):
+        check_network(dut, net, random_rows(net, 200, random.Random(3)), 3)
+
+
+def test_dropped_register_is_caught(monkeypatch) -> None:
+    """One operand register inside an adder tree left out (latency unchanged)."""
+    real = Emitter.register
+    dropped: list[str] = []
+
+    def register(self, v, name):
+        if not dropped and re.search(r"_p2$", name):
+            dropped.append(name)
+            return v
+        return real(self, v, name)
+
+    monkeypatch.setattr(Emitter, "register", register)
+    net = load_net("jsc-tiny")
+    dut = NetworkTop(net, clock_mhz=200)
+    with pytest.raises(AssertionError, match="beats mismatch"):
+        check_network(dut, net, shipped_beats("jsc-tiny", 120, 2), seed=2)
+    assert dropped
+
+
+class MisclaimedLayer(LinearLayer):
+    """A LinearLayer whose ``latency`` is ``off`` cycles from its registers' (``stages``)."""
+
+    off = 0
+
+    @property
+    def latency(self) -> int:
+        return self.stages + self.off
+
+
+@pytest.mark.parametrize("off", [-1, 1])
+def test_wrong_latency_claim_is_caught(off: int) -> None:
+    """A layer that claims one cycle more or less than its registers take: the valid bits
+    no longer travel with the data."""
+    claims = type("Claims", (MisclaimedLayer,), {"off": off})
+    net = load_net("jsc-tiny")
+    dut = NetworkTop(net, clock_mhz=200, layer_factory=claims)
+    assert dut.latency == sum(layer.placement.latency for layer in dut.layers) + off
+    with pytest.raises(AssertionError, match="beats mismatch"):
+        check_network(dut, net, shipped_beats("jsc-tiny", 60, 4), seed=4)
