@@ -194,8 +194,9 @@ def synthesise_network_total(
         hit = store.get(key)
         if hit is not None:
             return dataclasses.replace(Resources.from_dict(hit), cached=True)
+    clock = {} if clock_mhz is None else {"clock_mhz": clock_mhz}
     total = synthesise_network(
-        net, target, impl=impl, stages=stages, fmax=fmax, timeout=timeout, clock_mhz=clock_mhz
+        net, target, impl=impl, stages=stages, fmax=fmax, timeout=timeout, **clock
     ).total
     if key is not None:
         store.put(key, total.to_dict())
