@@ -4,6 +4,7 @@ synthesis and export, recorded by each trial)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import types
 
@@ -12,8 +13,9 @@ import pytest
 
 import hdl.synth.network as synth_network
 from hdl.hwmodel import predict_network
+from hdl.pipeline import place
 from hdl.resources import Resources
-from qspec.network import QuantisedNetwork
+from qspec.network import QuantisedNetwork, group_layers
 from search.config import ConfigError, load_config, loads_config
 from search.hardware import HardwareParams, hardware_metrics, model_metrics
 from search.records import CLOCK_ATTR
@@ -112,6 +114,23 @@ def test_model_latency_is_the_placements_cycles():
     assert one["latency"] == 3.0 and one["fmax"] < m["fmax"]
     with pytest.raises(ValueError, match="stages must be 0 with clock_mhz"):
         predict_network(net, stages=1, clock_mhz=200.0)
+
+
+def test_model_places_the_network_networktop_builds():
+    """Dead units removed first (as NetworkTop does): here fc1 loses five neurons nothing
+    reads, so its adder graph and placement differ (here one stage more)."""
+    net = QuantisedNetwork.read(TOY, "SPEC")
+    fc2 = net.layers[2]
+    weight = [[0 if j in (0, 1, 2, 4, 6) else v for j, v in enumerate(row)] for row in fc2.weight]
+    net = dataclasses.replace(
+        net, layers=(*net.layers[:2], dataclasses.replace(fc2, weight=weight), *net.layers[3:])
+    )
+    top = built_top(net, clock_mhz=200.0)
+    m = model_metrics(net, HardwareParams(fidelity="model", clock_mhz=200.0))
+    assert m["latency"] == top.latency == 26
+    assert m["ffs"] == sum(ly.placement.ffs for ly in top.layers)
+    unpruned = sum(place(g, "adder_tree", 200.0).latency for g in group_layers(net))
+    assert unpruned == 25  # what the model would say of the layers as given
 
 
 def test_synthesis_gets_the_clock(monkeypatch):
