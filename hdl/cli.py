@@ -54,7 +54,7 @@ def _add_export(sub) -> None:
     nw.add_argument("spec", type=Path, metavar="SPEC.json", help="from `python -m models spec`")
     nw.add_argument("--impl", default="adder_tree", help=f"Linear layers: {'|'.join(IMPLS)}")
     nw.add_argument("--stages", default="0", help="registers per layer: K, or K1,K2,.. per layer")
-    _add_clock(nw, "")
+    _add_clock(nw, "", "ecp5")
     nw.add_argument("--layer", help="export only this Linear layer's module (per-layer synthesis)")
     nw.add_argument("--argmax", action="store_true", help="class index above the logits")
     nw.add_argument("--inputs", type=Path, help="input codes (default: SPEC stem + .inputs.json)")
@@ -71,7 +71,7 @@ def clock_option(text: str) -> float:
         ) from None
 
 
-def _add_clock(parser, prefix: str) -> None:
+def _add_clock(parser, prefix: str, default_target: str) -> None:
     parser.add_argument(
         "--clock-mhz",
         type=clock_option,
@@ -82,7 +82,7 @@ def _add_clock(parser, prefix: str) -> None:
     parser.add_argument(
         "--target",
         choices=TARGET_NAMES,
-        help="with --clock-mhz: the delay model's target (default ecp5, or --netlist's)",
+        help=f"with --clock-mhz: the delay model's target (default {default_target})",
     )
 
 
@@ -126,7 +126,7 @@ def _add_verify(sub) -> None:
     nw.add_argument(
         "--stages", help="with SPEC.json: registers per layer, K or K1,K2,.. (default 0)"
     )
-    _add_clock(nw, "with SPEC.json: ")
+    _add_clock(nw, "with SPEC.json: ", "--netlist's target, else ecp5")
     nw.add_argument(
         "--argmax", action="store_true", default=None, help="with SPEC.json: class index port"
     )
