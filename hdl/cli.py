@@ -20,8 +20,10 @@ from qspec.vectors import inputs_path, read_inputs
 
 from .design import write_design
 from .export import export_leaky, export_network, write_modules
+from .hwmodel import IMPLS as MODELLED_IMPLS
 from .params import LINEAR_IMPLS as IMPLS
 from .params import MAX_STAGES
+from .pipeline import MAX_MHZ, MIN_MHZ, check_clock
 from .rtlsim.runner import SIMULATORS
 from .synth.cli import add_synth_parser, run_synth
 from .targets import TARGET_NAMES
@@ -52,10 +54,53 @@ def _add_export(sub) -> None:
     nw.add_argument("spec", type=Path, metavar="SPEC.json", help="from `python -m models spec`")
     nw.add_argument("--impl", default="adder_tree", help=f"Linear layers: {'|'.join(IMPLS)}")
     nw.add_argument("--stages", default="0", help="registers per layer: K, or K1,K2,.. per layer")
+    _add_clock(nw, "", "ecp5")
     nw.add_argument("--layer", help="export only this Linear layer's module (per-layer synthesis)")
     nw.add_argument("--argmax", action="store_true", help="class index above the logits")
     nw.add_argument("--inputs", type=Path, help="input codes (default: SPEC stem + .inputs.json)")
     nw.add_argument("--out", type=Path, default=Path("verilog_out"), help="output directory")
+
+
+def clock_option(text: str) -> float:
+    """An argparse ``type`` for ``--clock-mhz``: MHz in [MIN_MHZ, MAX_MHZ] (hdl.pipeline)."""
+    try:
+        return check_clock(float(text))
+    except ValueError:  # not a number, or out of range: the text as the user wrote it
+        raise CliError(
+            f"--clock-mhz must be a number of MHz in [{MIN_MHZ:g}, {MAX_MHZ:g}], got {text!r}"
+        ) from None
+
+
+def _add_clock(parser, prefix: str, default_target: str) -> None:
+    parser.add_argument(
+        "--clock-mhz",
+        type=clock_option,
+        metavar="F",
+        help=f"{prefix}place each layer's registers for this clock (the fewest stages that "
+        "meet it, by the target's delay model) instead of --stages",
+    )
+    parser.add_argument(
+        "--target",
+        choices=TARGET_NAMES,
+        help=f"with --clock-mhz: the delay model's target (default {default_target})",
+    )
+
+
+def _check_clock_options(args, stages: int | list[int] | None, impl: str | None) -> None:
+    """``--clock-mhz`` replaces ``--stages`` (the manual override) and needs a modelled
+    ``--impl``; ``--target`` only picks its delay model."""
+    if args.clock_mhz is None:
+        if args.target is not None:
+            raise CliError("--target is only used with --clock-mhz (its delay model's target)")
+        return
+    if stages is not None and (any(stages) if isinstance(stages, list) else stages):
+        raise CliError(
+            f"--stages must be 0 with --clock-mhz (it places the registers; --stages is the "
+            f"manual override), got {args.stages!r}"
+        )
+    if impl is not None and impl not in MODELLED_IMPLS:
+        allowed = "|".join(MODELLED_IMPLS)
+        raise CliError(f"--clock-mhz needs --impl {allowed} (the modelled ones), got {impl!r}")
 
 
 def _add_verify(sub) -> None:
@@ -81,6 +126,7 @@ def _add_verify(sub) -> None:
     nw.add_argument(
         "--stages", help="with SPEC.json: registers per layer, K or K1,K2,.. (default 0)"
     )
+    _add_clock(nw, "with SPEC.json: ", "--netlist's target, else ecp5")
     nw.add_argument(
         "--argmax", action="store_true", default=None, help="with SPEC.json: class index port"
     )
@@ -129,9 +175,13 @@ def _add_verify(sub) -> None:
 VERIFY_OPTIONS = {
     "sim": "--sim", "impl": "--impl", "stages": "--stages", "argmax": "--argmax",
     "inputs": "--inputs", "samples": "--samples", "random_codes": "--random", "seed": "--seed",
-    "netlist": "--netlist", "netlist_verilog": "--netlist-file",
+    "netlist": "--netlist", "netlist_verilog": "--netlist-file", "clock_mhz": "--clock-mhz",
+    "target": "--target",
 }  # fmt: skip
-EXPORT_OPTIONS = {"layer": "--layer", "stages": "--stages", "impl": "--impl"}
+EXPORT_OPTIONS = {
+    "layer": "--layer", "stages": "--stages", "impl": "--impl", "clock_mhz": "--clock-mhz",
+    "target": "--target",
+}  # fmt: skip
 LEAKY_OPTIONS = {
     "width": "--width", "frac_width": "--frac-width", "shift": "--shift", "slope": "--slope",
     "slope_width": "--slope-width", "slope_frac_width": "--slope-frac-width",
@@ -150,6 +200,7 @@ def _verify_network(args) -> int:
     if args.impl is not None and args.impl not in IMPLS:
         raise CliError(f"--impl must be one of {'|'.join(IMPLS)}, got {args.impl!r}")
     stages = None if args.stages is None else _parse_stages(args.stages)
+    _check_clock_options(args, stages, args.impl)
     if args.samples == 0 and args.random == 0:
         raise CliError("--samples 0 and --random 0: nothing to simulate")
     netlist_verilog = None
@@ -171,6 +222,8 @@ def _verify_network(args) -> int:
             seed=args.seed,
             netlist=args.netlist,
             netlist_verilog=netlist_verilog,
+            clock_mhz=args.clock_mhz,
+            target=args.target,
         )
     except SimulationError as e:  # not the design's fault: no results at all
         first = str(e).splitlines()[0]
@@ -261,11 +314,18 @@ def _export_network(args) -> int:
     stages = _parse_stages(args.stages)
     if args.impl not in IMPLS:
         raise CliError(f"--impl must be one of {'|'.join(IMPLS)}, got {args.impl!r}")
+    _check_clock_options(args, stages, args.impl)
     if args.out.exists() and not args.out.is_dir():
         raise CliError(f"--out must be a directory, but {str(args.out)!r} is a file")
     try:
         mod = export_network(
-            net, impl=args.impl, stages=stages, layer=args.layer, argmax=args.argmax
+            net,
+            impl=args.impl,
+            stages=stages,
+            layer=args.layer,
+            argmax=args.argmax,
+            clock_mhz=args.clock_mhz,
+            target=args.target or "ecp5",
         )
     except ValueError as e:  # name the option: the API names its parameter
         raise option_error(e, EXPORT_OPTIONS) from None
@@ -288,7 +348,9 @@ def _export_network(args) -> int:
     check_writable_dir("--out", args.out)
     write_design(net, mod, args.out, inputs)
     note = "" if inputs is not None else " (no inputs file: no vectors)"
-    print(f"wrote {args.out / (mod.name + '.v')}, latency {mod.latency}{note}")
+    clock = mod.params.get("clock")
+    at = "" if clock is None else f" at {clock['mhz']:g} MHz ({clock['target']})"
+    print(f"wrote {args.out / (mod.name + '.v')}, latency {mod.latency}{at}{note}")
     return 0
 
 

@@ -27,9 +27,11 @@ from qspec.prune import remove_dead_units
 from .design import ManifestEntry, Port, entries_of, write_manifest
 from .design import read_manifest as read_manifest
 from .design import tool_versions as tool_versions
+from .hwmodel import _emitted
 from .layers.leaky import LeakyReLU, LeakyReLUStream
 from .network import (
     NetworkTop,
+    clock_kwargs,
     default_layer_factory,
     group_layers,
     group_name,
@@ -185,6 +187,28 @@ def canonical_modules() -> list[ExportedModule]:
 # --- networks ----------------------------------------------------------------
 
 
+def placement_summary(comp: Any) -> dict[str, Any] | None:
+    """Where a clock-driven layer's registers went (``comp.placement``, see
+    :mod:`hdl.pipeline`), as the manifest records it; ``None`` for any other layer."""
+    p = getattr(comp, "placement", None)
+    if p is None:
+        return None
+    em = _emitted(tuple(comp.layers), comp.impl)
+    return {
+        "clock_mhz": p.clock_mhz,
+        "target": comp.clock[1],
+        "method": p.method,
+        "latency": p.latency,
+        "tail_stage": p.tail_stage,
+        "delay_ns": p.delay_ns,  # the model's critical register-to-register path
+        "fmax_mhz": 1000.0 / p.delay_ns,
+        "met": p.met,
+        "ffs": p.ffs,
+        "boundary_ffs": p.boundary_bits(em),  # register boundary 1..latency (last: output)
+        "adders_per_stage": p.adders_per_stage(em),
+    }
+
+
 def _layer_summary(group: tuple, comp: wiring.Component) -> dict[str, Any]:
     first, last = group[0], group[-1]
     entry: dict[str, Any] = {
@@ -203,6 +227,9 @@ def _layer_summary(group: tuple, comp: wiring.Component) -> dict[str, Any]:
             "bias_format": _fmt_params(first.bias_fmt),
             "acc_format": _fmt_params(first.acc_fmt),
         }
+    placement = placement_summary(comp)
+    if placement is not None:  # only then: the manifests of unclocked designs are unchanged
+        entry["placement"] = placement
     return entry
 
 
@@ -235,28 +262,41 @@ def export_layer(
 
 
 def network_module_name(
-    net: QuantisedNetwork, impl: str, stages: tuple[int, ...], argmax: bool = False
+    net: QuantisedNetwork,
+    impl: str,
+    stages: tuple[int, ...],
+    argmax: bool = False,
+    clock: tuple[float, str] | None = None,
 ) -> str:
-    """``net_<spec name>_<spec sha256 prefix>_<impl>_p<stages>[_am]``: a Verilog identifier."""
+    """``net_<spec name>_<spec sha256 prefix>_<impl>_p<stages>[_c<MHz><target>][_am]``: a
+    Verilog identifier (``clock``: ``(MHz, target)`` of a clock-driven placement, whose
+    ``stages`` are the latencies it chose, so the same figures by hand get another name)."""
     base = re.sub(r"[^0-9A-Za-z]+", "_", net.name).strip("_") or "anon"
     text = json.dumps(net.to_dict(), sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(text.encode()).hexdigest()[:10]
     p = str(stages[0]) if len(set(stages)) == 1 else "_".join(map(str, stages))
-    return f"net_{base}_{digest}_{impl}_p{p}" + ("_am" if argmax else "")
+    c = "" if clock is None else "_c" + f"{clock[0]:g}".replace(".", "d") + clock[1]
+    return f"net_{base}_{digest}_{impl}_p{p}{c}" + ("_am" if argmax else "")
 
 
 def _export_one_layer(
-    net: QuantisedNetwork, impl: str, stages: Any, layer: str, layer_factory: Any
+    net: QuantisedNetwork,
+    impl: str,
+    stages: Any,
+    layer: str,
+    layer_factory: Any,
+    clock: dict[str, Any],
 ) -> ExportedModule:
     groups = group_layers(remove_dead_units(net))  # the layer as the network builds it
     names = [group_name(g) for g in groups if isinstance(g[0], LinearSpec)]
     if layer not in names:
         raise ParamError("layer", f"layer must be one of {'|'.join(names)}, got {layer!r}")
-    NetworkTop.check(net, impl=impl, stages=stages, layer_factory=layer_factory)
+    NetworkTop.check(net, impl=impl, stages=stages, layer_factory=layer_factory, **clock)
     k = [group_name(g) for g in groups].index(layer)
     s = normalise_stages(stages, len(groups))[k]
-    comp = (layer_factory or default_layer_factory())(groups[k], impl=impl, stages=s)
-    return export_layer(comp, groups[k], impl, s)
+    comp = (layer_factory or default_layer_factory())(groups[k], impl=impl, stages=s, **clock)
+    # clocked: the placement's latency is the layer's stage count (NetworkTop.stages too)
+    return export_layer(comp, groups[k], impl, comp.latency if clock else s)
 
 
 def export_network(
@@ -267,18 +307,30 @@ def export_network(
     layer: str | None = None,
     argmax: bool = False,
     layer_factory: Any = None,
+    clock_mhz: float | None = None,
+    target: str = "ecp5",
 ) -> ExportedModule:
     """The streaming network top plus each distinct layer module, in one self-contained file.
 
     ``layer`` (a Linear layer's name) exports that layer group alone instead.
     ``layer_modules`` of the result holds every distinct layer module with its
     own Verilog, so each can be synthesised alone.  ``layer_factory`` replaces
-    the ``LinearLayer`` builder (tests).
+    the ``LinearLayer`` builder (tests).  ``clock_mhz`` (with ``target``'s delay model)
+    pipelines each Linear group to that clock instead of ``stages`` (see
+    :class:`~hdl.network.NetworkTop`); the params then hold the clock and each layer's
+    ``placement`` (:func:`placement_summary`).
     """
+    clock = clock_kwargs(clock_mhz, target)
     if layer is not None:
-        return _export_one_layer(net, impl, stages, layer, layer_factory)
+        return _export_one_layer(net, impl, stages, layer, layer_factory, clock)
     top = NetworkTop(
-        net, impl=impl, stages=stages, argmax=argmax, instances=True, layer_factory=layer_factory
+        net,
+        impl=impl,
+        stages=stages,
+        argmax=argmax,
+        instances=True,
+        layer_factory=layer_factory,
+        **clock,
     )
     seen: dict[str, ExportedModule] = {}
     for group, comp, s in zip(top.groups, top.layers, top.stages, strict=True):
@@ -286,7 +338,9 @@ def export_network(
         if mod.name in seen:  # the same layer twice in one network: one module
             assert seen[mod.name].verilog == mod.verilog, f"{mod.name} names two different layers"
         seen[mod.name] = mod
-    name = network_module_name(net, impl, top.stages, argmax)
+    name = network_module_name(
+        net, impl, top.stages, argmax, None if clock_mhz is None else (float(clock_mhz), target)
+    )
     text = to_verilog(top, name) + "".join(
         "\n" + _TOP_ATTR.sub("", m.verilog) for m in seen.values()
     )
@@ -304,6 +358,8 @@ def export_network(
         "argmax": argmax,  # o__payload also holds the class index above the logits
         "layers": [_layer_summary(g, c) for g, c in zip(top.groups, top.layers, strict=True)],
     }
+    if clock_mhz is not None:  # only then: the manifests of unclocked designs are unchanged
+        params["clock"] = {"mhz": float(clock_mhz), "target": target}
     return ExportedModule(
         name,
         text,

@@ -28,6 +28,7 @@ from qspec.network import (
     RequantiseSpec,
     group_layers,
 )
+from qspec.prune import remove_dead_units
 
 from .area import AreaModel
 from .arith.adder_graph import Graph, Node, Term, needed_bits, width_for
@@ -49,6 +50,7 @@ class Prediction:
     depth: int  # logic levels on the longest path (cells, as Yosys ``ltp`` counts them)
     delay_ns: float  # critical register-to-register path
     fmax_mhz: float
+    latency: int = 0  # cycles from input to output (a network's: as its top counts them)
 
     def __add__(self, other: Prediction) -> Prediction:
         delay = max(self.delay_ns, other.delay_ns)
@@ -60,6 +62,7 @@ class Prediction:
             max(self.depth, other.depth),
             delay,
             1000.0 / delay,
+            self.latency + other.latency,
         )
 
 
@@ -458,7 +461,7 @@ def predict_emitted(
     delay = t.delay.reg + path_delay(em, stage_of, tail_stage, t.delay)
     lut_eq = lut4 + t.carry_lut_weight * carries
     depth = logic_depth(em, t.area)
-    return Prediction(lut_eq, lut4, carries, ffs, depth, delay, 1000.0 / delay)
+    return Prediction(lut_eq, lut4, carries, ffs, depth, delay, 1000.0 / delay, stages)
 
 
 @lru_cache(maxsize=128)
@@ -487,21 +490,37 @@ def predict_network(
     impl: str = "adder_tree",
     stages: int | Sequence[int] = 0,
     target: str = "ecp5",
+    clock_mhz: float | None = None,
 ) -> Prediction:
     """Sum over the network's Linear groups; ``stages``: an int, or one per group as
     ``hdl.network`` takes them (leading element-wise layers are not counted).  The path of a
-    combinational group (``stages=0``) runs on into the next group."""
+    combinational group (``stages=0``) runs on into the next group.  ``clock_mhz``: each
+    group pipelined to that clock by :func:`hdl.pipeline.place_emitted` (as ``NetworkTop``
+    builds it, dead units removed) instead of level cuts; ``stages`` must then be 0.
+    ``latency``: the top's cycles (the groups' latencies, or 1 for its output register)."""
+    from .pipeline import place_emitted  # it imports this module
+
+    if clock_mhz is not None:
+        net = remove_dead_units(net)  # the network NetworkTop builds, so the placement is its
     groups = group_layers(net)
     per = [stages] * len(groups) if isinstance(stages, int) else list(stages)
     if len(per) != len(groups):
         raise ValueError(f"stages must be an int or {len(groups)} ints, got {stages!r}")
+    if clock_mhz is not None and any(per):
+        raise ValueError("stages must be 0 with clock_mhz (stages is the manual override)")
+    delay = get_target(target).delay
     preds, worst, running = [], 0.0, 0.0
     for g, s in zip(groups, per, strict=True):
         if not isinstance(g[0], LinearSpec):
             continue
         em = _emitted(tuple(g), impl)
-        preds.append(predict_emitted(em, s, target))
-        seg = stage_delays(em, *level_stages(em, s), get_target(target).delay)
+        if clock_mhz is None:
+            stage_of, tail = level_stages(em, s)
+        else:  # the group's own placement; its output is always registered
+            placed = place_emitted(em, clock_mhz, delay)
+            stage_of, tail, s = placed.stage_of, placed.tail_stage, placed.latency
+        preds.append(predict_emitted(em, s, target, stage_of, tail))
+        seg = stage_delays(em, stage_of, tail, delay)
         if s == 0:  # combinational: its path runs on into the next group
             running += seg[0]
         else:  # registered output (the last level cut is at the output)
@@ -510,5 +529,6 @@ def predict_network(
     out = preds[0]
     for p in preds[1:]:
         out = out + p
-    delay = get_target(target).delay.reg + max(worst, running)
-    return replace(out, delay_ns=delay, fmax_mhz=1000.0 / delay)
+    total = delay.reg + max(worst, running)
+    # no layer register: the top registers its output (hdl.network)
+    return replace(out, delay_ns=total, fmax_mhz=1000.0 / total, latency=max(out.latency, 1))

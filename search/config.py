@@ -16,8 +16,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from hdl.hwmodel import IMPLS as MODELLED_IMPLS
 from hdl.params import LINEAR_IMPLS as IMPLS
 from hdl.params import MAX_STAGES
+from hdl.pipeline import MAX_MHZ, MIN_MHZ
 from hdl.targets import TARGET_NAMES as TARGETS
 from hdl.targets import target as target_info
 from models.modelspec import ACTIVATIONS, DATASETS, DEFAULT_SLOPE, MODELS, SPLITS, ModelSpec
@@ -133,6 +135,9 @@ class HardwareConfig:
     # scored by the target's hardware model (hdl.hwmodel), the top ``confirm`` synthesised
     fidelity: str = "synth"
     confirm: int = 0
+    # pipelined to this clock (hdl.pipeline: each layer's registers where the target's delay
+    # model needs them) instead of space.stages, the manual override; None: not clocked
+    clock_mhz: float | None = None
 
     @property
     def has_fmax(self) -> bool:
@@ -156,7 +161,7 @@ class _Verbatim(str):
 
 
 _FIRST_HW_FIELDS = ("enabled", "target", "fmax", "impl", "timeout")
-_LATER_HW_FIELDS = ("fidelity", "confirm")
+_LATER_HW_FIELDS = ("fidelity", "confirm", "clock_mhz")
 FIDELITIES = ("synth", "model")
 MAX_CONFIRM = 10_000  # designs one study may confirm by synthesis
 
@@ -465,11 +470,41 @@ def _hardware(d: dict[str, Any], p: str) -> HardwareConfig:
         _pos(d.get("timeout", 600.0), f"{p}.timeout"),
         _enum(d.get("fidelity", "synth"), f"{p}.fidelity", FIDELITIES),
         _int(d.get("confirm", 0), f"{p}.confirm", 0, MAX_CONFIRM),
+        _clock(d["clock_mhz"], f"{p}.clock_mhz") if "clock_mhz" in d else None,
     )
     if hw.confirm and hw.fidelity != "model":
         why = 'confirms what the model scored; set hardware.fidelity = "model" or drop it'
         raise ConfigError(f"{p}.confirm {why}")
     return hw
+
+
+def _clock(v: Any, path: str) -> float:
+    if not _is_num(v) or not MIN_MHZ <= v <= MAX_MHZ:
+        raise ConfigError(
+            f"{path} must be a number of MHz in [{MIN_MHZ:g}, {MAX_MHZ:g}], got {v!r}"
+        )
+    return float(v)
+
+
+def _check_clocked(hw: HardwareConfig, space: SpaceConfig, root: str) -> None:
+    """``hardware.clock_mhz`` places the registers itself (``space.stages`` is the manual
+    override) and needs the modelled Linear impls (the delay model is theirs)."""
+    if hw.clock_mhz is None:
+        return
+    where = f"{root}hardware.clock_mhz"
+    if any(space.stages):
+        raise ConfigError(
+            f"{where} places the registers itself; {root}space.stages must then be 0 "
+            f"(the manual override), got {list(space.stages)}"
+        )
+    impls = space.impl if space.impl is not None else (hw.impl,)
+    bad = [i for i in impls if i not in MODELLED_IMPLS]
+    if bad:
+        key = "space.impl" if space.impl is not None else "hardware.impl"
+        raise ConfigError(
+            f"{where} needs {root}{key} in {'|'.join(MODELLED_IMPLS)} (the modelled ones), "
+            f"got {bad[0]!r}"
+        )
 
 
 def _metric(name: str, d: Any, p: str, hw: HardwareConfig) -> MetricConfig:
@@ -557,6 +592,7 @@ def parse_config(data: dict[str, Any], *, name: str = "search", source: str = ""
     model = _model(sec("model"), f"{root}model")
     space = _space(sec("space"), f"{root}space", model)
     hardware = _hardware(sec("hardware"), f"{root}hardware")
+    _check_clocked(hardware, space, root)
     metrics = tuple(
         _metric(k, v, f"{root}metrics.{k}", hardware) for k, v in sec("metrics").items()
     )

@@ -30,6 +30,11 @@ class HardwareParams:
     fmax: bool = False
     timeout: float = 600.0
     fidelity: str = "synth"  # "model": predicted by hdl.hwmodel, no tool runs
+    clock_mhz: float | None = None  # pipelined to this clock (hdl.pipeline), stages = 0
+
+    def clock(self) -> dict[str, float]:
+        """The clock keyword of the hdl calls: none when unclocked (their defaults hold)."""
+        return {} if self.clock_mhz is None else {"clock_mhz": self.clock_mhz}
 
 
 HardwareEvaluator = Callable[[QuantisedNetwork, HardwareParams], dict[str, float]]
@@ -59,11 +64,13 @@ def with_derived(out: dict[str, float]) -> dict[str, float]:
 
 def model_metrics(net: QuantisedNetwork, hw: HardwareParams) -> dict[str, float]:
     """The target's hardware model (:func:`hdl.hwmodel.predict_network`): lut_eq, lut4,
-    carries, ffs, depth, latency, ii and fmax, in milliseconds and with no tool."""
+    carries, ffs, depth, latency, ii and fmax, in milliseconds and with no tool.  With
+    ``hw.clock_mhz`` each layer is placed for that clock, and ``latency`` is the cycles of
+    those placements."""
     try:
         from hdl.hwmodel import predict_network
 
-        p = predict_network(net, impl=hw.impl, stages=hw.stages, target=hw.target)
+        p = predict_network(net, impl=hw.impl, stages=hw.stages, target=hw.target, **hw.clock())
     except Exception as e:  # a generator error fails this trial only
         raise HardwareError(one_line(e)) from e
     return {
@@ -74,8 +81,9 @@ def model_metrics(net: QuantisedNetwork, hw: HardwareParams) -> dict[str, float]
         "dsps": 0.0,
         "brams": 0.0,
         "depth": float(p.depth),
-        # by construction (hdl.network): the layers' stages, or the top's output register
-        "latency": float(max(hw.stages * len(net.linear_layers), 1)),
+        # by construction (hdl.network): the layers' stages or placements, or the top's
+        # output register
+        "latency": float(p.latency),
         "ii": 1.0,
         "fmax": float(p.fmax_mhz),
     }
@@ -89,7 +97,13 @@ def synth_metrics(net: QuantisedNetwork, hw: HardwareParams) -> dict[str, float]
         from hdl.synth.network import synthesise_network_total
 
         total = synthesise_network_total(
-            net, hw.target, impl=hw.impl, stages=hw.stages, fmax=hw.fmax, timeout=hw.timeout
+            net,
+            hw.target,
+            impl=hw.impl,
+            stages=hw.stages,
+            fmax=hw.fmax,
+            timeout=hw.timeout,
+            **hw.clock(),
         )
     except Exception as e:  # a tool crash, timeout or generator error fails this trial only
         raise HardwareError(one_line(e)) from e
@@ -125,5 +139,5 @@ def export_verilog(net: QuantisedNetwork, hw: HardwareParams, out_dir: Path) -> 
         from hdl.export import export_network
     except ImportError as e:
         raise HardwareError(f"Verilog export unavailable: {e}") from e
-    mod = export_network(net, impl=hw.impl, stages=hw.stages)
+    mod = export_network(net, impl=hw.impl, stages=hw.stages, target=hw.target, **hw.clock())
     return write_design(net, mod, out_dir, replace=True)

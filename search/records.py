@@ -2,7 +2,9 @@
 
 Trial attributes: ``point`` (the point's key), ``config`` (the sampled design), ``formats``
 (what calibration chose), every raw metric by name, ``score`` (weighted mode), ``error``
-(why a trial failed: a recorded failure, not a dead worker), ``skipped`` (a trial that
+(why a trial failed: a recorded failure, not a dead worker), ``hw_source`` and
+``clock_mhz`` (where its hardware figures came from, the clock its design was pipelined
+to), ``skipped`` (a trial that
 evaluated nothing: a duplicate, or no point left), ``duplicate_of``, and with ``[training]``
 ``training``, ``qat_epoch``, ``qat_val_accuracy`` and ``qat_spec_sha256`` (and
 ``pruned_epoch`` for a trial the pruner stopped).  Study attributes:
@@ -35,11 +37,13 @@ QAT_SPEC_ATTR = "qat_spec_sha256"
 TRAINING_ATTRS = (TRAINING_ATTR, QAT_EPOCH_ATTR, QAT_VAL_ACCURACY_ATTR, QAT_SPEC_ATTR)
 # where a trial's hardware metrics came from: "model" (hdl.hwmodel), "yosys", "yosys+nextpnr"
 HW_SOURCE_ATTR = "hw_source"
+# hardware.clock_mhz: the clock each trial's design was pipelined to (absent: not clocked)
+CLOCK_ATTR = "clock_mhz"
 PRUNED_EPOCH_ATTR = "pruned_epoch"  # [strategy] pruner: the epoch after which it was pruned
 # user attributes that are not raw metrics
 RESERVED_ATTRS = (
     CONFIG_ATTR, FORMATS_ATTR, POINT_ATTR, ERROR_ATTR, DUPLICATE_ATTR, SKIPPED_ATTR, SCORE_ATTR,
-    HW_SOURCE_ATTR, *TRAINING_ATTRS, PRUNED_EPOCH_ATTR,
+    HW_SOURCE_ATTR, CLOCK_ATTR, *TRAINING_ATTRS, PRUNED_EPOCH_ATTR,
 )  # fmt: skip
 
 FINGERPRINT_ATTR = "fingerprint"  # study: what a resumed config must match

@@ -33,6 +33,7 @@ from qspec.files import WriteError, atomic_write, check_output, read_json
 from .config import METRICS, SearchConfig
 from .hardware import HardwareError, HardwareParams, export_verilog
 from .records import (
+    CLOCK_ATTR,
     CONFIG_ATTR,
     CONFIRMED_ATTR,
     DUPLICATE_ATTR,
@@ -105,6 +106,8 @@ def trials_csv(study: optuna.Study, cfg: SearchConfig) -> str:
     head += ["violation", ERROR_ATTR, SKIPPED_ATTR, DUPLICATE_ATTR]
     # PTQ studies: today's columns
     extra = (*TRAINING_ATTRS, PRUNED_EPOCH_ATTR) if cfg.training.enabled else ()
+    # unclocked studies: today's columns
+    extra += (CLOCK_ATTR,) if cfg.hardware.clock_mhz is not None else ()
     head += extra
     # hardware.confirm: where each trial's figures came from, and the synthesised ones
     confirmed = (study.user_attrs.get(CONFIRMED_ATTR) or {}) if cfg.hardware.confirm else None
@@ -219,7 +222,8 @@ def _export(
         )
     h = cfg.hardware
     try:
-        v = export_verilog(net, HardwareParams(h.target, design.impl, design.stages), d)
+        hw = HardwareParams(h.target, design.impl, design.stages, clock_mhz=h.clock_mhz)
+        v = export_verilog(net, hw, d)
         entry |= {"spec": str(v.with_suffix(".spec.json")), "verilog": str(v)}
         old_spec.unlink(missing_ok=True)
         return entry
@@ -261,6 +265,8 @@ def best_json(
         if HW_SOURCE_ATTR not in t.user_attrs:
             return {}
         out = {HW_SOURCE_ATTR: t.user_attrs[HW_SOURCE_ATTR]}
+        if CLOCK_ATTR in t.user_attrs:
+            out[CLOCK_ATTR] = t.user_attrs[CLOCK_ATTR]
         if cfg.hardware.confirm:
             out["confirmed"] = confirmed.get(str(t.number))
         return out

@@ -25,6 +25,7 @@ from qspec.network import QuantisedNetwork
 from .config import METRICS, ModelConfig, SearchConfig, TrainingConfig
 from .hardware import HardwareError, HardwareEvaluator, HardwareParams, one_line
 from .records import (
+    CLOCK_ATTR,
     CONFIG_ATTR,
     DUPLICATE_ATTR,
     ERROR_ATTR,
@@ -218,7 +219,7 @@ class Evaluator:
 
     def hw_params(self, impl: str, stages: int) -> HardwareParams:
         h = self.cfg.hardware
-        return HardwareParams(h.target, impl, stages, h.fmax, h.timeout, h.fidelity)
+        return HardwareParams(h.target, impl, stages, h.fmax, h.timeout, h.fidelity, h.clock_mhz)
 
     def network(self, design: Candidate) -> QuantisedNetwork:
         return self.build(design)[0]
@@ -243,12 +244,14 @@ class Evaluator:
         self, design: Candidate, on_epoch: EpochHook | None = None
     ) -> tuple[QuantisedNetwork, dict[str, float], dict[str, Any]]:
         """(network, raw metrics, record: user attributes -- the training record, ``{}`` for
-        PTQ, and where the hardware figures came from); ``on_epoch`` sees each fine-tuning
+        PTQ, where the hardware figures came from and the clock); ``on_epoch`` sees each fine-tuning
         epoch (pruning, progress)."""
         net, record = self.build(design, on_epoch)
         metrics = self.measure_network(net, self.hw_params(design.impl, design.stages))
         if self.hardware is not None:
             record = {**record, HW_SOURCE_ATTR: self.hw_source}
+            if self.cfg.hardware.clock_mhz is not None:
+                record[CLOCK_ATTR] = self.cfg.hardware.clock_mhz
         return net, metrics, record
 
     def reference(self) -> dict[str, float]:

