@@ -151,6 +151,34 @@ def da4ml_case(group, latency: int, timeout: float) -> dict:
     return entry | place(text, name, timeout, n + 1)
 
 
+def summary(cases: dict, mhz: float) -> list[dict]:
+    """Per layer, the clock-driven case of the current delay model beside the evenly spaced
+    stages at its latency and at the model's count for the same Fmax, and da4ml's."""
+    tag = delay_tag()
+    out = []
+    for key, c in cases.items():
+        if c.get("variant") != "clock" or not key.endswith(f"@{mhz:g}/{tag}"):
+            continue
+        base = key.split("/clock@")[0]
+        row = {"layer": base, "clock": _brief(c)}
+        for k in range(1, MAX_STAGES + 1):
+            e = cases.get(f"{base}/even_p{k}")
+            if e and e.get("status") == "ok":
+                row.setdefault("even", []).append(_brief(e))
+        d = cases.get(f"{base}/da4ml_l{c['latency']}")
+        if d:
+            row["da4ml"] = _brief(d)
+        out.append(row)
+    return out
+
+
+def _brief(c: dict) -> dict:
+    keys = ("status", "latency", "fmax_mhz", "ffs", "lut_eq", "predicted_fmax_mhz", "device")
+    return {
+        k: (round(c[k], 1) if isinstance(c.get(k), float) else c.get(k)) for k in keys if k in c
+    }
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="jsc-toy")
@@ -186,30 +214,38 @@ def main(argv=None) -> int:
     for model, b, group in todo:
         base = f"{model}/{b}bit/{group[0].name}/{impl}"
 
-        def run(variant: str, fn, base=base, model=model, b=b, group=group) -> dict:
-            key = f"{base}/{variant}@{mhz:g}"
-            if variant == "clock":  # a placement depends on the delay model that made it
-                key += "/" + delay_tag()
+        def run(key: str, variant: str, fn, model=model, b=b, group=group) -> dict:
             if args.resume and cases.get(key, {}).get("status") in ("ok", "timeout"):
                 return cases[key]
             entry = {"model": model, "bits": b, "layer": group[0].name, "impl": impl,
-                     "variant": variant, "clock_mhz": mhz} | fn()  # fmt: skip
+                     "variant": variant} | fn()  # fmt: skip
             cases[key] = entry
             atomic_write(args.out, json.dumps(data, indent=1) + "\n")
             print(key, entry.get("status"), entry.get("latency"), entry.get("fmax_mhz"),
                   entry.get("ffs"), entry.get("seconds"), flush=True)  # fmt: skip
             return entry
 
-        clocked = run("clock", lambda g=group: ours(g, impl, args.timeout, clock_mhz=mhz))
+        def even(k: int, g=group) -> dict:
+            return {"stages": k} | ours(g, impl, args.timeout, stages=k)
+
+        # a placement depends on the delay model that made it: its tag is in the key
+        clocked = run(f"{base}/clock@{mhz:g}/{delay_tag()}", "clock",
+                      lambda g=group: {"clock_mhz": mhz} | ours(g, impl, args.timeout,
+                                                                clock_mhz=mhz))  # fmt: skip
         lat = clocked["latency"]
         if "even_same" in variants:
-            run("even_same", lambda g=group, k=lat: ours(g, impl, args.timeout, stages=k))
+            run(f"{base}/even_p{lat}", "even", lambda k=lat: even(k))
         if "even_model" in variants:
             k = even_stages_for(group, impl, clocked["predicted_fmax_mhz"])
-            if k != lat or "even_same" not in variants:
-                run("even_model", lambda g=group, k=k: ours(g, impl, args.timeout, stages=k))
+            run(f"{base}/even_p{k}", "even", lambda k=k: even(k))
         if f"{model}/{b}" in da4ml_for:
-            run("da4ml", lambda g=group, k=lat: da4ml_case(g, k, args.timeout))
+            run(
+                f"{base}/da4ml_l{lat}",
+                "da4ml",
+                lambda g=group, k=lat: da4ml_case(g, k, args.timeout),
+            )
+    data["summary"] = summary(cases, mhz)
+    atomic_write(args.out, json.dumps(data, indent=1) + "\n")
     return 0
 
 

@@ -5,9 +5,10 @@ Area: carry cells are structural (no fit); LUT4s are a non-negative least-square
 layers of jsc-toy and jsc-s at 4/6/8 bits, adder_tree and adder_tree_nosub, per target),
 plus the Linear+ReLU groups of ``bench/results/hwmodel_timing.json`` (for the ReLU term).
 The error reported for each Linear layer is **leave-one-layer-out**: the coefficients are
-refitted without that layer (both impls) and predict it.  Delay: ``DelayModel``'s ``reg``,
-``adder``, ``bit``, ``tail`` and ``sat`` fitted to nextpnr's critical path (1000 / Fmax) of
-the placed cases, again leave-one-layer-out (every stage count of a layer held out at once):
+refitted without that layer (both impls) and predict it.  Delay: ``DelayModel``'s
+``reg``, ``adder``, ``bit``, ``tail``, ``sat`` and ``size`` fitted to nextpnr's critical path
+(1000 / Fmax) of the placed cases, again leave-one-layer-out (every stage count of a layer
+held out at once):
 ``hwmodel_timing.json`` (stages 0-4) and ``clock.json`` (``bench/bench_clock.py``: deep
 pipelines, evenly spaced and clock-driven; a clock-driven case is re-placed with the delay
 coefficients it was built with, recorded beside it).
@@ -47,7 +48,7 @@ OUT = RESULTS / "hwmodel.json"
 # the checkpoints' specs the data was measured on, committed so the test needs no torch
 SPECS = RESULTS / "hwmodel_specs.json"
 IMPLS = hwmodel.IMPLS
-DELAY_FIELDS = ("reg", "adder", "bit", "tail", "sat")
+DELAY_FIELDS = ("reg", "adder", "bit", "tail", "sat", "size")
 _SPECS: dict = {}
 
 
@@ -172,7 +173,8 @@ def timing_cases(timing: dict, target: str) -> list[dict]:
 
 
 def predict_ns(case: dict, dm: DelayModel) -> float:
-    return dm.reg + hwmodel.path_delay(case["em"], case["stage_of"], case["tail_stage"], dm)
+    reg = dm.reg_for(hwmodel.chain_bits(case["em"]))
+    return reg + hwmodel.path_delay(case["em"], case["stage_of"], case["tail_stage"], dm)
 
 
 def fit_delay(cases: list[dict], base: DelayModel) -> DelayModel:

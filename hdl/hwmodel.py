@@ -295,6 +295,11 @@ def _tail(layers, node: Node, shift: int, width: int, r: int) -> tuple[int, dict
 # -- per-target counts ---------------------------------------------------------------------
 
 
+def chain_bits(em: Emitted) -> int:
+    """Carry-chain bits of the group (what the delay model's ``size`` term scales with)."""
+    return sum(c.width for c in em.chains.values())
+
+
 def features(em: Emitted) -> dict[str, int]:
     """The :class:`~hdl.area.AreaModel` features of an emitted group."""
     f = dict(em.feats)
@@ -458,7 +463,7 @@ def predict_emitted(
         tail_stage = max([stage_of(n) for n in em.nodes] + [0])
     lut4, carries = area(em, t.area)
     ffs = register_bits(em, stage_of, tail_stage, stages)
-    delay = t.delay.reg + path_delay(em, stage_of, tail_stage, t.delay)
+    delay = t.delay.reg_for(chain_bits(em)) + path_delay(em, stage_of, tail_stage, t.delay)
     lut_eq = lut4 + t.carry_lut_weight * carries
     depth = logic_depth(em, t.area)
     return Prediction(lut_eq, lut4, carries, ffs, depth, delay, 1000.0 / delay, stages)
@@ -509,11 +514,12 @@ def predict_network(
     if clock_mhz is not None and any(per):
         raise ValueError("stages must be 0 with clock_mhz (stages is the manual override)")
     delay = get_target(target).delay
-    preds, worst, running = [], 0.0, 0.0
+    preds, worst, running, bits = [], 0.0, 0.0, 0
     for g, s in zip(groups, per, strict=True):
         if not isinstance(g[0], LinearSpec):
             continue
         em = _emitted(tuple(g), impl)
+        bits += chain_bits(em)
         if clock_mhz is None:
             stage_of, tail = level_stages(em, s)
         else:  # the group's own placement; its output is always registered
@@ -529,6 +535,6 @@ def predict_network(
     out = preds[0]
     for p in preds[1:]:
         out = out + p
-    total = delay.reg + max(worst, running)
+    total = delay.reg_for(bits) + max(worst, running)
     # no layer register: the top registers its output (hdl.network)
     return replace(out, delay_ns=total, fmax_mhz=1000.0 / total, latency=max(out.latency, 1))

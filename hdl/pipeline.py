@@ -30,6 +30,7 @@ from .hwmodel import (
     _emitted,
     _operands,
     boundary_bits,
+    chain_bits,
     level_stages,
     register_bits,
     stage_delays,
@@ -52,7 +53,9 @@ class Placement:
     clock_mhz: float
     ffs: int  # predicted register bits
     delay_ns: float  # predicted critical register-to-register path
-    met: bool  # delay_ns <= the period (a single node slower than the period cannot be)
+    # delay_ns within the period less the model's uncertainty (a single node slower than
+    # that cannot be)
+    met: bool
 
     @property
     def latency(self) -> int:
@@ -132,8 +135,9 @@ def _alap(em: Emitted, delay: DelayModel, budget: float, ts: int) -> dict[int, i
 def place_emitted(em: Emitted, clock_mhz: float, delay: DelayModel) -> Placement:
     """The fewest-stage, fewest-FF placement of ``em`` at ``clock_mhz`` (module docstring)."""
     clock_mhz = check_clock(clock_mhz)
-    period = delay.period_ns(clock_mhz)
-    budget = delay.budget_ns(clock_mhz)
+    bits = chain_bits(em)
+    budget = delay.budget_ns(clock_mhz, bits)
+    aim = budget + delay.reg_for(bits)  # the period less the uncertainty
     asap, ts = _asap(em, delay, budget)
     cands = [("asap", asap, ts)]
     alap = _alap(em, delay, budget, ts)
@@ -148,13 +152,13 @@ def place_emitted(em: Emitted, clock_mhz: float, delay: DelayModel) -> Placement
         def of(n: Node, st=st) -> int:
             return st.get(n.ident, 0)
 
-        d = delay.reg + max(stage_delays(em, of, tail, delay))
-        if method != "asap" and d > period + 1e-9:
+        d = delay.reg_for(bits) + max(stage_delays(em, of, tail, delay))
+        if method != "asap" and d > aim + 1e-9:
             continue  # only placements that meet the clock (ASAP's is the fewest stages)
         ffs = register_bits(em, of, tail, ts + 1)
         key = (ffs, METHODS.index(method))
         if best is None or key < best[0]:
-            best = (key, Placement(st, tail, method, clock_mhz, ffs, d, d <= period + 1e-9))
+            best = (key, Placement(st, tail, method, clock_mhz, ffs, d, d <= aim + 1e-9))
     assert best is not None
     return best[1]
 

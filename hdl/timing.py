@@ -9,6 +9,7 @@ inversions: nothing worth a register), and the fixed cost of a register-to-regis
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .arith.adder_graph import Node, width_for
@@ -30,6 +31,11 @@ class DelayModel:
     # more for a tail that saturates: its comparison waits for the sum's top carry, then a
     # mux; the last carry cell to the LUT is a long route (nextpnr's critical paths)
     sat: float = 0.0
+    # per doubling of the design's carry bits: a fuller device routes longer
+    size: float = 0.0
+    # fraction of the period the pipeliner keeps free (HLS tools' "clock uncertainty"):
+    # what placement adds to the model's error
+    uncertainty: float = 0.0
 
     def node(self, node: Node) -> float:
         """The delay ``node`` adds after its latest operand is ready."""
@@ -50,6 +56,11 @@ class DelayModel:
     def period_ns(self, mhz: float) -> float:
         return 1000.0 / mhz
 
-    def budget_ns(self, mhz: float) -> float:
-        """Logic delay one stage may hold at ``mhz``."""
-        return self.period_ns(mhz) - self.reg
+    def reg_for(self, carry_bits: int) -> float:
+        """The register-to-register overhead in a design of ``carry_bits`` carry-chain bits."""
+        return self.reg + self.size * math.log2(max(carry_bits, 1))
+
+    def budget_ns(self, mhz: float, carry_bits: int = 1) -> float:
+        """Logic delay one stage may hold at ``mhz`` (in a design of ``carry_bits``), less
+        the ``uncertainty`` share of the period."""
+        return self.period_ns(mhz) * (1.0 - self.uncertainty) - self.reg_for(carry_bits)

@@ -118,7 +118,7 @@ def test_model_latency_is_the_placements_cycles():
 
 def test_model_places_the_network_networktop_builds():
     """Dead units removed first (as NetworkTop does): here fc1 loses five neurons nothing
-    reads, so its adder graph and placement differ (here one stage more)."""
+    reads, so its adder graph and placement differ."""
     net = QuantisedNetwork.read(TOY, "SPEC")
     fc2 = net.layers[2]
     weight = [[0 if j in (0, 1, 2, 4, 6) else v for j, v in enumerate(row)] for row in fc2.weight]
@@ -127,10 +127,11 @@ def test_model_places_the_network_networktop_builds():
     )
     top = built_top(net, clock_mhz=200.0)
     m = model_metrics(net, HardwareParams(fidelity="model", clock_mhz=200.0))
-    assert m["latency"] == top.latency == 26
+    assert m["latency"] == top.latency
     assert m["ffs"] == sum(ly.placement.ffs for ly in top.layers)
     unpruned = sum(place(g, "adder_tree", 200.0).latency for g in group_layers(net))
-    assert unpruned == 25  # what the model would say of the layers as given
+    # what the model would say of the layers as given (the figures follow the coefficients)
+    assert unpruned != top.latency
 
 
 def test_synthesis_gets_the_clock(monkeypatch):
