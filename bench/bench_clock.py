@@ -6,8 +6,8 @@ placed alone by nextpnr-ecp5 in the registered wrapper (``synthesise(..., fmax=T
 
 - ``clock``: ``LinearLayer(clock_mhz=F)`` (:mod:`hdl.pipeline`): placed Fmax, latency, FFs;
 - ``even_same``: ``stages = that latency``, evenly spaced level cuts;
-- ``even_model``: the fewest evenly spaced ``stages`` the delay model predicts to reach the
-  clocked layer's predicted Fmax (what evenly spaced stages need for the same clock);
+- ``even_model``: the fewest evenly spaced ``stages`` the delay model predicts to meet the
+  same clock (with the same uncertainty): what evenly spaced stages need for it;
 - ``da4ml`` (``--da4ml``, 8-bit jsc-toy by default): da4ml 0.6.0's ``to_pipeline`` with the
   ``latency_cutoff`` that gives the clocked layer's stage count, its pipelined Verilog.
 
@@ -172,11 +172,51 @@ def summary(cases: dict, mhz: float) -> list[dict]:
     return out
 
 
+def table(data: dict) -> str:
+    """The summary as a Markdown table (README)."""
+    head = (
+        "| layer | clock-driven: cycles, MHz, FFs | even, same cycles: MHz, FFs "
+        "| even reaching that MHz: cycles, FFs | da4ml to_pipeline: cycles, MHz, FFs |"
+    )
+    rows = [head, "|" + "---|" * 5]
+    for r in data.get("summary", []):
+        c = r["clock"]
+        evens = r.get("even", [])
+        same = next((e for e in evens if e["latency"] == c["latency"]), None)
+        reach = [e for e in evens if (e.get("fmax_mhz") or 0) >= (c.get("fmax_mhz") or 1e9)]
+        reach = min(reach, key=lambda e: e["latency"]) if reach else None
+        d = r.get("da4ml")
+
+        def f(e, *keys):
+            if not e or e.get("status") != "ok":
+                return "–" if not e else e.get("status", "–")
+            return ", ".join(str(round(e[k]) if isinstance(e[k], float) else e[k]) for k in keys)
+
+        name = r["layer"].rsplit("/", 1)[0]
+        rows.append(f"| {name} | {f(c, 'latency', 'fmax_mhz', 'ffs')} | "
+                    f"{f(same, 'fmax_mhz', 'ffs')} | {f(reach, 'latency', 'ffs')} | "
+                    f"{f(d, 'latency', 'fmax_mhz', 'ffs')} |")  # fmt: skip
+    return "\n".join(rows)
+
+
 def _brief(c: dict) -> dict:
     keys = ("status", "latency", "fmax_mhz", "ffs", "lut_eq", "predicted_fmax_mhz", "device")
     return {
         k: (round(c[k], 1) if isinstance(c.get(k), float) else c.get(k)) for k in keys if k in c
     }
+
+
+def top_case(model: str, bits: int, timeout: float, *, clock_mhz=None, stages=0) -> dict:
+    """The whole network (stream top, every layer) placed as one design, out of context."""
+    from hdl.export import export_network
+
+    net = load_spec(model, bits)
+    impl = get_target(TARGET).linear_impl
+    clock = {} if clock_mhz is None else {"clock_mhz": clock_mhz, "target": TARGET}
+    exp = export_network(net, impl=impl, stages=stages, **clock)
+    layers = [e.get("latency") for e in exp.params["layers"]]
+    entry = {"module": exp.name, "latency": exp.latency, "layer_latencies": layers}
+    return entry | place(exp.verilog, exp.name, timeout, exp.latency)
 
 
 def main(argv=None) -> int:
@@ -187,10 +227,15 @@ def main(argv=None) -> int:
     p.add_argument("--clock-mhz", type=float, default=200.0)
     p.add_argument("--variants", default="clock,even_same,even_model")
     p.add_argument("--da4ml", default="", help="also da4ml for these model/bits, e.g. jsc-toy/8")
+    p.add_argument("--top", default="", help="also the whole top of these, e.g. jsc-toy/8")
     p.add_argument("--timeout", type=float, default=3600.0)
     p.add_argument("--resume", action="store_true")
     p.add_argument("--out", type=Path, default=OUT)
+    p.add_argument("--table", action="store_true", help="print the summary table and stop")
     args = p.parse_args(argv)
+    if args.table:
+        print(table(json.loads(args.out.read_text())))
+        return 0
     variants = [v for v in args.variants.split(",") if v]
     bad = [v for v in variants if v not in VARIANTS]
     if bad:
@@ -236,7 +281,8 @@ def main(argv=None) -> int:
         if "even_same" in variants:
             run(f"{base}/even_p{lat}", "even", lambda k=lat: even(k))
         if "even_model" in variants:
-            k = even_stages_for(group, impl, clocked["predicted_fmax_mhz"])
+            # what the same model asks of evenly spaced cuts for the same clock
+            k = even_stages_for(group, impl, mhz / (1 - get_target(TARGET).delay.uncertainty))
             run(f"{base}/even_p{k}", "even", lambda k=k: even(k))
         if f"{model}/{b}" in da4ml_for:
             run(
@@ -244,6 +290,24 @@ def main(argv=None) -> int:
                 "da4ml",
                 lambda g=group, k=lat: da4ml_case(g, k, args.timeout),
             )
+    for spec in [x for x in args.top.split(",") if x]:
+        model, b = spec.split("/")
+        base = f"{model}/{b}bit/top/{impl}"
+        key = f"{base}/clock@{mhz:g}/{delay_tag()}"
+        if not (args.resume and cases.get(key, {}).get("status") == "ok"):
+            cases[key] = {"model": model, "bits": int(b), "variant": "top_clock",
+                          "clock_mhz": mhz} | top_case(model, int(b), args.timeout,
+                                                       clock_mhz=mhz)  # fmt: skip
+            atomic_write(args.out, json.dumps(data, indent=1) + "\n")
+            print(key, cases[key].get("status"), cases[key].get("fmax_mhz"), flush=True)
+        lats = cases[key].get("layer_latencies")
+        ekey = f"{base}/even_p{'_'.join(map(str, lats))}"
+        if lats and not (args.resume and cases.get(ekey, {}).get("status") == "ok"):
+            cases[ekey] = {"model": model, "bits": int(b), "variant": "top_even",
+                           "stages": lats} | top_case(model, int(b), args.timeout,
+                                                      stages=lats)  # fmt: skip
+            atomic_write(args.out, json.dumps(data, indent=1) + "\n")
+            print(ekey, cases[ekey].get("status"), cases[ekey].get("fmax_mhz"), flush=True)
     data["summary"] = summary(cases, mhz)
     atomic_write(args.out, json.dumps(data, indent=1) + "\n")
     return 0
