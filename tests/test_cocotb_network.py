@@ -11,7 +11,6 @@ latency and II.
 
 from __future__ import annotations
 
-import functools
 import json
 import random
 import re
@@ -24,7 +23,6 @@ from amaranth.hdl import Const
 import hdl.network
 from hdl.arith.adder_tree import Emitter
 from hdl.export import ExportedModule, export_network, to_verilog
-from hdl.layers.linear import LinearLayer
 from hdl.network import NetworkTop
 from hdl.rtlsim.verify import random_rows
 from qspec.integer_forward import integer_forward
@@ -121,11 +119,10 @@ def test_exported_network(
 
 
 def export_clocked(name: str, impl: str, mhz: float, argmax: bool = False) -> ExportedModule:
-    """The exported network with every Linear group placed for ``mhz`` (each layer built as
-    ``NetworkTop(..., clock_mhz=mhz)`` builds it: the layer factory passes the clock)."""
+    """The exported network with every Linear group placed for ``mhz``, as
+    ``NetworkTop(..., clock_mhz=mhz)`` builds it."""
     net = load_net(name)
-    factory = functools.partial(LinearLayer, clock_mhz=mhz)
-    mod = export_network(net, impl=impl, argmax=argmax, layer_factory=factory)
+    mod = export_network(net, impl=impl, argmax=argmax, clock_mhz=mhz)
     top = NetworkTop(net, impl=impl, clock_mhz=mhz, argmax=argmax)
     assert [m.name for m in mod.layer_modules] == [ly.module_name() for ly in top.layers]
     assert all(f"c{mhz}_" in m.name for m in mod.layer_modules)
