@@ -8,6 +8,8 @@ placed alone by nextpnr-ecp5 in the registered wrapper (``synthesise(..., fmax=T
 - ``even_same``: ``stages = that latency``, evenly spaced level cuts;
 - ``even_model``: the fewest evenly spaced ``stages`` the delay model predicts to meet the
   same clock (with the same uncertainty): what evenly spaced stages need for it;
+- ``even_reach``: evenly spaced stages from that latency up (at most ``REACH`` more) until
+  one places at the clocked layer's Fmax;
 - ``da4ml`` (``--da4ml``, 8-bit jsc-toy by default): da4ml 0.6.0's ``to_pipeline`` with the
   ``latency_cutoff`` that gives the clocked layer's stage count, its pipelined Verilog.
 
@@ -44,7 +46,8 @@ from qspec.network import LinearSpec, group_layers  # noqa: E402
 
 OUT = Path(__file__).parent / "results" / "clock.json"
 TARGET = "ecp5"
-VARIANTS = ("clock", "even_same", "even_model", "da4ml")
+VARIANTS = ("clock", "even_same", "even_model", "even_reach", "da4ml")
+REACH = 3  # even_reach tries up to this many stages more than the clock-driven layer
 
 
 def groups(models, bits, layers=None):
@@ -284,6 +287,12 @@ def main(argv=None) -> int:
             # what the same model asks of evenly spaced cuts for the same clock
             k = even_stages_for(group, impl, mhz / (1 - get_target(TARGET).delay.uncertainty))
             run(f"{base}/even_p{k}", "even", lambda k=k: even(k))
+        if "even_reach" in variants and clocked.get("fmax_mhz"):
+            # evenly spaced stages, one more at a time, until they place as fast
+            for k in range(lat, min(lat + REACH, MAX_STAGES) + 1):
+                e = run(f"{base}/even_p{k}", "even", lambda k=k: even(k))
+                if (e.get("fmax_mhz") or 0) >= clocked["fmax_mhz"]:
+                    break
         if f"{model}/{b}" in da4ml_for:
             run(
                 f"{base}/da4ml_l{lat}",
