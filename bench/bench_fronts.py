@@ -11,10 +11,11 @@ HGQ2 + da4ml table (``search/configs/reference/hgq2_da4ml.csv``): for each level
 smallest confirmed front design whose test accuracy reaches it.
 
     python bench/bench_fronts.py [--models jsc-toy,jsc-s] [--kinds ptq,trained] [--trials N]
-        [--l1 LAMBDA[,LAMBDA...]] [--out JSON]
+        [--l1 LAMBDA[,LAMBDA...]] [--seed N] [--out JSON]
 
 ``--l1`` sets ``[training] l1`` (the adder-aware regulariser; several values: a searched
-dimension) in the trained configs; their entries are then keyed ``MODEL/trained/l1=...``.
+dimension) in the trained configs, ``--seed`` the sampler's seed; their entries are then
+keyed ``MODEL/trained/l1=.../seed=N``.
 Writes ``--out`` (default bench/results/fronts.json) after every study (a cut-off run keeps
 what finished).
 """
@@ -48,9 +49,16 @@ GOAL_RATIO = 0.7
 PTQ_ONLY_KEYS = ("sparsity", "max_digits")
 
 
-def config_text(model: str, kind: str, trials: int | None, l1: list[float] | None = None) -> dict:
+def config_text(
+    model: str,
+    kind: str,
+    trials: int | None,
+    l1: list[float] | None = None,
+    seed: int | None = None,
+) -> dict:
     """The model's front config as a dict; ``ptq`` drops training and the pruning keys;
-    ``l1`` sets ``training.l1`` of a trained one (one value: fixed; several: searched)."""
+    ``l1`` sets ``training.l1`` of a trained one (one value: fixed; several: searched),
+    ``seed`` the sampler's ``strategy.seed``."""
     d = tomllib.loads(CONFIGS[model].read_text())
     if kind == "trained" and l1 is not None:
         d["training"]["l1"] = l1[0] if len(l1) == 1 else l1
@@ -65,6 +73,8 @@ def config_text(model: str, kind: str, trials: int | None, l1: list[float] | Non
                 table.pop(k, None)
     if trials is not None:
         d["strategy"]["n_trials"] = trials
+    if seed is not None:
+        d["strategy"]["seed"] = seed
     return d
 
 
@@ -129,21 +139,29 @@ def at_levels(rows: list[dict], model: str) -> list[dict]:
     return out
 
 
-def l1_tag(l1: list[float] | None) -> str:
-    """The suffix of an ``--l1`` run's entry key (``/l1=1``, ``/l1=0|0.3|1``)."""
-    return "" if l1 is None else "/l1=" + "|".join(f"{v:g}" for v in l1)
+def variant_tag(l1: list[float] | None, seed: int | None) -> str:
+    """The suffix of an ``--l1``/``--seed`` run's entry key (``/l1=1``, ``/l1=0|0.3/seed=1``)."""
+    tag = "" if l1 is None else "/l1=" + "|".join(f"{v:g}" for v in l1)
+    return tag + ("" if seed is None else f"/seed={seed}")
 
 
 def run_one(
-    model: str, kind: str, trials: int | None, work: Path, l1: list[float] | None = None
+    model: str,
+    kind: str,
+    trials: int | None,
+    work: Path,
+    l1: list[float] | None = None,
+    seed: int | None = None,
 ) -> dict:
     from search.config import loads_config
     from search.run import run_study
 
-    text = dumps_toml(config_text(model, kind, trials, l1))
+    text = dumps_toml(config_text(model, kind, trials, l1, seed))
     name = f"{model.replace('-', '_')}_{kind}"
     if l1 is not None:  # a study of its own (a different fingerprint) in the same --work
-        name += "_l1_" + "_".join(f"{v:g}".replace(".", "p").replace("-", "m") for v in l1)
+        name += "_l1_" + "_".join(f"{v:g}".replace(".", "p") for v in l1)
+    if seed is not None:
+        name += f"_seed{seed}"
     cfg = loads_config(text, name=name, where=f"bench {name}")
     t0 = time.perf_counter()
     res = run_study(cfg, out_dir=work, progress=True, reports=True)
@@ -173,6 +191,7 @@ def main() -> int:
     ap.add_argument(
         "--l1", default=None, help="training.l1 of the trained configs (a,b,...: searched)"
     )
+    ap.add_argument("--seed", type=int, default=None, help="override strategy.seed")
     ap.add_argument("--out", default=str(OUT), help="the result JSON (default: %(default)s)")
     args = ap.parse_args()
     import tempfile
@@ -193,12 +212,13 @@ def main() -> int:
     }
     for model in args.models.split(","):
         for kind in args.kinds.split(","):
-            key = f"{model}/{kind}" + (l1_tag(l1) if kind == "trained" else "")
+            ours = l1 if kind == "trained" else None
+            key = f"{model}/{kind}" + variant_tag(ours, args.seed)
             if args.resume and key in result:
                 continue
             print(f"== {key}", file=sys.stderr)
             result[key] = {"command": command} | run_one(
-                model, kind, args.trials, work, l1 if kind == "trained" else None
+                model, kind, args.trials, work, ours, args.seed
             )
             atomic_write(out, json.dumps(result, indent=1, default=str) + "\n")
             for lv in result[key]["levels"]:
