@@ -11,8 +11,13 @@ HGQ2 + da4ml table (``search/configs/reference/hgq2_da4ml.csv``): for each level
 smallest confirmed front design whose test accuracy reaches it.
 
     python bench/bench_fronts.py [--models jsc-toy,jsc-s] [--kinds ptq,trained] [--trials N]
+        [--l1 LAMBDA[,LAMBDA...]] [--seed N] [--out JSON]
 
-Writes bench/results/fronts.json after every study (a cut-off run keeps what finished).
+``--l1`` sets ``[training] l1`` (the adder-aware regulariser; several values: a searched
+dimension) in the trained configs, ``--seed`` the sampler's seed; their entries are then
+keyed ``MODEL/trained/l1=.../seed=N``.
+Writes ``--out`` (default bench/results/fronts.json) after every study (a cut-off run keeps
+what finished).
 """
 
 from __future__ import annotations
@@ -44,9 +49,19 @@ GOAL_RATIO = 0.7
 PTQ_ONLY_KEYS = ("sparsity", "max_digits")
 
 
-def config_text(model: str, kind: str, trials: int | None) -> dict:
-    """The model's front config as a dict; ``ptq`` drops training and the pruning keys."""
+def config_text(
+    model: str,
+    kind: str,
+    trials: int | None,
+    l1: list[float] | None = None,
+    seed: int | None = None,
+) -> dict:
+    """The model's front config as a dict; ``ptq`` drops training and the pruning keys;
+    ``l1`` sets ``training.l1`` of a trained one (one value: fixed; several: searched),
+    ``seed`` the sampler's ``strategy.seed``."""
     d = tomllib.loads(CONFIGS[model].read_text())
+    if kind == "trained" and l1 is not None:
+        d["training"]["l1"] = l1[0] if len(l1) == 1 else l1
     if kind == "ptq":
         d.pop("training", None)
         for table in [
@@ -58,6 +73,8 @@ def config_text(model: str, kind: str, trials: int | None) -> dict:
                 table.pop(k, None)
     if trials is not None:
         d["strategy"]["n_trials"] = trials
+    if seed is not None:
+        d["strategy"]["seed"] = seed
     return d
 
 
@@ -122,12 +139,29 @@ def at_levels(rows: list[dict], model: str) -> list[dict]:
     return out
 
 
-def run_one(model: str, kind: str, trials: int | None, work: Path) -> dict:
+def variant_tag(l1: list[float] | None, seed: int | None) -> str:
+    """The suffix of an ``--l1``/``--seed`` run's entry key (``/l1=1``, ``/l1=0|0.3/seed=1``)."""
+    tag = "" if l1 is None else "/l1=" + "|".join(f"{v:g}" for v in l1)
+    return tag + ("" if seed is None else f"/seed={seed}")
+
+
+def run_one(
+    model: str,
+    kind: str,
+    trials: int | None,
+    work: Path,
+    l1: list[float] | None = None,
+    seed: int | None = None,
+) -> dict:
     from search.config import loads_config
     from search.run import run_study
 
-    text = dumps_toml(config_text(model, kind, trials))
+    text = dumps_toml(config_text(model, kind, trials, l1, seed))
     name = f"{model.replace('-', '_')}_{kind}"
+    if l1 is not None:  # a study of its own (a different fingerprint) in the same --work
+        name += "_l1_" + "_".join(f"{v:g}".replace(".", "p") for v in l1)
+    if seed is not None:
+        name += f"_seed{seed}"
     cfg = loads_config(text, name=name, where=f"bench {name}")
     t0 = time.perf_counter()
     res = run_study(cfg, out_dir=work, progress=True, reports=True)
@@ -154,25 +188,39 @@ def main() -> int:
     ap.add_argument("--trials", type=int, default=None, help="override strategy.n_trials")
     ap.add_argument("--work", default=None, help="where the studies go (default: a temp dir)")
     ap.add_argument("--resume", action="store_true", help="keep finished entries of the JSON")
+    ap.add_argument(
+        "--l1", default=None, help="training.l1 of the trained configs (a,b,...: searched)"
+    )
+    ap.add_argument("--seed", type=int, default=None, help="override strategy.seed")
+    ap.add_argument("--out", default=str(OUT), help="the result JSON (default: %(default)s)")
     args = ap.parse_args()
     import tempfile
 
+    try:
+        l1 = None if args.l1 is None else [float(v) for v in args.l1.split(",")]
+    except ValueError:
+        ap.error(f"--l1 must be numbers separated by commas, got {args.l1!r}")
+    out = Path(args.out)
     work = Path(args.work or tempfile.mkdtemp(prefix="fronts_"))
-    result = json.loads(OUT.read_text()) if args.resume and OUT.exists() else {}
+    result = json.loads(out.read_text()) if args.resume and out.exists() else {}
+    command = "python bench/bench_fronts.py " + " ".join(sys.argv[1:])
     result["meta"] = {
         "what": "test accuracy vs synthesised LUT-eq (ECP5 -nodsp, Yosys 0.70) of each "
         "search's confirmed Pareto front (chosen on val), vs HGQ2 + da4ml",
-        "command": "python bench/bench_fronts.py " + " ".join(sys.argv[1:]),
+        "command": command,  # the last run's; each entry keeps its own
         "run": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     for model in args.models.split(","):
         for kind in args.kinds.split(","):
-            key = f"{model}/{kind}"
+            ours = l1 if kind == "trained" else None
+            key = f"{model}/{kind}" + variant_tag(ours, args.seed)
             if args.resume and key in result:
                 continue
             print(f"== {key}", file=sys.stderr)
-            result[key] = run_one(model, kind, args.trials, work)
-            atomic_write(OUT, json.dumps(result, indent=1, default=str) + "\n")
+            result[key] = {"command": command} | run_one(
+                model, kind, args.trials, work, ours, args.seed
+            )
+            atomic_write(out, json.dumps(result, indent=1, default=str) + "\n")
             for lv in result[key]["levels"]:
                 print(f"   {lv}", file=sys.stderr)
     return 0

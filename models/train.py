@@ -85,9 +85,10 @@ def _fit(
     select: str = "loss",
     after_step: Callable[[nn.Module], None] | None = None,
     on_epoch: Callable[[int, float, float], None] | None = None,
+    penalty: Callable[[], torch.Tensor] | None = None,
 ) -> dict[str, Any]:
-    """Adam + cross-entropy with early stopping on the validation split; restores the
-    best weights.
+    """Adam + cross-entropy (+ ``penalty()``, when given) with early stopping on the
+    validation split; restores the best weights.
 
     ``select="loss"``: the epoch with the least val loss.  ``select="accuracy"``: the
     highest val accuracy (ties: the lower val loss, then the earlier epoch), where the
@@ -126,7 +127,10 @@ def _fit(
         model.train()
         for idx in torch.randperm(len(y), generator=gen).split(cfg.batch_size):
             opt.zero_grad()
-            F.cross_entropy(model(x[idx]).float(), y[idx]).backward()
+            objective = F.cross_entropy(model(x[idx]).float(), y[idx])
+            if penalty is not None:  # None: not even a zero added, so the weights stay today's
+                objective = objective + penalty()
+            objective.backward()
             opt.step()
             if after_step is not None:
                 after_step(model)
@@ -168,6 +172,7 @@ def finetune_spec(
     after_step: Callable[[nn.Module], None] | None = None,
     rules: dict[str, WeightRule] | None = None,
     on_epoch: Callable[[int, float, float], None] | None = None,
+    l1: float = 0.0,
 ) -> tuple[QuantisedNetwork, FoldedNet, dict[str, Any]]:
     """Quantisation-aware fine-tuning in ``spec``'s formats (calibrated before, then kept).
 
@@ -181,6 +186,9 @@ def finetune_spec(
     ``rules`` (:func:`models.quant.weight_rules` of the config that built ``spec``) keep
     its pruning masks and digit budgets: masked float weights are zeroed before training
     and after every step (then ``after_step`` runs), so they stay exactly zero.
+
+    ``l1 > 0`` adds :func:`weight_l1` times ``l1`` to the training loss (only the loss: the
+    kept weights are quantised exactly as without it); ``0`` trains exactly as before.
     """
     folded = copy.deepcopy(folded)
     masks = {n: r.mask for n, r in (rules or {}).items() if r.mask is not None}
@@ -198,12 +206,35 @@ def finetune_spec(
 
     zero_masked()
     qat = FakeQuantNet(folded, spec, weights="float", rules=rules)
+    if not (math.isfinite(l1) and l1 >= 0):
+        raise ValueError(f"l1 must be a finite number >= 0, got {l1!r}")
+    penalty = (lambda: l1 * weight_l1(folded, spec)) if l1 else None
     with torch_threads(FINETUNE_THREADS):
         info = _fit(
             qat, ds, cfg, progress, "qat", select="accuracy", after_step=step,
-            on_epoch=on_epoch,
+            on_epoch=on_epoch, penalty=penalty,
         )  # fmt: skip
     return qat.to_spec(), folded, info
+
+
+def weight_l1(folded: FoldedNet, spec: QuantisedNetwork) -> torch.Tensor:
+    """Mean over every weight of ``|w| / step``: the float weights in units of their layer's
+    quantisation step (``2**-weight_frac_width`` in ``spec``), differentiable.
+
+    The adder-aware regulariser of QAT.  In the generator a zero code costs no adder and a
+    nonzero one at least one, so what pays is moving weights into the zero bin; measuring
+    them in steps makes that push the same per weight whatever the layer's scale (a raw
+    ``|w|`` would favour layers with coarse steps).  ``max_digits`` already bounds the digits
+    of the weights that stay nonzero.
+    """
+    lins = {ly.name: ly.linear for ly in folded.layers}
+    total = torch.zeros((), dtype=torch.float64)
+    n = 0
+    for ly in spec.linear_layers:
+        w = lins[ly.name].weight
+        total = total + w.double().abs().sum() * 2.0**ly.weight_fmt.frac_width
+        n += w.numel()
+    return total / n
 
 
 # These models are tiny: intra-op threads only add synchronisation (on two busy cores an

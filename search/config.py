@@ -176,7 +176,9 @@ class TrainingConfig:
     A trial fine-tunes the checkpoint (``from``, else the one ``[model]`` selects) through
     its own fake-quantised network for up to ``epochs`` epochs and keeps the epoch (0 =
     the starting weights) with the best validation accuracy; ``patience`` epochs without a
-    better one stop it early.
+    better one stop it early.  ``l1``: the weight of the adder-aware regulariser added to
+    the training loss (:func:`models.train.weight_l1`); several choices make it a searched
+    dimension ``l1`` (the first is the reference design's).
     """
 
     epochs: int = 0
@@ -185,22 +187,41 @@ class TrainingConfig:
     patience: int = 5
     seed: int = 0
     checkpoint: str | None = None  # TOML key ``from``: a checkpoint file (.pt)
+    l1: tuple[float, ...] = (0.0,)  # choices; one: fixed
 
     @property
     def enabled(self) -> bool:
         return self.epochs > 0
 
+    @property
+    def searches_l1(self) -> bool:
+        return len(self.l1) > 1
+
     def fingerprint_part(self) -> Any:
         """What of it changes results: nothing by default (so PTQ studies keep theirs),
-        only ``from`` when ``epochs = 0``, everything otherwise."""
-        if self.enabled:
-            return self
-        return None if self.checkpoint is None else ("from", self.checkpoint)
+        only ``from`` when ``epochs = 0``, everything otherwise -- the fields of the first
+        version as they were hashed, then ``l1`` when it is not 0."""
+        if not self.enabled:
+            return None if self.checkpoint is None else ("from", self.checkpoint)
+        old = ", ".join(f"{k}={getattr(self, k)!r}" for k in _FIRST_TRAINING_FIELDS)
+        extra = "" if self.l1 == (0.0,) else repr([("l1", self.l1)])
+        return _Verbatim(f"TrainingConfig({old}){extra}")
+
+    def with_l1(self, l1: float | None) -> TrainingConfig:
+        """The table one trial trains with: ``l1`` fixed to its point's value (None: the
+        first choice)."""
+        return replace(self, l1=(self.l1[0] if l1 is None else float(l1),))
 
     def to_dict(self) -> dict[str, Any]:
-        """As the TOML table would write it (``from``, not ``checkpoint``)."""
-        d = {k: getattr(self, k) for k in ("epochs", "lr", "batch_size", "patience", "seed")}
-        return d | {"from": self.checkpoint}
+        """As the TOML table would write it (``from``, not ``checkpoint``; ``l1`` when set)."""
+        d = {k: getattr(self, k) for k in _FIRST_TRAINING_FIELDS if k != "checkpoint"}
+        d["from"] = self.checkpoint
+        if self.l1 != (0.0,):  # absent at 0: the records and cache keys made before it hold
+            d["l1"] = list(self.l1) if self.searches_l1 else self.l1[0]
+        return d
+
+
+_FIRST_TRAINING_FIELDS = ("epochs", "lr", "batch_size", "patience", "seed", "checkpoint")
 
 
 @dataclass(frozen=True)
@@ -550,7 +571,7 @@ def _score(d: dict[str, Any], p: str) -> ScoreConfig:
         raise ConfigError(f"{p}.reference.{e}") from None
 
 
-TRAINING_KEYS = ("epochs", "lr", "batch_size", "patience", "seed", "from")
+TRAINING_KEYS = ("epochs", "lr", "batch_size", "patience", "seed", "from", "l1")
 
 
 def _training(d: dict[str, Any], p: str) -> TrainingConfig:
@@ -567,7 +588,17 @@ def _training(d: dict[str, Any], p: str) -> TrainingConfig:
         ck = _str(ck, f"{p}.from")
         if not ck.endswith(".pt"):
             raise ConfigError(f"{p}.from must be a checkpoint file ending in .pt, got {ck!r}")
-    return TrainingConfig(epochs, float(lr), batch, patience, seed, ck)
+    l1 = _choices("l1", d.get("l1", 0.0), f"{p}.l1", _l1)
+    if l1 != (0.0,) and epochs == 0:
+        raise ConfigError(f"{p}.l1 regularises fine-tuning; it needs {p}.epochs > 0")
+    return TrainingConfig(epochs, float(lr), batch, patience, seed, ck, l1)
+
+
+def _l1(key: str, v: Any, path: str) -> float:
+    if not _is_num(v) or v < 0:
+        why = "(a list of them: a searched dimension)"
+        raise ConfigError(f"{path} must be a number >= 0 {why}, got {v!r}")
+    return float(v)
 
 
 SECTIONS = (

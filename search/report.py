@@ -210,7 +210,7 @@ def _export(
     export fails."""
     space = SearchSpace.from_config(cfg)
     design = space.design(dict(t.params))
-    net, record = context.build(design.quant_config())  # [training]: trained again, same seed
+    net, record = context.build(design.quant_config(), l1=design.l1)  # trained again, same seed
     d = out / "best" / f"trial_{t.number}"
     old_spec = d / "spec.json"  # the layout before hdl.design, or a failed export
     entry: dict[str, Any] = {"spec": None, "verilog": None}

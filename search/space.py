@@ -8,7 +8,8 @@ a key with one choice is fixed.  ``width`` is one dimension setting every
 win).  ``input_*`` (and the input part of ``width``) applies to the first layer;
 on a later layer only when that layer's own table sets it (a requantise is then
 inserted).  LeakyReLU keys of ``default`` do not apply to the output layer.
-``impl`` and ``stages`` are network-wide dimensions.
+``impl`` and ``stages`` are network-wide dimensions, and so is ``l1`` when
+``[training] l1`` lists several choices.
 
 Integer choices in arithmetic progression are sampled with ``suggest_int`` (so
 TPE and QMC see their order), everything else with ``suggest_categorical``.
@@ -73,6 +74,7 @@ class Candidate:
     first: str  # the first layer's name
     own_input: frozenset[str] = frozenset()
     leaky: frozenset[str] = frozenset()  # layers followed by a LeakyReLU
+    l1: float | None = None  # a searched training.l1's value (None: not searched)
 
     def quant_config(self) -> QuantConfig:
         tables = {
@@ -90,7 +92,8 @@ class Candidate:
             if name not in self.leaky:  # these keys would not mean anything here
                 d = {k: v for k, v in d.items() if k not in LEAKY_KEYS}
             layers[name] = {k: (v.value if hasattr(v, "value") else v) for k, v in d.items()}
-        return {"layers": layers, "impl": self.impl, "stages": self.stages}
+        d = {"layers": layers, "impl": self.impl, "stages": self.stages}
+        return d if self.l1 is None else d | {"l1": self.l1}
 
 
 def _merge(levels: list[dict[str, tuple]]) -> dict[str, tuple]:
@@ -110,6 +113,7 @@ class SearchSpace:
     impl: tuple[str, ...]
     stages: tuple[int, ...]
     leaky: frozenset[str] = frozenset()  # layers followed by a LeakyReLU
+    l1: tuple[float, ...] = ()  # training.l1's choices when searched (several), else ()
 
     @classmethod
     def from_config(cls, cfg: SearchConfig) -> SearchSpace:
@@ -125,7 +129,9 @@ class SearchSpace:
             table = _merge([default, sp.types.get(kind, {}), own])
             layers.append(LayerChoices(name, i == 0, table, bool(set(INPUT_KEYS) & set(own))))
         impl = sp.impl if sp.impl is not None else (cfg.hardware.impl,)
-        return cls(tuple(layers), impl, sp.stages, leaky)
+        t = cfg.training
+        l1 = t.l1 if t.enabled and t.searches_l1 else ()
+        return cls(tuple(layers), impl, sp.stages, leaky, l1)
 
     @property
     def dims(self) -> tuple[Dimension, ...]:
@@ -141,6 +147,8 @@ class SearchSpace:
             dims.append(Dimension("impl", self.impl))
         if len(self.stages) > 1:
             dims.append(Dimension("stages", self.stages))
+        if self.l1:
+            dims.append(Dimension("l1", self.l1))
         return tuple(dims)
 
     @property
@@ -177,4 +185,5 @@ class SearchSpace:
             self.layers[0].name,
             own,
             self.leaky,
+            float(point["l1"]) if self.l1 else None,
         )

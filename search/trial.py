@@ -90,7 +90,7 @@ class ModelContext:
         return source_identity(self.folded, self.dataset)
 
     def build(
-        self, qc: QuantConfig, on_epoch: EpochHook | None = None
+        self, qc: QuantConfig, on_epoch: EpochHook | None = None, *, l1: float | None = None
     ) -> tuple[QuantisedNetwork, dict[str, Any]]:
         """The network a trial scores, exports and synthesises, and its training record.
 
@@ -100,13 +100,15 @@ class ModelContext:
         accuracy (0: the PTQ weights).  Deterministic, so a report rebuilds it; a point
         trained before comes from the trained-weight cache (:mod:`search.traincache`), its
         epochs replayed to ``on_epoch(epoch, val_acc)`` as if trained (it may raise, e.g.
-        ``optuna.TrialPruned``: nothing is cached then).
+        ``optuna.TrialPruned``: nothing is cached then).  ``l1``: the point's value of a
+        searched ``training.l1`` (None: the table's own).
         """
         t = self.training
         if not t.enabled:
             return self.quantise(qc), {}
         from . import traincache
 
+        t = t.with_l1(l1)
         key = traincache.cache_key(qc, t, self.source_identity)
         done = traincache.get(key)
         if done is not None:
@@ -127,7 +129,7 @@ class ModelContext:
             # the PTQ network's pruning masks and digit budgets hold through fine-tuning
             rules = weight_rules(self.folded, qc)
             tuned, _, info = finetune_spec(
-                self.folded, net, self.dataset, cfg, on_epoch=hook, rules=rules
+                self.folded, net, self.dataset, cfg, on_epoch=hook, rules=rules, l1=t.l1[0]
             )
             done = traincache.Trained(
                 tuned, info["epochs_run"], info["best_epoch"], info["best_val_acc"],
@@ -228,7 +230,7 @@ class Evaluator:
         self, design: Candidate, on_epoch: EpochHook | None = None
     ) -> tuple[QuantisedNetwork, dict[str, Any]]:
         """The design's network (fine-tuned when ``[training]`` asks) and its record."""
-        return self.context.build(design.quant_config(), on_epoch)
+        return self.context.build(design.quant_config(), on_epoch, l1=design.l1)
 
     def measure_network(self, net: QuantisedNetwork, hw: HardwareParams) -> dict[str, float]:
         metrics = self.context.software_metrics(net)
