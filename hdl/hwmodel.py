@@ -32,7 +32,7 @@ from qspec.prune import remove_dead_units
 
 from .area import AreaModel
 from .arith.adder_graph import Graph, Node, Term, needed_bits, width_for
-from .arith.layer_graph import build_graph, cut_levels
+from .arith.layer_graph import build_graph, level_placement
 from .params import LINEAR_IMPLS
 from .targets import target as get_target
 
@@ -320,13 +320,7 @@ StageOf = Callable[[Node], int]
 
 def level_stages(em: Emitted, stages: int) -> tuple[StageOf, int]:
     """The Emitter's placement: ``stage_of(node)`` and the tail's stage for ``stages`` cuts."""
-    tail_level = em.depth + 1
-    cuts = cut_levels(tail_level, stages) if stages else []
-
-    def of_level(level: int) -> int:
-        return sum(c < level for c in cuts)
-
-    return (lambda node: of_level(node.level)), of_level(tail_level)
+    return level_placement(em.depth, stages)
 
 
 def _stages(em: Emitted, stage_of: StageOf) -> dict[int, int]:

@@ -1,8 +1,9 @@
 """Pipelining a Linear layer group to a clock: where the registers go (pure Python).
 
 The target's :class:`~hdl.timing.DelayModel` gives each node of the group's adder graph
-its own delay; a stage may hold ``period - reg`` ns of logic.  :func:`place` finds the
-fewest stages that meet the period and, among the placements with that many, the one
+its own delay; a stage may hold ``budget_ns`` of logic: the period less its
+``uncertainty`` share and the register-to-register overhead of a design that size.
+:func:`place` finds the fewest stages that meet it and, among the placements with that many, the one
 with the fewest register bits (by :func:`hdl.hwmodel.register_bits`):
 
 - **ASAP**: in graph order, a node joins the latest stage of its operands unless its
@@ -117,15 +118,15 @@ def _alap(em: Emitted, delay: DelayModel, budget: float, ts: int) -> dict[int, i
     stage: dict[int, int] = {}
     depart: dict[int, float] = {}  # own delay plus the longest path after it in its stage
     for n in reversed(em.reached):
+        if n.op == "in":
+            stage[n.ident], depart[n.ident] = 0, 0.0
+            continue
         own = delay.node(n)
         cands = [(stage[c.ident], depart[c.ident]) for c in readers.get(n.ident, [])]
         if n.ident in roots:
             cands.append((ts, roots[n.ident]))
         s = min(c[0] for c in cands)
         t = max(d for c, d in cands if c == s)
-        if n.op == "in":
-            stage[n.ident], depart[n.ident] = 0, 0.0
-            continue
         if t + own > budget and t > 0:
             s, t = s - 1, 0.0
         stage[n.ident], depart[n.ident] = s, t + own

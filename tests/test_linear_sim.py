@@ -20,7 +20,8 @@ import hdl.arith.adder_tree
 import hdl.arith.fixed
 import hdl.arith.layer_graph
 import hdl.layers.linear
-from hdl.layers.linear import IMPLS, LinearLayer, cut_levels, linear_module_name
+from hdl.arith.layer_graph import cut_levels
+from hdl.layers.linear import IMPLS, LinearLayer, linear_module_name
 from qspec.fixed import FixedFormat, Overflow
 from qspec.fixed import handle_overflow as sw_handle_overflow
 from qspec.integer_forward import layer_forward

@@ -63,3 +63,16 @@ def cut_levels(depth: int, stages: int) -> list[int]:
     cut is at ``depth`` (the output).
     """
     return [round(i * depth / stages) for i in range(1, stages + 1)]
+
+
+def level_placement(depth: int, stages: int):
+    """``stages`` evenly spaced level cuts of a group whose adders reach level ``depth``:
+    ``(stage_of(node), tail stage)`` (the tail -- shift, saturation, activations -- counts
+    as one level after the deepest adder)."""
+    tail_level = depth + 1
+    cuts = cut_levels(tail_level, stages) if stages else []
+
+    def of_level(level: int) -> int:
+        return sum(c < level for c in cuts)
+
+    return (lambda node: of_level(node.level)), of_level(tail_level)

@@ -38,7 +38,7 @@ from qspec.network import LayerSpec, LinearSpec
 from ..arith import fixed as hwfixed
 from ..arith.adder_graph import needed_bits
 from ..arith.adder_tree import Emitter
-from ..arith.layer_graph import build_graph, cut_levels
+from ..arith.layer_graph import build_graph, level_placement
 from ..hwmodel import IMPLS as MODELLED_IMPLS
 from ..params import LINEAR_IMPLS as IMPLS
 from ..params import MAX_STAGES
@@ -179,7 +179,7 @@ class LinearLayer(CheckedComponent):
         if self.placement is not None:
             stage_of, tail_stage = self.placement.stage_of, self.placement.tail_stage
         else:
-            stage_of, tail_stage = self._level_cuts(max(n.level for n in nodes))
+            stage_of, tail_stage = level_placement(max(n.level for n in nodes), self.stages)
 
         needs = {}
         if spec.overflow == Overflow.WRAP:  # only the low bits of each sum reach the output
@@ -201,16 +201,6 @@ class LinearLayer(CheckedComponent):
             v = em.delay(v, self.stages - tail_stage, f"y{k}")
             m.d.comb += self.y[k].eq(v)
         return EnableInserter(self.en)(m) if self.stages else m
-
-    def _level_cuts(self, depth: int):
-        """``stages`` evenly spaced level cuts: ``(stage_of(node), tail stage)``."""
-        tail_level = depth + 1  # shift, saturation and activations count as one level
-        cuts = cut_levels(tail_level, self.stages) if self.stages else []
-
-        def of_level(level: int) -> int:
-            return sum(c < level for c in cuts)
-
-        return (lambda node: of_level(node.level)), of_level(tail_level)
 
     def _drop(self, shift: int) -> int:
         """Low bits of a root node (of weight ``2**shift``) below the output's LSB."""
