@@ -103,16 +103,22 @@ def ours(group, impl: str, timeout: float, *, stages=0, clock_mhz=None) -> dict:
         entry |= {"method": p.method, "predicted_fmax_mhz": round(1000 / p.delay_ns, 1),
                   "predicted_ffs": p.ffs, "met_by_model": p.met,
                   # what placed it (bench/fit_hwmodel.py re-places the case with these)
-                  "delay_model": dataclasses.asdict(get_target(TARGET).delay)}  # fmt: skip
+                  "delay_model": recorded_model()}  # fmt: skip
     else:
         pred = predict_layer(group, impl, comp.stages, TARGET)
         entry |= {"predicted_fmax_mhz": round(pred.fmax_mhz, 1), "predicted_ffs": pred.ffs}
     return entry | place(mod.verilog, mod.name, timeout, comp.latency)
 
 
+def recorded_model() -> dict:
+    """The target's delay coefficients and the form of their size term (what
+    ``bench/fit_hwmodel.recorded_delay`` rebuilds)."""
+    return dataclasses.asdict(get_target(TARGET).delay) | {"size_form": "sqrt"}
+
+
 def delay_tag() -> str:
-    """Short content hash of the target's delay coefficients."""
-    text = json.dumps(dataclasses.asdict(get_target(TARGET).delay), sort_keys=True)
+    """Short content hash of the target's delay coefficients (and the size term's form)."""
+    text = json.dumps(recorded_model(), sort_keys=True)
     return "dm" + hashlib.sha256(text.encode()).hexdigest()[:8]
 
 

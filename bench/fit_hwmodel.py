@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -146,6 +147,22 @@ def area_fit(rows: list[dict], target: str) -> tuple[dict, dict]:
     return full, {k: stats(v) for k, v in errs.items()} | {"cases": per}
 
 
+@dataclasses.dataclass(frozen=True)
+class _Log2DelayModel(DelayModel):
+    """The size term before it scaled with sqrt: ``size * log2(carry bits)``."""
+
+    def reg_for(self, carry_bits: int) -> float:
+        return self.reg + self.size * math.log2(max(carry_bits, 1))
+
+
+def recorded_delay(d: dict) -> DelayModel:
+    """The delay model a clock-driven case was placed with (``bench_clock`` records its
+    fields and, since the size term scales with sqrt, ``size_form``)."""
+    d = dict(d)
+    form = d.pop("size_form", "log2")
+    return (_Log2DelayModel if form == "log2" else DelayModel)(**d)
+
+
 def timing_cases(timing: dict, target: str) -> list[dict]:
     """Placed cases of ``target``: ``timing``'s ``cases`` plus ``clock.json``'s (ECP5)."""
     from hdl.pipeline import place_emitted
@@ -156,12 +173,14 @@ def timing_cases(timing: dict, target: str) -> list[dict]:
         variant = c.get("variant", "stages")
         if variant == "da4ml" or c.get("status") != "ok" or not c.get("fmax_mhz"):
             continue
+        if variant.startswith("top_"):  # whole networks: checked, not fitted on
+            continue
         if c.get("target", "ecp5") != target:
             continue
         group = layer_group(c["model"], c["bits"], c["layer"], True)
         em = hwmodel.emitted(group, c["impl"])
         if variant == "clock":  # the placement it was built with
-            p = place_emitted(em, c["clock_mhz"], DelayModel(**c["delay_model"]))
+            p = place_emitted(em, c["clock_mhz"], recorded_delay(c["delay_model"]))
             stage_of, tail_stage, stages = p.stage_of, p.tail_stage, p.latency
         else:
             stages = c.get("stages", c.get("latency"))
@@ -185,7 +204,12 @@ def fit_delay(cases: list[dict], base: DelayModel) -> DelayModel:
         dm = dataclasses.replace(base, **dict(zip(DELAY_FIELDS, x, strict=True)))
         return [predict_ns(c, dm) / c["ns"] - 1.0 for c in cases]
 
-    r = least_squares(resid, x0, bounds=(0.0, np.inf), loss="soft_l1", f_scale=0.1)
+    # the size term trades against reg: start from the registry's values and from a large
+    # size term, keep the better fit (one start can stop in a poor local minimum)
+    starts = [x0, [*x0[:-1], 1.0]]
+    fits = [least_squares(resid, s, bounds=(0.0, np.inf), loss="soft_l1", f_scale=0.1)
+            for s in starts]  # fmt: skip
+    r = min(fits, key=lambda f: f.cost)
     return dataclasses.replace(
         base, **{f: round(float(v), 4) for f, v in zip(DELAY_FIELDS, r.x, strict=True)}
     )

@@ -133,13 +133,25 @@ def _alap(em: Emitted, delay: DelayModel, budget: float, ts: int) -> dict[int, i
     return stage
 
 
+def _lookup(stage: dict[int, int]):
+    return lambda n: stage.get(n.ident, 0)
+
+
 def place_emitted(em: Emitted, clock_mhz: float, delay: DelayModel) -> Placement:
     """The fewest-stage, fewest-FF placement of ``em`` at ``clock_mhz`` (module docstring)."""
     clock_mhz = check_clock(clock_mhz)
     bits = chain_bits(em)
     budget = delay.budget_ns(clock_mhz, bits)
-    aim = budget + delay.reg_for(bits)  # the period less the uncertainty
+    aim = goal = budget + delay.reg_for(bits)  # the period less the uncertainty
     asap, ts = _asap(em, delay, budget)
+    if delay.reg_for(bits) + max(stage_delays(em, _lookup(asap), ts, delay)) > aim + 1e-9:
+        # one node (or a tail) is slower than the budget: no placement meets the clock, so
+        # aim for the fastest one can (the slowest single node a stage), with the fewest
+        # stages and FFs for that, rather than a register after every adder
+        budget = max(budget, *(delay.node(n) for n in em.reached),
+                     *(delay.tail_of(s) for s in em.tail_sat))  # fmt: skip
+        aim = budget + delay.reg_for(bits)
+        asap, ts = _asap(em, delay, budget)
     cands = [("asap", asap, ts)]
     alap = _alap(em, delay, budget, ts)
     if all(s >= 0 for s in alap.values()):
@@ -149,17 +161,14 @@ def place_emitted(em: Emitted, clock_mhz: float, delay: DelayModel) -> Placement
     cands.append(("levels", levels, lv_tail))
     best = None
     for method, st, tail in cands:
-
-        def of(n: Node, st=st) -> int:
-            return st.get(n.ident, 0)
-
+        of = _lookup(st)
         d = delay.reg_for(bits) + max(stage_delays(em, of, tail, delay))
         if method != "asap" and d > aim + 1e-9:
             continue  # only placements that meet the clock (ASAP's is the fewest stages)
         ffs = register_bits(em, of, tail, ts + 1)
         key = (ffs, METHODS.index(method))
         if best is None or key < best[0]:
-            best = (key, Placement(st, tail, method, clock_mhz, ffs, d, d <= aim + 1e-9))
+            best = (key, Placement(st, tail, method, clock_mhz, ffs, d, d <= goal + 1e-9))
     assert best is not None
     return best[1]
 

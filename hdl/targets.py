@@ -92,13 +92,13 @@ TARGETS: dict[str, Target] = {
             # LUT4s to Yosys 0.70 (mul: a guess).  uncertainty: chosen, not fitted -- the
             # model's worst over-prediction on placed pipelines is ~12-14 %, median 3 %
             delay=DelayModel(
-                reg=0.0,
-                adder=1.743,
-                bit=0.0225,
+                reg=0.8706,
+                adder=1.8203,
+                bit=0.0136,
                 mul=5.0,
-                tail=1.197,
-                sat=0.0,
-                size=0.1574,
+                tail=0.2677,
+                sat=0.7891,
+                size=0.804,
                 uncertainty=0.1,
             ),  # fmt: skip
             area=AreaModel(
@@ -140,13 +140,13 @@ TARGETS: dict[str, Target] = {
             # fitted as for ecp5 (iCE40 UP5K, stages 0-2; mul: a guess); uncertainty: ECP5's
             # (no iCE40 pipeline placed to measure it)
             delay=DelayModel(
-                reg=0.0,
-                adder=3.7123,
-                bit=0.1198,
+                reg=2.6782,
+                adder=4.0557,
+                bit=0.0783,
                 mul=10.0,
-                tail=0.0,
-                sat=0.7531,
-                size=0.6816,
+                tail=0.7588,
+                sat=0.0023,
+                size=4.3509,
                 uncertainty=0.1,
             ),  # fmt: skip
             area=AreaModel(

@@ -31,7 +31,9 @@ class DelayModel:
     # more for a tail that saturates: its comparison waits for the sum's top carry, then a
     # mux; the last carry cell to the LUT is a long route (nextpnr's critical paths)
     sat: float = 0.0
-    # per doubling of the design's carry bits: a fuller device routes longer
+    # times sqrt(thousands of the design's carry bits): a larger design spreads over more
+    # of the device, and its register-to-register routes grow with its side (sqrt of its
+    # area); log2 under-predicted jsc-s layers by up to 27 % (bench/results/hwmodel.json)
     size: float = 0.0
     # fraction of the period the pipeliner keeps free (HLS tools' "clock uncertainty"):
     # what placement adds to the model's error
@@ -58,7 +60,7 @@ class DelayModel:
 
     def reg_for(self, carry_bits: int) -> float:
         """The register-to-register overhead in a design of ``carry_bits`` carry-chain bits."""
-        return self.reg + self.size * math.log2(max(carry_bits, 1))
+        return self.reg + self.size * math.sqrt(max(carry_bits, 0) / 1000.0)
 
     def budget_ns(self, mhz: float, carry_bits: int = 1) -> float:
         """Logic delay one stage may hold at ``mhz`` (in a design of ``carry_bits``), less
