@@ -15,6 +15,10 @@ with the fewest register bits (by :func:`hdl.hwmodel.register_bits`):
 - **levels**: the evenly spaced level cuts of ``stages=K`` with the same K, when they
   happen to meet the budget too.
 
+When one node alone is slower than the budget, no placement meets the clock: the
+budget becomes that node's delay (the fastest the model allows, ``met`` False), so a
+too-fast clock gets the fewest stages and FFs at that speed, not a register per adder.
+
 The tail (requantise, saturation, activations) is placed like a node after its
 neuron's root; the group's output is always registered (registers between layers), so
 ``latency = tail stage + 1``.  Inputs arrive from a register (the previous layer's, or

@@ -90,6 +90,23 @@ def test_a_slow_clock_is_one_stage_and_an_impossible_one_is_reported():
     assert not p.met and p.delay_ns > DELAY.period_ns(1500)
 
 
+@pytest.mark.parametrize("mhz", [400, 1500])
+def test_an_impossible_clock_gets_the_fastest_placement_with_the_fewest_ffs(mhz):
+    """No stage can be shorter than its slowest single node: the placement is as fast as
+    that, and no faster clock's (one adder a stage) placement has fewer FFs or stages."""
+    layers = layer(5)
+    em = _emitted(layers, "adder_tree")
+    p = place(layers, "adder_tree", mhz)
+    slowest = max(
+        *(DELAY.node(n) for n in em.reached), *(DELAY.tail_of(s) for s in em.tail_sat)
+    )
+    reg = DELAY.reg_for(chain_bits(em))
+    assert not p.met and p.delay_ns == pytest.approx(reg + slowest)
+    # the fastest clock the model meets: a budget of exactly the slowest node
+    cap = place(layers, "adder_tree", 1000.0 * (1 - DELAY.uncertainty) / (reg + slowest) - 1e-6)
+    assert cap.met and (cap.latency, cap.ffs) == (p.latency, p.ffs)
+
+
 @pytest.mark.parametrize("mhz", [100, 200])
 @pytest.mark.parametrize("impl", ["adder_tree", "adder_tree_nosub"])
 @pytest.mark.parametrize("overflow", ["saturate", "wrap"])
