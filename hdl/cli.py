@@ -351,6 +351,15 @@ def _export_network(args) -> int:
     clock = mod.params.get("clock")
     at = "" if clock is None else f" at {clock['mhz']:g} MHz ({clock['target']})"
     print(f"wrote {args.out / (mod.name + '.v')}, latency {mod.latency}{at}{note}")
+    for layer in mod.params.get("layers", ()):
+        p = layer.get("placement")
+        if p is not None and not p["met"]:  # the design is written: say what it will reach
+            print(
+                f"{PROG}: warning: {layer['name']}: the model predicts {p['fmax_mhz']:.0f} MHz at "
+                f"most (one adder a stage; {clock['mhz']:g} MHz less its "
+                f"uncertainty is not reachable on {clock['target']} at this size)",
+                file=sys.stderr,
+            )
     return 0
 
 

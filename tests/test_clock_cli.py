@@ -86,6 +86,21 @@ def test_export_records_the_placement_networktop_chose(tmp_path, capsys):
     assert predict_network(net_of(TOY), clock_mhz=200).latency == top.latency
 
 
+def test_a_clock_the_model_cannot_meet_is_written_with_a_warning(tmp_path, capsys):
+    out = tmp_path / "a"
+    assert main(["export", "network", str(TOY), "--clock-mhz", "200", "--out", str(out)]) == 0
+    assert "warning" not in capsys.readouterr().err  # every layer met
+    out = tmp_path / "b"
+    assert main(["export", "network", str(TOY), "--clock-mhz", "600", "--out", str(out)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    layers = network_entry(out)["params"]["layers"]
+    slow = [ly for ly in layers if not ly["placement"]["met"]]
+    assert slow and len(err) == len(slow)
+    for line, ly in zip(err, slow, strict=True):
+        assert f"warning: {ly['name']}: the model predicts" in line and "600 MHz" in line
+        assert ly["placement"]["fmax_mhz"] < 600
+
+
 def test_unclocked_manifest_has_no_clock_keys(tmp_path):
     out = tmp_path / "out"
     assert main(["export", "network", str(TOY), "--stages", "1", "--out", str(out)]) == 0
