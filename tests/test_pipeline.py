@@ -97,9 +97,7 @@ def test_an_impossible_clock_gets_the_fastest_placement_with_the_fewest_ffs(mhz)
     layers = layer(5)
     em = _emitted(layers, "adder_tree")
     p = place(layers, "adder_tree", mhz)
-    slowest = max(
-        *(DELAY.node(n) for n in em.reached), *(DELAY.tail_of(s) for s in em.tail_sat)
-    )
+    slowest = max(*(DELAY.node(n) for n in em.reached), *(DELAY.tail_of(s) for s in em.tail_sat))
     reg = DELAY.reg_for(chain_bits(em))
     assert not p.met and p.delay_ns == pytest.approx(reg + slowest)
     # the fastest clock the model meets: a budget of exactly the slowest node
