@@ -184,10 +184,10 @@ def summary(cases: dict, mhz: float) -> list[dict]:
 def table(data: dict) -> str:
     """The summary as a Markdown table (README)."""
     head = (
-        "| layer | clock-driven: cycles, MHz, FFs | even, same cycles: MHz, FFs "
+        "| layer | clock-driven: cycles, MHz, FFs | model: MHz | even, same cycles: MHz, FFs "
         "| even as fast: cycles, FFs | da4ml to_pipeline: cycles, MHz, FFs |"
     )
-    rows = [head, "|" + "---|" * 5]
+    rows = [head, "|" + "---|" * 6]
     for r in data.get("summary", []):
         c = r["clock"]
         evens = r.get("even", [])
@@ -211,14 +211,18 @@ def table(data: dict) -> str:
             got = f"not up to {k} (best {f(best, 'latency', 'fmax_mhz', 'ffs')})"
         else:
             got = "–"
-        rows.append(f"| {name} | {f(c, 'latency', 'fmax_mhz', 'ffs')} | "
+        model = f"{c['predicted_fmax_mhz']:.0f}" if c.get("predicted_fmax_mhz") else "–"
+        if c.get("met_by_model") is False:  # one adder a stage is already too slow
+            model += " (cannot meet)"
+        rows.append(f"| {name} | {f(c, 'latency', 'fmax_mhz', 'ffs')} | {model} | "
                     f"{f(same, 'fmax_mhz', 'ffs')} | {got} | "
                     f"{f(d, 'latency', 'fmax_mhz', 'ffs')} |")  # fmt: skip
     return "\n".join(rows)
 
 
 def _brief(c: dict) -> dict:
-    keys = ("status", "latency", "fmax_mhz", "ffs", "lut_eq", "predicted_fmax_mhz", "device")
+    keys = ("status", "latency", "fmax_mhz", "ffs", "lut_eq", "predicted_fmax_mhz",
+            "met_by_model", "device")  # fmt: skip
     return {
         k: (round(c[k], 1) if isinstance(c.get(k), float) else c.get(k)) for k in keys if k in c
     }
