@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import math
 import statistics
 import sys
 from pathlib import Path
@@ -32,6 +31,7 @@ from scipy.optimize import least_squares, nnls
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_clock import recorded_delay  # noqa: E402
 from bench_network import load_spec  # noqa: E402
 
 from hdl import hwmodel  # noqa: E402
@@ -147,22 +147,6 @@ def area_fit(rows: list[dict], target: str) -> tuple[dict, dict]:
     return full, {k: stats(v) for k, v in errs.items()} | {"cases": per}
 
 
-@dataclasses.dataclass(frozen=True)
-class _Log2DelayModel(DelayModel):
-    """The size term before it scaled with sqrt: ``size * log2(carry bits)``."""
-
-    def reg_for(self, carry_bits: int) -> float:
-        return self.reg + self.size * math.log2(max(carry_bits, 1))
-
-
-def recorded_delay(d: dict) -> DelayModel:
-    """The delay model a clock-driven case was placed with (``bench_clock`` records its
-    fields and, since the size term scales with sqrt, ``size_form``)."""
-    d = dict(d)
-    form = d.pop("size_form", "log2")
-    return (_Log2DelayModel if form == "log2" else DelayModel)(**d)
-
-
 def timing_cases(timing: dict, target: str) -> list[dict]:
     """Placed cases of ``target``: ``timing``'s ``cases`` plus ``clock.json``'s (ECP5)."""
     from hdl.pipeline import place_emitted
@@ -174,6 +158,8 @@ def timing_cases(timing: dict, target: str) -> list[dict]:
         if variant == "da4ml" or c.get("status") != "ok" or not c.get("fmax_mhz"):
             continue
         if variant.startswith("top_"):  # whole networks: checked, not fitted on
+            continue
+        if "reused_from" in c:  # another case's measurement (the same registers): once
             continue
         if c.get("target", "ecp5") != target:
             continue
