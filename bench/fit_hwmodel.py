@@ -201,6 +201,13 @@ def fit_delay(cases: list[dict], base: DelayModel) -> DelayModel:
     )
 
 
+def placement_sig(case: dict) -> tuple:
+    """What a placed case's Verilog is made of: its layer and where its registers are."""
+    em = case["em"]
+    impl = case["key"].split("/")[3]
+    return case["layer"], impl, case["tail_stage"], tuple(case["stage_of"](n) for n in em.reached)
+
+
 def held_out(cases: list[dict], dm: DelayModel, tags: list[str]) -> dict:
     """Error of ``dm`` (fitted without them) on the placements tagged ``tags``: pipelines
     the fitted model itself placed, measured afterwards (a true hold-out)."""
@@ -217,7 +224,10 @@ def delay_fit(timing: dict, target: str, hold: list[str] = ()) -> tuple[dict | N
     base = TARGETS[target].delay
     cases = timing_cases(timing, target)
     kept = [c for c in cases if not any(t in c["key"] for t in hold)]
-    out = [c for c in cases if any(t in c["key"] for t in hold)]
+    # held out only where the registers differ from every fitted placement (the same
+    # registers are the same Verilog and measure the same: they were fitted on)
+    seen = {placement_sig(c) for c in kept}
+    out = [c for c in cases if any(t in c["key"] for t in hold) and placement_sig(c) not in seen]
     cases = kept
     if len({c["layer"] for c in cases}) < 2:
         return None, {"n": len(cases), "note": "too few placed layers to fit"}
