@@ -31,6 +31,7 @@ import math
 import sys
 import time
 from pathlib import Path
+from typing import ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -118,6 +119,8 @@ def ours(group, impl: str, timeout: float, *, stages=0, clock_mhz=None) -> dict:
 class _Log2DelayModel(DelayModel):
     """The size term before it scaled with sqrt: ``size * log2(carry bits)``."""
 
+    SIZE_FORM: ClassVar[str] = "log2"
+
     def reg_for(self, carry_bits: int) -> float:
         return self.reg + self.size * math.log2(max(carry_bits, 1))
 
@@ -127,7 +130,8 @@ def recorded_delay(d: dict) -> DelayModel:
     (:func:`recorded_model`; records without ``size_form`` predate the sqrt form)."""
     d = dict(d)
     form = d.pop("size_form", "log2")
-    return (_Log2DelayModel if form == "log2" else DelayModel)(**d)
+    forms = {m.SIZE_FORM: m for m in (DelayModel, _Log2DelayModel)}
+    return forms[form](**d)
 
 
 def same_as_recorded(cases: dict, base: str, mhz: float, group, impl: str):
@@ -153,7 +157,8 @@ def same_as_recorded(cases: dict, base: str, mhz: float, group, impl: str):
 def recorded_model() -> dict:
     """The target's delay coefficients and the form of their size term (what
     ``bench/fit_hwmodel.recorded_delay`` rebuilds)."""
-    return dataclasses.asdict(get_target(TARGET).delay) | {"size_form": "sqrt"}
+    dm = get_target(TARGET).delay
+    return dataclasses.asdict(dm) | {"size_form": dm.SIZE_FORM}
 
 
 def delay_tag() -> str:

@@ -355,9 +355,9 @@ def _export_network(args) -> int:
         p = layer.get("placement")
         if p is not None and not p["met"]:  # the design is written: say what it will reach
             print(
-                f"{PROG}: warning: {layer['name']}: the model predicts {p['fmax_mhz']:.0f} MHz at "
-                f"most (one adder a stage; {clock['mhz']:g} MHz less its "
-                f"uncertainty is not reachable on {clock['target']} at this size)",
+                f"{PROG}: warning: {layer['name']}: the model predicts {p['fmax_mhz']:.0f} MHz "
+                f"for its fastest placement, short of {clock['mhz']:g} MHz with the "
+                f"{clock['target']} model's uncertainty margin",
                 file=sys.stderr,
             )
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 from .arith.adder_graph import Node, width_for
 
@@ -38,6 +39,8 @@ class DelayModel:
     # fraction of the period the pipeliner keeps free (HLS tools' "clock uncertainty"):
     # what placement adds to the model's error
     uncertainty: float = 0.0
+    # how ``size`` scales (recorded beside the coefficients by bench/bench_clock.py)
+    SIZE_FORM: ClassVar[str] = "sqrt"
 
     def node(self, node: Node) -> float:
         """The delay ``node`` adds after its latest operand is ready."""
