@@ -27,7 +27,7 @@ from qspec.prune import remove_dead_units
 from .design import ManifestEntry, Port, entries_of, write_manifest
 from .design import read_manifest as read_manifest
 from .design import tool_versions as tool_versions
-from .hwmodel import _emitted
+from .hwmodel import emitted_cached
 from .layers.leaky import LeakyReLU, LeakyReLUStream
 from .network import (
     NetworkTop,
@@ -193,7 +193,7 @@ def placement_summary(comp: Any) -> dict[str, Any] | None:
     p = getattr(comp, "placement", None)
     if p is None:
         return None
-    em = _emitted(tuple(comp.layers), comp.impl)
+    em = emitted_cached(tuple(comp.layers), comp.impl)
     return {
         "clock_mhz": p.clock_mhz,
         "target": comp.clock[1],

@@ -141,7 +141,7 @@ def emitted(layers: Sequence[LayerSpec], impl: str = "adder_tree") -> Emitted:
             if n.op == "const" or n.ident in reached:
                 stack.pop()
                 continue
-            ops = [a for a in _operands(n) if a.op != "const" and a.ident not in reached]
+            ops = [a for a in operands(n) if a.op != "const" and a.ident not in reached]
             if ops:
                 stack.extend(ops)
             else:
@@ -159,7 +159,7 @@ def emitted(layers: Sequence[LayerSpec], impl: str = "adder_tree") -> Emitted:
     for n in order:
         width[n.ident] = _signal_width(n, needs)
         # equal cells on equal inputs are one cell after Yosys' opt_merge
-        key = (n.op, *(canon.get(a.ident, a.ident) for a in _operands(n)), *n.args[2:],
+        key = (n.op, *(canon.get(a.ident, a.ident) for a in operands(n)), *n.args[2:],
                width[n.ident]) if n.op != "in" else (n.ident,)  # fmt: skip
         canon[n.ident] = seen.setdefault(key, n.ident)
         if canon[n.ident] != n.ident:
@@ -180,10 +180,10 @@ def emitted(layers: Sequence[LayerSpec], impl: str = "adder_tree") -> Emitted:
                 w = _signal_width(n, needs, d, n.lo >> d, n.hi >> d)
                 chains[n.ident] = Chain(n, w, d, sub)
     # a root read by no adder is not kept: Yosys trims the bits its tail never reads
-    operands = {a.ident for n in g.nodes if n.op == "add" for a in n.args[:2]}
+    read = {a.ident for n in g.nodes if n.op == "add" for a in n.args[:2]}
     free = {}
     for node, t in zip(nodes, roots, strict=True):
-        if node.ident in operands or node.ident not in chains:
+        if node.ident in read or node.ident not in chains:
             continue
         r = drop(t.shift)
         lo, hi = sw.shift_right(node.lo, r, "floor"), sw.shift_right(node.hi, r, "floor")
@@ -225,7 +225,8 @@ def _half_bits(c: Chain, width: dict[int, int]) -> int:
     return half
 
 
-def _operands(n: Node) -> list[Node]:
+def operands(n: Node) -> list[Node]:
+    """The nodes ``n`` reads (its constant operands included)."""
     if n.op == "add":
         return [n.args[0], n.args[1]]
     if n.op in ("neg", "inv", "mul"):
@@ -340,7 +341,7 @@ def live_ranges(em: Emitted, stage_of: StageOf, tail_stage: int) -> dict[int, tu
     for n in reversed(em.reached):  # consumers come after their operands
         if n.ident in last and canon[n.ident] == n.ident:
             s = st[n.ident]  # an operand is read in the stage its consumer is computed in
-            for a in _operands(n):
+            for a in operands(n):
                 if a.op != "const":
                     k = canon[a.ident]
                     if last.get(k, -1) < s:
@@ -379,7 +380,7 @@ def stage_delays(em: Emitted, stage_of: StageOf, tail_stage: int, delay) -> list
     worst = [0.0] * (max([*st.values(), tail_stage], default=0) + 1)
     for n in em.reached:
         s, t = st[n.ident], 0.0
-        for a in _operands(n):
+        for a in operands(n):
             if a.ident in arrive and st[a.ident] == s and arrive[a.ident] > t:
                 t = arrive[a.ident]
         arrive[n.ident] = t + own[n.ident]
@@ -418,7 +419,7 @@ def logic_depth(em: Emitted, model: AreaModel, tail_levels: int = 1) -> int:
         if n.op in ("in", "inv"):
             arrive[n.ident] = [int(n.op == "inv")] * w
             continue
-        ops = _operands(n)
+        ops = operands(n)
         c = em.chains.get(n.ident)
         if c is None and n.op == "neg":  # folded into its operand's chain
             arrive[n.ident] = [bit(ops[0], i) for i in range(w)]
@@ -464,7 +465,7 @@ def predict_emitted(
 
 
 @lru_cache(maxsize=128)
-def _emitted(layers: tuple[LayerSpec, ...], impl: str) -> Emitted:
+def emitted_cached(layers: tuple[LayerSpec, ...], impl: str) -> Emitted:
     """:func:`emitted`, memoised: building the graph (CSE) is most of the time."""
     return emitted(layers, impl)
 
@@ -481,7 +482,9 @@ def predict_layer(
     """Resources and timing of one layer group (a LinearSpec + element-wise layers) built
     with ``impl`` and ``stages`` level cuts, or registers placed by ``stage_of(node)``
     (``tail_stage``: the stage of the tail; ``stages``: the output's)."""
-    return predict_emitted(_emitted(tuple(layers), impl), stages, target, stage_of, tail_stage)
+    return predict_emitted(
+        emitted_cached(tuple(layers), impl), stages, target, stage_of, tail_stage
+    )
 
 
 def predict_network(
@@ -512,7 +515,7 @@ def predict_network(
     for g, s in zip(groups, per, strict=True):
         if not isinstance(g[0], LinearSpec):
             continue
-        em = _emitted(tuple(g), impl)
+        em = emitted_cached(tuple(g), impl)
         bits += chain_bits(em)
         if clock_mhz is None:
             stage_of, tail = level_stages(em, s)

@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from .arith.adder_graph import Node
 from .hwmodel import (
     Emitted,
-    _emitted,
-    _operands,
     boundary_bits,
     chain_bits,
+    emitted_cached,
     level_stages,
+    operands,
     register_bits,
     stage_delays,
 )
@@ -95,7 +95,7 @@ def _asap(em: Emitted, delay: DelayModel, budget: float) -> tuple[dict[int, int]
     stage: dict[int, int] = {}
     arrive: dict[int, float] = {}
     for n in em.reached:  # operands first
-        ops = [a for a in _operands(n) if a.op != "const"]
+        ops = [a for a in operands(n) if a.op != "const"]
         s = max((stage[a.ident] for a in ops), default=0)
         t = max((arrive[a.ident] for a in ops if stage[a.ident] == s), default=0.0)
         own = delay.node(n)
@@ -114,7 +114,7 @@ def _alap(em: Emitted, delay: DelayModel, budget: float, ts: int) -> dict[int, i
     """Latest stages with the tail in stage ``ts``; inputs stay in stage 0."""
     readers: dict[int, list[Node]] = {}
     for n in em.reached:
-        for a in _operands(n):
+        for a in operands(n):
             readers.setdefault(a.ident, []).append(n)
     roots: dict[int, float] = {}
     for n, sat in zip(em.nodes, em.tail_sat, strict=True):
@@ -179,4 +179,4 @@ def place_emitted(em: Emitted, clock_mhz: float, delay: DelayModel) -> Placement
 
 def place(layers, impl: str, clock_mhz: float, target: str = "ecp5") -> Placement:
     """Placement of one Linear group (a LinearSpec and its element-wise layers)."""
-    return place_emitted(_emitted(tuple(layers), impl), clock_mhz, get_target(target).delay)
+    return place_emitted(emitted_cached(tuple(layers), impl), clock_mhz, get_target(target).delay)

@@ -15,7 +15,7 @@ from amaranth.hdl import Fragment
 import hdl.synth.network as synth_network
 from hdl.cli import main
 from hdl.export import export_network
-from hdl.hwmodel import _emitted, predict_network
+from hdl.hwmodel import emitted_cached, predict_network
 from hdl.network import NetworkTop
 from hdl.resources import Resources
 from qspec.network import QuantisedNetwork
@@ -62,7 +62,7 @@ def test_export_records_the_placement_networktop_chose(tmp_path, capsys):
     assert entry["file"].endswith("_c200ecp5.v")
     for summary, layer in zip(p["layers"], top.layers, strict=True):
         placed, got = layer.placement, summary["placement"]
-        em = _emitted(tuple(layer.layers), layer.impl)
+        em = emitted_cached(tuple(layer.layers), layer.impl)
         assert "c200_" in summary["module"] and summary["latency"] == placed.latency
         assert got == {
             "clock_mhz": 200.0,

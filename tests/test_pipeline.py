@@ -5,7 +5,7 @@ import random
 
 import pytest
 
-from hdl.hwmodel import _emitted, chain_bits, register_bits, stage_delays
+from hdl.hwmodel import chain_bits, emitted_cached, register_bits, stage_delays
 from hdl.layers.linear import LinearLayer
 from hdl.pipeline import METHODS, place
 from hdl.targets import target as get_target
@@ -33,7 +33,7 @@ def stage_lists(p, em):
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_placement_meets_the_period_in_the_fewest_stages(seed, impl, mhz):
     layers = layer(seed)
-    em = _emitted(layers, impl)
+    em = emitted_cached(layers, impl)
     p = place(layers, impl, mhz)
     assert p.method in METHODS
     budget = DELAY.budget_ns(mhz, chain_bits(em))
@@ -61,7 +61,7 @@ def test_no_placement_with_one_stage_fewer_meets_the_clock():
     wf, bf, xf = F(6, 3), F(4, 1), F(6, 2)
     acc = min_accumulator_format(xf, wf, bf, 3)
     spec = LinearSpec("fc", [[27, -19, 13]], [3], xf, wf, bf, acc, F(8, 2), "floor", "saturate")
-    em = _emitted((spec,), "adder_tree")
+    em = emitted_cached((spec,), "adder_tree")
     adders = [n for n in em.reached if n.op != "in"]
     assert 4 <= len(adders) <= 8
     for mhz in (150, 200, 250):
@@ -95,7 +95,7 @@ def test_an_impossible_clock_gets_the_fastest_placement_with_the_fewest_ffs(mhz)
     """No stage can be shorter than its slowest single node: the placement is as fast as
     that, and no faster clock's (one adder a stage) placement has fewer FFs or stages."""
     layers = layer(5)
-    em = _emitted(layers, "adder_tree")
+    em = emitted_cached(layers, "adder_tree")
     p = place(layers, "adder_tree", mhz)
     slowest = max(*(DELAY.node(n) for n in em.reached), *(DELAY.tail_of(s) for s in em.tail_sat))
     reg = DELAY.reg_for(chain_bits(em))
