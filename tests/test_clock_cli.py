@@ -187,6 +187,7 @@ def test_clocked_design_simulates_bit_exact(sim, capsys, monkeypatch):
     assert r["passed"] and r["mismatches"] == 0
     assert r["latency"] == r["expected_latency"] == top.latency
     assert r["stages"] == list(top.stages) and r["top"].endswith("_c250ecp5")
+    assert r["clock_mhz"] == 250.0 and r["clock_target"] == "ecp5"
 
 
 def test_synth_total_cache_key_holds_the_clock(monkeypatch):
@@ -206,3 +207,22 @@ def test_synth_total_cache_key_holds_the_clock(monkeypatch):
     for clock in (None, 200.0, 200.0, None, 250.0):
         synth_network.synthesise_network_total(net, cache=store, clock_mhz=clock)
     assert calls == [None, 200.0, 250.0] and len(store) == 3
+
+
+def test_report_names_the_clock():
+    """The text report says which clock (and whose model) placed the registers; an
+    unclocked design's report says nothing of one."""
+    from hdl.rtlsim import VerifyResult, format_result
+
+    fields = dict(sim="icarus", sim_version="Icarus Verilog 12.0", top="t", design="s.json",
+                  impl="adder_tree", stages=(3, 1), dataset=None, samples=0, random_codes=5,
+                  stalls=True, seed=1, mismatches=0, class_mismatches=0, hw_accuracy=None,
+                  ref_accuracy=None, latency=4, expected_latency=4, latencies=(4,), errors=(),
+                  tests_run=1, tests_failed=0, build_seconds=0.0, run_seconds=0.0,
+                  log=None)  # fmt: skip
+    clocked = format_result(VerifyResult(**fields, clock_mhz=212.5, clock_target="ice40"))
+    design = next(line for line in clocked.splitlines() if line.startswith("design"))
+    assert design.endswith(
+        "(adder_tree, stages 3,1, placed for 212.5 MHz by the ice40 delay model)"
+    )
+    assert "MHz" not in format_result(VerifyResult(**fields))

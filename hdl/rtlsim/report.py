@@ -39,6 +39,8 @@ class VerifyResult:
     netlist: str | None = None  # the target whose mapped netlist was simulated (None: the RTL)
     netlist_flow: str | None = None  # the mapping that wrote it (hdl.synth.flow.FLOWS)
     synth_seconds: float | None = None  # writing the netlist (None: a given one, or the RTL)
+    clock_mhz: float | None = None  # the clock its registers were placed for (None: stages)
+    clock_target: str | None = None  # whose delay model placed them
 
     @property
     def beats(self) -> int:
@@ -75,6 +77,8 @@ def format_result(r: VerifyResult) -> str:
         how.append(r.impl)
     if r.stages is not None:
         how.append("stages " + ",".join(map(str, r.stages)))
+    if r.clock_mhz is not None:
+        how.append(f"placed for {r.clock_mhz:g} MHz by the {r.clock_target} delay model")
     source = r.design if r.design.endswith(".v") else f"exported from {r.design}"
     beats = []
     if r.samples:

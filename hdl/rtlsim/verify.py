@@ -381,6 +381,8 @@ def _simulate(
         design=what,
         impl=d.params.get("impl"),
         stages=tuple(d.params["stages"]) if "stages" in d.params else None,
+        clock_mhz=d.params.get("clock", {}).get("mhz"),
+        clock_target=d.params.get("clock", {}).get("target"),
         dataset=labelled["dataset"],
         samples=len(labels),
         random_codes=n_random,
