@@ -44,6 +44,7 @@ from hdl.layers.linear import LinearLayer  # noqa: E402
 from hdl.params import MAX_STAGES  # noqa: E402
 from hdl.pipeline import place_emitted  # noqa: E402
 from hdl.synth import SynthError, SynthTimeout, synthesise  # noqa: E402
+from hdl.synth.nextpnr import nextpnr_version  # noqa: E402
 from hdl.targets import target as get_target  # noqa: E402
 from hdl.timing import DelayModel  # noqa: E402
 from qspec.files import atomic_write  # noqa: E402
@@ -89,6 +90,7 @@ def place(verilog: str, top: str, timeout: float, latency: int | None = None) ->
             "seconds": round(time.perf_counter() - t0, 1),
             "cached": r.cached,
             "device": device,
+            "nextpnr": nextpnr_version(TARGET),  # yowasp, or a native build of its release
             "fmax_mhz": r.fmax_mhz,
             "lut_eq": r.lut_eq,
             "lut4": r.lut4,
