@@ -28,9 +28,9 @@ IMPLS = ["adder_tree", "adder_tree_nosub"]
 def fresh_graphs():
     """Placement memoises each layer's graph: a test that breaks graph building must
     neither reuse a good one nor leave its broken one behind."""
-    hdl.hwmodel._emitted.cache_clear()
+    hdl.hwmodel.emitted_cached.cache_clear()
     yield
-    hdl.hwmodel._emitted.cache_clear()
+    hdl.hwmodel.emitted_cached.cache_clear()
 
 
 def check_witness(result, layers):
