@@ -72,9 +72,9 @@ def test_full_rate_latency_is_the_placements(impl: str, mhz: int) -> None:
     assert run.received == np.asarray(integer_forward(net, beats)).tolist()
 
 
-# seeds whose nets compute something: about half of random_network's are constant
-# functions of their input (all-saturated or dead), which no data error can change
-SEEDS = [0, 1, 5, 9, 12, 13]
+# seeds whose nets have several layers and compute something (a few of random_network's
+# are constant functions of their input, all dead after a ReLU, which no data error changes)
+SEEDS = [0, 7, 9, 11, 12, 13]
 
 
 @pytest.mark.parametrize("k", range(len(SEEDS)))

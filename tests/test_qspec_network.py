@@ -21,14 +21,25 @@ from qspec.network import (
 from tests.fraction_model import model_leaky, model_quantise, safe_id
 
 
+def lively_frac(rng: random.Random, fmt: FixedFormat, width: int) -> int:
+    """A frac width for ``width`` bits that keeps the top of ``fmt``'s range (up to 3 bits
+    more fraction, so large values saturate or wrap): a frac drawn without regard to the
+    values rounds every beat to one constant (as it did for half the networks), and a
+    design stuck at that constant would pass."""
+    return fmt.frac_width - (fmt.width - width) + rng.randint(0, 3)
+
+
 def _rand_linear(rng: random.Random, name: str, n_in: int, n_out: int, in_fmt, out_w, rounding):
     wf = FixedFormat(rng.randint(2, 8), rng.randint(-2, 8))
     pf = in_fmt.frac_width + wf.frac_width
-    bf = FixedFormat(rng.randint(2, 12), rng.randint(pf - 6, pf))
+    # a bias coarser than the products by up to 6 bits, but no larger than a product: a
+    # larger one dominates the accumulator and its top bits, so every output is the bias
+    shift = rng.randint(0, 6)
+    bf = FixedFormat(rng.randint(2, max(2, in_fmt.width + wf.width - shift)), pf - shift)
     w = [[rng.randint(wf.min_code, wf.max_code) for _ in range(n_in)] for _ in range(n_out)]
     b = [rng.randint(bf.min_code, bf.max_code) for _ in range(n_out)]
     acc = min_accumulator_format(in_fmt, wf, bf, n_in)
-    out = FixedFormat(out_w, rng.randint(-2, 10))
+    out = FixedFormat(out_w, lively_frac(rng, acc, out_w))
     overflow = rng.choice(["saturate", "wrap"])
     return LinearSpec(name, w, b, in_fmt, wf, bf, acc, out, rounding, overflow)
 
@@ -61,9 +72,8 @@ def random_network(seed: int, wide: bool = False) -> QuantisedNetwork:
                                                slope_width=6, slope_frac_width=5)
                 )  # fmt: skip
             else:
-                layers.append(
-                    RequantiseSpec(fmt, FixedFormat(rng.randint(2, 9), rng.randint(-1, 6)))
-                )
+                w = rng.randint(2, 9)
+                layers.append(RequantiseSpec(fmt, FixedFormat(w, lively_frac(rng, fmt, w))))
             fmt = layers[-1].out_fmt
     return QuantisedNetwork(in_fmt, layers, sizes[-1], f"rand{seed}")
 
