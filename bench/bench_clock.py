@@ -260,7 +260,8 @@ def table(data: dict) -> str:
             got = "–"
         model = f"{c['predicted_fmax_mhz']:.0f}" if c.get("predicted_fmax_mhz") else "–"
         if c.get("met_by_model") is False:  # one adder a stage is already too slow
-            model += " (cannot meet)"
+            fast = (c.get("predicted_fmax_mhz") or 0) >= (c.get("clock_mhz") or 1e9)
+            model += " (only without the margin)" if fast else " (cannot meet)"
         rows.append(f"| {name} | {f(c, 'latency', 'fmax_mhz', 'ffs')} | {model} | "
                     f"{f(same, 'fmax_mhz', 'ffs')} | {got} | "
                     f"{f(d, 'latency', 'fmax_mhz', 'ffs')} |")  # fmt: skip
@@ -268,8 +269,8 @@ def table(data: dict) -> str:
 
 
 def _brief(c: dict) -> dict:
-    keys = ("status", "latency", "fmax_mhz", "ffs", "lut_eq", "predicted_fmax_mhz",
-            "met_by_model", "device")  # fmt: skip
+    keys = ("status", "clock_mhz", "latency", "fmax_mhz", "ffs", "lut_eq",
+            "predicted_fmax_mhz", "met_by_model", "device")  # fmt: skip
     return {
         k: (round(c[k], 1) if isinstance(c.get(k), float) else c.get(k)) for k in keys if k in c
     }
