@@ -267,12 +267,17 @@ def network_module_name(
     stages: tuple[int, ...],
     argmax: bool = False,
     clock: tuple[float, str] | None = None,
+    layer_modules: Sequence[str] = (),
 ) -> str:
-    """``net_<spec name>_<spec sha256 prefix>_<impl>_p<stages>[_c<MHz><target>][_am]``: a
+    """``net_<spec name>_<sha256 prefix>_<impl>_p<stages>[_c<MHz><target>][_am]``: a
     Verilog identifier (``clock``: ``(MHz, target)`` of a clock-driven placement, whose
-    ``stages`` are the latencies it chose, so the same figures by hand get another name)."""
+    ``stages`` are the latencies it chose, so the same figures by hand get another name).
+    The digest is of the spec and, when clocked, of its ``layer_modules`` names, which carry
+    where each layer's registers are (another delay model may move them)."""
     base = re.sub(r"[^0-9A-Za-z]+", "_", net.name).strip("_") or "anon"
     text = json.dumps(net.to_dict(), sort_keys=True, separators=(",", ":"))
+    if clock is not None:
+        text += "".join(f":{m}" for m in layer_modules)
     digest = hashlib.sha256(text.encode()).hexdigest()[:10]
     p = str(stages[0]) if len(set(stages)) == 1 else "_".join(map(str, stages))
     c = "" if clock is None else "_c" + f"{clock[0]:g}".replace(".", "d") + clock[1]
@@ -339,7 +344,12 @@ def export_network(
             assert seen[mod.name].verilog == mod.verilog, f"{mod.name} names two different layers"
         seen[mod.name] = mod
     name = network_module_name(
-        net, impl, top.stages, argmax, None if clock_mhz is None else (float(clock_mhz), target)
+        net,
+        impl,
+        top.stages,
+        argmax,
+        None if clock_mhz is None else (float(clock_mhz), target),
+        [layer.module_name() for layer in top.layers],
     )
     text = to_verilog(top, name) + "".join(
         "\n" + _TOP_ATTR.sub("", m.verilog) for m in seen.values()

@@ -66,6 +66,13 @@ class Placement:
     def latency(self) -> int:
         return self.tail_stage + 1
 
+    @property
+    def registers(self) -> tuple[int, tuple[tuple[int, int], ...]]:
+        """Where the registers go: the tail's stage and each node's (ident, stage). Two
+        placements of a group with equal ``registers`` are the same Verilog; another delay
+        model can move them at the same clock and stage count."""
+        return self.tail_stage, tuple(sorted(self.stage.items()))
+
     def stage_of(self, node: Node) -> int:
         return self.stage.get(node.ident, 0)  # constants and unreached nodes: stage 0
 

@@ -127,6 +127,35 @@ def test_module_name_carries_the_clock():
     assert "c200_" in a and "c187d5_" in b and len({a, b, c}) == 3
 
 
+def test_module_names_carry_the_registers(monkeypatch):
+    """Another delay model at the same clock and stage count moves registers: the layer's
+    and the network's module names change with them (one name, one Verilog)."""
+    import dataclasses
+
+    import hdl.pipeline
+    from hdl.export import export_network
+    from tests.test_network_sim import load_net
+
+    t = get_target("ecp5")
+    layers, net = layer(0), load_net("jsc-tiny")
+
+    def build(bit_scale: float):
+        """The layer at 200 MHz and the network at 80, with carry bits ``bit_scale`` slower."""
+        slow = dataclasses.replace(
+            t, delay=dataclasses.replace(t.delay, bit=bit_scale * t.delay.bit)
+        )
+        monkeypatch.setattr(hdl.pipeline, "get_target", lambda name: slow)
+        return LinearLayer(layers, clock_mhz=200), export_network(net, clock_mhz=80)
+
+    (a, top_a), (b, top_b) = build(1.0), build(3.0)
+    assert a.stages == b.stages and a.placement.registers != b.placement.registers
+    assert a.module_name() != b.module_name()
+    assert a.module_name() == build(1.0)[0].module_name()  # and it is deterministic
+    top_b = build(1.5)[1]
+    assert top_a.latency == top_b.latency and top_a.verilog != top_b.verilog
+    assert top_a.name != top_b.name
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -75,10 +75,15 @@ def check_layers(layers: Sequence[LayerSpec]) -> tuple[LayerSpec, ...]:
 
 
 def layers_digest(
-    layers: Sequence[LayerSpec], impl: str, stages: int, clock: tuple[float, str] | None = None
+    layers: Sequence[LayerSpec],
+    impl: str,
+    stages: int,
+    clock: tuple[float, str] | None = None,
+    registers: tuple | None = None,
 ) -> str:
     """SHA-256 of the canonical JSON of everything that shapes the logic (``clock``:
-    ``(MHz, target)`` of a clock-driven placement; absent, the digest is as before)."""
+    ``(MHz, target)`` of a clock-driven placement, ``registers`` its
+    :attr:`~hdl.pipeline.Placement.registers`; absent, the digest is as before)."""
     dicts = []
     for layer in layers:
         d = layer.to_dict()
@@ -86,6 +91,8 @@ def layers_digest(
     obj: dict = {"layers": dicts, "impl": impl, "stages": stages}
     if clock is not None:
         obj["clock"] = [clock[0], clock[1]]
+    if registers is not None:  # the same clock under another delay model: other registers
+        obj["registers"] = [registers[0], [list(p) for p in registers[1]]]
     text = json.dumps(obj, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -95,10 +102,11 @@ def linear_module_name(
     impl: str = "adder_tree",
     stages: int = 0,
     clock: tuple[float, str] | None = None,
+    registers: tuple | None = None,
 ) -> str:
     """``lin<in>x<out>_<at|mul>_p<stages>[c<MHz>]_<12 hex of layers_digest>``."""
     s = check_layers(layers)[0]
-    digest = layers_digest(layers, impl, stages, clock)[:12]
+    digest = layers_digest(layers, impl, stages, clock, registers)[:12]
     c = "" if clock is None else "c" + f"{clock[0]:g}".replace(".", "d")
     return f"lin{s.in_features}x{s.out_features}_{_IMPL_TAG[impl]}_p{stages}{c}_{digest}"
 
@@ -169,7 +177,8 @@ class LinearLayer(CheckedComponent):
         return self.stages
 
     def module_name(self) -> str:
-        return linear_module_name(self.layers, self.impl, self.stages, self.clock)
+        registers = None if self.placement is None else self.placement.registers
+        return linear_module_name(self.layers, self.impl, self.stages, self.clock, registers)
 
     def elaborate(self, platform):
         m = Module()
