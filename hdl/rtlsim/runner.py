@@ -12,6 +12,10 @@
   design).
 * :func:`run` never trusts the simulator's exit code alone: it reads the results
   XML and reports how many cocotb tests ran and how many failed.
+* The runner's commands (Verilator and its make, ``iverilog``, the simulator) run as
+  :mod:`hdl.children` do: in their own group, killed whole when the caller is
+  interrupted or terminated, and dying with it when it is SIGKILLed (then their own
+  children, e.g. make's compilers, end on their own).
 
 cocotb is an optional dependency (``pip install "hwfirst[sim]"``): it is imported
 only inside :func:`build` and :func:`run`; :func:`cocotb_problem` says whether it
@@ -22,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import importlib.util
 import json
@@ -38,6 +43,8 @@ from pathlib import Path
 import platformdirs
 
 from qspec.cli import install_hint
+
+from .. import children
 
 SIMULATORS = ("verilator", "icarus")
 TIMESCALE = ("1ns", "1ps")
@@ -170,6 +177,26 @@ def version_text(sim: str) -> str:
     return line
 
 
+def _runner(sim: str):
+    """cocotb's runner for ``sim``, its commands run by :func:`hdl.children.run` (cocotb
+    runs them with ``subprocess.run``, which leaves them running when this process is
+    terminated or killed)."""
+    from cocotb_tools.runner import get_runner
+
+    runner = get_runner(sim)
+    # cocotb 2.1's one place that runs commands (tests/test_sim_children.py checks it is)
+    runner._execute_cmds = functools.partial(_execute_cmds, runner)
+    return runner
+
+
+def _execute_cmds(runner, cmds, cwd, stdout=None) -> None:
+    for cmd in cmds:
+        stderr = None if stdout is None else subprocess.STDOUT
+        rc = children.run(cmd, cwd=cwd, env=runner.env, stdout=stdout, stderr=stderr)
+        if rc != 0:  # what cocotb raises: build() and run() turn it into their errors
+            raise RuntimeError(f"Command failed with return code: {rc}")
+
+
 @contextlib.contextmanager
 def _quiet_runner(sim: str) -> Iterator[None]:
     """The runner logs its commands (INFO) and "Simulation failed" (ERROR) on its own logger;
@@ -224,8 +251,6 @@ def build(
     problem = cocotb_problem() or simulator_problem(sim)
     if problem is not None:
         raise SimulationError(problem)
-    from cocotb_tools.runner import get_runner
-
     with sim_environ(sim), _quiet_runner(sim) if quiet else contextlib.nullcontext():
         key = {
             "sim": sim,
@@ -251,7 +276,7 @@ def build(
                     (src_dir / name).write_text(text)
                     paths.append(src_dir / name)
                 log = build_dir / "build.log"
-                runner = get_runner(sim)
+                runner = _runner(sim)
                 try:
                     runner.build(
                         sources=paths,
@@ -351,7 +376,7 @@ def run(
     problem = cocotb_problem()
     if problem is not None:
         raise SimulationError(problem)
-    from cocotb_tools.runner import get_results, get_runner
+    from cocotb_tools.runner import get_results
 
     test_dir = Path(test_dir)
     test_dir.mkdir(parents=True, exist_ok=True)
@@ -364,7 +389,7 @@ def run(
         _importable(paths),
         _quiet_runner(b.sim) if quiet else contextlib.nullcontext(),
     ):
-        runner = get_runner(b.sim)
+        runner = _runner(b.sim)
         try:
             runner.test(
                 test_module=test_module,

@@ -22,11 +22,9 @@ SIGKILLed run) is removed by the next run (:func:`work_dir`).
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import importlib.util
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -36,6 +34,8 @@ from importlib import metadata
 from pathlib import Path, PurePosixPath
 
 from qspec.errors import ParamError
+
+from ..children import kill_group, spawn
 
 BACKENDS = ("pyosys", "yowasp")
 BACKEND_ENV = "HWFIRST_YOSYS_BACKEND"
@@ -263,23 +263,6 @@ def work_dir(kind: str) -> Iterator[Path]:
         yield Path(tmp)
 
 
-_PR_SET_PDEATHSIG = 1
-try:  # loaded before any fork: preexec_fn should do as little as it can
-    _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-except OSError:
-    _LIBC = None
-
-
-def _die_with_parent(parent: int):
-    def preexec() -> None:
-        if _LIBC is not None:
-            _LIBC.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-        if os.getppid() != parent:  # the parent died before prctl took effect
-            os._exit(1)
-
-    return preexec
-
-
 def run_child(
     code: str, args: list[str], cwd: Path, timeout: float | None
 ) -> tuple[int | None, str, bool]:
@@ -289,7 +272,7 @@ def run_child(
     into one) kills the whole group (Yosys runs ABC as a grandchild), and it dies with
     this process (``PR_SET_PDEATHSIG``) if that is SIGKILLed.
     """
-    proc = subprocess.Popen(
+    proc = spawn(
         [sys.executable, "-c", code, *args],
         cwd=cwd,
         stdin=subprocess.DEVNULL,
@@ -297,22 +280,15 @@ def run_child(
         stderr=subprocess.STDOUT,
         text=True,
         errors="replace",
-        start_new_session=True,
-        preexec_fn=_die_with_parent(os.getpid()),
     )
     try:
         log, _ = proc.communicate(timeout=timeout)
         return proc.returncode, log, False
     except subprocess.TimeoutExpired:
-        _kill_group(proc)
+        kill_group(proc)
         log, _ = proc.communicate()
         return proc.returncode, log or "", True
     except BaseException:
-        _kill_group(proc)
+        kill_group(proc)
         proc.wait()
         raise
-
-
-def _kill_group(proc: subprocess.Popen) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
