@@ -92,7 +92,7 @@ def main() -> int:
         "cases": rows,
     }
     args.out.write_text(json.dumps(out, indent=1) + "\n")
-    return 0 if all(r["same_fmax"] for r in rows) else 1
+    return 0  # unequal Fmax is a finding (same_fmax), not a failure of the bench
 
 
 if __name__ == "__main__":

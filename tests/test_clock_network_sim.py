@@ -73,7 +73,7 @@ def test_full_rate_latency_is_the_placements(impl: str, mhz: int) -> None:
 
 
 # seeds whose nets have several layers and compute something (a few of random_network's
-# are constant functions of their input, all dead after a ReLU, which no data error changes)
+# are constant functions of their input, which no data error changes)
 SEEDS = [0, 7, 9, 11, 12, 13]
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.hostile import Case, params, python, run_process, verdict
+from tests.procs import children, kill_caller, reap
 from tests.test_hostile_writes import SEARCH_CFG, SPEC, run_main
 
 BOM = "\ufeff"
@@ -343,32 +344,6 @@ def test_hostile(case, tmp_path):
 # --- a killed run leaves no tool process and no work directory -------------------------
 
 
-def _children(pid: int) -> list[int]:
-    """Live descendants of ``pid`` (from /proc; zombies are dead)."""
-    out, todo = [], [pid]
-    procs = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            with contextlib.suppress(OSError):
-                fields = (d / "stat").read_text().rsplit(")", 1)[1].split()
-                procs[int(d.name)] = (fields[0], int(fields[1]))  # state, ppid
-    while todo:
-        p = todo.pop()
-        for c, (state, ppid) in procs.items():
-            if ppid == p and state != "Z":
-                out.append(c)
-                todo.append(c)
-    return out
-
-
-def _alive(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
 SILENT = """
 import sys
 from qspec.cli import run_cli
@@ -391,7 +366,6 @@ def test_killed_run_leaves_no_child(sig, tool, tmp_path):
     """A run killed while its tool child runs (``python -m hdl synth``, or a child that
     never writes): the child dies too; SIGTERM removes the work directory at once, after
     SIGKILL the next run sweeps it."""
-    import signal
     import subprocess
 
     from hdl.synth.yosys import sweep_stale
@@ -411,31 +385,20 @@ def test_killed_run_leaves_no_child(sig, tool, tmp_path):
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and parent.poll() is None:
-            kids = _children(parent.pid)
+            kids = children(parent.pid)
             if kids and list(tmpdir.glob("hwfirst-*/yosys-*")):
                 break
             time.sleep(0.1)
         assert kids, f"no tool child seen: {parent.stderr.read().decode()[-300:]!r}"
         time.sleep(0.5)  # the tool is under way
-        parent.send_signal(getattr(signal, sig))
-        parent.wait(timeout=30)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(_alive(k) for k in kids):
-            time.sleep(0.1)
-        assert not [k for k in kids if _alive(k)], "a tool child outlived its run"
+        assert not kill_caller(parent, sig, kids), "a tool child outlived its run"
         (root,) = tmpdir.glob("hwfirst-*")
         if sig == "SIGKILL":
             assert list(root.iterdir())  # nobody was left to clean up ...
             sweep_stale(root)  # ... so the next run does
         assert not list(root.iterdir()), "a work directory was left behind"
     finally:
-        if parent.poll() is None:
-            parent.kill()
-            parent.wait()
-        for k in kids:  # what a failing run left (orphans are init's children now)
-            if _alive(k):
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(k, signal.SIGKILL)
+        reap(parent, kids)
 
 
 def test_worker_reference_failure_is_a_tool_failure(tmp_path, monkeypatch):

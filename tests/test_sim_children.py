@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from hdl.rtlsim import runner
-from tests.test_hostile_config import _alive, _children
+from tests.procs import children, kill_caller, reap
 
 cocotb_runner = pytest.importorskip("cocotb_tools.runner")
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,19 +74,9 @@ def test_a_killed_caller_leaves_no_simulator(sig, grandchild, tmp_path):
         while time.monotonic() < deadline and len(kids) < 1 + grandchild:
             assert caller.poll() is None, "the caller ended early"
             time.sleep(0.1)
-            kids = _children(caller.pid)
+            kids = children(caller.pid)
         assert kids, "no simulator child seen"
         time.sleep(0.3)  # the child is past its preexec (PDEATHSIG set)
-        caller.send_signal(getattr(signal, sig))
-        caller.wait(timeout=30)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline and any(_alive(k) for k in kids):
-            time.sleep(0.1)
-        assert not [k for k in kids if _alive(k)], "a simulator outlived its caller"
+        assert not kill_caller(caller, sig, kids), "a simulator outlived its caller"
     finally:
-        if caller.poll() is None:
-            caller.kill()
-            caller.wait()
-        for k in kids:
-            if _alive(k):
-                os.kill(k, signal.SIGKILL)
+        reap(caller, kids)
